@@ -1,0 +1,1 @@
+"""Use cases: the CreditLedger service, its commands, queries and views."""

@@ -1,0 +1,96 @@
+"""Command models: what a caller asks the ledger to do.
+
+The models check only the request's shape. Amounts are taken as the caller wrote them (string,
+int, Decimal, even float) and judged by the domain, so that a request with several problems gets
+every one of them back at once, with a precise code each (``float_not_allowed``, ``not_finite``...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+def _keep_as_written(value: object) -> object:
+    if isinstance(value, str | int | float | Decimal):
+        return value
+    msg = "must be a decimal number written as a string"
+    raise ValueError(msg)
+
+
+AmountInput = Annotated[
+    Decimal | str | int | float, PlainValidator(_keep_as_written, json_schema_input_type=str)
+]
+"""A money amount as the caller wrote it; the domain parses and judges it."""
+
+IdempotencyKey = Annotated[
+    str, Field(min_length=1, max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=r"^[\x21-\x7e]+$")
+]
+"""Printable ASCII without spaces, as HTTP headers carry it."""
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    NAME: ClassVar[str]
+
+    namespace: str
+    idempotency_key: IdempotencyKey | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the request without its key: the same key must come with the same request."""
+        body = self.model_dump(mode="json", exclude={"idempotency_key", "expected_version"})
+        canonical = json.dumps([self.NAME, body], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class SettlementInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    initial_status: str | None = None
+    currency: str | None = None
+
+
+class InitiatePurchase(Command):
+    """Grant credits to a customer, to be paid for as ``settlement`` says."""
+
+    NAME = "initiate"
+
+    customer_id: str
+    currency: str
+    credit_amount: AmountInput
+    cost_basis: AmountInput | None = None
+    settlement: SettlementInput
+    priority: int | None = None
+    expires_at: datetime | None = None
+    feature_filters: list[str] = Field(default_factory=list)
+    name: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class PaymentCommand(Command):
+    purchase_id: UUID
+    external_reference: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    expected_version: int | None = None
+    """If set (HTTP ``If-Match``), the command applies only to exactly this version."""
+
+
+class AuthorizePayment(PaymentCommand):
+    """The external payment was authorized."""
+
+    NAME = "authorize"
+
+
+class SettlePayment(PaymentCommand):
+    """The external payment settled (authorizing it first if that was never reported)."""
+
+    NAME = "settle"

@@ -1,0 +1,250 @@
+"""The CreditLedger service: command handlers and queries over CreditPurchase aggregates.
+
+A command is handled in four steps: load the purchase (or derive its id), answer an idempotent
+retry from the purchase's own history, let the aggregate decide (it follows the transition table
+and raises typed errors), and save its new events in one transaction. A version conflict means
+someone else wrote first: reload and decide again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, cast
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment, EnvType
+
+from application.clock import Clock, SystemClock
+from application.commands import AuthorizePayment, InitiatePurchase, PaymentCommand, SettlePayment
+from application.views import HistoryEntry, PurchaseView, history_of
+from domain.errors import (
+    ConcurrentModificationError,
+    CreditPurchaseNotFoundError,
+    IdempotencyKeyReusedError,
+    VersionMismatchError,
+)
+from domain.events import PurchaseEvent
+from domain.identity import purchase_id_for_key
+from domain.intent import normalize_intent
+from domain.purchase import CommandContext, CreditPurchase, project_purchase
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the purchase, and whether this answer replays an earlier one."""
+
+    purchase: PurchaseView
+    replayed: bool = False
+    created: bool = False
+
+
+class CreditLedger(Application[UUID]):
+    """Initiate, authorize and settle credit purchases; query them now, at a version, as of a time.
+
+    Build it with ``infrastructure.bootstrap.open_ledger``, which picks the store and sets the
+    pydantic mapper; the library's default mapper cannot store pydantic events.
+    """
+
+    name = "creditledger"
+    MAPPER_TOPIC: ClassVar[str] = "MAPPER_TOPIC"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        super().__init__(env)
+        if not self.env.get(self.MAPPER_TOPIC):
+            self.close()
+            msg = "CreditLedger needs a MAPPER_TOPIC; build it with infrastructure.bootstrap"
+            raise ValueError(msg)
+        self.clock: Clock = clock or SystemClock()
+        if max_attempts < 1:
+            msg = "max_attempts must be at least 1"
+            raise ValueError(msg)
+        self.max_attempts = max_attempts
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Only what the composition root passes in: an ambient variable such as
+        # POSTGRES_ENABLE_DB_FUNCTIONS must never change how the ledger stores events.
+        return Environment(name, {**type(self).env, **(env or {})})
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def initiate_purchase(self, command: InitiatePurchase) -> PurchaseView:
+        return self.initiate(command).purchase
+
+    def authorize_payment(self, command: AuthorizePayment) -> PurchaseView:
+        return self.authorize(command).purchase
+
+    def settle_payment(self, command: SettlePayment) -> PurchaseView:
+        return self.settle(command).purchase
+
+    def initiate(self, command: InitiatePurchase) -> Outcome:
+        """Like ``initiate_purchase``, and also says whether the answer is a replay."""
+        fingerprint = command.fingerprint()
+        key = command.idempotency_key
+        # With a key the id is derived, so two racing creates collide on version 1 and the
+        # loser replays the winner's answer; without one, every initiate is a new purchase.
+        purchase_id = purchase_id_for_key(command.namespace, key) if key else uuid4()
+        for _ in range(self.max_attempts):
+            if key is not None:
+                existing = self._find(purchase_id)
+                if existing is not None:
+                    return self._replay(existing, key, fingerprint)
+            now = self.clock.now()
+            intent = normalize_intent(
+                now=now,
+                namespace=command.namespace,
+                customer_id=command.customer_id,
+                currency=command.currency,
+                credit_amount=command.credit_amount,
+                settlement_type=command.settlement.type,
+                cost_basis=command.cost_basis,
+                initial_status=command.settlement.initial_status,
+                settlement_currency=command.settlement.currency,
+                priority=command.priority,
+                expires_at=command.expires_at,
+                feature_filters=command.feature_filters,
+                name=command.name,
+                metadata=command.metadata,
+            )
+            context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
+            purchase = CreditPurchase.initiate(purchase_id, intent, context)
+            if self._commit(purchase):
+                return Outcome(PurchaseView.of(purchase), created=True)
+        raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
+
+    def authorize(self, command: AuthorizePayment) -> Outcome:
+        return self._change(command, CreditPurchase.authorize_payment)
+
+    def settle(self, command: SettlePayment) -> Outcome:
+        return self._change(command, CreditPurchase.settle_payment)
+
+    def _change(
+        self,
+        command: PaymentCommand,
+        decide: Callable[[CreditPurchase, CommandContext], None],
+    ) -> Outcome:
+        fingerprint = command.fingerprint()
+        key = command.idempotency_key
+        for _ in range(self.max_attempts):
+            purchase = self._load(command.namespace, command.purchase_id)
+            if key is not None and key in purchase.commands:
+                return self._replay(purchase, key, fingerprint)
+            if command.expected_version is not None and command.expected_version != purchase.version:
+                raise VersionMismatchError(
+                    f"purchase is at version {purchase.version}, not {command.expected_version}"
+                )
+            context = CommandContext(
+                at=self.clock.now(),
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                external_reference=command.external_reference,
+            )
+            decide(purchase, context)
+            if self._commit(purchase):
+                return Outcome(PurchaseView.of(purchase))
+        raise ConcurrentModificationError(
+            f"purchase {command.purchase_id} kept changing; try again"
+        )
+
+    def _commit(self, purchase: CreditPurchase) -> bool:
+        """Save the purchase's new events in one transaction; False if someone wrote first."""
+        try:
+            self.save(purchase)
+        except IntegrityError:
+            return False
+        return True
+
+    def _replay(self, purchase: CreditPurchase, key: str, fingerprint: str) -> Outcome:
+        stored_fingerprint, version = purchase.commands[key]
+        if stored_fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"idempotency key {key!r} was used for a different request"
+            )
+        if version != purchase.version:
+            purchase = self._fold(self._events(purchase.id)[:version])
+        return Outcome(PurchaseView.of(purchase), replayed=True)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get_purchase(
+        self,
+        namespace: str,
+        purchase_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> PurchaseView:
+        """The purchase now, at a version, or as it stood at a time (inclusive)."""
+        if version is None and as_of is None:
+            return PurchaseView.of(self._load(namespace, purchase_id))
+        events = self._namespaced_events(namespace, purchase_id)
+        if version is not None:
+            if version < 1 or version > len(events):
+                raise CreditPurchaseNotFoundError(f"purchase {purchase_id} has no version {version}")
+            events = events[:version]
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                msg = "as_of must be timezone-aware"
+                raise ValueError(msg)
+            events = [event for event in events if event.timestamp <= as_of]
+            if not events:
+                raise CreditPurchaseNotFoundError(
+                    f"purchase {purchase_id} did not exist at {as_of.isoformat()}"
+                )
+        return PurchaseView.of(self._fold(events))
+
+    def purchase_history(self, namespace: str, purchase_id: UUID) -> list[HistoryEntry]:
+        """Every event of the purchase, oldest first, each with the status it left behind."""
+        return history_of(self._namespaced_events(namespace, purchase_id))
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _find(self, purchase_id: UUID) -> CreditPurchase | None:
+        try:
+            return cast(
+                CreditPurchase,
+                self.repository.get(purchase_id, projector_func=_project),
+            )
+        except AggregateNotFoundError:
+            return None
+
+    def _load(self, namespace: str, purchase_id: UUID) -> CreditPurchase:
+        purchase = self._find(purchase_id)
+        # Another tenant's purchase is indistinguishable from a missing one: ids do not leak.
+        if purchase is None or purchase.intent.namespace != namespace:
+            raise CreditPurchaseNotFoundError(f"credit purchase {purchase_id} not found")
+        return purchase
+
+    def _events(self, purchase_id: UUID) -> list[PurchaseEvent]:
+        return cast(list[PurchaseEvent], list(self.events.get(purchase_id)))
+
+    def _namespaced_events(self, namespace: str, purchase_id: UUID) -> list[PurchaseEvent]:
+        events = self._events(purchase_id)
+        first = events[0] if events else None
+        if first is None or getattr(first, "namespace", None) != namespace:
+            raise CreditPurchaseNotFoundError(f"credit purchase {purchase_id} not found")
+        return events
+
+    @staticmethod
+    def _fold(events: list[PurchaseEvent]) -> CreditPurchase:
+        purchase = project_purchase(None, events)
+        if purchase is None:  # pragma: no cover - callers pass at least one event
+            msg = "no events to fold"
+            raise CreditPurchaseNotFoundError(msg)
+        return purchase
+
+
+def _project(purchase: Any, events: Any) -> Any:
+    # The repository's projector signature is generic; ours folds purchase events.
+    return project_purchase(purchase, events)

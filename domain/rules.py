@@ -1,0 +1,183 @@
+"""The transition rules, as one table of data.
+
+For each (settlement type, status, command) the table says which events the command produces, in
+order, or which typed error it raises. The aggregate and the command handlers both consult it, the
+JSON export and the Mermaid diagram in the README are generated from it, and the property-test kit
+reads it as the reference model. A combination with no row is an ``invalid_transition``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from domain.status import (
+    Command,
+    EventType,
+    InitialPaymentStatus,
+    PurchaseStatus,
+    SettlementType,
+)
+
+EXTERNAL = SettlementType.EXTERNAL
+PROMOTIONAL = SettlementType.PROMOTIONAL
+PENDING = PurchaseStatus.PAYMENT_PENDING
+AUTHORIZED = PurchaseStatus.PAYMENT_AUTHORIZED
+FINAL = PurchaseStatus.FINAL
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row: what ``command`` does to a purchase of ``settlement`` type in ``status``.
+
+    ``status`` is None for a purchase that does not exist yet. Exactly one of ``events`` and
+    ``error`` is set. ``steps`` lists OpenMeter's transient ordering statuses that the events pass
+    through, for readers who know OpenMeter: they are never at rest here.
+    """
+
+    settlement: SettlementType
+    status: PurchaseStatus | None
+    command: Command
+    events: tuple[EventType, ...] = ()
+    error: str | None = None
+    steps: tuple[PurchaseStatus, ...] = ()
+
+    @property
+    def target(self) -> PurchaseStatus | None:
+        """The status the purchase rests in after the command, or None for an error row."""
+        status = self.status
+        for event in self.events:
+            status = STATUS_AFTER[(self.settlement, event)]
+        return status if self.events else None
+
+
+STATUS_AFTER: dict[tuple[SettlementType, EventType], PurchaseStatus] = {
+    (EXTERNAL, EventType.INITIATED): PENDING,
+    (EXTERNAL, EventType.PAYMENT_AUTHORIZED): AUTHORIZED,
+    (EXTERNAL, EventType.PAYMENT_SETTLED): FINAL,
+    # Promotional credit is granted, authorized and settled at once: the ledger books all three.
+    (PROMOTIONAL, EventType.INITIATED): FINAL,
+}
+"""The status an event leaves a purchase in. Status is only ever derived through this map."""
+
+INITIATED = (EventType.INITIATED,)
+AUTHORIZE = (EventType.PAYMENT_AUTHORIZED,)
+SETTLE = (EventType.PAYMENT_SETTLED,)
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        EXTERNAL,
+        None,
+        Command.INITIATE,
+        events=INITIATED,
+        steps=(PurchaseStatus.CREATED, PurchaseStatus.INITIAL_CREDIT_GRANT),
+    ),
+    Rule(PROMOTIONAL, None, Command.INITIATE, events=INITIATED, steps=(PurchaseStatus.CREATED,)),
+    Rule(EXTERNAL, PENDING, Command.AUTHORIZE, events=AUTHORIZE),
+    # A direct settle of an un-authorized external payment authorizes first, then settles:
+    # OpenMeter's "paid" trigger from pending, as two events in that order.
+    Rule(
+        EXTERNAL,
+        PENDING,
+        Command.SETTLE,
+        events=AUTHORIZE + SETTLE,
+        steps=(PurchaseStatus.PAYMENT_PAID_AND_AUTHORIZED, PurchaseStatus.PAYMENT_SETTLED),
+    ),
+    Rule(EXTERNAL, AUTHORIZED, Command.AUTHORIZE, error="payment_already_authorized"),
+    Rule(
+        EXTERNAL,
+        AUTHORIZED,
+        Command.SETTLE,
+        events=SETTLE,
+        steps=(PurchaseStatus.PAYMENT_SETTLED,),
+    ),
+    # One error per case: any second authorization is payment_already_authorized, whatever
+    # happened since (OpenMeter answers "unsupported operation" or the typed error by accident).
+    Rule(EXTERNAL, FINAL, Command.AUTHORIZE, error="payment_already_authorized"),
+    Rule(EXTERNAL, FINAL, Command.SETTLE, error="payment_already_settled"),
+    Rule(PROMOTIONAL, FINAL, Command.AUTHORIZE, error="invalid_transition"),
+    Rule(PROMOTIONAL, FINAL, Command.SETTLE, error="invalid_transition"),
+)
+
+INITIAL_STATUS_ROUTE: dict[InitialPaymentStatus, Command | None] = {
+    InitialPaymentStatus.CREATED: None,
+    InitialPaymentStatus.AUTHORIZED: Command.AUTHORIZE,
+    InitialPaymentStatus.SETTLED: Command.SETTLE,
+}
+"""After the grant, an external purchase's initial payment status fires this command (§3.5)."""
+
+SUPPORTED_SETTLEMENTS = frozenset(rule.settlement for rule in RULES)
+
+_INDEX: dict[tuple[SettlementType, PurchaseStatus | None, Command], Rule] = {
+    (rule.settlement, rule.status, rule.command): rule for rule in RULES
+}
+
+
+def rule_for(
+    settlement: SettlementType, status: PurchaseStatus | None, command: Command
+) -> Rule:
+    """The row for this situation; a missing row is an ``invalid_transition`` row."""
+    found = _INDEX.get((settlement, status, command))
+    if found is not None:
+        return found
+    return Rule(settlement, status, command, error="invalid_transition")
+
+
+def initiation_plan(
+    settlement: SettlementType, initial: InitialPaymentStatus | None
+) -> tuple[Rule, ...]:
+    """The rows an initiate command runs through: the grant, then the initial status's command."""
+    grant = rule_for(settlement, None, Command.INITIATE)
+    follow = INITIAL_STATUS_ROUTE[initial] if initial is not None else None
+    if follow is None or grant.target is None:
+        return (grant,)
+    return (grant, rule_for(settlement, grant.target, follow))
+
+
+def table_as_data() -> dict[str, object]:
+    """The table as plain JSON-ready data, for users and tools outside Python."""
+    return {
+        "rules": [
+            {
+                "settlement": rule.settlement.value,
+                "status": rule.status.value if rule.status else None,
+                "command": rule.command.value,
+                "events": [event.value for event in rule.events],
+                "error": rule.error,
+                "target": rule.target.value if rule.target else None,
+                "steps": [step.value for step in rule.steps],
+            }
+            for rule in RULES
+        ],
+        "status_after": [
+            {"settlement": settlement.value, "event": event.value, "status": status.value}
+            for (settlement, event), status in STATUS_AFTER.items()
+        ],
+        "initial_status_route": {
+            initial.value: command.value if command else None
+            for initial, command in INITIAL_STATUS_ROUTE.items()
+        },
+    }
+
+
+def table_as_json() -> str:
+    return json.dumps(table_as_data(), indent=2) + "\n"
+
+
+_STATE_IDS = {PENDING: "pending", AUTHORIZED: "authorized", FINAL: "final"}
+
+
+def mermaid_diagram() -> str:
+    """A Mermaid state diagram of the resting statuses and the commands that move between them."""
+    lines = ["stateDiagram-v2"]
+    lines += [f'    state "{status.value}" as {ident}' for status, ident in _STATE_IDS.items()]
+    for rule in RULES:
+        target = rule.target
+        if target is None:
+            continue
+        source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
+        events = " + ".join(event.value for event in rule.events)
+        label = f"{rule.command.value} ({rule.settlement.value}): {events}"
+        lines.append(f"    {source} --> {_STATE_IDS[target]}: {label}")
+    lines.append("    final --> [*]")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,31 @@
+"""The composition root: settings in, a ready CreditLedger out. Nothing happens at import."""
+
+from __future__ import annotations
+
+from application.clock import Clock
+from application.ledger import CreditLedger
+from infrastructure.settings import Settings, store_env
+
+MAPPER_TOPIC = "infrastructure.persistence.mapper:PurchaseEventMapper"
+
+
+def ledger_env(settings: Settings) -> dict[str, str]:
+    """Everything the eventsourcing library needs to know, from our one settings object."""
+    return {**store_env(settings), "MAPPER_TOPIC": MAPPER_TOPIC}
+
+
+def open_ledger(
+    database_url: str | None = None,
+    *,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+) -> CreditLedger:
+    """Open the ledger on the configured store (``CREDITLEDGER_DATABASE_URL`` by default).
+
+    Close it when done (or use it as a context manager): it owns a connection pool.
+    """
+    if settings is None:
+        settings = Settings() if database_url is None else Settings(database_url=database_url)
+    elif database_url is not None:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return CreditLedger(ledger_env(settings), clock=clock, max_attempts=settings.max_attempts)

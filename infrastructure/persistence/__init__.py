@@ -1,0 +1,1 @@
+"""Storage: the pydantic event mapper and the choice of eventsourcing recorder."""

@@ -1,0 +1,72 @@
+"""Stores purchase events as plain JSON under their explicit topics, and reads them back.
+
+The library's default mapper wraps Decimals and UUIDs in ``{"_type_": ..., "_data_": ...}``
+objects and rebuilds events without validation; ours writes the pydantic model's own JSON (what
+``SELECT convert_from(state, 'UTF8')::jsonb`` shows in PostgreSQL), and reads it back through
+model validation, upcasting old class versions on the way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+
+from domain.events import EVENT_CLASSES, PurchaseEvent
+
+_ENVELOPE = frozenset({"originator_id", "originator_version"})
+
+
+class PurchaseEventMapper(Mapper[UUID]):
+    """Maps pydantic purchase events to stored events and back (``MAPPER_TOPIC``)."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if not isinstance(domain_event, PurchaseEvent):
+            msg = f"not a purchase event: {type(domain_event).__name__}"
+            raise TypeError(msg)
+        cls = type(domain_event)
+        if cls.class_version > 1:
+            data = domain_event.model_dump(mode="json", exclude=set(_ENVELOPE))
+            data["class_version"] = cls.class_version
+            state = json.dumps(data, separators=(",", ":")).encode()
+        else:
+            state = domain_event.model_dump_json(exclude=set(_ENVELOPE)).encode()
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=cls.TOPIC,
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> PurchaseEvent:
+        cls = EVENT_CLASSES.get(stored_event.topic)
+        if cls is None:
+            msg = f"unknown event topic {stored_event.topic!r}"
+            raise MapperDeserialisationError(msg)
+        state = stored_event.state
+        try:
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            data: dict[str, Any] = json.loads(state)
+        except Exception as error:
+            msg = (
+                f"cannot read stored event {stored_event.topic!r} "
+                f"{stored_event.originator_id} v{stored_event.originator_version}: {error}"
+            )
+            raise MapperDeserialisationError(msg) from error
+        version = data.pop("class_version", 1)
+        while version < cls.class_version:
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
+            version += 1
+        data["originator_id"] = stored_event.originator_id
+        data["originator_version"] = stored_event.originator_version
+        return cls.model_validate(data)
