@@ -140,7 +140,10 @@ class CreditLedger(Application[UUID]):
             purchase = self._load(command.namespace, command.purchase_id)
             if key is not None and key in purchase.commands:
                 return self._replay(purchase, key, fingerprint)
-            if command.expected_version is not None and command.expected_version != purchase.version:
+            if (
+                command.expected_version is not None
+                and command.expected_version != purchase.version
+            ):
                 raise VersionMismatchError(
                     f"purchase is at version {purchase.version}, not {command.expected_version}"
                 )
@@ -191,7 +194,9 @@ class CreditLedger(Application[UUID]):
         events = self._namespaced_events(namespace, purchase_id)
         if version is not None:
             if version < 1 or version > len(events):
-                raise CreditPurchaseNotFoundError(f"purchase {purchase_id} has no version {version}")
+                raise CreditPurchaseNotFoundError(
+                    f"purchase {purchase_id} has no version {version}"
+                )
             events = events[:version]
         if as_of is not None:
             if as_of.tzinfo is None:

@@ -1,4 +1,4 @@
-"""What queries and commands return: the purchase as the HTTP contract shapes it, and its history."""
+"""What queries and commands return: the purchase shaped as the HTTP contract says, its history."""
 
 from __future__ import annotations
 
@@ -168,4 +168,3 @@ def history_of(events: list[PurchaseEvent]) -> list[HistoryEntry]:
         )
         for event in events
     ]
-

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.errors import FieldError, ValidationFailedError
 from domain.money import is_currency, parse_decimal, payment_amount, round_money
-from domain.status import InitialPaymentStatus, SettlementType
 from domain.rules import SUPPORTED_SETTLEMENTS
+from domain.status import InitialPaymentStatus, SettlementType
 
 DEFAULT_PRIORITY = 100
 MIN_PRIORITY, MAX_PRIORITY = 1, 32767  # OpenMeter's credit grants take an int16 priority
@@ -146,7 +146,9 @@ def intent_problems(intent: PurchaseIntent, now: datetime) -> list[FieldError]:
         problems.append(currency_problem)
     elif round_money(intent.credit_amount, intent.currency) != intent.credit_amount:
         problems.append(
-            FieldError("credit_amount", "credit_amount_not_rounded", "must be rounded to the currency")
+            FieldError(
+                "credit_amount", "credit_amount_not_rounded", "must be rounded to the currency"
+            )
         )
     problems += _amount_problems(intent.credit_amount)
     if intent.settlement_type not in SUPPORTED_SETTLEMENTS:
@@ -155,8 +157,13 @@ def intent_problems(intent: PurchaseIntent, now: datetime) -> list[FieldError]:
         intent.settlement_type, intent.cost_basis, cost_basis_given=intent.cost_basis is not None
     )
     if intent.cost_basis is not None and currency_problem is None:
-        problems += _payment_amount_problems(intent.credit_amount, intent.cost_basis, intent.currency)
-    if intent.initial_payment_status is not None and intent.settlement_type != SettlementType.EXTERNAL:
+        problems += _payment_amount_problems(
+            intent.credit_amount, intent.cost_basis, intent.currency
+        )
+    if (
+        intent.initial_payment_status is not None
+        and intent.settlement_type != SettlementType.EXTERNAL
+    ):
         problems.append(_initial_status_not_allowed())
     problems += _priority_problems(intent.priority)
     if intent.expires_at is not None:
@@ -190,7 +197,9 @@ def _identity_problems(namespace: str, customer_id: str, name: str | None) -> li
         )
     if name is not None and (not name.strip() or len(name) > MAX_NAME_LENGTH):
         problems.append(
-            FieldError("name", "invalid_name", f"must be 1 to {MAX_NAME_LENGTH} characters when given")
+            FieldError(
+                "name", "invalid_name", f"must be 1 to {MAX_NAME_LENGTH} characters when given"
+            )
         )
     return problems
 
@@ -199,7 +208,7 @@ def _currency_problem(code: str, field: str) -> FieldError | None:
     if is_currency(code):
         return None
     return FieldError(
-        field, "invalid_currency", f"{code[:16]!r} is not an ISO 4217 currency code (e.g. \"USD\")"
+        field, "invalid_currency", f'{code[:16]!r} is not an ISO 4217 currency code (e.g. "USD")'
     )
 
 
@@ -283,7 +292,9 @@ def _cost_basis_problems(
     if not cost_basis_given:
         return [
             FieldError(
-                "cost_basis", "cost_basis_required", "payment-backed credit purchase requires a cost basis"
+                "cost_basis",
+                "cost_basis_required",
+                "payment-backed credit purchase requires a cost basis",
             )
         ]
     if basis is not None and basis <= 0:
@@ -371,7 +382,9 @@ def _metadata_problems(metadata: Mapping[str, str]) -> list[FieldError]:
     problems = []
     if len(metadata) > MAX_METADATA_ENTRIES:
         problems.append(
-            FieldError("metadata", "too_many_metadata_entries", f"at most {MAX_METADATA_ENTRIES} entries")
+            FieldError(
+                "metadata", "too_many_metadata_entries", f"at most {MAX_METADATA_ENTRIES} entries"
+            )
         )
     for key, value in metadata.items():
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:

@@ -16,7 +16,7 @@ from iso4217 import Currency as _Iso4217Currency
 from domain.errors import FieldError
 
 MAX_SIGNIFICANT_DIGITS = 28
-"""More significant digits than this is not an amount anyone meant (and not exact in SQL numerics)."""
+"""More significant digits than this is not an amount anyone meant."""
 
 MAX_ADJUSTED_EXPONENT = 17
 """Largest accepted magnitude: below 10**18 units of any currency."""
@@ -63,7 +63,7 @@ def parse_decimal(value: object, field: str) -> Decimal | FieldError:
         return FieldError(field, "not_a_decimal", "must be a decimal number written as a string")
     if isinstance(value, float):
         return FieldError(
-            field, "float_not_allowed", "must be a decimal string such as \"10.50\", not a float"
+            field, "float_not_allowed", 'must be a decimal string such as "10.50", not a float'
         )
     if isinstance(value, int):
         number = Decimal(value)
@@ -105,7 +105,9 @@ def check_decimal(number: Decimal, field: str) -> Decimal | FieldError:
         return FieldError(field, "too_precise", "must have at most 18 decimal places")
     if len(n_digits) > MAX_SIGNIFICANT_DIGITS:
         return FieldError(
-            field, "too_many_digits", f"must have at most {MAX_SIGNIFICANT_DIGITS} significant digits"
+            field,
+            "too_many_digits",
+            f"must have at most {MAX_SIGNIFICANT_DIGITS} significant digits",
         )
     del sign, digits, n_sign
     return number

@@ -1,4 +1,4 @@
-"""The CreditPurchase aggregate: state derived only by applying events, commands that follow the rules.
+"""The CreditPurchase aggregate: state derived only from events; commands that follow the rules.
 
 A command method looks up its row in the transition table, raises the row's typed error, or
 records the row's events in order. ``apply`` is the only place state changes; it guards again
@@ -235,7 +235,9 @@ class CreditPurchase:
         self.payment = ExternalPayment(
             status=PaymentStatus.AUTHORIZED,
             amount=event.amount,
-            authorized=LedgerReference(event.transaction_group_id, event.at, event.external_reference),
+            authorized=LedgerReference(
+                event.transaction_group_id, event.at, event.external_reference
+            ),
         )
 
     def _apply_settled(self, event: PaymentSettled) -> None:

@@ -113,9 +113,7 @@ _INDEX: dict[tuple[SettlementType, PurchaseStatus | None, Command], Rule] = {
 }
 
 
-def rule_for(
-    settlement: SettlementType, status: PurchaseStatus | None, command: Command
-) -> Rule:
+def rule_for(settlement: SettlementType, status: PurchaseStatus | None, command: Command) -> Rule:
     """The row for this situation; a missing row is an ``invalid_transition`` row."""
     found = _INDEX.get((settlement, status, command))
     if found is not None:

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
         0, ge=0, description="PostgreSQL: seconds to wait for the event table lock (0: forever)"
     )
     sqlite_lock_timeout: int = Field(5, ge=0, description="SQLite: seconds to wait for a lock")
-    max_attempts: int = Field(5, ge=1, le=100, description="tries of a command on version conflicts")
+    max_attempts: int = Field(
+        5, ge=1, le=100, description="tries of a command on version conflicts"
+    )
 
     @field_validator("database_url")
     @classmethod

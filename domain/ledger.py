@@ -1,0 +1,120 @@
+"""Double-entry postings: what each purchase event books in the ledger (domain reference §7.2).
+
+A pure function of the purchase's initiation facts and one event, so postings are never stored
+as a second truth: any reader, an auditor offline included, derives the same entries from the
+events. Amounts are in credit units of the purchase currency; every transaction group sums to zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from uuid import UUID
+
+from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from domain.status import SettlementType
+
+
+class Account(StrEnum):
+    CUSTOMER_FBO = "customer_fbo"
+    """Spendable credit (for the benefit of the customer)."""
+    CUSTOMER_RECEIVABLE_OPEN = "customer_receivable_open"
+    """Owed by the customer, payment not yet authorized."""
+    CUSTOMER_RECEIVABLE_AUTHORIZED = "customer_receivable_authorized"
+    """Owed by the customer, payment authorized but not settled."""
+    WASH = "wash"
+    """The external cash boundary: settled payments leave the ledger here."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One entry of one transaction group."""
+
+    transaction_group_id: UUID
+    purchase_id: UUID
+    version: int
+    namespace: str
+    customer_id: str
+    currency: str
+    cost_basis: Decimal | None
+    account: Account
+    amount: Decimal
+    at: datetime
+
+
+_Entry = Callable[[UUID, "Account", Decimal], Posting]
+
+
+def postings_for(initiated: Initiated, event: PurchaseEvent) -> list[Posting]:
+    """The balanced entries ``event`` books, for the purchase that ``initiated`` began."""
+    amount = initiated.credit_amount
+
+    def entry(group: UUID, account: Account, value: Decimal) -> Posting:
+        return Posting(
+            transaction_group_id=group,
+            purchase_id=event.originator_id,
+            version=event.originator_version,
+            namespace=initiated.namespace,
+            customer_id=initiated.customer_id,
+            currency=initiated.currency,
+            cost_basis=initiated.cost_basis,
+            account=account,
+            amount=value,
+            at=event.timestamp,
+        )
+
+    if isinstance(event, Initiated):
+        group = event.credit_grant_transaction_group_id
+        entries = _issue(group, amount, entry)
+        if event.settlement_type is SettlementType.PROMOTIONAL:
+            # Free credit: issued, authorized and settled at once, in the grant's group.
+            entries += _authorize(group, amount, entry) + _settle(group, amount, entry)
+        return entries
+    if isinstance(event, PaymentAuthorized):
+        return _authorize(event.transaction_group_id, amount, entry)
+    if isinstance(event, PaymentSettled):
+        return _settle(event.transaction_group_id, amount, entry)
+    return []  # pragma: no cover - every purchase event books something
+
+
+def _issue(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+    return [
+        entry(group, Account.CUSTOMER_FBO, amount),
+        entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, -amount),
+    ]
+
+
+def _authorize(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+    return [
+        entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, -amount),
+        entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, amount),
+    ]
+
+
+def _settle(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+    return [
+        entry(group, Account.WASH, -amount),
+        entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, amount),
+    ]
+
+
+def balances(postings: list[Posting]) -> dict[tuple[str, str, str, Account], Decimal]:
+    """Balances per (namespace, customer, currency, account): the fold of the postings."""
+    totals: dict[tuple[str, str, str, Account], Decimal] = {}
+    for posting in postings:
+        key = (posting.namespace, posting.customer_id, posting.currency, posting.account)
+        totals[key] = totals.get(key, Decimal(0)) + posting.amount
+    return totals
+
+
+def unbalanced_groups(postings: list[Posting]) -> dict[UUID, Decimal]:
+    """Transaction groups whose entries do not sum to zero (there should be none)."""
+    sums: dict[UUID, Decimal] = {}
+    for posting in postings:
+        sums[posting.transaction_group_id] = (
+            sums.get(posting.transaction_group_id, Decimal(0)) + posting.amount
+        )
+    return {group: total for group, total in sums.items() if total != 0}

@@ -1,0 +1,83 @@
+"""Test helpers shared by every layer's tests: a clock the test controls, and store URLs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+POSTGRES_URL = os.environ.get(
+    "CREDITLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ("memory", "sqlite", "postgres")
+START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    """A clock that stands still until the test moves it; safe to share between threads."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float = 1.0) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+
+def postgres_required() -> bool:
+    """In CI the PostgreSQL tests must run: an unreachable server fails them instead of skipping."""
+    return bool(os.environ.get("CI")) or bool(os.environ.get("CREDITLEDGER_REQUIRE_POSTGRES"))
+
+
+def postgres_reachable() -> str | None:
+    """None when the test server answers, else the reason it does not."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}".strip()
+    return None
+
+
+@contextmanager
+def postgres_schema(prefix: str = "creditledger_test") -> Iterator[str]:
+    """A fresh schema, dropped with everything in it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def postgres_url(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}schema={schema}"
+
+
+def truncate_schema(schema: str) -> None:
+    """Empty every table of the schema, so each test starts from an empty store."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        if rows:
+            tables = ", ".join(f'"{schema}"."{row[0]}"' for row in rows)
+            connection.execute(f"TRUNCATE {tables} RESTART IDENTITY")
