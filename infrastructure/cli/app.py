@@ -1,0 +1,42 @@
+"""The root ``creditledger`` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from infrastructure.cli.common import EXIT_CODES_HELP, state
+from infrastructure.cli.demo import demo
+from infrastructure.cli.purchase import purchase_app
+
+app = typer.Typer(
+    name="creditledger",
+    help=f"Event-sourced ledger for prepaid credit purchases. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="CREDITLEDGER_DATABASE_URL",
+            help="memory://, sqlite:///path or postgresql://user@host/db "
+            "(default sqlite:///./var/creditledger.sqlite).",
+        ),
+    ] = None,
+) -> None:
+    state(ctx).database_url = database_url
+
+
+app.add_typer(purchase_app, name="purchase")
+app.command("demo")(demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,125 @@
+"""What every command shares: opening the ledger, printing JSON, and exit codes for errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from application.ledger import CreditLedger
+from domain.errors import (
+    CreditPurchaseNotFoundError,
+    LedgerError,
+    ValidationFailedError,
+)
+from infrastructure.bootstrap import open_ledger
+from infrastructure.settings import Settings
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every ``creditledger`` command (also listed in ``--help`` and the README)."""
+
+    OK = 0
+    FAILED = 1
+    """Unexpected failure (store unreachable, bug): see stderr."""
+    USAGE = 2
+    """Bad command line (typer/click's own code)."""
+    INVALID = 3
+    """``validation_failed``: the input had problems, every one is listed; nothing was written."""
+    NOT_FOUND = 4
+    """``credit_purchase_not_found``."""
+    CONFLICT = 5
+    """The purchase's state or history refused the command (already authorized, key reused...)."""
+    VERIFY_FAILED = 6
+    """An audit or projection verification found a difference."""
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 unexpected failure; 2 bad usage; 3 validation_failed; "
+    "4 not found; 5 refused by the purchase's state (conflict); 6 verification failed."
+)
+
+
+class State:
+    """Options of the root command, handed to sub-commands through typer's context."""
+
+    def __init__(self) -> None:
+        self.database_url: str | None = None
+        self.json: bool = False
+
+    def settings(self) -> Settings:
+        if self.database_url is None:
+            return Settings()
+        return Settings(database_url=self.database_url)
+
+
+def state(ctx: typer.Context) -> State:
+    found = ctx.find_root().obj
+    if not isinstance(found, State):
+        found = State()
+        ctx.find_root().obj = found
+    return found
+
+
+def print_json(value: BaseModel | list[BaseModel] | dict[str, Any] | list[Any]) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    elif isinstance(value, list) and all(isinstance(item, BaseModel) for item in value):
+        text = json.dumps([item.model_dump(mode="json") for item in value], indent=2)
+    else:
+        text = json.dumps(value, indent=2, default=str)
+    sys.stdout.write(text + "\n")
+
+
+def problem_of(error: LedgerError) -> dict[str, Any]:
+    problem: dict[str, Any] = {"code": error.code, "title": error.title, "detail": error.detail}
+    if isinstance(error, ValidationFailedError):
+        problem["errors"] = [item.as_dict() for item in error.errors]
+    return problem
+
+
+def exit_code_of(error: LedgerError) -> ExitCode:
+    if isinstance(error, ValidationFailedError):
+        return ExitCode.INVALID
+    if isinstance(error, CreditPurchaseNotFoundError):
+        return ExitCode.NOT_FOUND
+    return ExitCode.CONFLICT
+
+
+@contextmanager
+def ledger_for(ctx: typer.Context) -> Iterator[CreditLedger]:
+    """Open the configured ledger; turn typed errors into a problem on stderr and an exit code."""
+    try:
+        ledger = open_ledger(settings=state(ctx).settings())
+    except ValidationError as error:
+        sys.stderr.write(f"invalid configuration: {error}\n")
+        raise typer.Exit(ExitCode.FAILED) from None
+    try:
+        yield ledger
+    except LedgerError as error:
+        sys.stderr.write(json.dumps(problem_of(error), indent=2) + "\n")
+        raise typer.Exit(exit_code_of(error)) from None
+    except ValidationError as error:
+        # A command model refused the shape of the input: same contract as the domain's errors.
+        problem = {
+            "code": "validation_failed",
+            "title": "Validation failed",
+            "errors": [
+                {
+                    "field": ".".join(str(part) for part in item["loc"]),
+                    "code": item["type"],
+                    "message": item["msg"],
+                }
+                for item in error.errors()
+            ],
+        }
+        sys.stderr.write(json.dumps(problem, indent=2) + "\n")
+        raise typer.Exit(ExitCode.INVALID) from None
+    finally:
+        ledger.close()
