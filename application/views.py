@@ -44,7 +44,7 @@ class LedgerReferenceView(_View):
     def of(cls, reference: LedgerReference | None) -> LedgerReferenceView | None:
         if reference is None:
             return None
-        return cls(
+        return cls.model_construct(
             transaction_group_id=reference.transaction_group_id,
             at=reference.at,
             external_reference=reference.external_reference,
@@ -100,13 +100,15 @@ class PurchaseView(_View):
             if authorized is None:  # pragma: no cover - a payment always has an authorization
                 msg = "payment without authorization"
                 raise ValueError(msg)
-            external_payment = ExternalPaymentView(
+            external_payment = ExternalPaymentView.model_construct(
                 status=payment.status,
                 amount=payment.amount,
                 authorized=authorized,
                 settled=LedgerReferenceView.of(payment.settled),
             )
-        return cls(
+        # Built from the aggregate's own validated state: construct, don't re-validate (the
+        # hot path builds one view per command).
+        return cls.model_construct(
             id=purchase.id,
             namespace=intent.namespace,
             customer_id=intent.customer_id,
@@ -114,7 +116,7 @@ class PurchaseView(_View):
             credit_amount=intent.credit_amount,
             cost_basis=intent.cost_basis,
             payment_amount=purchase.payment_amount,
-            settlement=SettlementView(
+            settlement=SettlementView.model_construct(
                 type=intent.settlement_type, initial_status=intent.initial_payment_status
             ),
             priority=intent.priority,
@@ -124,8 +126,8 @@ class PurchaseView(_View):
             metadata=dict(intent.metadata),
             status=status,
             meta_status=status.meta,
-            realizations=RealizationsView(
-                credit_grant=CreditGrantView(
+            realizations=RealizationsView.model_construct(
+                credit_grant=CreditGrantView.model_construct(
                     transaction_group_id=intent.credit_grant_transaction_group_id,
                     granted_at=intent.granted_at,
                 ),

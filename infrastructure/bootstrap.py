@@ -28,4 +28,10 @@ def open_ledger(
         settings = Settings() if database_url is None else Settings(database_url=database_url)
     elif database_url is not None:
         settings = settings.model_copy(update={"database_url": database_url})
-    return CreditLedger(ledger_env(settings), clock=clock, max_attempts=settings.max_attempts)
+    return CreditLedger(
+        ledger_env(settings),
+        clock=clock,
+        max_attempts=settings.max_attempts,
+        group_commit=settings.uses_group_commit,
+        max_batch=settings.group_commit_max_batch,
+    )

@@ -32,6 +32,21 @@ class Settings(BaseSettings):
         5, ge=1, le=100, description="tries of a command on version conflicts"
     )
 
+    group_commit: bool | None = Field(
+        None,
+        description="batch concurrent commands into shared transactions; default: on for SQLite "
+        "and PostgreSQL, off in memory (where a commit costs nothing)",
+    )
+    group_commit_max_batch: int = Field(
+        256, ge=1, le=10_000, description="most commands written in one transaction"
+    )
+
+    @property
+    def uses_group_commit(self) -> bool:
+        if self.group_commit is not None:
+            return self.group_commit
+        return not self.database_url.startswith("memory://")
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
