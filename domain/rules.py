@@ -175,7 +175,7 @@ def mermaid_diagram() -> str:
             continue
         source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
         events = " + ".join(event.value for event in rule.events)
-        label = f"{rule.command.value} ({rule.settlement.value}): {events}"
+        label = f"{rule.command.value} ({rule.settlement.value}) / {events}"
         lines.append(f"    {source} --> {_STATE_IDS[target]}: {label}")
     lines.append("    final --> [*]")
     return "\n".join(lines) + "\n"
