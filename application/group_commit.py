@@ -11,9 +11,11 @@ Guarantees, per caller:
 - two submissions for one purchase in one batch: the first (in arrival order) is written, the later
   one is told to retry (``RetryDecision``), so it decides again on top of the first, in order;
 - a conflict with another process (a version already taken) is isolated: the batch is re-written
-  one submission per transaction, so only the conflicting submission retries;
-- any other store error fails exactly the submissions of that batch, with that error; the writer
-  keeps serving later batches.
+  one submission per transaction, so only the conflicting submission gets the store's
+  ``IntegrityError`` (and its caller reloads and decides again);
+- any other store error is isolated the same way: the batch is re-written one submission per
+  transaction, so only the submissions the store refuses fail (with the store's error), and the
+  writer keeps serving later batches.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-
-from eventsourcing.persistence import IntegrityError
 
 from domain.events import PurchaseEvent
 
@@ -112,37 +112,37 @@ class GroupCommitter:
         self.batches += 1
         self.submissions += len(batch)
         accepted: list[_Submission] = []
+        deferred: list[_Submission] = []
         taken: set[tuple[object, int]] = set()
         for submission in batch:
             slots = {(e.originator_id, e.originator_version) for e in submission.events}
             if slots & taken:
-                # An earlier submission in this batch already writes these versions: the later
-                # one must decide again on top of it, which keeps arrival order.
-                submission.done.set_exception(RetryDecisionError())
+                # An earlier submission in this batch writes these versions: the later one must
+                # decide again on top of it (arrival order), once this batch is done.
+                deferred.append(submission)
                 continue
             taken |= slots
             accepted.append(submission)
-        if not accepted:
-            return
         try:
             self._write([event for submission in accepted for event in submission.events])
-        except IntegrityError:
-            # Someone outside this writer took a version. Isolate them: one transaction each.
-            self._commit_one_by_one(accepted)
-            return
         except Exception as error:  # every caller of the batch must hear of it
+            if len(accepted) > 1:
+                # One submission spoiled the transaction for all (a version another process
+                # took, or a write the database refused): isolate it, one transaction each,
+                # so that its neighbours still commit and only it fails.
+                self._commit_one_by_one(accepted)
+            else:
+                accepted[0].done.set_exception(error)
+        else:
             for submission in accepted:
-                submission.done.set_exception(error)
-            return
-        for submission in accepted:
-            submission.done.set_result(None)
+                submission.done.set_result(None)
+        for submission in deferred:
+            submission.done.set_exception(RetryDecisionError())
 
     def _commit_one_by_one(self, submissions: list[_Submission]) -> None:
         for submission in submissions:
             try:
                 self._write(submission.events)
-            except IntegrityError:
-                submission.done.set_exception(RetryDecisionError())
             except Exception as error:  # reported to that caller alone
                 submission.done.set_exception(error)
             else:

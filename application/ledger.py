@@ -15,11 +15,12 @@ from typing import Any, ClassVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 
 from application.clock import Clock, SystemClock
 from application.commands import AuthorizePayment, InitiatePurchase, PaymentCommand, SettlePayment
+from application.errors import StoreUnavailableError
 from application.group_commit import DEFAULT_MAX_BATCH, GroupCommitter, RetryDecisionError
 from application.views import HistoryEntry, PurchaseView, history_of
 from domain.errors import (
@@ -181,19 +182,34 @@ class CreditLedger(Application[UUID]):
         this returns only once that transaction committed.
         """
         events = purchase.collect_events()
-        if self._committer is None:
-            # Straight to the event store: Application.save() would only re-collect the same
-            # events through runtime protocol checks that cost more than the write in memory.
-            try:
-                self.events.put(events)
-            except IntegrityError:
-                return False
-            return True
         try:
-            self._committer.submit(events)
+            if self._committer is None:
+                # Straight to the event store: Application.save() would only re-collect the
+                # same events through runtime protocol checks that cost more than a memory write.
+                self.events.put(events)
+            else:
+                self._committer.submit(events)
         except RetryDecisionError:
             return False
+        except IntegrityError as error:
+            if self._version_taken(events[0]):
+                return False
+            # Nobody holds that version: the store refused the write for another reason (a
+            # constraint or trigger). Retrying would only fail again.
+            raise StoreUnavailableError(f"the store refused the write: {error}") from error
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store refused the write: {error}") from error
         return True
+
+    def _version_taken(self, event: PurchaseEvent) -> bool:
+        """Whether a stored event already holds this event's (purchase, version) slot."""
+        taken = self.recorder.select_events(
+            event.originator_id,
+            gt=event.originator_version - 1,
+            lte=event.originator_version,
+            limit=1,
+        )
+        return bool(taken)
 
     def _replay(self, purchase: CreditPurchase, key: str, fingerprint: str) -> Outcome:
         stored_fingerprint, version = purchase.commands[key]
@@ -250,6 +266,8 @@ class CreditLedger(Application[UUID]):
             )
         except AggregateNotFoundError:
             return None
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
 
     def _load(self, namespace: str, purchase_id: UUID) -> CreditPurchase:
         purchase = self._find(purchase_id)
@@ -259,7 +277,10 @@ class CreditLedger(Application[UUID]):
         return purchase
 
     def _events(self, purchase_id: UUID) -> list[PurchaseEvent]:
-        return cast(list[PurchaseEvent], list(self.events.get(purchase_id)))
+        try:
+            return cast(list[PurchaseEvent], list(self.events.get(purchase_id)))
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
 
     def _namespaced_events(self, namespace: str, purchase_id: UUID) -> list[PurchaseEvent]:
         events = self._events(purchase_id)

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
+from application.errors import StoreUnavailableError
 from application.ledger import CreditLedger
 from domain.errors import (
     CreditPurchaseNotFoundError,
@@ -85,6 +86,8 @@ def problem_of(error: LedgerError) -> dict[str, Any]:
 
 
 def exit_code_of(error: LedgerError) -> ExitCode:
+    if isinstance(error, StoreUnavailableError):
+        return ExitCode.FAILED
     if isinstance(error, ValidationFailedError):
         return ExitCode.INVALID
     if isinstance(error, CreditPurchaseNotFoundError):

@@ -1,0 +1,265 @@
+"""Group commit under fire: many threads, mixed valid, invalid and conflicting commands at once.
+
+Every command carries its own idempotency key, and every stored event carries the key of the
+command that wrote it. So the store itself says which callers' writes were committed, and each
+caller's answer can be checked against it: nothing lost, nothing doubled, no answer that the
+committed history contradicts.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from application.commands import (
+    AuthorizePayment,
+    Command,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from application.errors import StoreUnavailableError
+from application.ledger import CreditLedger, Outcome
+from domain.errors import LedgerError
+from domain.events import PurchaseEvent
+from infrastructure.bootstrap import open_ledger
+from infrastructure.settings import Settings
+from tests.support import POSTGRES_URL, FixedClock, postgres_url, truncate_schema
+
+NAMESPACE = "acme"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def batched_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    schema: str = request.getfixturevalue("postgres_session_schema")
+    truncate_schema(schema)
+    return postgres_url(schema)
+
+
+@pytest.fixture
+def batched_ledger(batched_store: str) -> Iterator[CreditLedger]:
+    settings = Settings(database_url=batched_store, group_commit=True, pool_size=8)
+    ledger = open_ledger(settings=settings, clock=FixedClock())
+    yield ledger
+    ledger.close()
+
+
+def _initiate(key: str, customer: str = "cust-1", currency: str = "USD") -> InitiatePurchase:
+    return InitiatePurchase(
+        namespace=NAMESPACE,
+        customer_id=customer,
+        currency=currency,
+        credit_amount="10",
+        cost_basis="0.5",
+        settlement=SettlementInput(type="external"),
+        idempotency_key=key,
+    )
+
+
+@dataclass
+class Answer:
+    command: Command
+    outcome: Outcome | None = None
+    error: LedgerError | None = None
+
+
+def _run(ledger: CreditLedger, command: Command) -> Answer:
+    try:
+        if isinstance(command, InitiatePurchase):
+            return Answer(command, outcome=ledger.initiate(command))
+        if isinstance(command, AuthorizePayment):
+            return Answer(command, outcome=ledger.authorize(command))
+        if isinstance(command, SettlePayment):
+            return Answer(command, outcome=ledger.settle(command))
+    except LedgerError as error:
+        return Answer(command, error=error)
+    raise TypeError(command)
+
+
+def _all_events(ledger: CreditLedger) -> list[PurchaseEvent]:
+    events: list[PurchaseEvent] = []
+    start = 0
+    while True:
+        batch = ledger.recorder.select_notifications(
+            start=start, limit=500, inclusive_of_start=False
+        )
+        if not batch:
+            return events
+        events += [ledger.mapper.to_domain_event(n) for n in batch]  # type: ignore[misc]
+        start = batch[-1].id
+
+
+def _mixed_commands(purchases: list[UUID], rounds: int, seed: int) -> list[Command]:
+    chooser = random.Random(seed)
+    commands: list[Command] = []
+    for index in range(rounds):
+        key = f"cmd-{index}"
+        target = chooser.choice(purchases)
+        kind = chooser.randrange(6)
+        if kind == 0:
+            commands.append(
+                AuthorizePayment(namespace=NAMESPACE, purchase_id=target, idempotency_key=key)
+            )
+        elif kind == 1:
+            commands.append(
+                SettlePayment(namespace=NAMESPACE, purchase_id=target, idempotency_key=key)
+            )
+        elif kind == 2:  # stale If-Match: always refused
+            commands.append(
+                AuthorizePayment(
+                    namespace=NAMESPACE,
+                    purchase_id=target,
+                    idempotency_key=key,
+                    expected_version=99,
+                )
+            )
+        elif kind == 3:  # invalid: never written
+            commands.append(_initiate(key, currency="usd"))
+        elif kind == 4:  # racing creates with a shared key and the same body
+            commands.append(_initiate(f"shared-{chooser.randrange(3)}"))
+        else:  # the shared key again, another body: idempotency_key_reused unless it came first
+            commands.append(_initiate(f"shared-{chooser.randrange(3)}", customer="cust-2"))
+    return commands
+
+
+def test_concurrent_mixed_commands_match_the_committed_history(
+    batched_ledger: CreditLedger,
+) -> None:
+    ledger = batched_ledger
+    purchases = [ledger.initiate_purchase(_initiate(f"setup-{i}")).id for i in range(8)]
+    commands = _mixed_commands(purchases, rounds=240, seed=7)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(lambda command: _run(ledger, command), commands))
+
+    events = _all_events(ledger)
+    written_keys = {event.idempotency_key for event in events}
+    writers = [a for a in answers if a.outcome is not None and not a.outcome.replayed]
+    # Nothing lost: every acknowledged write is in the store.
+    assert {a.command.idempotency_key for a in writers} <= written_keys
+    # Nothing doubled: each committed command (its key) was acknowledged as a write exactly once.
+    committed_keys = written_keys - {f"setup-{i}" for i in range(8)}
+    assert sorted(a.command.idempotency_key for a in writers) == sorted(committed_keys)
+    # No purchase paid twice.
+    by_purchase: dict[UUID, list[PurchaseEvent]] = {}
+    for event in events:
+        by_purchase.setdefault(event.originator_id, []).append(event)
+    for history in by_purchase.values():
+        types = [event.TYPE.value for event in history]
+        assert types.count("PaymentAuthorized") <= 1
+        assert types.count("PaymentSettled") <= 1
+        assert [event.originator_version for event in history] == list(range(1, len(history) + 1))
+    # Every answer is a state the committed history went through.
+    for answer in answers:
+        if answer.outcome is not None:
+            view = answer.outcome.purchase
+            assert ledger.get_purchase(NAMESPACE, view.id, version=view.version) == view
+    # Refusals are the ones the history justifies.
+    for answer in answers:
+        if answer.error is None:
+            continue
+        command, code = answer.command, answer.error.code
+        assert command.idempotency_key not in committed_keys or isinstance(
+            command, InitiatePurchase
+        )
+        if isinstance(command, InitiatePurchase) and command.currency == "usd":
+            assert code == "validation_failed"
+        elif isinstance(command, InitiatePurchase):
+            assert code == "idempotency_key_reused"
+        elif command.expected_version == 99:  # type: ignore[attr-defined]
+            assert code == "version_mismatch"
+        elif isinstance(command, AuthorizePayment):
+            assert code == "payment_already_authorized"
+        else:
+            assert code == "payment_already_settled"
+
+
+def _refuse_poison(store_url: str) -> None:
+    """Install a real database-side refusal: any event whose JSON mentions 'poison' fails."""
+    if store_url.startswith("sqlite"):
+        import sqlite3  # noqa: PLC0415 - only this branch needs the driver
+
+        path = store_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON stored_events "
+                "WHEN instr(CAST(NEW.state AS TEXT), 'poison') > 0 "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned event refused'); END"
+            )
+        return
+    schema = store_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(
+            f"""CREATE FUNCTION "{schema}".refuse_poison() RETURNS trigger AS $$
+            BEGIN
+                IF convert_from(NEW.state, 'UTF8') LIKE '%poison%' THEN
+                    RAISE EXCEPTION 'poisoned event refused';
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql"""
+        )
+        connection.execute(
+            f'CREATE TRIGGER refuse_poison BEFORE INSERT ON "{schema}".creditledger_events '
+            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_poison()'
+        )
+
+
+def test_a_write_the_database_refuses_fails_only_its_own_command(
+    batched_store: str, batched_ledger: CreditLedger
+) -> None:
+    ledger = batched_ledger
+    ledger.initiate_purchase(_initiate("warm-up"))  # creates the tables
+    _refuse_poison(batched_store)
+    customers = [f"cust-{i}" for i in range(40)]
+    customers[17] = "poison"
+    barrier = threading.Barrier(len(customers))
+
+    def initiate(customer: str) -> Answer:
+        barrier.wait()
+        return _run(ledger, _initiate(f"key-{customer}", customer=customer))
+
+    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+        answers = list(pool.map(initiate, customers))
+
+    failed = [a for a in answers if a.error is not None]
+    assert [a.command.customer_id for a in failed] == ["poison"]  # type: ignore[attr-defined]
+    assert isinstance(failed[0].error, StoreUnavailableError)
+    assert "poisoned event refused" in failed[0].error.detail
+    stored_customers = [getattr(e, "customer_id", None) for e in _all_events(ledger)]
+    assert "poison" not in stored_customers
+    assert len(stored_customers) == 40  # the 39 neighbours and the warm-up purchase
+    # The writer keeps serving.
+    assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
+
+
+def test_closing_the_ledger_finishes_what_callers_were_told_is_written(
+    batched_store: str,
+) -> None:
+    ledger = open_ledger(settings=Settings(database_url=batched_store, group_commit=True))
+    acknowledged: list[UUID] = []
+    lock = threading.Lock()
+
+    def initiate(index: int) -> None:
+        view = ledger.initiate_purchase(_initiate(f"close-{index}"))
+        with lock:
+            acknowledged.append(view.id)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(initiate, range(64)))
+    ledger.close()
+    reopened = open_ledger(batched_store)
+    try:
+        for purchase_id in acknowledged:
+            assert reopened.get_purchase(NAMESPACE, purchase_id).version == 1
+    finally:
+        reopened.close()
