@@ -22,11 +22,13 @@ from application.clock import Clock, SystemClock
 from application.commands import AuthorizePayment, InitiatePurchase, PaymentCommand, SettlePayment
 from application.errors import StoreUnavailableError
 from application.group_commit import DEFAULT_MAX_BATCH, GroupCommitter, RetryDecisionError
+from application.purchase_cache import PurchaseCache
 from application.views import HistoryEntry, PurchaseView, history_of
 from domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
     IdempotencyKeyReusedError,
+    LedgerError,
     VersionMismatchError,
 )
 from domain.events import PurchaseEvent
@@ -35,6 +37,7 @@ from domain.intent import normalize_intent
 from domain.purchase import CommandContext, CreditPurchase, project_purchase
 
 DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class CreditLedger(Application[UUID]):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         group_commit: bool = False,
         max_batch: int = DEFAULT_MAX_BATCH,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._committer: GroupCommitter | None = None
         super().__init__(env)
@@ -76,6 +80,7 @@ class CreditLedger(Application[UUID]):
             msg = "max_attempts must be at least 1"
             raise ValueError(msg)
         self.max_attempts = max_attempts
+        self._cache = PurchaseCache(cache_size)
         self._committer = (
             GroupCommitter(self.events.put, max_batch=max_batch) if group_commit else None
         )
@@ -112,7 +117,7 @@ class CreditLedger(Application[UUID]):
         purchase_id = purchase_id_for_key(command.namespace, key) if key else uuid4()
         for _ in range(self.max_attempts):
             if key is not None:
-                existing = self._find(purchase_id)
+                existing = self._cache.checkout(purchase_id) or self._find(purchase_id)
                 if existing is not None:
                     return self._replay(existing, key, fingerprint)
             now = self.clock.now()
@@ -135,6 +140,7 @@ class CreditLedger(Application[UUID]):
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
             if self._commit(purchase):
+                self._cache.checkin(purchase)
                 return Outcome(PurchaseView.of(purchase), created=True)
         raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
 
@@ -151,16 +157,25 @@ class CreditLedger(Application[UUID]):
     ) -> Outcome:
         fingerprint = command.fingerprint()
         key = command.idempotency_key
+        fresh = False
         for _ in range(self.max_attempts):
-            purchase = self._load(command.namespace, command.purchase_id)
+            cached = None if fresh else self._cache.checkout(command.purchase_id)
+            purchase = cached or self._load(command.namespace, command.purchase_id)
+            if cached is not None and cached.intent.namespace != command.namespace:
+                self._cache.checkin(cached)
+                raise CreditPurchaseNotFoundError(
+                    f"credit purchase {command.purchase_id} not found"
+                )
             if key is not None and key in purchase.commands:
                 return self._replay(purchase, key, fingerprint)
-            if (
-                command.expected_version is not None
-                and command.expected_version != purchase.version
-            ):
+            expected = command.expected_version
+            if expected is not None and expected != purchase.version and cached is not None:
+                # The cache may lag the store (another process wrote): ask the store.
+                purchase = self._load(command.namespace, command.purchase_id)
+            if expected is not None and expected != purchase.version:
+                self._cache.checkin(purchase)
                 raise VersionMismatchError(
-                    f"purchase is at version {purchase.version}, not {command.expected_version}"
+                    f"purchase is at version {purchase.version}, not {expected}"
                 )
             context = CommandContext(
                 at=self.clock.now(),
@@ -168,9 +183,17 @@ class CreditLedger(Application[UUID]):
                 request_fingerprint=fingerprint,
                 external_reference=command.external_reference,
             )
-            decide(purchase, context)
+            try:
+                decide(purchase, context)
+            except LedgerError:
+                # Refused before recording anything: the purchase is as committed.
+                if not purchase.has_pending_events:
+                    self._cache.checkin(purchase)
+                raise
             if self._commit(purchase):
+                self._cache.checkin(purchase)
                 return Outcome(PurchaseView.of(purchase))
+            fresh = True
         raise ConcurrentModificationError(
             f"purchase {command.purchase_id} kept changing; try again"
         )
@@ -212,6 +235,7 @@ class CreditLedger(Application[UUID]):
         return bool(taken)
 
     def _replay(self, purchase: CreditPurchase, key: str, fingerprint: str) -> Outcome:
+        self._cache.checkin(purchase)
         stored_fingerprint, version = purchase.commands[key]
         if stored_fingerprint != fingerprint:
             raise IdempotencyKeyReusedError(

@@ -91,6 +91,10 @@ class CreditPurchase:
     def version(self) -> int:
         return self._version
 
+    @property
+    def has_pending_events(self) -> bool:
+        return bool(self._pending)
+
     def collect_events(self) -> list[PurchaseEvent]:
         collected, self._pending = self._pending, []
         return collected

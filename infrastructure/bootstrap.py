@@ -34,4 +34,5 @@ def open_ledger(
         max_attempts=settings.max_attempts,
         group_commit=settings.uses_group_commit,
         max_batch=settings.group_commit_max_batch,
+        cache_size=settings.cache_size,
     )

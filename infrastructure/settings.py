@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/creditledger.sqlite"
 SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
+DEFAULT_MAX_REQUEST_BODY_BYTES = 256 * 1024
+
+_TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
+"""Printable ASCII without spaces: what an ``Authorization: Bearer`` header carries unchanged."""
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class Settings(BaseSettings):
@@ -31,7 +37,27 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         5, ge=1, le=100, description="tries of a command on version conflicts"
     )
+    api_keys: SecretStr | None = Field(
+        None,
+        description="HTTP bearer tokens per namespace: 'acme=tok1,globex=tok2' (a namespace may "
+        "have several; a token may be given as sha256:<64 hex digits> of itself). With neither "
+        "this nor admin_token the HTTP API runs open, for local development only.",
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="HTTP bearer token that may read (never write) every namespace"
+    )
+    max_request_body_bytes: int = Field(
+        DEFAULT_MAX_REQUEST_BODY_BYTES,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="HTTP: larger request bodies are refused with 413",
+    )
 
+    cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="purchases kept in memory to decide the next command without a read (0: off)",
+    )
     group_commit: bool | None = Field(
         None,
         description="batch concurrent commands into shared transactions; default: on for SQLite "
@@ -55,6 +81,53 @@ class Settings(BaseSettings):
             msg = f"database_url must start with one of {', '.join(s + '://' for s in SCHEMES)}"
             raise ValueError(msg)
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _well_formed_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Validated after SecretStr wraps the text, so an error never echoes a token.
+        if value is not None:
+            parse_api_keys(value.get_secret_value())
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _well_formed_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN.fullmatch(value.get_secret_value()):
+            msg = "admin_token must be 1 to 512 printable ASCII characters without spaces"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _admin_token_is_not_a_namespace_token(self) -> Settings:
+        if self.admin_token is None or self.api_keys is None:
+            return self
+        admin = self.admin_token.get_secret_value()
+        if any(token == admin for _, token in self.namespace_tokens()):
+            msg = "admin_token must differ from every namespace token in api_keys"
+            raise ValueError(msg)
+        return self
+
+    def namespace_tokens(self) -> list[tuple[str, str]]:
+        """The configured (namespace, token) pairs; a namespace may appear more than once."""
+        if self.api_keys is None:
+            return []
+        return parse_api_keys(self.api_keys.get_secret_value())
+
+
+def parse_api_keys(text: str) -> list[tuple[str, str]]:
+    """Read ``namespace=token`` pairs separated by commas; refuse anything else, naming no token."""
+    pairs: list[tuple[str, str]] = []
+    for position, entry in enumerate(text.split(","), start=1):
+        namespace, separator, token = entry.strip().partition("=")
+        if not separator or not _NAMESPACE.fullmatch(namespace) or not _TOKEN.fullmatch(token):
+            msg = (
+                f"api_keys entry {position} must be NAMESPACE=TOKEN (a namespace of letters, "
+                "digits, '.', '_' or '-'; a token of printable ASCII without spaces or commas)"
+            )
+            raise ValueError(msg)
+        pairs.append((namespace, token))
+    return pairs
 
 
 def store_env(settings: Settings) -> dict[str, str]:
