@@ -8,13 +8,12 @@ every one of them back at once, with a precise code each (``float_not_allowed``,
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
@@ -47,9 +46,10 @@ class Command(BaseModel):
 
     def fingerprint(self) -> str:
         """A digest of the request without its key: the same key must come with the same request."""
-        body = self.model_dump(mode="json", exclude={"idempotency_key", "expected_version"})
-        canonical = json.dumps([self.NAME, body], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        # pydantic's JSON is canonical for one command class: fields in declaration order,
+        # values in their normal form; the command's name keeps classes apart.
+        body = self.model_dump_json(exclude={"idempotency_key", "expected_version"})
+        return hashlib.sha256(f"{self.NAME}\n{body}".encode()).hexdigest()
 
 
 class SettlementInput(BaseModel):
@@ -75,6 +75,12 @@ class InitiatePurchase(Command):
     feature_filters: list[str] = Field(default_factory=list)
     name: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _keys_in_order(cls, metadata: dict[str, str]) -> dict[str, str]:
+        # JSON objects have no order: {"a","b"} and {"b","a"} are the same request.
+        return dict(sorted(metadata.items()))
 
 
 class PaymentCommand(Command):
