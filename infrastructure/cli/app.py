@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
+from infrastructure.cli.audit import audit_app
 from infrastructure.cli.common import EXIT_CODES_HELP, state
 from infrastructure.cli.demo import demo
 from infrastructure.cli.purchase import purchase_app
+from infrastructure.cli.views import history, show
 
 app = typer.Typer(
     name="creditledger",
@@ -36,6 +38,9 @@ def root(
 
 app.add_typer(purchase_app, name="purchase")
 app.command("demo")(demo)
+app.add_typer(audit_app, name="audit")
+app.command("history")(history)
+app.command("show")(show)
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""Writing an export: stored entries in, header, event lines and trailer out.
+
+The caller reads the log in bulk up to a cut it fixed before starting (so writers running
+meanwhile change nothing in the export) and feeds every entry from the log's beginning: entries
+before ``from_position`` are not written but still advance the chain (so a partial export's hashes
+equal the whole log's) and teach the transcriber each purchase's namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from application.audit.canonical import canonical_bytes, canonical_text
+from application.audit.chain import GENESIS_HASH, next_hash
+from application.audit.records import (
+    FORMAT_VERSION,
+    ChainScope,
+    Checkpoint,
+    ExportHeader,
+    ExportTrailer,
+    event_line,
+)
+from application.audit.transcribe import StoredEntry, Transcriber
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, and the facts about the export that go into its header."""
+
+    last_position: int
+    """The cut, fixed before reading: the store's last position when the export started."""
+    store: str
+    creditledger_version: str
+    exported_at: datetime
+    namespace: str | None = None
+    from_position: int = 1
+    checkpoints: tuple[Checkpoint, ...] = ()
+
+    @property
+    def chain(self) -> ChainScope:
+        return ChainScope.LOG if self.namespace is None else ChainScope.NAMESPACE
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    header: ExportHeader
+    trailer: ExportTrailer
+
+
+class LogExporter:
+    """Streams the log into export lines; ``write`` receives each line with its newline."""
+
+    def __init__(self, request: ExportRequest, write: Callable[[str], object]) -> None:
+        if request.from_position < 1:
+            msg = "from_position must be at least 1"
+            raise ValueError(msg)
+        self._request = request
+        self._write = write
+        self._transcriber = Transcriber()
+        self._hash = GENESIS_HASH
+        self._start_position = 0
+        self._header: ExportHeader | None = None
+        self._count = 0
+        self._last: int | None = None
+
+    def add(self, entry: StoredEntry) -> None:
+        """The next stored entry of the log, at or below the cut, in position order."""
+        request = self._request
+        if entry.position > request.last_position:
+            msg = f"position {entry.position} is beyond the export's cut {request.last_position}"
+            raise ValueError(msg)
+        event = self._transcriber.event_object(entry)
+        if entry.position < request.from_position:
+            if request.chain is ChainScope.LOG:
+                self._hash = next_hash(self._hash, canonical_bytes(event))
+                self._start_position = entry.position
+            return
+        if request.namespace is not None and event["namespace"] != request.namespace:
+            return
+        if self._header is None:
+            self._header = self._write_header(first_position=entry.position)
+        text = canonical_text(event)
+        self._hash = next_hash(self._hash, text.encode("utf-8"))
+        self._write(event_line(text, self._hash) + "\n")
+        self._count += 1
+        self._last = entry.position
+
+    def finish(self) -> ExportResult:
+        header = self._header or self._write_header(first_position=None)
+        trailer = ExportTrailer(
+            event_count=self._count, last_event_position=self._last, final_hash=self._hash
+        )
+        self._write(trailer.line() + "\n")
+        return ExportResult(header, trailer)
+
+    def _write_header(self, first_position: int | None) -> ExportHeader:
+        request = self._request
+        header = ExportHeader(
+            format_version=FORMAT_VERSION,
+            creditledger_version=request.creditledger_version,
+            store=request.store,
+            exported_at=request.exported_at,
+            namespace=request.namespace,
+            from_position=request.from_position,
+            first_position=first_position,
+            last_position=request.last_position,
+            chain=request.chain,
+            chain_start_position=self._start_position,
+            chain_start_hash=self._hash,
+            checkpoints=request.checkpoints,
+        )
+        self._write(header.line() + "\n")
+        return header

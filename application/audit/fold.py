@@ -1,0 +1,175 @@
+"""Replaying exported events through the domain, in log order, in one pass.
+
+Every event is read back exactly as the live path reads it (the event class for its name, upcast
+from its stored class version, validated by the model), applied with
+``domain.purchase.project_purchase`` (the live repository's projector), and booked with
+``domain.ledger.postings_for``, ``balances`` and ``unbalanced_groups``. Purchases live in one dict
+for the whole pass: no store, no per-purchase round trip.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from application.audit.findings import fail, reason_of
+from application.audit.state import BalanceKey, LedgerSnapshot, Positions, PurchaseRow
+from domain.errors import LedgerError
+from domain.events import EVENT_CLASSES, PurchaseEvent
+from domain.ledger import Account, balances, postings_for, unbalanced_groups
+from domain.purchase import CreditPurchase, project_purchase
+
+EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
+    cls.TYPE.value: cls for cls in EVENT_CLASSES.values()
+}
+
+
+def decode_event(
+    cls: type[PurchaseEvent], purchase_id: UUID | str, version: int, data: dict[str, Any]
+) -> PurchaseEvent:
+    """The domain event from its stored JSON data, as the store's mapper reads it.
+
+    Consumes ``data`` (upcasting works in place), so pass a dict nobody needs afterwards.
+    """
+    stored_version = data.pop("class_version", 1)
+    while stored_version < cls.class_version:
+        getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")(data)
+        stored_version += 1
+    data["originator_id"] = purchase_id
+    data["originator_version"] = version
+    return cls.model_validate(data)
+
+
+_DomainBalanceKey = tuple[str, str, str, Account]
+
+
+class LedgerFold:
+    """The purchases and balances that a run of exported events adds up to.
+
+    Purchases are keyed by their id exactly as the export writes it (lowercase, hyphenated: a
+    purchase's first line must spell it so), which spares parsing a UUID per line.
+    """
+
+    def __init__(self, *, partial_history_allowed: bool) -> None:
+        # An export that starts after the beginning of the log meets purchases in the middle of
+        # their history: those are set aside. In a whole-log export that is a gap: an error.
+        self.partial_history_allowed = partial_history_allowed
+        self.purchases: dict[str, CreditPurchase] = {}
+        self.partial: set[str] = set()
+        self.partial_events = 0
+        self._balances: dict[_DomainBalanceKey, Decimal] = {}
+        self._balance_positions: dict[_DomainBalanceKey, int] = {}
+        self._positions: dict[str, list[int]] = {}
+
+    def apply(
+        self,
+        position: int,
+        purchase_id: str,
+        version: int,
+        cls: type[PurchaseEvent],
+        data: dict[str, Any],
+    ) -> None:
+        """Replay one event; raises ``VerificationFailedError`` naming ``position``."""
+        if purchase_id in self.partial:
+            self.partial_events += 1
+            return
+        purchase = self.purchases.get(purchase_id)
+        if purchase is None and version > 1 and self.partial_history_allowed:
+            self.partial.add(purchase_id)
+            self.partial_events += 1
+            return
+        try:
+            event = decode_event(cls, purchase_id, version, data)
+        except (ValidationError, TypeError, ValueError, AttributeError) as error:
+            raise fail(
+                "invalid_event_data",
+                f"{cls.TYPE.value} v{version} of purchase {purchase_id} does not read back as "
+                f"the domain event: {reason_of(error)}",
+                position,
+            ) from None
+        if purchase is None and str(event.originator_id) != purchase_id:
+            raise fail(
+                "malformed_line",
+                f"purchase id {purchase_id!r} is not written as lowercase hyphenated hex",
+                position,
+            )
+        try:
+            purchase = project_purchase(purchase, (event,))
+            if purchase is None:  # pragma: no cover - one event always makes a purchase
+                raise fail("invalid_event_data", "no purchase", position)
+            postings = postings_for(purchase.intent, event)
+        except LedgerError as error:
+            raise fail(
+                error.code,
+                f"{cls.TYPE.value} v{version} of purchase {purchase_id} cannot be replayed: "
+                f"{error.detail}",
+                position,
+            ) from None
+        unbalanced = unbalanced_groups(postings)
+        if unbalanced:
+            group, total = next(iter(unbalanced.items()))
+            raise fail(
+                "unbalanced_transaction_group",
+                f"transaction group {group} sums to {total}, not zero",
+                position,
+            )
+        totals, moved = self._balances, self._balance_positions
+        for key, amount in balances(postings).items():
+            totals[key] = totals[key] + amount if key in totals else amount
+            moved[key] = position
+        self.purchases[purchase_id] = purchase
+        at = self._positions.get(purchase_id)
+        if at is None:
+            self._positions[purchase_id] = [position]
+        else:
+            at.append(position)
+
+    def namespace_of(self, purchase_id: str) -> str | None:
+        purchase = self.purchases.get(purchase_id)
+        return purchase.intent.namespace if purchase is not None else None
+
+    @property
+    def balances(self) -> dict[BalanceKey, Decimal]:
+        """Every balance, per (namespace, customer, currency, account)."""
+        return {_balance_key(key): amount for key, amount in self._balances.items()}
+
+    def positions(self) -> Positions:
+        """Where each purchase's events and each balance's last movement are in the export."""
+        return Positions(
+            purchases={UUID(key): at for key, at in self._positions.items()},
+            balances={_balance_key(key): at for key, at in self._balance_positions.items()},
+        )
+
+    def snapshot(self, position: int | None) -> LedgerSnapshot:
+        """The purchases (whole histories only) and balances, as plain rows."""
+        return LedgerSnapshot(
+            purchases={
+                purchase.id: PurchaseRow.of_purchase(purchase)
+                for purchase in self.purchases.values()
+            },
+            balances=self.balances,
+            position=position,
+        )
+
+    def statuses(self) -> dict[str, int]:
+        counts = Counter(
+            purchase.status.value for purchase in self.purchases.values() if purchase.status
+        )
+        return dict(sorted(counts.items()))
+
+    def totals(self) -> dict[tuple[str, str], Decimal]:
+        """Balances summed per (currency, account): each currency's accounts sum to zero."""
+        sums: dict[tuple[str, str], Decimal] = {}
+        for (_, _, currency, account), amount in self._balances.items():
+            total_key = (currency, account.value)
+            sums[total_key] = sums.get(total_key, Decimal(0)) + amount
+        return dict(sorted(sums.items()))
+
+
+def _balance_key(key: _DomainBalanceKey) -> BalanceKey:
+    namespace, customer, currency, account = key
+    return BalanceKey(namespace, customer, currency, account.value)

@@ -1,0 +1,291 @@
+"""The ledger's state as plain data, and a row-by-row comparison of two such states.
+
+Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseRow`` per purchase
+(status, version, realizations) and one balance per (namespace, customer, currency, account). Any
+provider of the live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where
+the two differ: today the event store's own state (``infrastructure.audit.live``), later the read
+models' tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
+
+from application.views import PurchaseView
+from domain.purchase import CreditPurchase
+
+
+class BalanceKey(NamedTuple):
+    namespace: str
+    customer_id: str
+    currency: str
+    account: str
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    """A purchase's state and realizations, as a read model row would hold them."""
+
+    namespace: str
+    purchase_id: UUID
+    customer_id: str
+    currency: str
+    settlement_type: str
+    credit_amount: Decimal
+    cost_basis: Decimal | None
+    status: str
+    version: int
+    credit_grant_transaction_group_id: UUID
+    granted_at: datetime
+    payment_status: str | None
+    payment_amount: Decimal | None
+    payment_authorized_transaction_group_id: UUID | None
+    payment_authorized_at: datetime | None
+    payment_settled_transaction_group_id: UUID | None
+    payment_settled_at: datetime | None
+
+    @classmethod
+    def of_purchase(cls, purchase: CreditPurchase) -> PurchaseRow:
+        """From the aggregate, as offline verification folds it."""
+        intent = purchase.intent
+        payment = purchase.payment
+        settled = payment.settled if payment else None
+        return cls(
+            namespace=intent.namespace,
+            purchase_id=purchase.id,
+            customer_id=intent.customer_id,
+            currency=intent.currency,
+            settlement_type=intent.settlement_type.value,
+            credit_amount=intent.credit_amount,
+            cost_basis=intent.cost_basis,
+            status=purchase.status.value if purchase.status else "",
+            version=purchase.version,
+            credit_grant_transaction_group_id=intent.credit_grant_transaction_group_id,
+            granted_at=intent.granted_at,
+            payment_status=payment.status.value if payment else None,
+            payment_amount=payment.amount if payment else None,
+            payment_authorized_transaction_group_id=(
+                payment.authorized.transaction_group_id if payment else None
+            ),
+            payment_authorized_at=payment.authorized.at if payment else None,
+            payment_settled_transaction_group_id=settled.transaction_group_id if settled else None,
+            payment_settled_at=settled.at if settled else None,
+        )
+
+    @classmethod
+    def of_view(cls, view: PurchaseView) -> PurchaseRow:
+        """From the purchase view the live queries return."""
+        payment = view.realizations.external_payment
+        settled = payment.settled if payment else None
+        grant = view.realizations.credit_grant
+        return cls(
+            namespace=view.namespace,
+            purchase_id=view.id,
+            customer_id=view.customer_id,
+            currency=view.currency,
+            settlement_type=view.settlement.type.value,
+            credit_amount=view.credit_amount,
+            cost_basis=view.cost_basis,
+            status=view.status.value,
+            version=view.version,
+            credit_grant_transaction_group_id=grant.transaction_group_id,
+            granted_at=grant.granted_at,
+            payment_status=payment.status.value if payment else None,
+            payment_amount=payment.amount if payment else None,
+            payment_authorized_transaction_group_id=(
+                payment.authorized.transaction_group_id if payment else None
+            ),
+            payment_authorized_at=payment.authorized.at if payment else None,
+            payment_settled_transaction_group_id=settled.transaction_group_id if settled else None,
+            payment_settled_at=settled.at if settled else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {item.name: _plain(getattr(self, item.name)) for item in fields(self)}
+
+
+INITIATION_FIELDS = frozenset(
+    {
+        "namespace",
+        "customer_id",
+        "currency",
+        "settlement_type",
+        "credit_amount",
+        "cost_basis",
+        "credit_grant_transaction_group_id",
+        "granted_at",
+    }
+)
+"""The fields of a purchase row that its ``Initiated`` event alone decides."""
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """Every purchase and every balance of a scope, at one log position."""
+
+    purchases: Mapping[UUID, PurchaseRow]
+    balances: Mapping[BalanceKey, Decimal]
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditScope:
+    """What an export covers, so a live provider returns the state of exactly that."""
+
+    last_position: int
+    """The cut: the state after every event up to this position, and none after it."""
+    namespace: str | None = None
+    purchase_ids: frozenset[UUID] | None = None
+    """If set, only these purchases (an export that starts after the log's beginning)."""
+    balances: bool = True
+    """False when the export cannot give whole balances (it starts after the beginning)."""
+
+
+class LiveLedger(Protocol):
+    """A provider of the live state to compare an export with (``verify --against-live``)."""
+
+    def snapshot(self, scope: AuditScope) -> LedgerSnapshot:
+        """The live purchases and balances of ``scope``, as of its last position."""
+        ...
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One row that differs between the export's state and the live state."""
+
+    kind: str
+    """``purchase`` or ``balance``."""
+    key: str
+    detail: str
+    position: int | None = None
+    """The export's position where the difference shows: for a purchase, its initiation when a
+    field the initiation decides differs, else the first event the live side lacks, else its
+    latest event; for a balance, the latest event that moved it. None for a row the export does
+    not have at all."""
+    export: Any = None
+    live: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "detail": self.detail,
+            "position": self.position,
+            "export": _plain(self.export),
+            "live": _plain(self.live),
+        }
+
+
+@dataclass
+class Positions:
+    """Where each purchase's events and each balance's last movement sit in the export."""
+
+    purchases: dict[UUID, list[int]] = field(default_factory=dict)
+    balances: dict[BalanceKey, int] = field(default_factory=dict)
+
+
+def compare(
+    export: LedgerSnapshot,
+    live: LedgerSnapshot,
+    positions: Positions,
+    *,
+    balances: bool = True,
+) -> list[Difference]:
+    """Every row that differs, ordered by the export position where it shows (unknown last)."""
+    differences = _purchase_differences(export, live, positions)
+    if balances:
+        differences += _balance_differences(export, live, positions)
+    return sorted(differences, key=_order)
+
+
+def _order(difference: Difference) -> tuple[int, int, int, str]:
+    # By position; at one position a purchase before the balances it moves (it explains them).
+    position = difference.position
+    kind = 0 if difference.kind == "purchase" else 1
+    return (0 if position is not None else 1, position or 0, kind, difference.key)
+
+
+def _purchase_differences(
+    export: LedgerSnapshot, live: LedgerSnapshot, positions: Positions
+) -> list[Difference]:
+    differences = []
+    for purchase_id in export.purchases.keys() | live.purchases.keys():
+        ours = export.purchases.get(purchase_id)
+        theirs = live.purchases.get(purchase_id)
+        at = positions.purchases.get(purchase_id, [])
+        key = str(purchase_id)
+        if ours is None:
+            differences.append(
+                Difference("purchase", key, "missing from the export", None, None, theirs)
+            )
+            continue
+        if theirs is None:
+            differences.append(
+                Difference(
+                    "purchase", key, "missing from the live state", at[0] if at else None, ours
+                )
+            )
+            continue
+        changed = [
+            item.name
+            for item in fields(PurchaseRow)
+            if getattr(ours, item.name) != getattr(theirs, item.name)
+        ]
+        if not changed:
+            continue
+        # Where the difference shows first: the initiation for what it fixed, the first event
+        # the live side lacks, or else the purchase's latest event.
+        position = at[-1] if at else None
+        if at and any(name in INITIATION_FIELDS for name in changed):
+            position = at[0]
+        elif theirs.version < len(at):
+            position = at[theirs.version]
+        differences.append(
+            Difference(
+                "purchase",
+                key,
+                "differs in " + ", ".join(changed),
+                position,
+                {name: getattr(ours, name) for name in changed},
+                {name: getattr(theirs, name) for name in changed},
+            )
+        )
+    return differences
+
+
+def _balance_differences(
+    export: LedgerSnapshot, live: LedgerSnapshot, positions: Positions
+) -> list[Difference]:
+    differences = []
+    zero = Decimal(0)
+    for balance_key in export.balances.keys() | live.balances.keys():
+        ours = export.balances.get(balance_key, zero)
+        theirs = live.balances.get(balance_key, zero)
+        if ours != theirs:
+            differences.append(
+                Difference(
+                    "balance",
+                    "/".join(balance_key),
+                    "balance differs",
+                    positions.balances.get(balance_key),
+                    ours,
+                    theirs,
+                )
+            )
+    return differences
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: decimals as strings exactly, times in ISO 8601, ids as strings."""
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

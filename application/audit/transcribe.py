@@ -1,0 +1,92 @@
+"""From the store's rows to export event objects, and the chain over them.
+
+The store keeps, per event, its position (notification id), purchase id, version, topic and JSON
+state. An export line adds what a reader needs to replay without the store: the event's name, its
+recording time, and its purchase's namespace (which only the purchase's ``Initiated`` event holds,
+so the transcriber remembers it for the purchase's later events).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from application.audit.chain import GENESIS_HASH, next_hash
+from application.audit.records import event_object
+from domain.events import EVENT_CLASSES, Initiated
+
+TYPE_OF_TOPIC: dict[str, str] = {topic: cls.TYPE.value for topic, cls in EVENT_CLASSES.items()}
+"""Event names by stored topic; a topic not listed is exported as it is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One event as the store holds it, at its position in the log."""
+
+    position: int
+    purchase_id: UUID
+    version: int
+    topic: str
+    state: bytes
+    """The event's JSON, already decrypted and decompressed if the store does either."""
+
+
+class UnreadableEventError(Exception):
+    """A stored event's state is not a canonical JSON object: it cannot be exported."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        super().__init__(f"stored event at position {position} is unreadable: {reason}")
+
+
+class Transcriber:
+    """Turns stored entries into export event objects, in log order."""
+
+    def __init__(self) -> None:
+        self._namespaces: dict[UUID, str] = {}
+
+    def event_object(self, entry: StoredEntry) -> dict[str, Any]:
+        try:
+            data = parse_json(entry.state)
+        except (NotCanonicalError, ValueError) as error:
+            raise UnreadableEventError(entry.position, str(error)) from None
+        if not isinstance(data, dict):
+            raise UnreadableEventError(entry.position, "the state is not a JSON object")
+        namespace: str | None
+        if entry.topic == Initiated.TOPIC:
+            found = data.get("namespace")
+            namespace = found if isinstance(found, str) else None
+            if namespace is not None and entry.version == 1:
+                self._namespaces[entry.purchase_id] = namespace
+        else:
+            namespace = self._namespaces.get(entry.purchase_id)
+        timestamp = data.get("timestamp")
+        return event_object(
+            position=entry.position,
+            purchase_id=str(entry.purchase_id),
+            version=entry.version,
+            type_=TYPE_OF_TOPIC.get(entry.topic, entry.topic),
+            namespace=namespace,
+            recorded_at=timestamp if isinstance(timestamp, str) else None,
+            data=data,
+        )
+
+
+class LogChain:
+    """The chain hash of the whole log, advanced one stored entry at a time."""
+
+    def __init__(self) -> None:
+        self.transcriber = Transcriber()
+        self.chain_hash = GENESIS_HASH
+        self.position = 0
+        self.event_count = 0
+
+    def add(self, entry: StoredEntry) -> dict[str, Any]:
+        """Advance over ``entry``; returns its event object (with the purchase's namespace)."""
+        event = self.transcriber.event_object(entry)
+        self.chain_hash = next_hash(self.chain_hash, canonical_bytes(event))
+        self.position = entry.position
+        self.event_count += 1
+        return event

@@ -1,0 +1,423 @@
+"""Offline verification of an export, one line at a time, from the file alone.
+
+For every line, in order: it is one JSON object of the documented shape; positions only grow and
+stay within the header's range; the chain hash recomputed from the canonical bytes equals the
+line's; checkpoints met on the way match; the event reads back as its domain event and replays
+on its purchase (no gap, no second authorization...); its postings balance. The first failure
+stops verification and names its position. At the end the trailer must agree with what was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from application.audit.chain import next_hash
+from application.audit.checkpoints import CheckpointChecker, UncheckedCheckpoint
+from application.audit.findings import Finding, VerificationFailedError, fail, reason_of
+from application.audit.fold import EVENT_CLASS_OF_TYPE, LedgerFold
+from application.audit.records import (
+    EVENT_LINE_MEMBERS,
+    FORMAT_VERSION,
+    ChainScope,
+    Checkpoint,
+    ExportHeader,
+    ExportTrailer,
+)
+from application.audit.state import AuditScope
+from domain.events import Initiated
+
+
+@dataclass
+class VerificationReport:
+    """What verification saw, and the first failure if there was one."""
+
+    failure: Finding | None
+    header: ExportHeader | None
+    trailer: ExportTrailer | None
+    events: int
+    lines: int
+    last_event_position: int | None
+    final_hash: str | None
+    checked_checkpoints: list[Checkpoint]
+    unchecked_checkpoints: list[UncheckedCheckpoint]
+    ledger: LedgerFold
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def scope(self) -> AuditScope | None:
+        """What a live provider must cover to be compared with this export."""
+        if self.header is None:
+            return None
+        whole = self.header.from_position == 1
+        return AuditScope(
+            last_position=self.header.last_position,
+            namespace=self.header.namespace,
+            purchase_ids=None
+            if whole
+            else frozenset(purchase.id for purchase in self.ledger.purchases.values()),
+            balances=whole,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``--json``)."""
+        header = self.header
+        ledger = self.ledger
+        return {
+            "ok": self.ok,
+            "failure": self.failure.as_dict() if self.failure else None,
+            "export": {
+                "format_version": header.format_version if header else None,
+                "creditledger_version": header.creditledger_version if header else None,
+                "store": header.store if header else None,
+                "exported_at": header.exported_at.isoformat() if header else None,
+                "namespace": header.namespace if header else None,
+                "chain": header.chain.value if header else None,
+                "from_position": header.from_position if header else None,
+                "first_position": header.first_position if header else None,
+                "last_position": header.last_position if header else None,
+            },
+            "lines": self.lines,
+            "events": self.events,
+            "last_event_position": self.last_event_position,
+            "final_hash": self.final_hash,
+            "checkpoints": {
+                "checked": [
+                    {"position": c.position, "chain_hash": c.chain_hash}
+                    for c in self.checked_checkpoints
+                ],
+                "unchecked": [
+                    {"position": u.checkpoint.position, "reason": u.reason}
+                    for u in self.unchecked_checkpoints
+                ],
+            },
+            "purchases": {
+                "total": len(ledger.purchases),
+                "by_status": ledger.statuses(),
+                "partial_histories": len(ledger.partial),
+                "partial_history_events": ledger.partial_events,
+            },
+            "balances": {
+                "rows": len(ledger.balances),
+                "totals": [
+                    {"currency": currency, "account": account, "balance": str(total)}
+                    for (currency, account), total in ledger.totals().items()
+                ],
+                "currencies_balanced": self.currencies_balanced(),
+            },
+            "notes": self.notes,
+        }
+
+    def currencies_balanced(self) -> bool:
+        """Double entry: in every currency the accounts sum to zero."""
+        per_currency: dict[str, Decimal] = {}
+        for (currency, _), total in self.ledger.totals().items():
+            per_currency[currency] = per_currency.get(currency, Decimal(0)) + total
+        return all(total == 0 for total in per_currency.values())
+
+
+class ExportVerifier:
+    """Feed it an export's lines in order, then ``finish()`` for the report."""
+
+    def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
+        self._given = list(checkpoints)
+        self._checker = CheckpointChecker(())
+        self._header: ExportHeader | None = None
+        self._trailer: ExportTrailer | None = None
+        self._failure: Finding | None = None
+        self._line = 0
+        self._events = 0
+        self._hash: str | None = None
+        self._last_position: int | None = None
+        self._fold = LedgerFold(partial_history_allowed=False)
+        self._notes: list[str] = []
+
+    @property
+    def failed(self) -> bool:
+        return self._failure is not None
+
+    @property
+    def last_position(self) -> int | None:
+        """The position of the last event line read so far."""
+        return self._last_position
+
+    @property
+    def header(self) -> ExportHeader | None:
+        return self._header
+
+    def feed(self, line: str) -> None:
+        """One line of the export (with or without its newline)."""
+        self._line += 1
+        if self._failure is not None:
+            return
+        try:
+            self._feed(line.rstrip("\r\n"))
+        except VerificationFailedError as error:
+            finding = error.finding
+            self._failure = Finding(finding.code, finding.message, finding.position, self._line)
+
+    def finish(self) -> VerificationReport:
+        if self._failure is None:
+            try:
+                self._finish()
+            except VerificationFailedError as error:
+                self._failure = error.finding
+        return VerificationReport(
+            failure=self._failure,
+            header=self._header,
+            trailer=self._trailer,
+            events=self._events,
+            lines=self._line,
+            last_event_position=self._last_position,
+            final_hash=self._hash,
+            checked_checkpoints=list(self._checker.checked),
+            unchecked_checkpoints=list(self._checker.unchecked),
+            ledger=self._fold,
+            notes=self._notes,
+        )
+
+    # -- lines ---------------------------------------------------------------------------------
+
+    def _feed(self, line: str) -> None:
+        try:
+            item = parse_json(line)
+        except NotCanonicalError as error:
+            raise fail("malformed_line", str(error), self._last_position) from None
+        except ValueError:
+            raise fail("malformed_line", "not a JSON line", self._last_position) from None
+        if not isinstance(item, dict):
+            raise fail("malformed_line", "not a JSON object", self._last_position)
+        if self._trailer is not None:
+            raise fail("malformed_line", "a line after the trailer", self._last_position)
+        kind = item.get("kind")
+        if self._header is None:
+            if kind != "header":
+                raise fail("missing_header", "the export does not start with its header")
+            self._start(item)
+        elif kind == "event":
+            self._event(item, line)
+        elif kind == "trailer":
+            self._end(item)
+        else:
+            raise fail("malformed_line", f"unknown line kind {kind!r}", self._last_position)
+
+    def _start(self, item: dict[str, Any]) -> None:
+        version = item.get("format_version")
+        if version != FORMAT_VERSION:
+            raise fail(
+                "unsupported_format",
+                f"format version {version!r}; this verifier reads version {FORMAT_VERSION}",
+            )
+        try:
+            header = ExportHeader.model_validate(item)
+        except ValidationError as error:
+            raise fail("malformed_header", reason_of(error)) from None
+        self._header = header
+        self._hash = header.chain_start_hash
+        self._fold = LedgerFold(partial_history_allowed=header.from_position > 1)
+        checkpoints = [*header.checkpoints, *self._given]
+        self._checker = CheckpointChecker(checkpoints)
+        if header.chain is ChainScope.NAMESPACE:
+            self._checker.skip_all(
+                f"the export holds only namespace {header.namespace!r}: checkpoints cover the "
+                "whole log, so this export cannot check them"
+            )
+            if checkpoints:
+                self._notes.append(
+                    f"{len(checkpoints)} checkpoint(s) not checked: the export is filtered by "
+                    "namespace; export the whole log to check them"
+                )
+            return
+        start = header.chain_start_position
+        if start > 0:
+            # The chain before the export is summed up by its start hash: a checkpoint exactly
+            # there checks it, earlier ones cannot be checked from this file.
+            self._checker.skip_before(start, f"before the export's chain start (position {start})")
+            self._checker.at(start, header.chain_start_hash)
+
+    def _chain_hash(self, line: str, item: dict[str, Any], given: object) -> str:
+        previous = self._hash or ""
+        # Fast path: an exporter writes an event line as its canonical text with the hash added
+        # as the last member. If the text before that member hashes to the line's hash, it is
+        # the very text that was hashed (SHA-256 resists collisions), so its content is the
+        # event's. Any other layout (or a mismatch) takes the canonical bytes of the parsed line.
+        if isinstance(given, str) and line.endswith(f',"hash":"{given}"}}'):
+            chain_hash = next_hash(previous, (line[: -len(given) - 11] + "}").encode("utf-8"))
+            if chain_hash == given:
+                return chain_hash
+        return next_hash(previous, canonical_bytes(item))
+
+    def _event(self, item: dict[str, Any], line: str) -> None:
+        header = self._header
+        if header is None or self._hash is None:  # pragma: no cover - _feed starts first
+            raise fail("missing_header", "the export does not start with its header")
+        position = item.get("position")
+        if type(position) is not int:
+            raise fail("malformed_line", "an event line without an integer position")
+        if item.keys() != EVENT_LINE_MEMBERS:
+            found = set(item.keys())
+            raise fail(
+                "malformed_line",
+                "the event line's members are wrong: "
+                f"missing {sorted(EVENT_LINE_MEMBERS - found)}, "
+                f"unexpected {sorted(found - EVENT_LINE_MEMBERS)}",
+                position,
+            )
+        given = item.pop("hash")
+        chain_hash = self._chain_hash(line, item, given)
+        if chain_hash != given:
+            after = self._last_position
+            where = f"after position {after}" if after is not None else "at the first event"
+            raise fail(
+                "hash_mismatch",
+                f"the chain breaks here: the recomputed hash differs from the line's, so this "
+                f"event was changed, or events {where} were deleted, inserted or reordered",
+                position,
+            )
+        self._check_position(header, position)
+        self._hash = chain_hash
+        self._last_position = position
+        self._events += 1
+        next_checkpoint = self._checker.next_position
+        if next_checkpoint is not None and position >= next_checkpoint:
+            self._checker.at(position, chain_hash)
+        self._replay(header, position, item)
+
+    def _check_position(self, header: ExportHeader, position: int) -> None:
+        if self._last_position is not None and position <= self._last_position:
+            raise fail(
+                "position_out_of_order",
+                f"position {position} does not follow position {self._last_position}",
+                position,
+            )
+        if position > header.last_position or position < header.from_position:
+            raise fail(
+                "position_out_of_range",
+                f"position {position} is outside the export's range "
+                f"{header.from_position}..{header.last_position}",
+                position,
+            )
+        if self._last_position is None and position != header.first_position:
+            raise fail(
+                "position_out_of_range",
+                f"the first event is at position {position}, the header says "
+                f"{header.first_position}",
+                position,
+            )
+
+    def _replay(self, header: ExportHeader, position: int, item: dict[str, Any]) -> None:
+        type_ = item["type"]
+        cls = EVENT_CLASS_OF_TYPE.get(type_) if isinstance(type_, str) else None
+        if cls is None:
+            raise fail("unknown_event_type", f"unknown event type {type_!r}", position)
+        version = item["version"]
+        if type(version) is not int or version < 1:
+            raise fail("malformed_line", f"version {version!r} is not a positive integer", position)
+        purchase_id = item["purchase_id"]
+        if not isinstance(purchase_id, str):
+            raise fail("malformed_line", f"purchase id {purchase_id!r} is not a string", position)
+        data = item["data"]
+        if not isinstance(data, dict):
+            raise fail("malformed_line", "data is not a JSON object", position)
+        if item["recorded_at"] != data.get("timestamp"):
+            raise fail(
+                "recorded_at_mismatch",
+                f"recorded_at {item['recorded_at']!r} is not the event's timestamp "
+                f"{data.get('timestamp')!r}",
+                position,
+            )
+        namespace = item["namespace"]
+        expected = (
+            data.get("namespace") if cls is Initiated else self._fold.namespace_of(purchase_id)
+        )
+        if expected is not None and namespace != expected:
+            raise fail(
+                "namespace_mismatch",
+                f"the line says namespace {namespace!r}, the purchase's is {expected!r}",
+                position,
+            )
+        if header.namespace is not None and namespace != header.namespace:
+            raise fail(
+                "namespace_mismatch",
+                f"an event of namespace {namespace!r} in an export of {header.namespace!r}",
+                position,
+            )
+        self._fold.apply(position, purchase_id, version, cls, data)
+
+    def _end(self, item: dict[str, Any]) -> None:
+        try:
+            trailer = ExportTrailer.model_validate(item)
+        except ValidationError as error:
+            raise fail("malformed_trailer", reason_of(error), self._last_position) from None
+        self._trailer = trailer
+        if trailer.event_count != self._events:
+            raise fail(
+                "event_count_mismatch",
+                f"the trailer counts {trailer.event_count} events, the export has {self._events}",
+                self._last_position,
+            )
+        if trailer.last_event_position != self._last_position:
+            raise fail(
+                "trailer_mismatch",
+                f"the trailer says the last event is at {trailer.last_event_position}, "
+                f"the export's is at {self._last_position}",
+                self._last_position,
+            )
+        if trailer.final_hash != self._hash:
+            raise fail(
+                "final_hash_mismatch",
+                f"the trailer's final hash {trailer.final_hash} is not the chain's {self._hash}",
+                self._last_position,
+            )
+
+    def _finish(self) -> None:
+        header = self._header
+        if header is None:
+            raise fail("missing_header", "the export is empty: no header")
+        if self._trailer is None:
+            after = self._last_position
+            raise fail(
+                "truncated",
+                "the export ends without its trailer "
+                + (f"after position {after}" if after is not None else "before any event")
+                + f" (its header promises events up to position {header.last_position})",
+                after,
+            )
+        if header.chain is ChainScope.LOG:
+            self._checker.end(header.last_position)
+            beyond = [
+                unchecked.checkpoint
+                for unchecked in self._checker.unchecked
+                if unchecked.checkpoint in header.checkpoints
+                and unchecked.checkpoint.position > header.last_position
+            ]
+            if beyond:
+                # The store's own checkpoints were all taken at positions the log had reached;
+                # the log only grows, so one beyond the export's cut means events were removed.
+                raise fail(
+                    "checkpoint_beyond_log",
+                    f"the store recorded a checkpoint at position {beyond[0].position}, beyond "
+                    f"the log's last position {header.last_position} when it was exported: "
+                    "events were removed from the store",
+                    beyond[0].position,
+                )
+            # The cut is the store's last position when the export began: always an event
+            # (positions may skip numbers, but never at the top). So a whole-log export ends there.
+            if header.last_position >= header.from_position and (
+                self._last_position != header.last_position
+            ):
+                after = self._last_position
+                raise fail(
+                    "truncated",
+                    f"the export's events end at position {after}, but its header says the log "
+                    f"was exported up to position {header.last_position}",
+                    after,
+                )

@@ -1,0 +1,221 @@
+"""The auditor's jobs on a real store and real files: export, checkpoint, verify.
+
+Each job reports its progress through ``on_progress(done, total)`` (positions or lines), so the
+CLI can draw a progress bar and tests can act between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+from application.audit.checkpoints import CheckpointChecker
+from application.audit.export import ExportRequest, ExportResult, LogExporter
+from application.audit.findings import Finding, VerificationFailedError
+from application.audit.records import Checkpoint
+from application.audit.state import Difference, LiveLedger, compare
+from application.audit.transcribe import LogChain
+from application.audit.verify import ExportVerifier, VerificationReport
+from application.ledger import CreditLedger
+from infrastructure.audit.checkpoints import checkpoint_store
+from infrastructure.audit.files import export_file, export_lines
+from infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+
+Progress = Callable[[int, int], object]
+"""Called with (done, total) after each batch."""
+
+
+def _no_progress(done: int, total: int) -> None:
+    del done, total
+
+
+def creditledger_version() -> str:
+    try:
+        return version("creditledger")
+    except PackageNotFoundError:  # pragma: no cover - the project is always installed
+        return "unknown"
+
+
+def describe_store(database_url: str) -> str:
+    """The store's URL without its password, for export headers."""
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def export_log(
+    ledger: CreditLedger,
+    out: TextIO,
+    *,
+    store: str,
+    exported_at: datetime,
+    namespace: str | None = None,
+    from_position: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: Progress = _no_progress,
+) -> ExportResult:
+    """Write the log up to the store's current last position (the cut) to ``out``."""
+    # Checkpoints first, then the cut: every checkpoint read was taken at or below the cut.
+    checkpoints = tuple(checkpoint_store(ledger).all())
+    cut = last_position(ledger)
+    exporter = LogExporter(
+        ExportRequest(
+            last_position=cut,
+            store=store,
+            creditledger_version=creditledger_version(),
+            exported_at=exported_at,
+            namespace=namespace,
+            from_position=from_position,
+            checkpoints=checkpoints,
+        ),
+        out.write,
+    )
+    for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
+        for entry in batch:
+            exporter.add(entry)
+        on_progress(batch[-1].position, cut)
+    return exporter.finish()
+
+
+def export_to_file(
+    ledger: CreditLedger,
+    path: str,
+    *,
+    store: str,
+    exported_at: datetime,
+    namespace: str | None = None,
+    from_position: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: Progress = _no_progress,
+) -> ExportResult:
+    """``export_log`` into a file (``-``: standard output) that appears only once complete."""
+    with export_file(path) as out:
+        return export_log(
+            ledger,
+            out,
+            store=store,
+            exported_at=exported_at,
+            namespace=namespace,
+            from_position=from_position,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        )
+
+
+def take_checkpoint(
+    ledger: CreditLedger,
+    recorded_at: datetime,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: Progress = _no_progress,
+) -> Checkpoint | None:
+    """Record the chain hash of the whole log at its last position; None for an empty log.
+
+    The chain is computed from the beginning, and every checkpoint already recorded is checked
+    on the way: a checkpoint is never recorded on top of a log that no longer matches the last
+    one (``VerificationFailedError`` names the position).
+    """
+    store = checkpoint_store(ledger)
+    # Checkpoints first, then the cut: every checkpoint read was taken at or below the cut.
+    checker = CheckpointChecker(store.all())
+    cut = last_position(ledger)
+    chain = LogChain()
+    for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
+        for entry in batch:
+            chain.add(entry)
+            next_checkpoint = checker.next_position
+            if next_checkpoint is not None and entry.position >= next_checkpoint:
+                checker.at(entry.position, chain.chain_hash)
+        on_progress(batch[-1].position, cut)
+    checker.end(cut)
+    if checker.unchecked:
+        beyond = checker.unchecked[0].checkpoint
+        raise VerificationFailedError(
+            Finding(
+                "checkpoint_beyond_log",
+                f"a checkpoint was recorded at position {beyond.position}, beyond the log's "
+                f"last position {cut}: events were removed from the store",
+                beyond.position,
+            )
+        )
+    if chain.event_count == 0:
+        return None
+    return store.record(
+        Checkpoint(position=chain.position, chain_hash=chain.chain_hash, recorded_at=recorded_at)
+    )
+
+
+@dataclass(frozen=True)
+class LiveComparison:
+    """How the export's state compares with the live state."""
+
+    differences: list[Difference]
+    purchases: int
+    balances: int
+    balances_compared: bool
+    notes: list[str]
+
+
+def verify_file(
+    path: str,
+    *,
+    checkpoints: Iterable[Checkpoint] = (),
+    on_progress: Progress = _no_progress,
+    progress_every: int = 10_000,
+) -> VerificationReport:
+    """Verify an export file offline; stops reading at the first failure."""
+    verifier = ExportVerifier(checkpoints)
+    with export_lines(path) as lines:
+        for count, line in enumerate(lines, start=1):
+            verifier.feed(line)
+            if verifier.failed:
+                break
+            if count % progress_every == 0:
+                _report_progress(verifier, on_progress)
+    report = verifier.finish()
+    _report_progress(verifier, on_progress)
+    return report
+
+
+def _report_progress(verifier: ExportVerifier, on_progress: Progress) -> None:
+    header = verifier.header
+    if header is None:
+        return
+    total = header.last_position - header.from_position + 1
+    done = (verifier.last_position or header.from_position - 1) - header.from_position + 1
+    on_progress(max(done, 0), max(total, 0))
+
+
+def compare_with_live(report: VerificationReport, live: LiveLedger) -> LiveComparison:
+    """Compare a verified export's purchases and balances with the live state, row by row."""
+    scope = report.scope()
+    if scope is None:
+        msg = "the export has no header: nothing to compare"
+        raise ValueError(msg)
+    notes = []
+    if not scope.balances:
+        notes.append(
+            "balances not compared: the export starts after the beginning of the log, so its "
+            "balances are partial"
+        )
+    if scope.purchase_ids is not None:
+        notes.append(
+            "only purchases whose whole history is in the export were compared (the export "
+            "starts after the beginning of the log)"
+        )
+    export = report.ledger.snapshot(scope.last_position)
+    live_state = live.snapshot(scope)
+    return LiveComparison(
+        differences=compare(export, live_state, report.ledger.positions(), balances=scope.balances),
+        purchases=len(export.purchases),
+        balances=len(export.balances),
+        balances_compared=scope.balances,
+        notes=notes,
+    )

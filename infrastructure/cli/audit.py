@@ -1,0 +1,303 @@
+"""``creditledger audit ...``: export the log, verify an export offline, record checkpoints.
+
+The export format is documented in ``docs/audit-export.md``. Verification reads nothing but the
+export unless ``--against-live`` asks it to compare with the configured store as well.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from application.audit.chain import is_chain_hash
+from application.audit.findings import VerificationFailedError
+from application.audit.records import Checkpoint
+from application.audit.transcribe import UnreadableEventError
+from application.audit.verify import VerificationReport
+from infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store
+from infrastructure.audit.files import STDIO
+from infrastructure.audit.live import StoreLiveLedger
+from infrastructure.audit.service import (
+    LiveComparison,
+    compare_with_live,
+    describe_store,
+    export_to_file,
+    take_checkpoint,
+    verify_file,
+)
+from infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for, print_json, state
+from infrastructure.cli.progress import progress_bar
+
+audit_app = typer.Typer(
+    help="Export the event log, verify an export offline (hash chain, checkpoints, full replay), "
+    f"and record checkpoints. Format: docs/audit-export.md. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (no progress bar).")]
+MAX_DIFFERENCES_SHOWN = 20
+
+
+def _fail(message: str, code: ExitCode = ExitCode.VERIFY_FAILED) -> typer.Exit:
+    sys.stderr.write(message.rstrip() + "\n")
+    return typer.Exit(code)
+
+
+def _checkpoint_option(values: list[str]) -> list[Checkpoint]:
+    checkpoints = []
+    for value in values:
+        position, _, chain_hash = value.partition(":")
+        if not position.isdigit() or int(position) < 1 or not is_chain_hash(chain_hash):
+            msg = f"a checkpoint is POSITION:HASH (64 lowercase hex characters), got {value!r}"
+            raise typer.BadParameter(msg)
+        checkpoints.append(Checkpoint(position=int(position), chain_hash=chain_hash))
+    return checkpoints
+
+
+@audit_app.command("export")
+def export(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Argument(help="File to write (JSON Lines), or - for stdout.")],
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace", "-n", help="Only this namespace's purchases (whole histories)."
+        ),
+    ] = None,
+    from_position: Annotated[
+        int, typer.Option("--from-position", min=1, help="Only events at or after this position.")
+    ] = 1,
+    as_json: Json = False,
+) -> None:
+    """Export every event up to the store's last position now (a consistent cut)."""
+    if as_json and out == STDIO:
+        msg = "--json prints a summary on stdout: write the export to a file"
+        raise typer.BadParameter(msg)
+    store = describe_store(state(ctx).settings().database_url)
+    quiet = as_json or out == STDIO
+    with ledger_for(ctx) as ledger, progress_bar("export", quiet=quiet) as on_progress:
+        try:
+            result = export_to_file(
+                ledger,
+                out,
+                store=store,
+                exported_at=datetime.now(UTC),
+                namespace=namespace,
+                from_position=from_position,
+                on_progress=on_progress,
+            )
+        except UnreadableEventError as error:
+            raise _fail(f"export failed: {error}") from None
+    header, trailer = result.header, result.trailer
+    summary = {
+        "path": out,
+        "events": trailer.event_count,
+        "namespace": header.namespace,
+        "chain": header.chain.value,
+        "from_position": header.from_position,
+        "first_position": header.first_position,
+        "last_position": header.last_position,
+        "last_event_position": trailer.last_event_position,
+        "final_hash": trailer.final_hash,
+        "checkpoints_included": len(header.checkpoints),
+    }
+    if as_json:
+        print_json(summary)
+    elif out != STDIO:
+        _print_table("Export", summary)
+
+
+@audit_app.command("verify")
+def verify(
+    ctx: typer.Context,
+    export_path: Annotated[
+        str, typer.Argument(metavar="EXPORT", help="The export file, or - for stdin.")
+    ],
+    against_live: Annotated[
+        bool,
+        typer.Option(
+            "--against-live",
+            help="Also compare every purchase and balance with the configured store, and check "
+            "the store's checkpoints.",
+        ),
+    ] = False,
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--checkpoint",
+            help="POSITION:HASH of a checkpoint you hold (repeatable); the export's own are "
+            "checked too.",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Verify an export offline: chain, checkpoints, and a full replay of every purchase.
+
+    Exit 0 when everything checks out; exit 6 naming the first position where the export (or,
+    with --against-live, the live state) diverges.
+    """
+    checkpoints = _checkpoint_option(checkpoint or [])
+    if export_path != STDIO and not Path(export_path).is_file():
+        msg = f"no such export file: {export_path}"
+        raise typer.BadParameter(msg)
+    if not against_live:
+        report = _verify(export_path, checkpoints, quiet=as_json)
+        _finish_verify(report, None, as_json=as_json)
+        return
+    with ledger_for(ctx) as ledger:
+        checkpoints += checkpoint_store(ledger).all()
+        report = _verify(export_path, checkpoints, quiet=as_json)
+        comparison = compare_with_live(report, StoreLiveLedger(ledger)) if report.ok else None
+    _finish_verify(report, comparison, as_json=as_json)
+
+
+def _verify(path: str, checkpoints: list[Checkpoint], *, quiet: bool) -> VerificationReport:
+    with progress_bar("verify", quiet=quiet) as on_progress:
+        return verify_file(path, checkpoints=checkpoints, on_progress=on_progress)
+
+
+def _finish_verify(
+    report: VerificationReport, comparison: LiveComparison | None, *, as_json: bool
+) -> None:
+    summary = report.summary()
+    if comparison is not None:
+        summary["live"] = {
+            "purchases_compared": comparison.purchases,
+            "balances_compared": comparison.balances if comparison.balances_compared else None,
+            "difference_count": len(comparison.differences),
+            "differences": [
+                item.as_dict() for item in comparison.differences[:MAX_DIFFERENCES_SHOWN]
+            ],
+            "notes": comparison.notes,
+        }
+    failed = not report.ok or (comparison is not None and bool(comparison.differences))
+    if as_json:
+        summary["ok"] = not failed
+        print_json(summary)
+    else:
+        _print_verify(report, comparison)
+    if report.failure is not None:
+        raise _fail(f"verification failed {report.failure.describe()}")
+    if comparison is not None and comparison.differences:
+        first = comparison.differences[0]
+        where = f"at position {first.position}: " if first.position is not None else ""
+        raise _fail(
+            f"verification failed {where}{first.kind} {first.key} {first.detail} "
+            f"({len(comparison.differences)} difference(s) with the live state)"
+        )
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """Record the chain hash of the whole log at its last position, durably, in the store.
+
+    The chain is recomputed from the beginning and checked against every earlier checkpoint
+    first: a log that no longer matches them gets no new checkpoint (exit 6).
+    """
+    with ledger_for(ctx) as ledger, progress_bar("checkpoint", quiet=as_json) as on_progress:
+        try:
+            recorded = take_checkpoint(ledger, datetime.now(UTC), on_progress=on_progress)
+        except VerificationFailedError as error:
+            raise _fail(f"no checkpoint recorded: {error.finding.describe()}") from None
+        except (CheckpointConflictError, UnreadableEventError) as error:
+            raise _fail(f"no checkpoint recorded: {error}") from None
+    if recorded is None:
+        raise _fail("no checkpoint recorded: the log is empty", ExitCode.FAILED)
+    data = recorded.model_dump(mode="json")
+    if as_json:
+        print_json(data)
+    else:
+        _print_table("Checkpoint recorded", data)
+
+
+@audit_app.command("checkpoints")
+def checkpoints_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the checkpoints recorded in the store (keep a copy outside it, too)."""
+    with ledger_for(ctx) as ledger:
+        found = checkpoint_store(ledger).all()
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in found])
+        return
+    table = Table(title="Checkpoints")
+    for column in ("position", "chain_hash", "recorded_at"):
+        table.add_column(column)
+    for item in found:
+        recorded_at = item.recorded_at.isoformat() if item.recorded_at else ""
+        table.add_row(str(item.position), item.chain_hash, recorded_at)
+    Console().print(table)
+
+
+def _print_table(title: str, values: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in values.items():
+        table.add_row(key, "" if value is None else str(value))
+    Console().print(table)
+
+
+def _print_verify(report: VerificationReport, comparison: LiveComparison | None) -> None:
+    console = Console()
+    summary = report.summary()
+    export_facts = summary["export"]
+    table = Table(title="Verification", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("store", str(export_facts["store"]))
+    table.add_row("namespace", str(export_facts["namespace"] or "(all)"))
+    table.add_row("positions", f"{export_facts['from_position']}..{export_facts['last_position']}")
+    table.add_row("events", f"{report.events:,}")
+    table.add_row("final hash", str(report.final_hash))
+    checkpoints = summary["checkpoints"]
+    table.add_row(
+        "checkpoints",
+        f"{len(checkpoints['checked'])} checked, {len(checkpoints['unchecked'])} not checkable",
+    )
+    purchases = summary["purchases"]
+    statuses = ", ".join(f"{count} {status}" for status, count in purchases["by_status"].items())
+    table.add_row("purchases", f"{purchases['total']:,} ({statuses or 'none'})")
+    if purchases["partial_histories"]:
+        table.add_row("partial histories", f"{purchases['partial_histories']:,} (set aside)")
+    table.add_row("balance rows", f"{summary['balances']['rows']:,}")
+    table.add_row(
+        "double entry",
+        "every currency sums to zero"
+        if summary["balances"]["currencies_balanced"]
+        else "[red]a currency does not sum to zero[/]",
+    )
+    if comparison is not None:
+        table.add_row(
+            "live comparison",
+            f"{comparison.purchases:,} purchases, "
+            + (f"{comparison.balances:,} balances" if comparison.balances_compared else "")
+            + f": {len(comparison.differences)} difference(s)",
+        )
+    console.print(table)
+    if summary["balances"]["totals"]:
+        totals = Table(title="Balances by currency and account")
+        for column in ("currency", "account", "balance"):
+            totals.add_column(column)
+        for row in summary["balances"]["totals"]:
+            totals.add_row(row["currency"], row["account"], row["balance"])
+        console.print(totals)
+    for unchecked in checkpoints["unchecked"]:
+        console.print(f"checkpoint {unchecked['position']} not checked: {unchecked['reason']}")
+    for note in summary["notes"] + (comparison.notes if comparison else []):
+        console.print(f"note: {note}")
+    if comparison is not None:
+        for item in comparison.differences[:MAX_DIFFERENCES_SHOWN]:
+            where = f"position {item.position}" if item.position is not None else "no position"
+            console.print(
+                f"[red]difference[/] ({where}) {item.kind} {item.key}: {item.detail}: "
+                f"export {item.export!s}, live {item.live!s}"
+            )
+    if report.failure is None and not (comparison and comparison.differences):
+        console.print("[green]verified[/]")
+    elif report.failure is not None:
+        console.print(f"[red]FAILED[/] {report.failure.describe()}")

@@ -1,0 +1,112 @@
+"""``creditledger history ID`` and ``creditledger show ID``: a purchase for people or for scripts.
+
+The same queries as ``purchase history`` and ``purchase show``, rendered as rich tables, or as
+the same JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from application.views import HistoryEntry, PurchaseView
+from infrastructure.cli.common import ledger_for, print_json
+from infrastructure.cli.purchase import Namespace
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+PurchaseId = Annotated[UUID, typer.Argument(help="Purchase id.")]
+TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+
+
+def history(
+    ctx: typer.Context, purchase_id: PurchaseId, namespace: Namespace, as_json: Json = False
+) -> None:
+    """Every event of a purchase, oldest first, with the status it left the purchase in."""
+    with ledger_for(ctx) as ledger:
+        entries = ledger.purchase_history(namespace, purchase_id)
+    if as_json:
+        print_json(entries)
+        return
+    Console().print(_history_table(purchase_id, entries))
+
+
+def show(
+    ctx: typer.Context,
+    purchase_id: PurchaseId,
+    *,
+    namespace: Namespace,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=TIME_FORMATS,
+            help="State as of this time, e.g. 2026-01-01T12:00:00Z.",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="State at this version.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """A purchase now, as of a time (--as-of T), or at a version (--version N)."""
+    if as_of is not None and version is not None:
+        msg = "give --as-of or --version, not both"
+        raise typer.BadParameter(msg)
+    with ledger_for(ctx) as ledger:
+        view = ledger.get_purchase(namespace, purchase_id, version=version, as_of=as_of)
+    if as_json:
+        print_json(view)
+        return
+    Console().print(_purchase_table(view))
+
+
+def _history_table(purchase_id: UUID, entries: list[HistoryEntry]) -> Table:
+    table = Table(title=f"History of purchase {purchase_id}")
+    for column in ("version", "type", "recorded_at", "status_after"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            str(entry.version), entry.type, entry.recorded_at.isoformat(), entry.status_after
+        )
+    return table
+
+
+def _purchase_table(view: PurchaseView) -> Table:
+    table = Table(title=f"Purchase {view.id} (version {view.version})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    grant = view.realizations.credit_grant
+    payment = view.realizations.external_payment
+    rows = [
+        ("namespace", view.namespace),
+        ("customer", view.customer_id),
+        ("status", f"{view.status} ({view.meta_status})"),
+        ("credits", f"{view.credit_amount} {view.currency}"),
+        ("cost basis", "-" if view.cost_basis is None else str(view.cost_basis)),
+        ("settlement", view.settlement.type.value),
+        ("credit grant", f"{grant.transaction_group_id} at {grant.granted_at.isoformat()}"),
+    ]
+    if payment is not None:
+        rows.append(("payment", f"{payment.status} {payment.amount} {view.currency}"))
+        rows.append(
+            (
+                "authorized",
+                f"{payment.authorized.transaction_group_id} at {payment.authorized.at.isoformat()}",
+            )
+        )
+        if payment.settled is not None:
+            rows.append(
+                (
+                    "settled",
+                    f"{payment.settled.transaction_group_id} at {payment.settled.at.isoformat()}",
+                )
+            )
+    rows += [("created", view.created_at.isoformat()), ("updated", view.updated_at.isoformat())]
+    for field, value in rows:
+        table.add_row(field, value)
+    return table

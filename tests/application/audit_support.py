@@ -1,0 +1,221 @@
+"""A small real ledger to audit, its export as lines, and the tools of someone tampering with it.
+
+``populate`` writes the same ten events on every backend, in this order (position: event):
+
+    1 acme   external    Initiated          (purchase A)
+    2 globex external    Initiated          (purchase B, stays pending)
+    3 acme   external    PaymentAuthorized  (A)
+    4 acme   promotional Initiated          (purchase C, final at once)
+    5 acme   external    PaymentSettled     (A, final)
+    6 acme   external    Initiated          (purchase D, initial status settled: 3 events)
+    7 acme   external    PaymentAuthorized  (D)
+    8 acme   external    PaymentSettled     (D)
+    9 globex external    Initiated          (purchase E)
+   10 globex external    PaymentAuthorized  (E)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+from psycopg import sql
+
+from application.audit.canonical import canonical_bytes, parse_json
+from application.audit.chain import GENESIS_HASH, next_hash
+from application.audit.records import Checkpoint
+from application.audit.verify import ExportVerifier, VerificationReport
+from application.ledger import CreditLedger
+from application.views import PurchaseView
+from infrastructure.audit.service import export_to_file
+from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
+from tests.support import POSTGRES_URL, START, FixedClock
+
+EVENT_COUNT = 10
+
+
+@dataclass(frozen=True)
+class Purchases:
+    a: PurchaseView
+    b: PurchaseView
+    c: PurchaseView
+    d: PurchaseView
+    e: PurchaseView
+
+
+def populate(ledger: CreditLedger, clock: FixedClock) -> Purchases:
+    """The ten events of the module docstring, one second apart."""
+
+    def tick() -> None:
+        clock.advance(1)
+
+    a = ledger.initiate_purchase(external_purchase(customer_id="cust-a"))
+    tick()
+    b = ledger.initiate_purchase(external_purchase(namespace="globex", customer_id="cust-b"))
+    tick()
+    ledger.authorize_payment(authorize(a.id, external_reference="psp-a"))
+    tick()
+    c = ledger.initiate_purchase(promotional_purchase(customer_id="cust-c", credit_amount="25"))
+    tick()
+    ledger.settle_payment(settle(a.id, external_reference="psp-a"))
+    tick()
+    d = ledger.initiate_purchase(
+        external_purchase(customer_id="cust-a", credit_amount="30", initial_status="settled")
+    )
+    tick()
+    e = ledger.initiate_purchase(
+        external_purchase(namespace="globex", customer_id="cust-e", initial_status="authorized")
+    )
+    tick()
+    return Purchases(a, b, c, d, e)
+
+
+def export_lines(ledger: CreditLedger, path: Path, **options: Any) -> list[str]:
+    """Export the store to ``path`` and return the file's lines."""
+    export_to_file(ledger, str(path), store="test", exported_at=START, **options)
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def verify_lines(
+    lines: list[str], checkpoints: list[Checkpoint] | None = None
+) -> VerificationReport:
+    verifier = ExportVerifier(checkpoints or [])
+    for line in lines:
+        verifier.feed(line)
+    return verifier.finish()
+
+
+def event_index(lines: list[str], position: int) -> int:
+    """The index in ``lines`` of the event line at ``position``."""
+    for index, line in enumerate(lines):
+        item = json.loads(line)
+        if item.get("kind") == "event" and item["position"] == position:
+            return index
+    msg = f"no event line at position {position}"
+    raise LookupError(msg)
+
+
+def rehash(lines: list[str]) -> list[str]:
+    """What a careful forger does after editing events: recompute every hash and the trailer."""
+    header = json.loads(lines[0])
+    chain_hash = header["chain_start_hash"]
+    result = [lines[0]]
+    count, last = 0, None
+    for line in lines[1:]:
+        item = parse_json(line)
+        if item.get("kind") != "event":
+            continue
+        item.pop("hash")
+        chain_hash = next_hash(chain_hash, canonical_bytes(item))
+        item["hash"] = chain_hash
+        result.append(json.dumps(item))
+        count, last = count + 1, item["position"]
+    result.append(
+        json.dumps(
+            {
+                "kind": "trailer",
+                "event_count": count,
+                "last_event_position": last,
+                "final_hash": chain_hash or GENESIS_HASH,
+            }
+        )
+    )
+    return result
+
+
+def without_checkpoints(lines: list[str]) -> list[str]:
+    """The forger also removes the checkpoints the export carries in its header."""
+    header = json.loads(lines[0])
+    header["checkpoints"] = []
+    return [json.dumps(header), *lines[1:]]
+
+
+def edit_event(lines: list[str], position: int, **members: Any) -> list[str]:
+    """Replace members of the event at ``position`` (``data`` members via ``data=``)."""
+    index = event_index(lines, position)
+    item = json.loads(lines[index])
+    data = members.pop("data", None)
+    item.update(members)
+    if data:
+        item["data"].update(data)
+    return [*lines[:index], json.dumps(item), *lines[index + 1 :]]
+
+
+# -- tampering with the store itself -------------------------------------------------------------
+
+
+def tamper_stored_event(
+    ledger: CreditLedger, store_url: str, position: int, change: dict[str, Any] | None
+) -> None:
+    """Change the stored JSON of the event at ``position`` (or delete it, ``change=None``),
+    behind the ledger's back, as someone with write access to the database could."""
+    recorder = ledger.recorder
+    if isinstance(recorder, POPOApplicationRecorder):
+        _tamper_memory(recorder, position, change)
+    elif store_url.startswith("sqlite"):
+        _tamper_sqlite(Path(store_url.removeprefix("sqlite:///")), position, change)
+    else:
+        _tamper_postgres(store_url, position, change)
+
+
+def _changed(state: bytes, change: dict[str, Any]) -> bytes:
+    data = json.loads(state)
+    data.update(change)
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _tamper_memory(
+    recorder: POPOApplicationRecorder, position: int, change: dict[str, Any] | None
+) -> None:
+    # The in-memory store's log is a list indexed by position - 1.
+    events: list[StoredEvent] = recorder._stored_events
+    stored = events[position - 1]
+    if change is None:
+        del events[position - 1]
+        return
+    events[position - 1] = StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=_changed(stored.state, change),
+    )
+
+
+def _tamper_sqlite(path: Path, position: int, change: dict[str, Any] | None) -> None:
+    with sqlite3.connect(path) as connection:
+        if change is None:
+            connection.execute("DELETE FROM stored_events WHERE rowid = ?", (position,))
+            return
+        (state,) = connection.execute(
+            "SELECT state FROM stored_events WHERE rowid = ?", (position,)
+        ).fetchone()
+        connection.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            (_changed(state, change), position),
+        )
+
+
+def _tamper_postgres(store_url: str, position: int, change: dict[str, Any] | None) -> None:
+    schema = parse_qs(urlsplit(store_url).query)["schema"][0]
+    table = sql.Identifier(schema, "creditledger_events")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        if change is None:
+            connection.execute(
+                sql.SQL("DELETE FROM {} WHERE notification_id = %s").format(table), (position,)
+            )
+            return
+        row = connection.execute(
+            sql.SQL("SELECT state FROM {} WHERE notification_id = %s").format(table), (position,)
+        ).fetchone()
+        assert row is not None
+        connection.execute(
+            sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s").format(table),
+            (_changed(bytes(row[0]), change), position),
+        )

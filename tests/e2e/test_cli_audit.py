@@ -1,0 +1,223 @@
+"""The auditor's commands, run as an auditor runs them: the installed ``creditledger`` entry point
+in a subprocess, on a SQLite store.
+
+Each run starts a Python process (about a second), so the ledger under audit is filled in-process
+(``tests.application.audit_support.populate``: ten events, positions 1 to 10) and only the
+commands under test go through the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infrastructure.audit.service import take_checkpoint
+from infrastructure.bootstrap import open_ledger
+from tests.application.audit_support import (
+    EVENT_COUNT,
+    Purchases,
+    edit_event,
+    event_index,
+    export_lines,
+    populate,
+    rehash,
+    without_checkpoints,
+)
+from tests.support import START, FixedClock, postgres_url, truncate_schema
+
+ENTRY_POINT = Path(sys.executable).with_name("creditledger")
+TIMEOUT = 60
+VERIFY_FAILED = 6
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.sqlite"
+
+
+@pytest.fixture
+def purchases(database: Path) -> Iterator[Purchases]:
+    clock = FixedClock()
+    with open_ledger(f"sqlite:///{database}", clock=clock) as ledger:
+        yield populate(ledger, clock)
+
+
+def creditledger(database: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line on a SQLite file (a path) or any store (a URL)."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    env = {**os.environ, "CREDITLEDGER_DATABASE_URL": url}
+    return subprocess.run(
+        [str(ENTRY_POINT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def succeeded(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def failed_verification(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == VERIFY_FAILED, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.usefixtures("purchases")
+def test_an_export_verifies_and_one_changed_byte_fails_naming_its_position(
+    database: Path, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.jsonl"
+    exported = succeeded(creditledger(database, "audit", "export", str(export), "--json"))
+    assert exported["events"] == EVENT_COUNT
+    assert exported["last_position"] == EVENT_COUNT
+
+    verified = creditledger(database, "audit", "verify", str(export))
+    assert verified.returncode == 0, verified.stderr
+    assert "verified" in verified.stdout
+
+    lines = export.read_text().splitlines()
+    index = event_index(lines, 6)
+    lines[index] = lines[index].replace('"credit_amount":"30.00"', '"credit_amount":"31.00"')
+    export.write_text("\n".join(lines) + "\n")
+    result = creditledger(database, "audit", "verify", str(export), "--json")
+    report = failed_verification(result)
+    assert report["ok"] is False
+    assert (report["failure"]["code"], report["failure"]["position"]) == ("hash_mismatch", 6)
+    assert "position 6" in result.stderr
+
+
+@pytest.mark.usefixtures("purchases")
+def test_a_checkpoint_catches_a_store_changed_before_a_fresh_export(
+    database: Path, tmp_path: Path
+) -> None:
+    checkpoint = succeeded(creditledger(database, "audit", "checkpoint", "--json"))
+    assert checkpoint["position"] == EVENT_COUNT
+
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "UPDATE stored_events "
+            "SET state = CAST(replace(state, '\"cust-b\"', '\"cust-z\"') AS BLOB) "
+            "WHERE rowid = 2"
+        )
+    export = tmp_path / "re-export.jsonl"
+    succeeded(creditledger(database, "audit", "export", str(export), "--json"))
+    report = failed_verification(creditledger(database, "audit", "verify", str(export), "--json"))
+    assert (report["failure"]["code"], report["failure"]["position"]) == (
+        "checkpoint_mismatch",
+        EVENT_COUNT,
+    )
+
+    refused = creditledger(database, "audit", "checkpoint")
+    assert refused.returncode == VERIFY_FAILED
+    assert f"position {EVENT_COUNT}" in refused.stderr
+
+
+@pytest.mark.usefixtures("purchases")
+def test_verify_against_live_compares_every_purchase_and_balance_with_the_store(
+    database: Path, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.jsonl"
+    with open_ledger(f"sqlite:///{database}") as ledger:
+        export_lines(ledger, export)
+    report = succeeded(
+        creditledger(database, "audit", "verify", str(export), "--against-live", "--json")
+    )
+    assert report["live"]["purchases_compared"] == 5
+    assert report["live"]["difference_count"] == 0
+
+
+def test_an_auditors_own_checkpoint_catches_a_forger_who_rewrote_the_chain(
+    database: Path, tmp_path: Path
+) -> None:
+    clock = FixedClock()
+    export = tmp_path / "export.jsonl"
+    with open_ledger(f"sqlite:///{database}", clock=clock) as ledger:
+        populate(ledger, clock)
+        checkpoint = take_checkpoint(ledger, START)
+        lines = export_lines(ledger, export)
+    assert checkpoint is not None
+    forged = without_checkpoints(rehash(edit_event(lines, 6, data={"credit_amount": "80.00"})))
+    export.write_text("\n".join(forged) + "\n")
+
+    held = f"{checkpoint.position}:{checkpoint.chain_hash}"
+    result = creditledger(database, "audit", "verify", str(export), "--checkpoint", held, "--json")
+    report = failed_verification(result)
+    assert (report["failure"]["code"], report["failure"]["position"]) == (
+        "checkpoint_mismatch",
+        EVENT_COUNT,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def populated_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Purchases]:
+    """A store with ``populate``'s purchases, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        schema: str = request.getfixturevalue("postgres_session_schema")
+        truncate_schema(schema)
+        url = postgres_url(schema)
+    clock = FixedClock()
+    with open_ledger(url, clock=clock) as ledger:
+        purchases = populate(ledger, clock)
+    return url, purchases
+
+
+def test_history_and_show_print_a_purchase_now_at_a_version_and_as_of_a_time(
+    populated_store: tuple[str, Purchases],
+) -> None:
+    url, purchases = populated_store
+    purchase = str(purchases.a.id)
+    table = creditledger(url, "history", purchase, "-n", "acme")
+    assert table.returncode == 0, table.stderr
+    for event_type in ("Initiated", "PaymentAuthorized", "PaymentSettled"):
+        assert event_type in table.stdout
+
+    first = succeeded(creditledger(url, "show", purchase, "-n", "acme", "--version", "1", "--json"))
+    assert (first["version"], first["status"]) == (1, "active.payment.pending")
+    # A was initiated at 12:00:00 and authorized at 12:00:02 (populate's clock).
+    as_of = creditledger(url, "show", purchase, "-n", "acme", "--as-of", "2026-01-01T12:00:03Z")
+    assert as_of.returncode == 0, as_of.stderr
+    assert "active.payment.authorized" in as_of.stdout
+
+
+def test_the_exit_codes_are_in_the_help() -> None:
+    result = subprocess.run(
+        [str(ENTRY_POINT), "audit", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0
+    assert "6 verification failed" in result.stdout
+
+
+def test_show_refuses_a_time_and_a_version_together_as_bad_usage(database: Path) -> None:
+    purchase = "00000000-0000-0000-0000-000000000001"
+    both = creditledger(
+        database,
+        "show",
+        purchase,
+        "-n",
+        "acme",
+        "--as-of",
+        "2026-01-01T12:00:03Z",
+        "--version",
+        "1",
+    )
+    assert both.returncode == 2
+    assert "not both" in both.stderr
