@@ -42,6 +42,7 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
 @purchase_app.command("initiate")
 def initiate(
     ctx: typer.Context,
+    *,
     namespace: Namespace,
     customer: Annotated[str, typer.Option("--customer", "-c", help="Customer id.")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code of the credits, e.g. USD.")],
@@ -90,6 +91,7 @@ def initiate(
 def authorize(
     ctx: typer.Context,
     purchase_id: Annotated[UUID, typer.Argument(help="Purchase id.")],
+    *,
     namespace: Namespace,
     external_reference: Reference = None,
     idempotency_key: Key = None,
@@ -111,6 +113,7 @@ def authorize(
 def settle(
     ctx: typer.Context,
     purchase_id: Annotated[UUID, typer.Argument(help="Purchase id.")],
+    *,
     namespace: Namespace,
     external_reference: Reference = None,
     idempotency_key: Key = None,
