@@ -149,7 +149,9 @@ def test_concurrent_mixed_commands_match_the_committed_history(
     assert {a.command.idempotency_key for a in writers} <= written_keys
     # Nothing doubled: each committed command (its key) was acknowledged as a write exactly once.
     committed_keys = written_keys - {f"setup-{i}" for i in range(8)}
-    assert sorted(a.command.idempotency_key for a in writers) == sorted(committed_keys)
+    assert sorted(str(a.command.idempotency_key) for a in writers) == sorted(
+        map(str, committed_keys)
+    )
     # No purchase paid twice.
     by_purchase: dict[UUID, list[PurchaseEvent]] = {}
     for event in events:

@@ -1,0 +1,42 @@
+"""The property-test kit: strategies, a reference model and a state machine for the ledger.
+
+Install with ``pip install 'creditledger[testing]'`` (it needs Hypothesis; nothing else in
+creditledger does). See ``docs/property-testing.md``.
+
+- ``strategies``: valid and invalid intents, idempotency keys, external references, times;
+- ``model``: the reference model (``TransitionTable``, ``LedgerModel``), independent of the
+  aggregate;
+- ``machine``: ``CreditPurchaseMachine``, to subclass with a ``make_ledger`` and your invariants;
+- ``clock``: ``ManualClock``, a thread-safe clock the test moves;
+- ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles.
+"""
+
+from __future__ import annotations
+
+try:
+    import hypothesis  # noqa: F401 - fail here, with the fix, rather than deep in an import
+except ImportError as error:  # pragma: no cover - the dev install has it
+    msg = "application.testing needs Hypothesis: pip install 'creditledger[testing]'"
+    raise ImportError(msg) from error
+
+from application.testing.clock import ManualClock
+from application.testing.machine import CreditPurchaseMachine, InvariantViolation, check
+from application.testing.model import LedgerModel, TransitionTable, Verdict
+from application.testing.profiles import budget_for, load_profile, settings_for
+from application.testing.strategies import InvalidInitiation, invalid_initiations, valid_initiations
+
+__all__ = [
+    "CreditPurchaseMachine",
+    "InvalidInitiation",
+    "InvariantViolation",
+    "LedgerModel",
+    "ManualClock",
+    "TransitionTable",
+    "Verdict",
+    "budget_for",
+    "check",
+    "invalid_initiations",
+    "load_profile",
+    "settings_for",
+    "valid_initiations",
+]

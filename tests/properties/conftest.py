@@ -1,0 +1,7 @@
+"""Hypothesis profiles for the property tests: ``HYPOTHESIS_PROFILE``, else ``ci`` under CI."""
+
+from __future__ import annotations
+
+from application.testing.profiles import load_profile
+
+load_profile()

@@ -1,0 +1,68 @@
+"""How a user adds an invariant of their own: a credit report checked after every step.
+
+The report is the user's code (here, a few lines over the ledger's public queries): credits
+granted per namespace, customer and currency, summed from purchase histories. The subclass adds
+one ``@invariant()``: the report equals the sum of the ``Initiated`` credit amounts the model
+knows of, and equals the customer's FBO balance in the double-entry ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from uuid import UUID
+
+from hypothesis import settings
+from hypothesis.stateful import invariant, run_state_machine_as_test
+
+from application.ledger import CreditLedger
+from application.testing import CreditPurchaseMachine, check, settings_for
+from application.testing.profiles import budget_for
+from domain.ledger import Account, balances
+from infrastructure.bootstrap import open_ledger
+
+CustomerCurrency = tuple[str, str, str]
+"""(namespace, customer, currency)"""
+
+
+def granted_credit_report(
+    ledger: CreditLedger, purchases: Iterable[tuple[str, UUID]]
+) -> dict[CustomerCurrency, Decimal]:
+    """The user's report: credits granted per customer and currency, from the histories."""
+    totals: dict[CustomerCurrency, Decimal] = {}
+    for namespace, purchase_id in purchases:
+        for entry in ledger.purchase_history(namespace, purchase_id):
+            if entry.type == "Initiated":
+                key = (namespace, entry.data["customer_id"], entry.data["currency"])
+                totals[key] = totals.get(key, Decimal(0)) + Decimal(entry.data["credit_amount"])
+    return totals
+
+
+class GrantedCreditReportMachine(CreditPurchaseMachine):
+    def make_ledger(self) -> CreditLedger:
+        return open_ledger("memory://", clock=self.clock)
+
+    @invariant()
+    def the_granted_credit_report_matches_the_events_and_the_ledger(self) -> None:
+        purchases = self.model.purchases.values()
+        report = granted_credit_report(self.ledger, [(p.namespace, p.id) for p in purchases])
+        granted: dict[CustomerCurrency, Decimal] = {}
+        for purchase in purchases:
+            key = (purchase.namespace, purchase.customer_id, purchase.currency)
+            granted[key] = granted.get(key, Decimal(0)) + purchase.credit_amount
+        fbo = {
+            (namespace, customer, currency): balance
+            for (namespace, customer, currency, account), balance in balances(self.postings).items()
+            if account is Account.CUSTOMER_FBO
+        }
+        check(report == granted, f"report {report} != granted {granted}")
+        check(fbo == granted, f"FBO balances {fbo} != granted {granted}")
+
+
+def test_the_granted_credit_report_agrees_with_every_history() -> None:
+    # A fifth of the in-memory budget: this invariant reads every history after every step.
+    examples = max(budget_for("memory").examples // 5, 10)
+    run_state_machine_as_test(
+        GrantedCreditReportMachine,
+        settings=settings(settings_for("memory"), max_examples=examples),
+    )
