@@ -118,7 +118,12 @@ class CreditLedger(Application[UUID]):
         for _ in range(self.max_attempts):
             if key is not None:
                 existing = self._cache.checkout(purchase_id) or self._find(purchase_id)
-                if existing is not None:
+                # Only a purchase of the same namespace can be this command's earlier answer:
+                # ("a", "b/c") and the invalid ("a/b", "c") derive one id, and validation below
+                # must refuse the latter rather than look up the other tenant's keys.
+                if existing is not None and existing.intent.namespace != command.namespace:
+                    self._cache.checkin(existing)
+                elif existing is not None:
                     return self._replay(existing, key, fingerprint)
             now = self.clock.now()
             intent = normalize_intent(

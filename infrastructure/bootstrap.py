@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from eventsourcing.persistence import InternalError
+
 from application.clock import Clock
 from application.ledger import CreditLedger
 from infrastructure.settings import Settings, store_env
 
 MAPPER_TOPIC = "infrastructure.persistence.mapper:PurchaseEventMapper"
+STARTUP_ATTEMPTS = 3
 
 
 def ledger_env(settings: Settings) -> dict[str, str]:
@@ -28,11 +31,21 @@ def open_ledger(
         settings = Settings() if database_url is None else Settings(database_url=database_url)
     elif database_url is not None:
         settings = settings.model_copy(update={"database_url": database_url})
-    return CreditLedger(
-        ledger_env(settings),
-        clock=clock,
-        max_attempts=settings.max_attempts,
-        group_commit=settings.uses_group_commit,
-        max_batch=settings.group_commit_max_batch,
-        cache_size=settings.cache_size,
-    )
+    attempt = 1
+    while True:
+        try:
+            return CreditLedger(
+                ledger_env(settings),
+                clock=clock,
+                max_attempts=settings.max_attempts,
+                group_commit=settings.uses_group_commit,
+                max_batch=settings.group_commit_max_batch,
+                cache_size=settings.cache_size,
+            )
+        except InternalError as error:
+            # Processes starting together on PostgreSQL run the library's idempotent DDL at
+            # once, and CREATE OR REPLACE FUNCTION then fails with "tuple concurrently
+            # updated" in one of them. Running it again succeeds.
+            if "concurrently" not in str(error) or attempt == STARTUP_ATTEMPTS:
+                raise
+            attempt += 1

@@ -21,7 +21,10 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 class Settings(BaseSettings):
     """Configuration of one creditledger process."""
 
-    model_config = SettingsConfigDict(env_prefix="CREDITLEDGER_", extra="ignore", frozen=True)
+    # Errors never show the inputs: a token or a database password must not reach a log.
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITLEDGER_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,

@@ -1,0 +1,151 @@
+"""Work for racing writers: run in threads of one process, or in processes of their own.
+
+Kept out of the test modules so that a process started with the spawn method imports only this.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier as ProcessBarrier
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from application.commands import AuthorizePayment
+from domain.errors import LedgerError
+from infrastructure.bootstrap import open_ledger
+
+T = TypeVar("T")
+
+BARRIER_TIMEOUT = 60.0
+SWITCH_INTERVAL = 1e-6
+
+
+@dataclass(frozen=True)
+class Result(Generic[T]):
+    """What one racer got: a value, or the code of the ledger error it was refused with."""
+
+    value: T | None = None
+    error: str | None = None
+
+
+def race(attempts: Sequence[Callable[[], T]]) -> list[Result[T]]:
+    """Run each attempt in its own thread, all released at one instant; collect every result."""
+    racers = len(attempts)
+    barrier = threading.Barrier(racers, timeout=BARRIER_TIMEOUT)
+    results: list[Result[T]] = []
+    unexpected: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(attempt: Callable[[], T]) -> None:
+        barrier.wait()
+        try:
+            result: Result[T] = Result(value=attempt())
+        except LedgerError as error:
+            result = Result(error=error.code)
+        except BaseException as error:  # handed to the test's thread, which re-raises it
+            with lock:
+                unexpected.append(error)
+            return
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
+    # Switch threads far more often than the default 5 ms: an in-memory command is so quick
+    # that otherwise one racer usually finishes before the other has loaded anything.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=BARRIER_TIMEOUT * 2)
+    finally:
+        sys.setswitchinterval(switch_interval)
+    if unexpected:
+        raise unexpected[0]
+    if len(results) != racers:
+        msg = f"only {len(results)} of {racers} racers finished in time"
+        raise RuntimeError(msg)
+    return results
+
+
+def race_processes(
+    racers: int,
+    target: Callable[..., None],
+    args: tuple[object, ...],
+    expected_results: int,
+) -> list[tuple[str, str]]:
+    """Run ``target(*args, barrier, results)`` in ``racers`` fresh (spawned) processes.
+
+    Returns what they put on ``results``. Fails at once, rather than after every timeout, when a
+    racer dies: its traceback is on the test's stderr.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(racers)
+    results: Queue[tuple[str, str]] = spawn.Queue()
+    processes = [
+        spawn.Process(target=target, args=(*args, barrier, results)) for _ in range(racers)
+    ]
+    for process in processes:
+        process.start()
+    collected: list[tuple[str, str]] = []
+    deadline = time.monotonic() + BARRIER_TIMEOUT * 2
+    try:
+        while len(collected) < expected_results:
+            try:
+                collected.append(results.get(timeout=0.2))
+            except queue.Empty:
+                dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    barrier.abort()
+                    msg = f"a racing process failed (exit codes {dead}); see its stderr"
+                    raise RuntimeError(msg) from None
+    finally:
+        for process in processes:
+            process.join(timeout=BARRIER_TIMEOUT)
+            if process.is_alive():
+                process.terminate()
+    if any(process.exitcode != 0 for process in processes):
+        msg = f"racing processes exited with {[p.exitcode for p in processes]}"
+        raise RuntimeError(msg)
+    return collected
+
+
+def authorize_each(
+    database_url: str,
+    namespace: str,
+    purchase_ids: Sequence[UUID],
+    barrier: ProcessBarrier,
+    results: Queue[tuple[str, str]],
+) -> None:
+    """In its own process: authorize every purchase, in step with the other racing processes.
+
+    For each purchase the racers open a ledger at the same moment (as service processes that
+    start together do) and then authorize at the same moment. Puts ``(purchase id, "ok" or the
+    error code)`` on ``results`` for each purchase.
+    """
+    # A racer stuck for half the barrier's patience prints where it is, to the test's stderr.
+    faulthandler.dump_traceback_later(BARRIER_TIMEOUT / 2, repeat=True)
+    try:
+        for purchase_id in purchase_ids:
+            barrier.wait(BARRIER_TIMEOUT)
+            with open_ledger(database_url) as ledger:
+                barrier.wait(BARRIER_TIMEOUT)
+                try:
+                    ledger.authorize_payment(
+                        AuthorizePayment(namespace=namespace, purchase_id=purchase_id)
+                    )
+                    outcome = "ok"
+                except LedgerError as error:
+                    outcome = error.code
+            results.put((str(purchase_id), outcome))
+    finally:
+        faulthandler.cancel_dump_traceback_later()

@@ -1,0 +1,219 @@
+"""Idempotency keys: a retried command gets the first answer back and writes nothing.
+
+The purchase itself remembers every key it has seen (each event carries its command's key and
+request fingerprint), so the memory is as durable as the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from application.ledger import CreditLedger
+from domain.errors import IdempotencyKeyReusedError
+from domain.identity import purchase_id_for_key
+from tests.application.builders import (
+    NAMESPACE,
+    authorize,
+    external_purchase,
+    nothing_written,
+    settle,
+)
+from tests.support import FixedClock
+
+
+class TestInitiate:
+    def test_retrying_with_the_same_key_and_request_replays_the_first_answer(
+        self, ledger: CreditLedger, clock: FixedClock
+    ) -> None:
+        first = ledger.initiate(external_purchase(idempotency_key="order-1"))
+        clock.advance(30)
+
+        with nothing_written(ledger, first.purchase):
+            retry = ledger.initiate(external_purchase(idempotency_key="order-1"))
+
+        assert first.created
+        assert not first.replayed
+        assert retry.replayed
+        assert not retry.created
+        assert retry.purchase == first.purchase
+
+    def test_the_purchase_id_is_derived_from_the_namespace_and_the_key(
+        self, ledger: CreditLedger
+    ) -> None:
+        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+
+        assert purchase.id == purchase_id_for_key(NAMESPACE, "order-1")
+
+    def test_a_replay_after_the_purchase_moved_on_returns_what_the_initiate_produced(
+        self, ledger: CreditLedger
+    ) -> None:
+        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+        ledger.authorize_payment(authorize(first.id))
+
+        retry = ledger.initiate(external_purchase(idempotency_key="order-1"))
+
+        assert retry.replayed
+        assert retry.purchase == first
+        assert retry.purchase.version == 1
+        assert retry.purchase.status == "active.payment.pending"
+
+    def test_a_replay_of_an_initiate_that_settled_returns_the_final_purchase(
+        self, ledger: CreditLedger
+    ) -> None:
+        command = external_purchase(initial_status="settled", idempotency_key="order-1")
+        first = ledger.initiate_purchase(command)
+
+        retry = ledger.initiate(command)
+
+        assert retry.replayed
+        assert retry.purchase == first
+        assert retry.purchase.version == 3
+
+    def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
+        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+
+        with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError) as rejected:
+            ledger.initiate(external_purchase(credit_amount="5", idempotency_key="order-1"))
+
+        assert rejected.value.code == "idempotency_key_reused"
+
+    def test_a_reused_key_is_rejected_even_when_the_new_request_is_invalid(
+        self, ledger: CreditLedger
+    ) -> None:
+        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+
+        with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
+            ledger.initiate(external_purchase(cost_basis="0", idempotency_key="order-1"))
+
+    def test_the_same_key_in_another_namespace_is_another_purchase(
+        self, ledger: CreditLedger
+    ) -> None:
+        ours = ledger.initiate(external_purchase(idempotency_key="order-1"))
+        theirs = ledger.initiate(external_purchase(namespace="globex", idempotency_key="order-1"))
+
+        assert theirs.created
+        assert theirs.purchase.id != ours.purchase.id
+
+
+class TestAuthorize:
+    def test_retrying_with_the_same_key_replays_the_authorization(
+        self, ledger: CreditLedger
+    ) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1"))
+
+        with nothing_written(ledger, first.purchase):
+            retry = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1"))
+
+        assert not first.replayed
+        assert retry.replayed
+        assert retry.purchase == first.purchase
+
+    def test_a_replay_after_settlement_returns_the_authorized_purchase(
+        self, ledger: CreditLedger
+    ) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.authorize_payment(authorize(purchase.id, idempotency_key="auth-1"))
+        ledger.settle_payment(settle(purchase.id))
+
+        retry = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1"))
+
+        assert retry.replayed
+        assert retry.purchase == first
+        assert retry.purchase.status == "active.payment.authorized"
+
+    def test_a_retry_with_an_outdated_expected_version_still_replays(
+        self, ledger: CreditLedger
+    ) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.authorize_payment(
+            authorize(purchase.id, idempotency_key="auth-1", expected_version=1)
+        )
+
+        retry = ledger.authorize(
+            authorize(purchase.id, idempotency_key="auth-1", expected_version=1)
+        )
+
+        assert retry.replayed
+        assert retry.purchase == first
+
+    def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.authorize_payment(
+            authorize(purchase.id, idempotency_key="auth-1", external_reference="psp-1")
+        )
+
+        with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
+            ledger.authorize(
+                authorize(purchase.id, idempotency_key="auth-1", external_reference="psp-2")
+            )
+
+    def test_a_key_used_to_initiate_cannot_authorize(self, ledger: CreditLedger) -> None:
+        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+
+        with nothing_written(ledger, purchase), pytest.raises(IdempotencyKeyReusedError):
+            ledger.authorize(authorize(purchase.id, idempotency_key="order-1"))
+
+
+class TestSettle:
+    def test_retrying_with_the_same_key_replays_the_settlement(self, ledger: CreditLedger) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.settle(settle(purchase.id, idempotency_key="settle-1"))
+
+        with nothing_written(ledger, first.purchase):
+            retry = ledger.settle(settle(purchase.id, idempotency_key="settle-1"))
+
+        assert retry.replayed
+        assert retry.purchase == first.purchase
+        assert retry.purchase.status == "final"
+
+    def test_a_retried_settle_is_not_mistaken_for_a_second_settlement(
+        self, ledger: CreditLedger
+    ) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        ledger.authorize_payment(authorize(purchase.id))
+        first = ledger.settle_payment(settle(purchase.id, idempotency_key="settle-1"))
+
+        retry = ledger.settle(settle(purchase.id, idempotency_key="settle-1"))
+
+        assert retry.replayed
+        assert retry.purchase == first
+
+    def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        first = ledger.settle_payment(settle(purchase.id, idempotency_key="settle-1"))
+
+        with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
+            ledger.settle(settle(purchase.id, idempotency_key="settle-1", external_reference="x"))
+
+    def test_an_authorize_key_cannot_be_reused_to_settle(self, ledger: CreditLedger) -> None:
+        purchase = ledger.initiate_purchase(external_purchase())
+        authorized = ledger.authorize_payment(authorize(purchase.id, idempotency_key="pay-1"))
+
+        with nothing_written(ledger, authorized), pytest.raises(IdempotencyKeyReusedError):
+            ledger.settle(settle(purchase.id, idempotency_key="pay-1"))
+
+
+def test_keys_are_remembered_across_a_restart(
+    backend: str, open_store: Callable[[], CreditLedger]
+) -> None:
+    if backend == "memory":
+        pytest.skip("an in-memory store does not outlive its ledger: restart is meaningless")
+    before = open_store()
+    initiated = before.initiate_purchase(external_purchase(idempotency_key="order-1"))
+    authorized = before.authorize_payment(authorize(initiated.id, idempotency_key="auth-1"))
+    before.close()
+
+    after = open_store()
+    with nothing_written(after, authorized):
+        initiate_retry = after.initiate(external_purchase(idempotency_key="order-1"))
+        authorize_retry = after.authorize(authorize(initiated.id, idempotency_key="auth-1"))
+    with pytest.raises(IdempotencyKeyReusedError):
+        after.initiate(external_purchase(credit_amount="1", idempotency_key="order-1"))
+
+    assert initiate_retry.replayed
+    assert initiate_retry.purchase == initiated
+    assert authorize_retry.replayed
+    assert authorize_retry.purchase == authorized
