@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
-#   make run    installs into .venv and runs the service on the embedded SQLite default
+#   make run    installs into .venv and serves the HTTP API on 127.0.0.1:8000 (SQLite default;
+#               CREDITLEDGER_DATABASE_URL=postgresql://... for PostgreSQL)
 #   make test   installs into .venv, lints, type-checks and runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,9 +18,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/creditledger demo
+	$(BIN)/creditledger serve
 
-demo: run
+demo: $(STAMP)
+	$(BIN)/creditledger demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,7 +34,7 @@ pytest: $(STAMP)
 test: lint pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.lifecycles
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,4 @@
+"""The HTTP shell: FastAPI routes over the CreditLedger, problem+json errors, auth, observability.
+
+Build the app with ``infrastructure.http.app.create_app``; nothing here does work at import.
+"""

@@ -1,0 +1,115 @@
+"""The app factory: settings (and optionally an open ledger) in, a FastAPI app out.
+
+Nothing happens at import. ``create_app`` builds the app; the ledger is opened when the server
+starts (the lifespan's startup) and closed when it stops, after uvicorn has finished every
+request in flight, so no acknowledged write is lost. A ledger passed in stays the caller's: the
+app uses it and leaves it open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from application.clock import Clock
+from application.ledger import CreditLedger
+from infrastructure.bootstrap import open_ledger
+from infrastructure.http.auth import TokenRegistry
+from infrastructure.http.deps import Services
+from infrastructure.http.errors import install_problem_handlers
+from infrastructure.http.health import StoreProbe
+from infrastructure.http.logging import FIELDS
+from infrastructure.http.metrics import HttpMetrics
+from infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
+from infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
+from infrastructure.http.routes import customers, feed, purchases, reports, service
+from infrastructure.settings import Settings
+
+logger = logging.getLogger("creditledger.http")
+
+
+class LedgerAPI(FastAPI):
+    """FastAPI, with the problem schema added to the OpenAPI document it serves."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = build_openapi(self.routes)
+        return self.openapi_schema
+
+
+def create_app(
+    settings: Settings | None = None,
+    ledger: CreditLedger | None = None,
+    *,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The HTTP API over the configured ledger (or over ``ledger``, which the caller closes)."""
+    settings = settings or Settings()
+    services = Services(
+        tokens=TokenRegistry.from_settings(settings),
+        metrics=HttpMetrics(),
+        probe=StoreProbe(),
+        ledger=ledger,
+    )
+    owns_ledger = ledger is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if services.tokens.open:
+            logger.warning(
+                "no API token configured (CREDITLEDGER_API_KEYS, CREDITLEDGER_ADMIN_TOKEN): the "
+                "HTTP API is open to anyone who can reach it; use this for local development only"
+            )
+        else:
+            logger.info(
+                "bearer tokens configured",
+                extra={FIELDS: {"namespaces": services.tokens.namespaces}},
+            )
+        if owns_ledger:
+            services.ledger = await anyio.to_thread.run_sync(
+                lambda: open_ledger(settings=settings, clock=clock)
+            )
+            logger.info(
+                "ledger open", extra={FIELDS: {"store": urlsplit(settings.database_url).scheme}}
+            )
+        try:
+            yield
+        finally:
+            if owns_ledger and services.ledger is not None:
+                opened, services.ledger = services.ledger, None
+                # uvicorn has finished every request in flight by now: closing drains the
+                # ledger's writer, so whatever was acknowledged is durable.
+                await anyio.to_thread.run_sync(opened.close)
+                logger.info("ledger closed")
+
+    app = LedgerAPI(
+        title=TITLE,
+        version=API_VERSION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url="/docs",
+        redoc_url=None,
+        # Metrics go to Prometheus and logs to JSON lines; FastAPI's own OpenTelemetry hooks
+        # would otherwise look for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    # Added last is outermost: observation wraps everything, including the body limit's 413.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(ObservationMiddleware, metrics=services.metrics)
+    for router in (
+        purchases.router,
+        customers.router,
+        reports.router,
+        feed.router,
+        service.router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,434 @@
+"""The OpenAPI 3.1 document: every error response documented, with examples; and its regeneration.
+
+The committed copy lives in ``docs/openapi.json``; a test fails when it drifts from the app.
+Regenerate it with ``.venv/bin/python -m infrastructure.http.openapi docs/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
+
+from domain.errors import (
+    STATE_ERRORS,
+    ConcurrentModificationError,
+    CreditPurchaseNotFoundError,
+    IdempotencyKeyReusedError,
+    LedgerError,
+    ValidationFailedError,
+    VersionMismatchError,
+)
+from infrastructure.http.errors import (
+    HTTP_TITLES,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPE_PREFIX,
+    status_of,
+)
+from infrastructure.http.schemas import FieldProblem, Problem
+
+TITLE = "creditledger"
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "Event-sourced ledger of prepaid credit purchases. Decimals travel as JSON strings, times as "
+    "RFC 3339 UTC strings, ids as strings. Every error is application/problem+json with a stable "
+    "`code`. Choices the contract leaves open are listed in docs/http.md."
+)
+TAGS = [
+    {"name": "credit purchases", "description": "Initiate, authorize, settle and read purchases."},
+    {"name": "service", "description": "Liveness, readiness and metrics (no token needed)."},
+]
+
+_PURCHASE_ID = "52733707-5a1f-5aee-ae67-54ec12970035"
+_GRANT = {
+    "transaction_group_id": "5c548527-387a-5ef2-a843-a03c55a0960e",
+    "granted_at": "2026-01-01T12:00:00Z",
+}
+PENDING_PURCHASE_EXAMPLE: dict[str, Any] = {
+    "id": _PURCHASE_ID,
+    "namespace": "acme",
+    "customer_id": "cust-1",
+    "currency": "USD",
+    "credit_amount": "100.12",
+    "cost_basis": "0.5",
+    "payment_amount": "50.06",
+    "settlement": {"type": "external", "initial_status": "created"},
+    "priority": 10,
+    "expires_at": None,
+    "feature_filters": ["api_calls"],
+    "name": "Top-up",
+    "metadata": {"order": "A-1"},
+    "status": "active.payment.pending",
+    "meta_status": "active",
+    "realizations": {"credit_grant": _GRANT, "external_payment": None},
+    "version": 1,
+    "created_at": "2026-01-01T12:00:00Z",
+    "updated_at": "2026-01-01T12:00:00Z",
+}
+_AUTHORIZED_REF = {
+    "transaction_group_id": "4f0f9a80-95b8-52b4-9082-b7644a77563c",
+    "at": "2026-01-01T12:01:00Z",
+    "external_reference": "psp-123",
+}
+_SETTLED_REF = {
+    "transaction_group_id": "fb6838cd-3ee0-5795-a44a-915798ab0eb2",
+    "at": "2026-01-01T12:02:00Z",
+    "external_reference": "psp-123",
+}
+AUTHORIZED_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **PENDING_PURCHASE_EXAMPLE,
+    "status": "active.payment.authorized",
+    "realizations": {
+        "credit_grant": _GRANT,
+        "external_payment": {
+            "status": "authorized",
+            "amount": "50.06",
+            "authorized": _AUTHORIZED_REF,
+            "settled": None,
+        },
+    },
+    "version": 2,
+    "updated_at": "2026-01-01T12:01:00Z",
+}
+FINAL_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **PENDING_PURCHASE_EXAMPLE,
+    "status": "final",
+    "meta_status": "final",
+    "realizations": {
+        "credit_grant": _GRANT,
+        "external_payment": {
+            "status": "settled",
+            "amount": "50.06",
+            "authorized": _AUTHORIZED_REF,
+            "settled": _SETTLED_REF,
+        },
+    },
+    "version": 3,
+    "updated_at": "2026-01-01T12:02:00Z",
+}
+HISTORY_EXAMPLE: dict[str, Any] = {
+    "items": [
+        {
+            "version": 1,
+            "type": "Initiated",
+            "recorded_at": "2026-01-01T12:00:00Z",
+            "data": {
+                "idempotency_key": "order-A-1",
+                "request_fingerprint": "ae17c975…",
+                "namespace": "acme",
+                "customer_id": "cust-1",
+                "currency": "USD",
+                "credit_amount": "100.12",
+                "cost_basis": "0.5",
+                "settlement_type": "external",
+                "initial_payment_status": "created",
+                "priority": 10,
+                "expires_at": None,
+                "feature_filters": ["api_calls"],
+                "name": "Top-up",
+                "metadata": {"order": "A-1"},
+                "credit_grant_transaction_group_id": _GRANT["transaction_group_id"],
+                "granted_at": "2026-01-01T12:00:00Z",
+            },
+            "status_after": "active.payment.pending",
+        },
+        {
+            "version": 2,
+            "type": "PaymentAuthorized",
+            "recorded_at": "2026-01-01T12:01:00Z",
+            "data": {
+                "idempotency_key": None,
+                "request_fingerprint": "bc2048d8…",
+                "amount": "50.06",
+                **_AUTHORIZED_REF,
+            },
+            "status_after": "active.payment.authorized",
+        },
+        {
+            "version": 3,
+            "type": "PaymentSettled",
+            "recorded_at": "2026-01-01T12:02:00Z",
+            "data": {"idempotency_key": None, "request_fingerprint": "207dcb7b…", **_SETTLED_REF},
+            "status_after": "final",
+        },
+    ]
+}
+
+_PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "validation_failed": (
+        "cost_basis: cost basis must be positive; currency: 'XYZ' is not an ISO 4217 currency "
+        'code (e.g. "USD")',
+        [
+            {
+                "field": "cost_basis",
+                "code": "cost_basis_not_positive",
+                "message": "cost basis must be positive",
+            },
+            {
+                "field": "currency",
+                "code": "invalid_currency",
+                "message": "'XYZ' is not an ISO 4217 currency code (e.g. \"USD\")",
+            },
+        ],
+    ),
+    "payment_already_authorized": ("the payment is already authorized", []),
+    "payment_already_settled": ("the payment is already settled", []),
+    "cannot_settle_not_authorized_payment": ("the payment was never authorized", []),
+    "invalid_transition": ("a promotional purchase has no payment to authorize or settle", []),
+    "idempotency_key_reused": ("idempotency key 'order-A-1' was used for a different request", []),
+    "concurrent_modification": (f"purchase {_PURCHASE_ID} kept changing; try again", []),
+    "version_mismatch": ("purchase is at version 2, not 1", []),
+    "credit_purchase_not_found": (f"credit purchase {_PURCHASE_ID} not found", []),
+    "not_found": ("Not found", []),
+    "unauthenticated": ("send Authorization: Bearer <token>", []),
+    "forbidden": ("the admin token may read every namespace, never write", []),
+    "request_too_large": ("the request body is larger than 262144 bytes", []),
+    "unsupported_media_type": ("send the body as application/json", []),
+    "store_unavailable": ("the event store could not be reached", []),
+    "not_ready": ("store: unreachable", []),
+}
+
+_LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
+    *STATE_ERRORS.values(),
+    ConcurrentModificationError,
+    IdempotencyKeyReusedError,
+    VersionMismatchError,
+    ValidationFailedError,
+    CreditPurchaseNotFoundError,
+)
+_LEDGER_TITLES = {error.code: error.title for error in _LEDGER_ERRORS}
+
+_STATUS_DESCRIPTIONS = {
+    401: "No valid bearer token (`unauthenticated`); header WWW-Authenticate says why.",
+    403: "The admin token tried to write (`forbidden`).",
+    404: "Nothing there for this caller: missing, another namespace's, or an id that cannot exist.",
+    409: "The purchase's state or history refuses the command.",
+    412: "If-Match named another version (`version_mismatch`).",
+    413: "The body is larger than the server's limit.",
+    415: "A body that is not application/json.",
+    422: "The input had problems: `errors` lists every one of them.",
+    503: "The store could not be reached; nothing was applied, retry later (Retry-After).",
+}
+
+
+def problem_example(code: str) -> dict[str, Any]:
+    detail, errors = _PROBLEM_EXAMPLES[code]
+    return {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": _LEDGER_TITLES.get(code) or HTTP_TITLES[code],
+        "status": status_of(code),
+        "code": code,
+        "detail": detail,
+        "errors": errors,
+        "request_id": "5b0f2f6de3a74c4c8f0a8f0a2d4c1e77",
+    }
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these problem codes, grouped by status, one example per code."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(status_of(code), []).append(code)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, status_codes in sorted(by_status.items()):
+        names = ", ".join(f"`{code}`" for code in status_codes)
+        headers: dict[str, Any] = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = {
+                "description": 'Bearer realm="creditledger"',
+                "schema": {"type": "string"},
+            }
+        if status == 503:
+            headers["Retry-After"] = _string_header("Seconds to wait before retrying.")
+        response: dict[str, Any] = {
+            "description": f"{_STATUS_DESCRIPTIONS.get(status, '')} Codes: {names}.".strip(),
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": _PROBLEM_REF,
+                    "examples": {code: {"value": problem_example(code)} for code in status_codes},
+                }
+            },
+        }
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
+    return responses
+
+
+def _string_header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+PURCHASE_HEADERS = {
+    "ETag": _string_header('The purchase version of this body, e.g. "1": send it as If-Match.'),
+    "Idempotent-Replayed": _string_header(
+        "true when this answer replays an earlier request with the same Idempotency-Key; absent "
+        "otherwise."
+    ),
+}
+LOCATION_HEADER = {"Location": _string_header("The purchase's URL (a relative reference).")}
+
+
+def purchase_response(description: str, *, location: bool = False) -> dict[str, Any]:
+    headers = {**PURCHASE_HEADERS, **(LOCATION_HEADER if location else {})}
+    return {"description": description, "headers": headers}
+
+
+CREATE_EXAMPLES = {
+    "external": {
+        "summary": "External payment, pending until authorized and settled",
+        "value": {
+            "customer_id": "cust-1",
+            "currency": "USD",
+            "credit_amount": "100.123",
+            "cost_basis": "0.5",
+            "settlement": {"type": "external", "initial_status": "created"},
+            "priority": 10,
+            "expires_at": None,
+            "feature_filters": ["api_calls"],
+            "name": "Top-up",
+            "metadata": {"order": "A-1"},
+        },
+    },
+    "already_settled": {
+        "summary": "External payment that settled before the purchase was recorded",
+        "value": {
+            "customer_id": "cust-2",
+            "currency": "EUR",
+            "credit_amount": "25",
+            "cost_basis": "1.1",
+            "settlement": {"type": "external", "initial_status": "settled"},
+        },
+    },
+    "promotional": {
+        "summary": "Promotional credit: no cost basis, final at once",
+        "value": {
+            "customer_id": "cust-3",
+            "currency": "USD",
+            "credit_amount": "10",
+            "settlement": {"type": "promotional"},
+        },
+    },
+}
+PAYMENT_EXAMPLES = {
+    "with_reference": {
+        "summary": "With the payment provider's reference",
+        "value": {"external_reference": "psp-123"},
+    },
+    "empty": {"summary": "No body fields", "value": {}},
+}
+
+
+_RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("createCreditPurchase", "201"): {"pending": PENDING_PURCHASE_EXAMPLE},
+    ("createCreditPurchase", "200"): {"pending": PENDING_PURCHASE_EXAMPLE},
+    ("authorizePayment", "200"): {"authorized": AUTHORIZED_PURCHASE_EXAMPLE},
+    ("settlePayment", "200"): {"final": FINAL_PURCHASE_EXAMPLE},
+    ("getCreditPurchase", "200"): {
+        "final": FINAL_PURCHASE_EXAMPLE,
+        "at_version_1": PENDING_PURCHASE_EXAMPLE,
+    },
+    ("getCreditPurchaseHistory", "200"): {"final": HISTORY_EXAMPLE},
+}
+_REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "createCreditPurchase": CREATE_EXAMPLES,
+    "authorizePayment": PAYMENT_EXAMPLES,
+    "settlePayment": PAYMENT_EXAMPLES,
+}
+
+
+def _attach_examples(document: dict[str, Any]) -> None:
+    """Add the body examples after FastAPI's encoding, which would drop their null values."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation_id = operation.get("operationId")
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and operation_id in _REQUEST_EXAMPLES:
+                body["examples"] = _REQUEST_EXAMPLES[operation_id]
+            for status, response in operation.get("responses", {}).items():
+                examples = _RESPONSE_EXAMPLES.get((operation_id, status))
+                content = response.get("content", {}).get("application/json")
+                if examples is not None and content is not None:
+                    content["examples"] = {
+                        name: {"value": value} for name, value in examples.items()
+                    }
+
+
+def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
+    """Remove the 422 FastAPI adds by itself where no parameter can fail validation (the gate
+    answers bad paths with 404), and its schemas: every 422 here is a Problem."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                del responses["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
+def _parameters_are_never_null(document: dict[str, Any]) -> None:
+    """An optional query parameter or header is absent, never null: ``anyOf [X, null]`` -> X.
+
+    (FastAPI writes an ``Optional`` parameter's schema as a union with null; a client generated
+    from that would send the text "null".)
+    """
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                variants = schema.get("anyOf")
+                if not isinstance(variants, list):
+                    continue
+                kept = [variant for variant in variants if variant != {"type": "null"}]
+                if len(kept) == 1 and len(kept) < len(variants):
+                    del schema["anyOf"]
+                    schema.update(kept[0])
+
+
+def build_openapi(routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The document FastAPI derives from the routes, plus the problem schema they refer to."""
+    document = get_openapi(
+        title=TITLE,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        routes=routes,
+        tags=TAGS,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["FieldProblem"] = FieldProblem.model_json_schema()
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["Problem"].pop("$defs", None)
+    _attach_examples(document)
+    _drop_fastapi_validation_errors(document)
+    _parameters_are_never_null(document)
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Write the app's OpenAPI document to the given path (or stdout)."""
+    from infrastructure.http.app import create_app  # noqa: PLC0415 - the app imports this module
+    from infrastructure.settings import Settings  # noqa: PLC0415
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    text = render(create_app(Settings(database_url="memory://")).openapi())
+    if args:
+        Path(args[0]).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""``/v1/namespaces/{namespace}/credit-purchases``: initiate, authorize, settle, get, history.
+
+Each route builds one command or query from the request, hands it to the ledger, and shapes the
+answer (status, ``ETag``, ``Location``, ``Idempotent-Replayed``). Rules live in the domain; errors
+become problem documents in ``errors.py``. Routes are sync: the event store blocks, so FastAPI
+runs them in its threadpool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Path, Query, Response, Security
+from pydantic import AwareDatetime
+
+from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
+from application.ledger import Outcome
+from application.views import PurchaseView
+from domain.errors import CreditPurchaseNotFoundError
+from infrastructure.http.deps import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    LedgerDep,
+    MetricsDep,
+    bearer_scheme,
+    entity_tag,
+    expected_version,
+)
+from infrastructure.http.gate import LedgerRoute
+from infrastructure.http.openapi import problem_responses, purchase_response
+from infrastructure.http.schemas import (
+    NAMESPACE_PATTERN,
+    HistoryPage,
+    PaymentUpdate,
+    PurchaseCreate,
+)
+
+PREFIX = "/v1/namespaces/{namespace}/credit-purchases"
+
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["credit purchases"],
+    route_class=LedgerRoute,
+    dependencies=[Security(bearer_scheme)],
+)
+
+NamespacePath = Annotated[
+    str,
+    Path(
+        description="The tenant. A token for another namespace gets 404 here.",
+        pattern=NAMESPACE_PATTERN,
+        examples=["acme"],
+    ),
+]
+PurchaseIdPath = Annotated[
+    str,
+    Path(
+        description="The purchase id (a UUID; anything else is 404 credit_purchase_not_found).",
+        json_schema_extra={"format": "uuid"},
+        examples=["52733707-5a1f-5aee-ae67-54ec12970035"],
+    ),
+]
+
+_READ_ERRORS = ("unauthenticated", "credit_purchase_not_found", "validation_failed")
+_WRITE_ERRORS = (
+    "unauthenticated",
+    "forbidden",
+    "request_too_large",
+    "unsupported_media_type",
+    "validation_failed",
+    "store_unavailable",
+)
+_PAYMENT_ERRORS = (
+    *_WRITE_ERRORS,
+    "credit_purchase_not_found",
+    "payment_already_authorized",
+    "payment_already_settled",
+    "cannot_settle_not_authorized_payment",
+    "invalid_transition",
+    "idempotency_key_reused",
+    "concurrent_modification",
+    "version_mismatch",
+)
+
+
+def purchase_location(namespace: str, purchase_id: UUID) -> str:
+    return f"{PREFIX.format(namespace=namespace)}/{purchase_id}"
+
+
+def _purchase_id(raw: str) -> UUID:
+    """The path's purchase id; text that is no UUID names no purchase (and says nothing more)."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise CreditPurchaseNotFoundError(f"credit purchase {raw[:64]} not found") from None
+
+
+def _answer(response: Response, outcome: Outcome) -> PurchaseView:
+    response.headers["ETag"] = entity_tag(outcome.purchase.version)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.purchase
+
+
+def _outcome(outcome: Outcome) -> str:
+    if outcome.replayed:
+        return "replayed"
+    return "created" if outcome.created else "applied"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PurchaseView,
+    operation_id="createCreditPurchase",
+    summary="Initiate a credit purchase",
+    responses={
+        201: purchase_response(
+            "Created: the credits are granted. Location names the purchase.", location=True
+        ),
+        200: {
+            **purchase_response(
+                "A replay: the same Idempotency-Key and body as an earlier create, answered with "
+                "that purchase (Idempotent-Replayed: true); nothing new was written.",
+                location=True,
+            ),
+            "model": PurchaseView,
+        },
+        **problem_responses(*_WRITE_ERRORS, "not_found", "idempotency_key_reused"),
+    },
+)
+def create_purchase(
+    *,
+    namespace: NamespacePath,
+    body: Annotated[PurchaseCreate, Body()],
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> PurchaseView:
+    command = InitiatePurchase(
+        namespace=namespace,
+        idempotency_key=idempotency_key,
+        customer_id=body.customer_id,
+        currency=body.currency,
+        credit_amount=body.credit_amount,
+        cost_basis=body.cost_basis,
+        settlement=SettlementInput(
+            type=body.settlement.type, initial_status=body.settlement.initial_status
+        ),
+        priority=body.priority,
+        expires_at=body.expires_at,
+        feature_filters=body.feature_filters,
+        name=body.name,
+        metadata=body.metadata,
+    )
+    outcome = metrics.run_command("initiate", lambda: ledger.initiate(command), _outcome)
+    response.headers["Location"] = purchase_location(namespace, outcome.purchase.id)
+    if outcome.replayed:
+        response.status_code = 200
+    return _answer(response, outcome)
+
+
+# GET "" (the list, ?customer_id=&status=&limit=&cursor=) reads the purchases projection: it is
+# added here, as one more route, once the read models land.
+
+
+@router.post(
+    "/{purchase_id}/authorize",
+    response_model=PurchaseView,
+    operation_id="authorizePayment",
+    summary="Record that the external payment was authorized",
+    responses={
+        200: purchase_response(
+            "The purchase after the authorization (or, with Idempotent-Replayed: true, as the "
+            "earlier request with this key left it)."
+        ),
+        **problem_responses(*_PAYMENT_ERRORS),
+    },
+)
+def authorize_payment(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+    body: Annotated[PaymentUpdate | None, Body()] = None,
+) -> PurchaseView:
+    command = AuthorizePayment(
+        namespace=namespace,
+        purchase_id=_purchase_id(purchase_id),
+        idempotency_key=idempotency_key,
+        expected_version=expected_version(if_match),
+        external_reference=body.external_reference if body else None,
+    )
+    outcome = metrics.run_command("authorize", lambda: ledger.authorize(command), _outcome)
+    return _answer(response, outcome)
+
+
+@router.post(
+    "/{purchase_id}/settle",
+    response_model=PurchaseView,
+    operation_id="settlePayment",
+    summary="Record that the external payment settled",
+    description="From active.payment.pending this authorizes, then settles: two events, in "
+    "that order.",
+    responses={
+        200: purchase_response(
+            "The purchase after the settlement (or, with Idempotent-Replayed: true, as the "
+            "earlier request with this key left it)."
+        ),
+        **problem_responses(*_PAYMENT_ERRORS),
+    },
+)
+def settle_payment(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+    body: Annotated[PaymentUpdate | None, Body()] = None,
+) -> PurchaseView:
+    command = SettlePayment(
+        namespace=namespace,
+        purchase_id=_purchase_id(purchase_id),
+        idempotency_key=idempotency_key,
+        expected_version=expected_version(if_match),
+        external_reference=body.external_reference if body else None,
+    )
+    outcome = metrics.run_command("settle", lambda: ledger.settle(command), _outcome)
+    return _answer(response, outcome)
+
+
+@router.get(
+    "/{purchase_id}",
+    response_model=PurchaseView,
+    operation_id="getCreditPurchase",
+    summary="A credit purchase: now, at a version, or as of a time",
+    responses={
+        200: {
+            "description": "The purchase; ETag is the version shown.",
+            "headers": {"ETag": {"description": 'e.g. "3"', "schema": {"type": "string"}}},
+        },
+        **problem_responses(*_READ_ERRORS, "store_unavailable"),
+    },
+)
+def get_purchase(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    ledger: LedgerDep,
+    response: Response,
+    version: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="The purchase as it was at this version (404 if it never reached it).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="The purchase as it stood at this time, inclusive (RFC 3339 with an "
+            "offset; 404 if it did not exist yet). With version too, both apply.",
+        ),
+    ] = None,
+) -> PurchaseView:
+    purchase = ledger.get_purchase(
+        namespace, _purchase_id(purchase_id), version=version, as_of=as_of
+    )
+    response.headers["ETag"] = entity_tag(purchase.version)
+    return purchase
+
+
+@router.get(
+    "/{purchase_id}/events",
+    response_model=HistoryPage,
+    operation_id="getCreditPurchaseHistory",
+    summary="A credit purchase's events, oldest first",
+    responses={
+        200: {
+            "description": "Every event, with the status it left the purchase in.",
+        },
+        **problem_responses("unauthenticated", "credit_purchase_not_found", "store_unavailable"),
+    },
+)
+def purchase_history(
+    namespace: NamespacePath, purchase_id: PurchaseIdPath, ledger: LedgerDep
+) -> HistoryPage:
+    return HistoryPage(items=ledger.purchase_history(namespace, _purchase_id(purchase_id)))

@@ -1,0 +1,201 @@
+"""Request and response bodies of the HTTP API, separate from commands and events.
+
+Request models check the shape only (types, required fields, no unknown fields). The values are
+judged by the domain, which lists every problem at once with its own codes; the limits written
+into the schema below (lengths, patterns, ranges) document the domain's rules for clients and
+are enforced by the domain, not here, so one request gets one consistent set of error codes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from application.commands import AmountInput
+from application.views import HistoryEntry
+from domain.intent import (
+    MAX_FEATURE_FILTERS,
+    MAX_FEATURE_KEY_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_METADATA_ENTRIES,
+    MAX_NAME_LENGTH,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+)
+from domain.status import InitialPaymentStatus, SettlementType
+
+DECIMAL_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+NAMESPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""The domain's namespace rule: a path naming any other namespace names nothing (404)."""
+
+_AMOUNT_NOTE = (
+    " A decimal number written as a JSON string. Integers are accepted too; a JSON number with "
+    "a fraction is refused (float_not_allowed): binary floats cannot carry money exactly."
+)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SettlementRequest(_Request):
+    """How the purchase is paid for."""
+
+    type: Annotated[
+        str,
+        Field(
+            description="external: paid outside (authorize and settle report it); "
+            "promotional: free credit, final at once; invoice: declared, not supported yet "
+            "(settlement_type_not_supported).",
+            json_schema_extra={"enum": [s.value for s in SettlementType]},
+            examples=["external"],
+        ),
+    ]
+    initial_status: Annotated[
+        str | None,
+        Field(
+            description="External purchases only: the payment's status at creation "
+            "(default created). authorized and settled run those commands right after the grant.",
+            json_schema_extra={"enum": [s.value for s in InitialPaymentStatus] + [None]},
+            examples=["created"],
+        ),
+    ] = None
+
+
+class PurchaseCreate(_Request):
+    """A credit purchase to initiate (the namespace comes from the path)."""
+
+    customer_id: Annotated[
+        str,
+        Field(
+            description="The customer's id in your system.",
+            json_schema_extra={"minLength": 1, "maxLength": MAX_ID_LENGTH},
+            examples=["cust-1"],
+        ),
+    ]
+    currency: Annotated[
+        str,
+        Field(
+            description="ISO 4217 code of the credits (and of the payment).",
+            json_schema_extra={"pattern": "^[A-Z]{3}$"},
+            examples=["USD"],
+        ),
+    ]
+    credit_amount: Annotated[
+        AmountInput,
+        Field(
+            description="Credits to grant, rounded once to the currency's minor unit, half away "
+            "from zero; must be positive after rounding." + _AMOUNT_NOTE,
+            json_schema_extra={"pattern": DECIMAL_PATTERN},
+            examples=["100.123"],
+        ),
+    ]
+    cost_basis: Annotated[
+        AmountInput | None,
+        Field(
+            description="Price per credit, never rounded: required and positive for external "
+            "and invoice purchases, absent for promotional ones." + _AMOUNT_NOTE,
+            json_schema_extra={"pattern": DECIMAL_PATTERN},
+            examples=["0.5"],
+        ),
+    ] = None
+    settlement: SettlementRequest
+    priority: Annotated[
+        int | None,
+        Field(
+            description=f"Consumption priority, {MIN_PRIORITY} to {MAX_PRIORITY} (default 100).",
+            json_schema_extra={"minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY},
+            examples=[10],
+        ),
+    ] = None
+    expires_at: Annotated[
+        datetime | None,
+        Field(
+            description="When the credits expire: RFC 3339 with an offset, in the future; "
+            "truncated to the second, in UTC.",
+            examples=[None],
+        ),
+    ] = None
+    feature_filters: Annotated[
+        list[str],
+        Field(
+            description="Feature keys the credits may pay for; unique, stored sorted.",
+            json_schema_extra={
+                "maxItems": MAX_FEATURE_FILTERS,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_FEATURE_KEY_LENGTH},
+            },
+            examples=[["api_calls"]],
+        ),
+    ] = Field(default_factory=list)
+    name: Annotated[
+        str | None,
+        Field(
+            description="Display name.",
+            json_schema_extra={"maxLength": MAX_NAME_LENGTH},
+            examples=["Top-up"],
+        ),
+    ] = None
+    metadata: Annotated[
+        dict[str, str],
+        Field(
+            description=f"Labels: at most {MAX_METADATA_ENTRIES} entries, keys up to 64 "
+            "characters, values up to 512.",
+            json_schema_extra={"maxProperties": MAX_METADATA_ENTRIES},
+            examples=[{"order": "A-1"}],
+        ),
+    ] = Field(default_factory=dict)
+
+
+class PaymentUpdate(_Request):
+    """Optional body of authorize and settle."""
+
+    external_reference: Annotated[
+        str | None,
+        Field(
+            description="The payment provider's reference, kept with the ledger entry.",
+            min_length=1,
+            max_length=256,
+            examples=["psp-123"],
+        ),
+    ] = None
+
+
+class HistoryPage(BaseModel):
+    """A purchase's events, oldest first."""
+
+    items: list[HistoryEntry]
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Dotted path of the field, or the header's name.")
+    code: str = Field(description="Stable code of the problem, e.g. cost_basis_not_positive.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (media type application/problem+json)."""
+
+    type: str = Field(description="/v1/problems/<code>")
+    title: str
+    status: int
+    code: str = Field(description="Stable error code: clients switch on it.")
+    detail: str
+    errors: list[FieldProblem] = Field(
+        description="Every field problem of a validation_failed error; empty otherwise."
+    )
+    request_id: str | None = Field(
+        None, description="The X-Request-Id of the request, to find it in the logs."
+    )
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"])
+    checks: dict[str, Any] = Field(
+        description="What was checked and what it found.", examples=[{"store": "ok"}]
+    )
