@@ -76,6 +76,7 @@ class CreditPurchase:
         self.initiated: Initiated | None = None
         self.status: PurchaseStatus | None = None
         self.payment: ExternalPayment | None = None
+        self._payment_amount: Decimal | None = None
         self.created_at: datetime | None = None
         self.updated_at: datetime | None = None
         # idempotency key -> (request fingerprint, version after that command)
@@ -114,11 +115,9 @@ class CreditPurchase:
 
     @property
     def payment_amount(self) -> Decimal | None:
-        """What the customer pays, or None for promotional credit."""
-        intent = self.intent
-        if intent.cost_basis is None:
-            return None
-        return payment_amount(intent.credit_amount, intent.cost_basis, intent.currency)
+        """What the customer pays, or None for promotional credit (computed once, at initiation)."""
+        self.intent  # noqa: B018 - raises for a purchase that was never initiated
+        return self._payment_amount
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -230,6 +229,10 @@ class CreditPurchase:
             raise EventSequenceError("purchase is already initiated")
         self.initiated = event
         self.created_at = event.timestamp
+        if event.cost_basis is not None:
+            self._payment_amount = payment_amount(
+                event.credit_amount, event.cost_basis, event.currency
+            )
 
     def _apply_authorized(self, event: PaymentAuthorized) -> None:
         if self.settlement_type is not SettlementType.EXTERNAL:

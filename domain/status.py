@@ -26,7 +26,7 @@ class PurchaseStatus(StrEnum):
     @property
     def meta(self) -> MetaStatus:
         """The text before the first dot, as OpenMeter's ``DetailedStatusToMetaStatus``."""
-        return MetaStatus(self.value.split(".", 1)[0])
+        return _META[self]
 
 
 class MetaStatus(StrEnum):
@@ -35,6 +35,8 @@ class MetaStatus(StrEnum):
     FINAL = "final"
     DELETED = "deleted"
 
+
+_META = {status: MetaStatus(status.value.split(".", 1)[0]) for status in PurchaseStatus}
 
 RESTING_STATUSES = frozenset(
     {PurchaseStatus.PAYMENT_PENDING, PurchaseStatus.PAYMENT_AUTHORIZED, PurchaseStatus.FINAL}

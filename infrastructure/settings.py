@@ -163,4 +163,7 @@ def store_env(settings: Settings) -> dict[str, str]:
         # Never on: the DB-function insert path skips the table lock and lets notification ids
         # become visible out of commit order, so a projection could skip events.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        "APPLICATION_RECORDER_TOPIC": (
+            "infrastructure.persistence.postgres:ColumnarPostgresApplicationRecorder"
+        ),
     }
