@@ -9,6 +9,7 @@ import typer
 from infrastructure.cli.audit import audit_app
 from infrastructure.cli.common import EXIT_CODES_HELP, state
 from infrastructure.cli.demo import demo
+from infrastructure.cli.projections import projections_app
 from infrastructure.cli.purchase import purchase_app
 from infrastructure.cli.serve import serve
 from infrastructure.cli.views import history, show
@@ -38,6 +39,7 @@ def root(
 
 
 app.add_typer(purchase_app, name="purchase")
+app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.add_typer(audit_app, name="audit")

@@ -1,0 +1,83 @@
+"""The shape every read model's projection has, and what it is handed for each event."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+from uuid import UUID
+
+from application.projections.rows import ReadModelName
+from application.projections.store import ReadModelTransaction
+from domain.errors import LedgerError
+from domain.events import Initiated, PurchaseEvent
+
+
+class ProjectionError(LedgerError):
+    """An event does not fit the view it is applied to: a duplicate, a gap or a corrupt log.
+
+    Tracking makes this impossible in normal operation; raising it (and rolling the batch back)
+    is what keeps a broken invariant from being written into a view.
+    """
+
+    code = "projection_failed"
+    title = "Projection failed"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event and its position in the log (the notification id)."""
+
+    position: int
+    event: PurchaseEvent
+
+
+class PurchaseTerms:
+    """Each purchase's initiation facts, looked up by id, with a bounded cache.
+
+    Payment events do not repeat what was bought; the ledger and revenue views need it. The
+    facts never change once recorded, so a cached copy is never stale, and a projection that is
+    rebuilt alone does not depend on any other view being up to date.
+    """
+
+    def __init__(self, load: Callable[[UUID], Initiated | None], *, capacity: int = 20_000) -> None:
+        self._load = load
+        self._capacity = capacity
+        self._cache: OrderedDict[UUID, Initiated] = OrderedDict()
+
+    def remember(self, initiated: Initiated) -> None:
+        self._cache[initiated.originator_id] = initiated
+        self._cache.move_to_end(initiated.originator_id)
+        while len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+
+    def of(self, event: PurchaseEvent) -> Initiated:
+        if isinstance(event, Initiated):
+            return event
+        found = self._cache.get(event.originator_id)
+        if found is None:
+            found = self._load(event.originator_id)
+            if found is None:
+                raise ProjectionError(
+                    f"purchase {event.originator_id} has no Initiated event in the log"
+                )
+            self.remember(found)
+        return found
+
+
+class Projection(ABC):
+    """What one read model does with each event, as calls on the store it is handed."""
+
+    name: ClassVar[ReadModelName]
+
+    def prefetch(
+        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        """Load, in bulk, the rows the batch will look up (an optimisation only)."""
+        del batch, terms, store
+
+    @abstractmethod
+    def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
+        """Apply one event, whose purchase was initiated with ``terms``."""

@@ -1,0 +1,96 @@
+"""Applies a batch of logged events to a set of read models, each from its own position.
+
+The same projector drives the live views, a rebuild into fresh tables, and the in-memory rebuild
+that ``verify`` compares the live views with: one definition of what each event does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from application.projections.ledger import LedgerProjection
+from application.projections.projection import Projection, PurchaseTerms, Recorded
+from application.projections.purchases import PurchasesProjection
+from application.projections.receivables import ReceivablesProjection
+from application.projections.revenue import SettledRevenueProjection
+from application.projections.rows import ReadModelName
+from application.projections.store import ReadModelTransaction
+from domain.events import Initiated
+
+PROJECTIONS: dict[ReadModelName, type[Projection]] = {
+    ReadModelName.PURCHASES: PurchasesProjection,
+    ReadModelName.LEDGER: LedgerProjection,
+    ReadModelName.RECEIVABLES: ReceivablesProjection,
+    ReadModelName.SETTLED_REVENUE: SettledRevenueProjection,
+}
+
+
+def projections_for(names: Sequence[ReadModelName] | None = None) -> list[Projection]:
+    return [PROJECTIONS[name]() for name in (names or list(ReadModelName))]
+
+
+class Projector:
+    """Applies events to read models; each model takes only events after its own position."""
+
+    def __init__(
+        self,
+        projections: Sequence[Projection],
+        terms: PurchaseTerms,
+        *,
+        tracking_names: Mapping[ReadModelName, str] | None = None,
+    ) -> None:
+        self.projections = list(projections)
+        self.terms = terms
+        # A rebuild tracks its fresh tables under another name until they are swapped in.
+        self.tracking_names = {
+            projection.name: (tracking_names or {}).get(projection.name, projection.name.value)
+            for projection in self.projections
+        }
+
+    @property
+    def names(self) -> list[str]:
+        return [self.tracking_names[projection.name] for projection in self.projections]
+
+    def apply(
+        self,
+        batch: Sequence[Recorded],
+        store: ReadModelTransaction,
+        positions: Mapping[str, int],
+        *,
+        until: Mapping[str, int] | None = None,
+    ) -> dict[str, int]:
+        """Apply the batch (in log order); return each model's new position.
+
+        ``until`` stops a model at a position (``verify`` rebuilds exactly up to where the live
+        views stand); a model already past an event is not given it again.
+        """
+        if not batch:
+            return dict(positions)
+        for recorded in batch:
+            if isinstance(recorded.event, Initiated):
+                self.terms.remember(recorded.event)
+        limits = {name: (until or {}).get(name, batch[-1].position) for name in self.names}
+        active = []
+        for projection in self.projections:
+            name = self.tracking_names[projection.name]
+            wanted = [
+                recorded
+                for recorded in batch
+                if positions[name] < recorded.position <= limits[name]
+            ]
+            if wanted:
+                projection.prefetch(wanted, self.terms, store)
+                active.append((projection, name))
+        for recorded in batch:
+            takers = [
+                projection
+                for projection, name in active
+                if positions[name] < recorded.position <= limits[name]
+            ]
+            if takers:
+                terms = self.terms.of(recorded.event)
+                for projection in takers:
+                    projection.apply(recorded, terms, store)
+        return {
+            name: max(positions[name], min(batch[-1].position, limits[name])) for name in self.names
+        }

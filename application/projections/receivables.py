@@ -1,0 +1,66 @@
+"""The receivables read model: what each payment-backed purchase's customer owes, and since when.
+
+A receivable opens when the credits are granted, is authorized when the payment is, and closes
+when it settles. Closed receivables are kept, so that what was open at any past instant can
+still be answered exactly; promotional credit is never owed and has no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.projections.projection import (
+    Projection,
+    ProjectionError,
+    PurchaseTerms,
+    Recorded,
+)
+from application.projections.rows import ReadModelName, ReceivableRow, evolve
+from application.projections.store import ReadModelTransaction
+from domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from domain.money import payment_amount
+
+
+class ReceivablesProjection(Projection):
+    name = ReadModelName.RECEIVABLES
+
+    def prefetch(
+        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        store.load_receivables(
+            {
+                recorded.event.originator_id
+                for recorded in batch
+                if not isinstance(recorded.event, Initiated)
+            }
+        )
+
+    def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
+        event = recorded.event
+        if terms.cost_basis is None:
+            return  # promotional: nothing is owed
+        if isinstance(event, Initiated):
+            store.put_receivable(
+                ReceivableRow(
+                    purchase_id=event.originator_id,
+                    namespace=event.namespace,
+                    customer_id=event.customer_id,
+                    currency=event.currency,
+                    credit_amount=event.credit_amount,
+                    payment_amount=payment_amount(
+                        event.credit_amount, terms.cost_basis, event.currency
+                    ),
+                    opened_at=event.timestamp,
+                    authorized_at=None,
+                    settled_at=None,
+                    position=recorded.position,
+                )
+            )
+            return
+        row = store.receivable(event.originator_id)
+        if row is None:
+            raise ProjectionError(f"purchase {event.originator_id} has no receivable to update")
+        if isinstance(event, PaymentAuthorized):
+            store.put_receivable(evolve(row, authorized_at=event.at, position=recorded.position))
+        elif isinstance(event, PaymentSettled):
+            store.put_receivable(evolve(row, settled_at=event.at, position=recorded.position))

@@ -1,0 +1,51 @@
+"""The settled revenue read model: payments settled per namespace, currency and UTC day."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date
+from decimal import Decimal
+
+from application.projections.projection import Projection, PurchaseTerms, Recorded
+from application.projections.rows import ReadModelName, RevenueRow
+from application.projections.store import ReadModelTransaction
+from domain.events import Initiated, PaymentSettled
+from domain.money import payment_amount
+
+
+def utc_day(event: PaymentSettled) -> date:
+    return event.at.astimezone(UTC).date()
+
+
+class SettledRevenueProjection(Projection):
+    name = ReadModelName.SETTLED_REVENUE
+
+    def prefetch(
+        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        keys = set()
+        for recorded in batch:
+            if isinstance(recorded.event, PaymentSettled):
+                initiated = terms.of(recorded.event)
+                keys.add((initiated.namespace, initiated.currency, utc_day(recorded.event)))
+        store.load_revenue(keys)
+
+    def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
+        event = recorded.event
+        if not isinstance(event, PaymentSettled) or terms.cost_basis is None:
+            return
+        # What the customer paid: the amount the payment was authorized for, computed the same
+        # way (credit amount x cost basis, rounded once to the currency).
+        paid = payment_amount(terms.credit_amount, terms.cost_basis, terms.currency)
+        key = (terms.namespace, terms.currency, utc_day(event))
+        row = store.revenue(key)
+        store.put_revenue(
+            RevenueRow(
+                namespace=terms.namespace,
+                currency=terms.currency,
+                day=key[2],
+                amount=(row.amount if row else Decimal(0)) + paid,
+                credits=(row.credits if row else Decimal(0)) + terms.credit_amount,
+                settlements=(row.settlements if row else 0) + 1,
+            )
+        )

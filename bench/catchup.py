@@ -1,0 +1,288 @@
+"""Projection catch-up and lag: how fast the read models follow the event log.
+
+``python -m bench.catchup`` measures, on SQLite and PostgreSQL (each run on a fresh store):
+
+- catch-up: events/s of the projector applying a bulk-loaded log to empty read models (every
+  model: purchases, ledger, receivables, settled revenue), median of 3 runs;
+- next to it, in the same run and on the same events, the bare library's replay rate:
+  ``repository.get`` of every purchase (decode + fold, no view written);
+- steady state: writers issue commands for a few seconds while the in-process projector
+  follows; sampled every few milliseconds, how far (in events and in time) the views lag.
+
+``measure_catchup`` and ``measure_lag`` are what the test suite calls on a small scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
+from application.ledger import CreditLedger
+from application.projections.source import EventLog
+from bench.stores import Backend, fresh_store
+from domain.events import PurchaseEvent
+from domain.intent import normalize_intent
+from domain.purchase import CommandContext, CreditPurchase, project_purchase
+from infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from infrastructure.projections.service import open_read_models, open_view_database
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+LOAD_CHUNK = 2_000
+
+
+def synthetic_history(
+    events: int, *, seed: int = 0, customers: int = 200, late_share: float = 0.02
+) -> list[PurchaseEvent]:
+    """About ``events`` events of valid purchases, made by the domain itself, in commit order.
+
+    Most purchases are external and go all the way to final (3 events); some stay pending or
+    authorized; a tenth are promotional. Times rise a few seconds per purchase; a share of
+    neighbouring events is swapped, so some entries are recorded after later ones (the ledger's
+    late-entry path).
+    """
+    rng = random.Random(seed)
+    timeline: list[tuple[datetime, int, PurchaseEvent]] = []
+    moment = START
+    count = 0
+    while count < events:
+        moment += timedelta(seconds=rng.randint(1, 5))
+        customer = f"cust-{rng.randrange(customers)}"
+        namespace = rng.choice(("acme", "globex", "initech"))
+        currency = rng.choice(("USD", "EUR"))
+        promotional = rng.random() < 0.1
+        intent = normalize_intent(
+            now=moment,
+            namespace=namespace,
+            customer_id=customer,
+            currency=currency,
+            credit_amount=f"{rng.randint(1, 100_000)}.{rng.randint(0, 99):02d}",
+            settlement_type="promotional" if promotional else "external",
+            cost_basis=None if promotional else rng.choice(("0.5", "0.005", "1", "0.1234")),
+        )
+        purchase = CreditPurchase.initiate(uuid4(), intent, CommandContext(at=moment))
+        if not promotional:
+            steps = rng.choices((0, 1, 2), weights=(1, 1, 6))[0]
+            at = moment
+            for step in range(steps):
+                at += timedelta(seconds=rng.randint(1, 3600))
+                context = CommandContext(at=at)
+                if step == 0:
+                    purchase.authorize_payment(context)
+                else:
+                    purchase.settle_payment(context)
+        for event in purchase.collect_events():
+            timeline.append((event.timestamp, count, event))
+            count += 1
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    ordered = [event for _, _, event in timeline]
+    for index in range(len(ordered) - 1):
+        first, second = ordered[index], ordered[index + 1]
+        if first.originator_id != second.originator_id and rng.random() < late_share:
+            ordered[index], ordered[index + 1] = second, first
+    return ordered[:events] if _complete(ordered[:events]) else ordered
+
+
+def _complete(events: Sequence[PurchaseEvent]) -> bool:
+    # Cutting at a count must not leave a purchase's later events without their first one.
+    seen: set[UUID] = set()
+    for event in events:
+        if event.originator_version == 1:
+            seen.add(event.originator_id)
+        elif event.originator_id not in seen:
+            return False
+    return True
+
+
+def load_history(ledger: CreditLedger, events: Sequence[PurchaseEvent]) -> None:
+    """Append the events to the ledger's log in big transactions (a bulk load, not commands)."""
+    mapper = ledger.mapper
+    for start in range(0, len(events), LOAD_CHUNK):
+        chunk = events[start : start + LOAD_CHUNK]
+        ledger.recorder.insert_events([mapper.to_stored_event(event) for event in chunk])
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def measure_catchup(
+    backend: Backend,
+    events: int,
+    *,
+    runs: int = 3,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Catch-up events/s of the projector vs replay events/s of the library, median of runs."""
+    history = synthetic_history(events, seed=seed)
+    # The generated history is the bench's, not the projector's: kept out of the garbage
+    # collector's scans, so that neither side pays for walking 100k objects it does not own.
+    gc.collect()
+    gc.freeze()
+    try:
+        measured = [_catchup_run(backend, history, batch_size) for _ in range(runs)]
+    finally:
+        gc.unfreeze()
+    replay_rates = [replay for replay, _ in measured]
+    catchup_rates = [catchup for _, catchup in measured]
+    return {
+        "backend": backend,
+        "events": len(history),
+        "batch_size": batch_size,
+        "runs": runs,
+        "catchup_events_per_second": _median(catchup_rates),
+        "replay_events_per_second": _median(replay_rates),
+        "catchup_runs": catchup_rates,
+        "replay_runs": replay_rates,
+    }
+
+
+def _catchup_run(
+    backend: Backend, history: Sequence[PurchaseEvent], batch_size: int
+) -> tuple[float, float]:
+    """One fresh store: (library replay events/s, projector catch-up events/s)."""
+    purchase_ids = list(dict.fromkeys(event.originator_id for event in history))
+    with fresh_store(backend) as store, store.open_ledger() as ledger:
+        load_history(ledger, history)
+        started = time.perf_counter()
+        for purchase_id in purchase_ids:
+            ledger.repository.get(purchase_id, projector_func=_fold)
+        replay = len(history) / (time.perf_counter() - started)
+        with open_view_database(ledger) as database:
+            runner = ProjectionRunner(EventLog(ledger), database, batch_size=batch_size)
+            started = time.perf_counter()
+            applied = runner.catch_up()
+            catchup = applied / (time.perf_counter() - started)
+        if applied != len(history):
+            msg = f"caught up {applied} of {len(history)} events"
+            raise RuntimeError(msg)
+    return replay, catchup
+
+
+def _fold(purchase: Any, events: Any) -> Any:
+    return project_purchase(purchase, events)
+
+
+def measure_lag(
+    backend: Backend,
+    *,
+    seconds: float = 5.0,
+    writers: int = 2,
+    sample_every: float = 0.005,
+) -> dict[str, Any]:
+    """Views' lag behind the log while ``writers`` threads issue commands as fast as they can."""
+    with fresh_store(backend) as store:
+        ledger = store.open_ledger(pool_size=writers + 2)
+        try:
+            with open_read_models(ledger) as service:
+                stop = threading.Event()
+                commands = [0] * writers
+                samples: list[tuple[float, int, int]] = []
+
+                def write(index: int) -> None:
+                    rng = random.Random(index)
+                    while not stop.is_set():
+                        purchase = ledger.initiate_purchase(
+                            InitiatePurchase(
+                                namespace="bench",
+                                customer_id=f"cust-{rng.randrange(50)}",
+                                currency="USD",
+                                credit_amount="10",
+                                cost_basis="0.5",
+                                settlement=SettlementInput(type="external"),
+                            )
+                        )
+                        ledger.authorize_payment(
+                            AuthorizePayment(namespace="bench", purchase_id=purchase.id)
+                        )
+                        ledger.settle_payment(
+                            SettlePayment(namespace="bench", purchase_id=purchase.id)
+                        )
+                        commands[index] += 3
+
+                threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+                for thread in threads:
+                    thread.start()
+                started = time.perf_counter()
+                while time.perf_counter() - started < seconds:
+                    samples.append(
+                        (time.perf_counter(), service.log.head(), service.read_models.position())
+                    )
+                    time.sleep(sample_every)
+                stop.set()
+                for thread in threads:
+                    thread.join()
+                caught_up = service.read_models.wait_until(timeout=30)
+                elapsed = time.perf_counter() - started
+        finally:
+            ledger.close()
+    event_lags = [head - position for _, head, position in samples]
+    # Time lag: from when a head was first seen to when the views first reached it.
+    time_lags = []
+    for index, (moment, head, _) in enumerate(samples):
+        for later, _, position in samples[index:]:
+            if position >= head:
+                time_lags.append(later - moment)
+                break
+    ordered = sorted(time_lags) or [0.0]
+    return {
+        "backend": backend,
+        "writers": writers,
+        "seconds": round(elapsed, 2),
+        "events_per_second": sum(commands) / elapsed,
+        "lag_events_median": _median(event_lags) if event_lags else 0,
+        "lag_events_max": max(event_lags, default=0),
+        "lag_ms_median": 1000 * _median(ordered),
+        "lag_ms_p95": 1000 * ordered[int(0.95 * (len(ordered) - 1))],
+        "lag_ms_max": 1000 * ordered[-1],
+        "caught_up_after_writes": caught_up,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--lag-seconds", type=float, default=5.0)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--backend", action="append", choices=("sqlite", "postgres"))
+    args = parser.parse_args(argv)
+    backends: list[Backend] = args.backend or ["sqlite", "postgres"]
+    print(f"catch-up over {args.events} events, median of {args.runs} runs")
+    print(f"{'store':<10} {'catch-up ev/s':>14} {'library replay ev/s':>20}")
+    for backend in backends:
+        result = measure_catchup(backend, args.events, runs=args.runs, batch_size=args.batch_size)
+        print(
+            f"{backend:<10} {result['catchup_events_per_second']:>14,.0f} "
+            f"{result['replay_events_per_second']:>20,.0f}"
+        )
+        print(
+            "  runs: catch-up "
+            + ", ".join(f"{rate:,.0f}" for rate in result["catchup_runs"])
+            + "; replay "
+            + ", ".join(f"{rate:,.0f}" for rate in result["replay_runs"])
+        )
+    print(f"\nsteady state: {args.writers} writer threads for {args.lag_seconds}s")
+    for backend in backends:
+        lag = measure_lag(backend, seconds=args.lag_seconds, writers=args.writers)
+        print(
+            f"{backend:<10} {lag['events_per_second']:,.0f} ev/s written; lag median "
+            f"{lag['lag_events_median']} events / {lag['lag_ms_median']:.1f} ms, p95 "
+            f"{lag['lag_ms_p95']:.1f} ms, max {lag['lag_events_max']} events / "
+            f"{lag['lag_ms_max']:.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""``creditledger projections ...``: run the projector, see how far it is, rebuild, verify."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from application.projections.rows import ReadModelName
+from application.projections.source import EventLog
+from infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for
+from infrastructure.projections import operations
+from infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from infrastructure.projections.runner import Progress as OnProgress
+from infrastructure.projections.service import POLL_SECONDS, open_view_database
+
+projections_app = typer.Typer(
+    help="Read models (purchases, ledger, receivables, settled revenue): run the projector, "
+    f"show its position and lag, rebuild a model, verify against the log. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+)
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, max=100_000, help="Events per view transaction.")
+]
+MODEL_CHOICES = [model.value for model in ReadModelName]
+
+_err = Console(stderr=True)
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _progress_bar(description: str, start: int, head: int) -> Iterator[OnProgress]:
+    """A progress bar on stderr while a long catch-up runs (only on a terminal)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal,
+    )
+    task = progress.add_task(description, total=max(0, head - start))
+
+    def advance(position: int, latest_head: int) -> None:
+        progress.update(task, completed=position - start, total=max(0, latest_head - start))
+
+    with progress:
+        yield advance
+
+
+@projections_app.command("run")
+def run(
+    ctx: typer.Context,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    until_caught_up: Annotated[
+        bool, typer.Option("--until-caught-up", help="Exit once the views reach the log's head.")
+    ] = False,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Seconds between looks at the log when idle."),
+    ] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Run the projector in this process: catch up, then follow the log until stopped."""
+    with ledger_for(ctx) as ledger:
+        database = open_view_database(ledger)
+        try:
+            log = EventLog(ledger)
+            runner = ProjectionRunner(
+                log,
+                database,
+                batch_size=batch_size,
+                poll_interval=poll_interval or POLL_SECONDS[database.kind],
+            )
+            stop = threading.Event()
+
+            def request_stop(signum: int, frame: FrameType | None) -> None:
+                del signum, frame
+                stop.set()
+                database.wake()
+
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+            start = min(database.positions().get(name, 0) for name in runner.names)
+            with _progress_bar("catching up", start, log.head()) as advance:
+                applied = runner.catch_up(progress=advance, stop=stop)
+            position = min(database.positions().get(name, 0) for name in runner.names)
+            _err.print(f"caught up: {applied} events applied; position {position}")
+            if not until_caught_up and not stop.is_set():
+                runner.run_forever(stop)
+                position = min(database.positions().get(name, 0) for name in runner.names)
+                _err.print(f"stopped at position {position}")
+            if as_json:
+                _print_json({"applied_while_catching_up": applied, "position": position})
+        finally:
+            database.close()
+
+
+@projections_app.command("status")
+def status(ctx: typer.Context, as_json: JsonOutput = False) -> None:
+    """Each read model's position, and how far it is behind the log (events and seconds)."""
+    with ledger_for(ctx) as ledger:
+        database = open_view_database(ledger)
+        try:
+            report = operations.status(EventLog(ledger), database)
+        finally:
+            database.close()
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    table = Table(title=f"Read models (log head {report.head})")
+    for column in ("model", "position", "lag (events)", "lag (seconds)"):
+        table.add_column(column)
+    for model in report.models:
+        seconds = "-" if model.lag_seconds is None else f"{model.lag_seconds:.1f}"
+        table.add_row(model.name, str(model.position), str(model.lag), seconds)
+    Console().print(table)
+
+
+@projections_app.command("rebuild")
+def rebuild(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help=f"The read model: {', '.join(MODEL_CHOICES)}, or 'all'.", show_default=False
+        ),
+    ],
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    as_json: JsonOutput = False,
+) -> None:
+    """Rebuild a read model from the log into fresh tables, then swap them in atomically.
+
+    Readers keep seeing the complete old view until the swap; a projector running elsewhere
+    waits for the swap and then carries on from the rebuilt position.
+    """
+    if name != "all" and name not in MODEL_CHOICES:
+        _err.print(f"unknown read model {name!r}; choose from {', '.join(MODEL_CHOICES)}, all")
+        raise typer.Exit(ExitCode.USAGE)
+    models = list(ReadModelName) if name == "all" else [ReadModelName(name)]
+    reports = []
+    with ledger_for(ctx) as ledger:
+        database = open_view_database(ledger)
+        try:
+            log = EventLog(ledger)
+            for model in models:
+                with _progress_bar(f"rebuilding {model.value}", 0, log.head()) as advance:
+                    reports.append(
+                        operations.rebuild(
+                            log, database, model, batch_size=batch_size, progress=advance
+                        )
+                    )
+        finally:
+            database.close()
+    if as_json:
+        _print_json({"rebuilt": [report.as_dict() for report in reports]})
+        return
+    for report in reports:
+        _err.print(
+            f"rebuilt {report.model}: {report.events} events to position {report.position} "
+            f"in {report.seconds:.2f}s, swapped in"
+        )
+
+
+@projections_app.command("verify")
+def verify(
+    ctx: typer.Context,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    as_json: JsonOutput = False,
+) -> None:
+    """Rebuild every read model in memory from the log and compare it row by row with the live
+    views (and check every ledger transaction group sums to zero). Exit 6 on any difference."""
+    with ledger_for(ctx) as ledger:
+        database = open_view_database(ledger)
+        try:
+            log = EventLog(ledger)
+            with _progress_bar("rebuilding in memory", 0, log.head()) as advance:
+                report = operations.verify(log, database, batch_size=batch_size, progress=advance)
+        finally:
+            database.close()
+    if as_json:
+        _print_json(report.as_dict())
+    elif report.ok:
+        counts = ", ".join(f"{table} {count}" for table, count in report.rows.items())
+        _err.print(f"views match a rebuild from the log ({counts})")
+    else:
+        _err.print(f"{len(report.differences)} differences between the views and the log:")
+        for difference in report.differences[:20]:
+            sys.stderr.write(json.dumps(difference.describe(), default=str) + "\n")
+    if not report.ok:
+        raise typer.Exit(ExitCode.VERIFY_FAILED)

@@ -1,0 +1,1 @@
+"""Read model storage (SQLite, PostgreSQL, memory), the projector runners, and operations."""

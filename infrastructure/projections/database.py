@@ -1,0 +1,136 @@
+"""A store of read models: transactions for the projector, queries for readers.
+
+Three stores share this shape: PostgreSQL and SQLite keep the views next to the events (same
+database and schema, same file), and memory keeps them in Python structures for the in-memory
+event store. Each view transaction commits the views' changes and their new tracked positions
+together, so an event is applied exactly once, whatever crashes in between.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+
+from eventsourcing.persistence import Notification
+
+from application.projections.rows import (
+    PurchaseRow,
+    ReadModelName,
+    ReadModelSnapshot,
+    ReceivableRow,
+    RevenueRow,
+)
+from application.readmodels import Positioned
+from domain.ledger import Account
+from domain.status import PurchaseStatus
+from infrastructure.projections.buffer import BufferedTransaction
+from infrastructure.projections.layout import Layout, live_layout
+
+
+class CommitOrderGuard:
+    """Says how much of a freshly read run of events may be applied now.
+
+    The default trusts the store: notification ids become visible in id order (SQLite and
+    memory have one writer at a time), so nothing below a visible id can appear later.
+    """
+
+    def usable(self, after: int, notifications: Sequence[Notification]) -> Sequence[Notification]:
+        del after
+        return notifications
+
+
+class ViewDatabase(ABC):
+    """The read models of one store."""
+
+    kind: str
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self.live = live_layout()
+
+    # -- setup ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def ensure_tables(self, layout: Layout) -> None:
+        """Create whatever is missing; a model missing a table starts again from position 0."""
+
+    @abstractmethod
+    def create_rebuild_tables(self, model: ReadModelName) -> Layout:
+        """Fresh, empty tables for a rebuild of ``model`` (left-overs of an earlier one dropped)."""
+
+    @abstractmethod
+    def drop_rebuild_tables(self, model: ReadModelName) -> None: ...
+
+    # -- writing --------------------------------------------------------------------------
+
+    @abstractmethod
+    def transaction(
+        self, layout: Layout, names: Sequence[str]
+    ) -> AbstractContextManager[BufferedTransaction]:
+        """One view transaction with ``names``' positions locked; flushed and committed on exit."""
+
+    def guard(self) -> CommitOrderGuard:
+        """A guard for one reader of the log (it may keep state between reads)."""
+        return CommitOrderGuard()
+
+    def wait_for_events(self, timeout: float) -> None:
+        """Sleep until new events may have been recorded, or ``timeout`` passes."""
+        if self._wake.wait(timeout):
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Make a waiting projector look at the log now (read-your-writes in one process)."""
+        self._wake.set()
+
+    # -- reading --------------------------------------------------------------------------
+
+    @abstractmethod
+    def positions(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def purchases_page(
+        self,
+        namespace: str,
+        *,
+        customer_id: str | None,
+        status: PurchaseStatus | None,
+        after: int,
+        limit: int,
+    ) -> Positioned[PurchaseRow]: ...
+
+    @abstractmethod
+    def balances(
+        self, namespace: str, customer_id: str, as_of: datetime | None
+    ) -> Positioned[tuple[str, Account, Decimal]]: ...
+
+    @abstractmethod
+    def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]: ...
+
+    @abstractmethod
+    def settled_revenue(
+        self, namespace: str, first: date, last: date, currency: str | None
+    ) -> Positioned[RevenueRow]: ...
+
+    @abstractmethod
+    def snapshot(self) -> ReadModelSnapshot:
+        """Every live row and position, read in one consistent snapshot."""
+
+    def close(self) -> None:  # noqa: B027 - the memory store holds nothing to release
+        """Release connections; the database is unusable afterwards."""
+
+    def __enter__(self) -> ViewDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def flushed(transaction: BufferedTransaction) -> Iterator[BufferedTransaction]:
+    """Yield the buffered transaction and flush it if the block ends normally."""
+    yield transaction
+    transaction.flush()

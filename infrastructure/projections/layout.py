@@ -1,0 +1,69 @@
+"""Where each read model lives: its tables' names, live or being rebuilt, and its tracking name.
+
+A rebuild writes a model's rows into fresh tables named with ``__rebuild`` and tracks them under
+``<model>__rebuild``; the swap renames them over the live ones in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from application.projections.rows import ReadModelName
+
+TABLE_PREFIX = "readmodel_"
+TRACKING_TABLE = f"{TABLE_PREFIX}tracking"
+REBUILD_SUFFIX = "__rebuild"
+
+
+class Table(StrEnum):
+    PURCHASES = "purchases"
+    ENTRIES = "ledger_entries"
+    ACCOUNTS = "ledger_accounts"
+    RECEIVABLES = "receivables"
+    REVENUE = "settled_revenue"
+
+
+MODEL_TABLES: dict[ReadModelName, tuple[Table, ...]] = {
+    ReadModelName.PURCHASES: (Table.PURCHASES,),
+    ReadModelName.LEDGER: (Table.ENTRIES, Table.ACCOUNTS),
+    ReadModelName.RECEIVABLES: (Table.RECEIVABLES,),
+    ReadModelName.SETTLED_REVENUE: (Table.REVENUE,),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Physical table names and tracking names for a set of read models."""
+
+    models: tuple[ReadModelName, ...]
+    tables: dict[Table, str]
+    tracking: dict[ReadModelName, str]
+
+    def table(self, table: Table) -> str:
+        return self.tables[table]
+
+    @property
+    def tracking_names(self) -> list[str]:
+        return [self.tracking[model] for model in self.models]
+
+
+def live_layout(models: tuple[ReadModelName, ...] = tuple(ReadModelName)) -> Layout:
+    return Layout(
+        models=models,
+        tables={table: f"{TABLE_PREFIX}{table.value}" for table in Table},
+        tracking={model: model.value for model in ReadModelName},
+    )
+
+
+def rebuild_layout(model: ReadModelName) -> Layout:
+    """The fresh tables a rebuild of ``model`` writes into (other models keep live names)."""
+    live = live_layout()
+    tables = dict(live.tables)
+    for table in MODEL_TABLES[model]:
+        tables[table] = f"{live.tables[table]}{REBUILD_SUFFIX}"
+    return Layout(
+        models=(model,),
+        tables=tables,
+        tracking={**live.tracking, model: f"{model.value}{REBUILD_SUFFIX}"},
+    )

@@ -1,0 +1,106 @@
+"""Helpers for the read model tests: commands in one line, and the log folded by the domain.
+
+The expected values in these tests are computed from the event log with the domain's own
+functions (``postings_for``, the aggregate), never from the views under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
+from application.ledger import CreditLedger
+from application.projections.source import EventLog
+from application.views import PurchaseView
+from domain.events import Initiated, PurchaseEvent
+from domain.ledger import Account, Posting, postings_for
+from infrastructure.projections.service import ReadModelService, open_read_models
+
+
+def initiate(
+    ledger: CreditLedger,
+    *,
+    namespace: str = "acme",
+    customer: str = "cust-1",
+    currency: str = "USD",
+    amount: str = "30",
+    cost_basis: str | None = "0.5",
+    settlement: str = "external",
+    initial_status: str | None = None,
+    priority: int | None = None,
+) -> PurchaseView:
+    return ledger.initiate_purchase(
+        InitiatePurchase(
+            namespace=namespace,
+            customer_id=customer,
+            currency=currency,
+            credit_amount=amount,
+            cost_basis=None if settlement == "promotional" else cost_basis,
+            settlement=SettlementInput(type=settlement, initial_status=initial_status),
+            priority=priority,
+        )
+    )
+
+
+def authorize(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
+    return ledger.authorize_payment(
+        AuthorizePayment(namespace=purchase.namespace, purchase_id=purchase.id)
+    )
+
+
+def settle(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
+    return ledger.settle_payment(
+        SettlePayment(namespace=purchase.namespace, purchase_id=purchase.id)
+    )
+
+
+@contextmanager
+def read_models(ledger: CreditLedger, *, batch_size: int = 500) -> Iterator[ReadModelService]:
+    """The ledger's read models with no projector thread: the test says when to catch up."""
+    with open_read_models(ledger, run_projector=False, batch_size=batch_size) as service:
+        yield service
+
+
+def logged_events(ledger: CreditLedger) -> list[tuple[int, PurchaseEvent]]:
+    """Every event of the log, with its position, in log order."""
+    log = EventLog(ledger)
+    found: list[tuple[int, PurchaseEvent]] = []
+    after = 0
+    while True:
+        notifications = log.read(after, 1000)
+        if not notifications:
+            return found
+        for notification in notifications:
+            recorded = log.decode(notification)
+            found.append((recorded.position, recorded.event))
+        after = notifications[-1].id
+
+
+def logged_postings(ledger: CreditLedger) -> list[Posting]:
+    """The postings the domain books for every logged event."""
+    initiated: dict[UUID, Initiated] = {}
+    postings: list[Posting] = []
+    for _, event in logged_events(ledger):
+        if isinstance(event, Initiated):
+            initiated[event.originator_id] = event
+        postings += postings_for(initiated[event.originator_id], event)
+    return postings
+
+
+def folded_balances(
+    postings: list[Posting], namespace: str, customer: str, as_of: datetime | None = None
+) -> dict[tuple[str, Account], Decimal]:
+    """(currency, account) -> balance: the fold of the customer's postings up to ``as_of``."""
+    balances: dict[tuple[str, Account], Decimal] = {}
+    for posting in postings:
+        if posting.namespace != namespace or posting.customer_id != customer:
+            continue
+        if as_of is not None and posting.at > as_of:
+            continue
+        key = (posting.currency, posting.account)
+        balances[key] = balances.get(key, Decimal(0)) + posting.amount
+    return balances
