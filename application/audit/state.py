@@ -3,8 +3,8 @@
 Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseRow`` per purchase
 (status, version, realizations) and one balance per (namespace, customer, currency, account). Any
 provider of the live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where
-the two differ: today the event store's own state (``infrastructure.audit.live``), later the read
-models' tables.
+the two differ: the event store's own state (``infrastructure.audit.live``) and the read models'
+tables (``infrastructure.audit.readmodels``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from application.views import PurchaseView
+from domain.events import PurchaseEvent
 from domain.purchase import CreditPurchase
 
 
@@ -131,6 +132,10 @@ class LedgerSnapshot:
     purchases: Mapping[UUID, PurchaseRow]
     balances: Mapping[BalanceKey, Decimal]
     position: int | None = None
+    later_events: Mapping[UUID, tuple[PurchaseEvent, ...]] = field(default_factory=dict)
+    """Purchases whose live row already reflects events recorded after the cut (a read model
+    keeps no old versions), with those events: the comparison rolls the export's purchase
+    forward by them, then compares every field."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ creditledger does). See ``docs/property-testing.md``.
 - ``model``: the reference model (``TransitionTable``, ``LedgerModel``), independent of the
   aggregate;
 - ``machine``: ``CreditPurchaseMachine``, to subclass with a ``make_ledger`` and your invariants;
+- ``read_models``: ``ReadModelMachine``, the same machine checking the read models after every
+  step (subclass with ``make_ledger`` and ``make_read_models``);
 - ``clock``: ``ManualClock``, a thread-safe clock the test moves;
 - ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles.
 """
@@ -23,6 +25,7 @@ from application.testing.clock import ManualClock
 from application.testing.machine import CreditPurchaseMachine, InvariantViolation, check
 from application.testing.model import LedgerModel, TransitionTable, Verdict
 from application.testing.profiles import budget_for, load_profile, settings_for
+from application.testing.read_models import ReadModelMachine
 from application.testing.strategies import InvalidInitiation, invalid_initiations, valid_initiations
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "InvariantViolation",
     "LedgerModel",
     "ManualClock",
+    "ReadModelMachine",
     "TransitionTable",
     "Verdict",
     "budget_for",

@@ -6,8 +6,9 @@ CLI can draw a progress bar and tests can act between batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
@@ -17,10 +18,18 @@ from application.audit.checkpoints import CheckpointChecker
 from application.audit.export import ExportRequest, ExportResult, LogExporter
 from application.audit.findings import Finding, VerificationFailedError
 from application.audit.records import Checkpoint
-from application.audit.state import Difference, LiveLedger, compare
+from application.audit.state import (
+    Difference,
+    LedgerSnapshot,
+    LiveLedger,
+    PurchaseRow,
+    compare,
+)
 from application.audit.transcribe import LogChain
 from application.audit.verify import ExportVerifier, VerificationReport
 from application.ledger import CreditLedger
+from domain.errors import LedgerError
+from domain.purchase import project_purchase
 from infrastructure.audit.checkpoints import checkpoint_store
 from infrastructure.audit.files import export_file, export_lines
 from infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
@@ -154,13 +163,15 @@ def take_checkpoint(
 
 @dataclass(frozen=True)
 class LiveComparison:
-    """How the export's state compares with the live state."""
+    """How the export's state compares with one live source."""
 
     differences: list[Difference]
     purchases: int
     balances: int
     balances_compared: bool
     notes: list[str]
+    source: str = "live"
+    """Which live state: ``read_models`` or ``event_store``."""
 
 
 def verify_file(
@@ -193,7 +204,9 @@ def _report_progress(verifier: ExportVerifier, on_progress: Progress) -> None:
     on_progress(max(done, 0), max(total, 0))
 
 
-def compare_with_live(report: VerificationReport, live: LiveLedger) -> LiveComparison:
+def compare_with_live(
+    report: VerificationReport, live: LiveLedger, *, source: str = "live"
+) -> LiveComparison:
     """Compare a verified export's purchases and balances with the live state, row by row."""
     scope = report.scope()
     if scope is None:
@@ -212,10 +225,49 @@ def compare_with_live(report: VerificationReport, live: LiveLedger) -> LiveCompa
         )
     export = report.ledger.snapshot(scope.last_position)
     live_state = live.snapshot(scope)
+    if live_state.later_events:
+        export, rolled = _rolled_forward(report, export, live_state)
+        notes.append(
+            f"{rolled} purchase(s) changed after the export's cut were compared after rolling "
+            "the export's state forward by the live events recorded since"
+        )
     return LiveComparison(
         differences=compare(export, live_state, report.ledger.positions(), balances=scope.balances),
         purchases=len(export.purchases),
         balances=len(export.balances),
         balances_compared=scope.balances,
         notes=notes,
+        source=source,
     )
+
+
+def compare_with_sources(
+    report: VerificationReport, sources: Mapping[str, LiveLedger]
+) -> list[LiveComparison]:
+    """``compare_with_live`` with each named live source, in the order given."""
+    return [compare_with_live(report, live, source=name) for name, live in sources.items()]
+
+
+def _rolled_forward(
+    report: VerificationReport, export: LedgerSnapshot, live: LedgerSnapshot
+) -> tuple[LedgerSnapshot, int]:
+    """The export's purchases advanced by the events a live row reflects beyond the cut.
+
+    Only purchases: balances are brought back to the cut by the provider. An event that does not
+    apply to the export's purchase leaves it at the cut, so the row shows as different.
+    """
+    purchases = dict(export.purchases)
+    rolled = 0
+    for purchase_id, events in live.later_events.items():
+        purchase = report.ledger.purchases.get(str(purchase_id))
+        if purchase is None or not events:
+            continue
+        try:
+            # The fold's purchase stays at the cut: the report and other sources still need it.
+            advanced = project_purchase(copy.deepcopy(purchase), events)
+        except LedgerError:
+            continue
+        if advanced is not None:
+            purchases[purchase_id] = PurchaseRow.of_purchase(advanced)
+            rolled += 1
+    return replace(export, purchases=purchases), rolled

@@ -1,13 +1,15 @@
 """``creditledger audit ...``: export the log, verify an export offline, record checkpoints.
 
 The export format is documented in ``docs/audit-export.md``. Verification reads nothing but the
-export unless ``--against-live`` asks it to compare with the configured store as well.
+export unless ``--against-live`` asks it to compare with the configured store's read models and
+event store as well.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,14 +20,16 @@ from rich.table import Table
 from application.audit.chain import is_chain_hash
 from application.audit.findings import VerificationFailedError
 from application.audit.records import Checkpoint
+from application.audit.state import LiveLedger
 from application.audit.transcribe import UnreadableEventError
 from application.audit.verify import VerificationReport
 from infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store
 from infrastructure.audit.files import STDIO
 from infrastructure.audit.live import StoreLiveLedger
+from infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
 from infrastructure.audit.service import (
     LiveComparison,
-    compare_with_live,
+    compare_with_sources,
     describe_store,
     export_to_file,
     take_checkpoint,
@@ -33,6 +37,7 @@ from infrastructure.audit.service import (
 )
 from infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for, print_json, state
 from infrastructure.cli.progress import progress_bar
+from infrastructure.projections.service import open_read_models
 
 audit_app = typer.Typer(
     help="Export the event log, verify an export offline (hash chain, checkpoints, full replay), "
@@ -42,6 +47,17 @@ audit_app = typer.Typer(
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (no progress bar).")]
 MAX_DIFFERENCES_SHOWN = 20
+
+
+class LiveSource(StrEnum):
+    """What ``--against-live`` compares the export with."""
+
+    BOTH = "both"
+    READ_MODELS = "read-models"
+    EVENT_STORE = "event-store"
+
+
+SOURCE_NAMES = {"read_models": "the read models", "event_store": "the event store"}
 
 
 def _fail(message: str, code: ExitCode = ExitCode.VERIFY_FAILED) -> typer.Exit:
@@ -119,14 +135,23 @@ def verify(
     export_path: Annotated[
         str, typer.Argument(metavar="EXPORT", help="The export file, or - for stdin.")
     ],
+    *,
     against_live: Annotated[
         bool,
         typer.Option(
             "--against-live",
-            help="Also compare every purchase and balance with the configured store, and check "
-            "the store's checkpoints.",
+            help="Also compare every purchase and balance with the configured store's read "
+            "models and event store (see --live-source), and check the store's checkpoints.",
         ),
     ] = False,
+    live_source: Annotated[
+        LiveSource,
+        typer.Option(
+            "--live-source",
+            help="With --against-live: compare with the read models (caught up to the export's "
+            "cut first if behind), the event store, or both.",
+        ),
+    ] = LiveSource.BOTH,
     checkpoint: Annotated[
         list[str] | None,
         typer.Option(
@@ -153,8 +178,21 @@ def verify(
     with ledger_for(ctx) as ledger:
         checkpoints += checkpoint_store(ledger).all()
         report = _verify(export_path, checkpoints, quiet=as_json)
-        comparison = compare_with_live(report, StoreLiveLedger(ledger)) if report.ok else None
-    _finish_verify(report, comparison, as_json=as_json)
+        if not report.ok:
+            _finish_verify(report, [], as_json=as_json)
+            return
+        # The read models are only read here (and caught up to the cut if behind): no thread.
+        with open_read_models(ledger, run_projector=False) as views:
+            sources: dict[str, LiveLedger] = {}
+            if live_source is not LiveSource.EVENT_STORE:
+                sources["read_models"] = ReadModelLiveLedger(views)
+            if live_source is not LiveSource.READ_MODELS:
+                sources["event_store"] = StoreLiveLedger(ledger)
+            try:
+                comparisons = compare_with_sources(report, sources)
+            except ViewsBehindError as error:
+                raise _fail(f"verification failed: {error}", ExitCode.FAILED) from None
+    _finish_verify(report, comparisons, as_json=as_json)
 
 
 def _verify(path: str, checkpoints: list[Checkpoint], *, quiet: bool) -> VerificationReport:
@@ -163,34 +201,58 @@ def _verify(path: str, checkpoints: list[Checkpoint], *, quiet: bool) -> Verific
 
 
 def _finish_verify(
-    report: VerificationReport, comparison: LiveComparison | None, *, as_json: bool
+    report: VerificationReport, comparisons: list[LiveComparison] | None, *, as_json: bool
 ) -> None:
     summary = report.summary()
-    if comparison is not None:
+    differences = [
+        (comparison.source, item)
+        for comparison in comparisons or []
+        for item in comparison.differences
+    ]
+    if comparisons:
+        first_source = comparisons[0]
         summary["live"] = {
-            "purchases_compared": comparison.purchases,
-            "balances_compared": comparison.balances if comparison.balances_compared else None,
-            "difference_count": len(comparison.differences),
+            "purchases_compared": first_source.purchases,
+            "balances_compared": (
+                first_source.balances if first_source.balances_compared else None
+            ),
+            "difference_count": len(differences),
             "differences": [
-                item.as_dict() for item in comparison.differences[:MAX_DIFFERENCES_SHOWN]
+                {"source": source, **item.as_dict()}
+                for source, item in differences[:MAX_DIFFERENCES_SHOWN]
             ],
-            "notes": comparison.notes,
+            "sources": {
+                comparison.source: {
+                    "difference_count": len(comparison.differences),
+                    "first_difference": (
+                        comparison.differences[0].as_dict() if comparison.differences else None
+                    ),
+                }
+                for comparison in comparisons
+            },
+            "notes": sorted({note for comparison in comparisons for note in comparison.notes}),
         }
-    failed = not report.ok or (comparison is not None and bool(comparison.differences))
+    failed = not report.ok or bool(differences)
     if as_json:
         summary["ok"] = not failed
         print_json(summary)
     else:
-        _print_verify(report, comparison)
+        _print_verify(report, comparisons or [])
     if report.failure is not None:
         raise _fail(f"verification failed {report.failure.describe()}")
-    if comparison is not None and comparison.differences:
-        first = comparison.differences[0]
-        where = f"at position {first.position}: " if first.position is not None else ""
-        raise _fail(
-            f"verification failed {where}{first.kind} {first.key} {first.detail} "
-            f"({len(comparison.differences)} difference(s) with the live state)"
-        )
+    diverged = [comparison for comparison in comparisons or [] if comparison.differences]
+    if diverged:
+        # The first difference of each source that diverged, the earliest position first.
+        lines = []
+        for comparison in diverged:
+            first = comparison.differences[0]
+            where = f"at position {first.position}: " if first.position is not None else ""
+            name = SOURCE_NAMES.get(comparison.source, "the live state")
+            lines.append(
+                f"verification failed {where}{first.kind} {first.key} {first.detail} in {name} "
+                f"({len(comparison.differences)} difference(s) with {name})"
+            )
+        raise _fail("\n".join(lines))
 
 
 @audit_app.command("checkpoint")
@@ -242,7 +304,7 @@ def _print_table(title: str, values: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def _print_verify(report: VerificationReport, comparison: LiveComparison | None) -> None:
+def _print_verify(report: VerificationReport, comparisons: list[LiveComparison]) -> None:
     console = Console()
     summary = report.summary()
     export_facts = summary["export"]
@@ -271,9 +333,9 @@ def _print_verify(report: VerificationReport, comparison: LiveComparison | None)
         if summary["balances"]["currencies_balanced"]
         else "[red]a currency does not sum to zero[/]",
     )
-    if comparison is not None:
+    for comparison in comparisons:
         table.add_row(
-            "live comparison",
+            f"vs {SOURCE_NAMES.get(comparison.source, 'the live state')}",
             f"{comparison.purchases:,} purchases, "
             + (f"{comparison.balances:,} balances" if comparison.balances_compared else "")
             + f": {len(comparison.differences)} difference(s)",
@@ -288,16 +350,18 @@ def _print_verify(report: VerificationReport, comparison: LiveComparison | None)
         console.print(totals)
     for unchecked in checkpoints["unchecked"]:
         console.print(f"checkpoint {unchecked['position']} not checked: {unchecked['reason']}")
-    for note in summary["notes"] + (comparison.notes if comparison else []):
+    live_notes = sorted({note for comparison in comparisons for note in comparison.notes})
+    for note in summary["notes"] + live_notes:
         console.print(f"note: {note}")
-    if comparison is not None:
+    for comparison in comparisons:
         for item in comparison.differences[:MAX_DIFFERENCES_SHOWN]:
             where = f"position {item.position}" if item.position is not None else "no position"
             console.print(
-                f"[red]difference[/] ({where}) {item.kind} {item.key}: {item.detail}: "
+                f"[red]difference[/] with {SOURCE_NAMES.get(comparison.source, 'the live state')} "
+                f"({where}) {item.kind} {item.key}: {item.detail}: "
                 f"export {item.export!s}, live {item.live!s}"
             )
-    if report.failure is None and not (comparison and comparison.differences):
+    if report.failure is None and not any(comparison.differences for comparison in comparisons):
         console.print("[green]verified[/]")
     elif report.failure is not None:
         console.print(f"[red]FAILED[/] {report.failure.describe()}")

@@ -136,6 +136,40 @@ def test_verify_against_live_compares_every_purchase_and_balance_with_the_store(
     )
     assert report["live"]["purchases_compared"] == 5
     assert report["live"]["difference_count"] == 0
+    assert {
+        name: source["difference_count"] for name, source in report["live"]["sources"].items()
+    } == {
+        "read_models": 0,
+        "event_store": 0,
+    }
+
+
+def test_verify_against_live_names_a_read_model_row_changed_by_hand(
+    database: Path, purchases: Purchases, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.jsonl"
+    with open_ledger(f"sqlite:///{database}") as ledger:
+        export_lines(ledger, export)
+    # The first run catches the views up to the export's cut; then a row is edited by hand.
+    succeeded(creditledger(database, "audit", "verify", str(export), "--against-live", "--json"))
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "UPDATE readmodel_purchases SET credit_amount = '80.00' WHERE created_position = 6"
+        )
+    result = creditledger(database, "audit", "verify", str(export), "--against-live", "--json")
+    report = failed_verification(result)
+    sources = report["live"]["sources"]
+    assert sources["event_store"]["difference_count"] == 0
+    first = sources["read_models"]["first_difference"]
+    assert (first["key"], first["position"], first["live"]) == (
+        str(purchases.d.id),
+        6,
+        {"credit_amount": "80.00"},
+    )
+    assert (
+        f"at position 6: purchase {purchases.d.id} differs in credit_amount in the read models"
+        in result.stderr
+    )
 
 
 def test_an_auditors_own_checkpoint_catches_a_forger_who_rewrote_the_chain(
