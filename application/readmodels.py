@@ -332,9 +332,11 @@ def decode_cursor(cursor: str) -> int | None:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
+    digits = text[len(_CURSOR_PREFIX) :]
+    # Positions are SQL bigints: a longer number was never issued (and would overflow a query).
+    if not text.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
         return None
-    return int(text[len(_CURSOR_PREFIX) :])
+    return int(digits)
 
 
 def _utc_day(value: date) -> date:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,6 +17,15 @@ DEFAULT_MAX_REQUEST_BODY_BYTES = 256 * 1024
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
 """Printable ASCII without spaces: what an ``Authorization: Bearer`` header carries unchanged."""
 _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class ProjectorMode(StrEnum):
+    """Who feeds the read models of a serving process."""
+
+    INPROCESS = "inprocess"
+    """A projector thread in the server itself (the default)."""
+    EXTERNAL = "external"
+    """Another process runs ``creditledger projections run``; the server only reads."""
 
 
 class Settings(BaseSettings):
@@ -68,6 +78,24 @@ class Settings(BaseSettings):
     )
     group_commit_max_batch: int = Field(
         256, ge=1, le=10_000, description="most commands written in one transaction"
+    )
+
+    projector: ProjectorMode = Field(
+        ProjectorMode.INPROCESS,
+        description="HTTP: inprocess runs the projector in the server; external means another "
+        "process runs 'creditledger projections run' and the server only reads the views",
+    )
+    max_projection_lag: int = Field(
+        10_000,
+        ge=0,
+        description="HTTP: /readyz reports not ready when the read models are more than this "
+        "many events behind the log",
+    )
+    read_your_writes_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="HTTP: seconds a read with min_position waits for the read models before 503",
     )
 
     @property

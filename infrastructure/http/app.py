@@ -1,9 +1,11 @@
 """The app factory: settings (and optionally an open ledger) in, a FastAPI app out.
 
 Nothing happens at import. ``create_app`` builds the app; the ledger is opened when the server
-starts (the lifespan's startup) and closed when it stops, after uvicorn has finished every
-request in flight, so no acknowledged write is lost. A ledger passed in stays the caller's: the
-app uses it and leaves it open.
+starts (the lifespan's startup), then its read models (with the projector thread, unless
+``CREDITLEDGER_PROJECTOR=external``). At shutdown, after uvicorn has finished every request in
+flight, the projector stops and the read models close, then the ledger closes, so no
+acknowledged write is lost and the projector never reads a closed store. A ledger passed in
+stays the caller's: the app uses it and leaves it open (its read models are still the app's).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from infrastructure.bootstrap import open_ledger
 from infrastructure.http.auth import TokenRegistry
 from infrastructure.http.deps import Services
 from infrastructure.http.errors import install_problem_handlers
+from infrastructure.http.event_feed import EventFeed
 from infrastructure.http.health import StoreProbe
 from infrastructure.http.logging import FIELDS
 from infrastructure.http.metrics import HttpMetrics
 from infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
 from infrastructure.http.routes import customers, feed, purchases, reports, service
-from infrastructure.settings import Settings
+from infrastructure.projections.service import open_read_models
+from infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
 
@@ -56,6 +60,9 @@ def create_app(
         metrics=HttpMetrics(),
         probe=StoreProbe(),
         ledger=ledger,
+        projector=settings.projector,
+        max_projection_lag=settings.max_projection_lag,
+        read_your_writes_timeout=settings.read_your_writes_timeout,
     )
     owns_ledger = ledger is None
 
@@ -78,9 +85,31 @@ def create_app(
             logger.info(
                 "ledger open", extra={FIELDS: {"store": urlsplit(settings.database_url).scheme}}
             )
+        opened_ledger = services.ledger
+        if opened_ledger is None:  # pragma: no cover - set just above or by the caller
+            msg = "no ledger to serve"
+            raise RuntimeError(msg)
+        run_projector = settings.projector is ProjectorMode.INPROCESS
+        try:
+            services.views = await anyio.to_thread.run_sync(
+                lambda: open_read_models(opened_ledger, run_projector=run_projector)
+            )
+        except BaseException:
+            if owns_ledger:
+                services.ledger = None
+                await anyio.to_thread.run_sync(opened_ledger.close)
+            raise
+        services.feed = EventFeed(opened_ledger)
+        logger.info("read models open", extra={FIELDS: {"projector": settings.projector.value}})
         try:
             yield
         finally:
+            services.feed = None
+            views, services.views = services.views, None
+            if views is not None:
+                # Before the ledger: the projector thread reads the store the ledger closes.
+                await anyio.to_thread.run_sync(views.close)
+                logger.info("read models closed")
             if owns_ledger and services.ledger is not None:
                 opened, services.ledger = services.ledger, None
                 # uvicorn has finished every request in flight by now: closing drains the

@@ -6,15 +6,21 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+import anyio.to_thread
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPBearer
 
 from application.commands import IDEMPOTENCY_KEY_MAX_LENGTH
 from application.ledger import CreditLedger
+from application.readmodels import ReadModels
+from domain.errors import FieldError, ValidationFailedError
 from infrastructure.http.auth import TokenRegistry
 from infrastructure.http.errors import ProblemError
+from infrastructure.http.event_feed import EventFeed
 from infrastructure.http.health import StoreProbe
 from infrastructure.http.metrics import HttpMetrics
+from infrastructure.projections.service import ReadModelService
+from infrastructure.settings import ProjectorMode
 
 
 @dataclass
@@ -25,6 +31,11 @@ class Services:
     metrics: HttpMetrics
     probe: StoreProbe
     ledger: CreditLedger | None = None
+    views: ReadModelService | None = None
+    feed: EventFeed | None = None
+    projector: ProjectorMode = ProjectorMode.INPROCESS
+    max_projection_lag: int = 10_000
+    read_your_writes_timeout: float = 5.0
 
 
 def services_of(request: Request) -> Services:
@@ -50,8 +61,75 @@ async def current_metrics(request: Request) -> HttpMetrics:
     return services_of(request).metrics
 
 
+async def current_feed(request: Request) -> EventFeed:
+    feed = services_of(request).feed
+    if feed is None:
+        raise ProblemError("not_ready", "the ledger is not open (starting or stopping)")
+    return feed
+
+
+MinPositionQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="Read your writes: answer only once the read models reflect this log "
+        "position (the X-Position header of a command's response); 503 projection_behind if "
+        "they do not within the server's timeout; 422 position_not_recorded beyond the log's "
+        "end. The header X-Min-Position does the same.",
+        examples=[42],
+    ),
+]
+MinPositionHeader = Annotated[
+    int | None,
+    Header(
+        alias="X-Min-Position",
+        ge=0,
+        le=2**63 - 1,
+        description="Same as the query parameter min_position (the larger of the two applies).",
+    ),
+]
+
+
+async def consistent_read_models(
+    request: Request,
+    min_position: MinPositionQuery = None,
+    x_min_position: MinPositionHeader = None,
+) -> ReadModels:
+    """The read models, once they reflect the position the caller asked for (if any)."""
+    services = services_of(request)
+    views = services.views
+    if views is None:
+        raise ProblemError("not_ready", "the read models are not open (starting or stopping)")
+    asked = [
+        (p, field)
+        for p, field in ((min_position, "min_position"), (x_min_position, "X-Min-Position"))
+        if p is not None
+    ]
+    if asked:
+        wanted, field = max(asked)
+        timeout = services.read_your_writes_timeout
+        # Both calls block on the store or the projector's signal: off the event loop.
+        head = await anyio.to_thread.run_sync(views.read_models.head)
+        if wanted > head:
+            # No write has been answered with this position yet: waiting could not end well.
+            raise ValidationFailedError(
+                [FieldError(field, "position_not_recorded", f"the log ends at position {head}")]
+            )
+        reached = await anyio.to_thread.run_sync(views.read_models.wait_until, wanted, timeout)
+        if not reached:
+            raise ProblemError(
+                "projection_behind",
+                f"the read models did not reach position {wanted} within {timeout:g} seconds",
+                headers={"Retry-After": "1"},
+            )
+    return views.read_models
+
+
 LedgerDep = Annotated[CreditLedger, Depends(current_ledger)]
 MetricsDep = Annotated[HttpMetrics, Depends(current_metrics)]
+ReadModelsDep = Annotated[ReadModels, Depends(consistent_read_models)]
+FeedDep = Annotated[EventFeed, Depends(current_feed)]
 
 bearer_scheme = HTTPBearer(
     scheme_name="bearerAuth",

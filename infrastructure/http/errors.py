@@ -50,6 +50,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
     "store_unavailable": 503,
     "not_ready": 503,
+    "projection_behind": 503,
     "internal_error": 500,
 }
 """The HTTP status of every problem code. A code missing here is a server error (500)."""
@@ -66,6 +67,7 @@ HTTP_TITLES: dict[str, str] = {
     "bad_request": "Bad request",
     "store_unavailable": "Store unavailable",
     "not_ready": "Not ready",
+    "projection_behind": "Read models behind",
     "internal_error": "Internal error",
 }
 """Titles of the codes the HTTP shell raises itself (ledger errors carry their own)."""

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     PlatformCollector,
@@ -60,6 +61,27 @@ class HttpMetrics:
             ("command", "outcome"),
             registry=self.registry,
         )
+
+        self.log_head = Gauge(
+            "creditledger_log_head",
+            "Position of the last event recorded in the log (at the last scrape or probe).",
+            registry=self.registry,
+        )
+        self.projection_position = Gauge(
+            "creditledger_projection_position",
+            "Position every read model has reached.",
+            registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "creditledger_projection_lag_events",
+            "Events recorded that the read models have not applied yet (head - position).",
+            registry=self.registry,
+        )
+
+    def observe_projection(self, head: int, position: int) -> None:
+        self.log_head.set(head)
+        self.projection_position.set(position)
+        self.projection_lag.set(max(head - position, 0))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -41,6 +41,9 @@ DESCRIPTION = (
 )
 TAGS = [
     {"name": "credit purchases", "description": "Initiate, authorize, settle and read purchases."},
+    {"name": "ledger", "description": "Balances per customer, from the ledger read model."},
+    {"name": "reports", "description": "Receivables and settled revenue, from the read models."},
+    {"name": "events", "description": "The namespace's events in commit order, for consumers."},
     {"name": "service", "description": "Liveness, readiness and metrics (no token needed)."},
 ]
 
@@ -191,6 +194,7 @@ _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "unsupported_media_type": ("send the body as application/json", []),
     "store_unavailable": ("the event store could not be reached", []),
     "not_ready": ("store: unreachable", []),
+    "projection_behind": ("the read models did not reach position 42 within 5 seconds", []),
 }
 
 _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
@@ -212,7 +216,8 @@ _STATUS_DESCRIPTIONS = {
     413: "The body is larger than the server's limit.",
     415: "A body that is not application/json.",
     422: "The input had problems: `errors` lists every one of them.",
-    503: "The store could not be reached; nothing was applied, retry later (Retry-After).",
+    503: "The store could not be reached, or (projection_behind) the read models did not reach "
+    "the asked position in time; nothing was applied, retry later (Retry-After).",
 }
 
 
@@ -272,6 +277,10 @@ PURCHASE_HEADERS = {
     "Idempotent-Replayed": _string_header(
         "true when this answer replays an earlier request with the same Idempotency-Key; absent "
         "otherwise."
+    ),
+    "X-Position": _string_header(
+        "A log position at or after this command's last event: pass it as min_position (or "
+        "X-Min-Position) to a list, balance or report read to see this write there."
     ),
 }
 LOCATION_HEADER = {"Location": _string_header("The purchase's URL (a relative reference).")}

@@ -9,12 +9,13 @@ are enforced by the domain, not here, so one request gets one consistent set of 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands import AmountInput
-from application.views import HistoryEntry
+from application.views import HistoryEntry, PurchaseView
 from domain.intent import (
     MAX_FEATURE_FILTERS,
     MAX_FEATURE_KEY_LENGTH,
@@ -24,6 +25,7 @@ from domain.intent import (
     MAX_PRIORITY,
     MIN_PRIORITY,
 )
+from domain.ledger import Account
 from domain.status import InitialPaymentStatus, SettlementType
 
 DECIMAL_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -166,6 +168,31 @@ class HistoryPage(BaseModel):
     """A purchase's events, oldest first."""
 
     items: list[HistoryEntry]
+
+
+class PurchaseList(BaseModel):
+    """A page of purchases, oldest first, from the purchases read model."""
+
+    items: list[PurchaseView]
+    next_cursor: str | None = Field(
+        description="Pass as cursor= for the next page; null on the last page."
+    )
+    position: int = Field(description="The log position the read model reflected.")
+
+
+class BalanceEntry(BaseModel):
+    currency: str = Field(examples=["USD"])
+    account: Account
+    balance: Decimal = Field(description="In the currency's minor units, as a string.")
+
+
+class CustomerBalances(BaseModel):
+    """Every ledger account of a customer, per currency."""
+
+    customer_id: str
+    as_of: datetime | None = Field(description="The time asked for; null: now.")
+    position: int = Field(description="The log position the ledger read model reflected.")
+    balances: list[BalanceEntry]
 
 
 class FieldProblem(BaseModel):

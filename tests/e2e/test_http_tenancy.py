@@ -94,7 +94,10 @@ def test_the_admin_token_reads_every_namespace_and_writes_none(live_server: Live
 def test_service_endpoints_need_no_token(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.base_url) as anonymous:
         assert anonymous.get("/healthz").json() == {"status": "ok"}
-        assert anonymous.get("/readyz").json() == {"status": "ready", "checks": {"store": "ok"}}
+        ready = anonymous.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["checks"]["store"] == "ok"
+        assert ready["checks"]["projections"]["status"] == "ok"
         metrics = anonymous.get("/metrics")
         assert metrics.status_code == 200
         assert "creditledger_http_requests_total" in metrics.text

@@ -7,7 +7,8 @@ import pytest
 
 from application.ledger import CreditLedger
 from infrastructure.bootstrap import open_ledger
-from tests.infrastructure.http_app import client_for
+from infrastructure.http.deps import Services
+from tests.infrastructure.http_app import TestClient, client_for, purchase_body
 from tests.support import (
     POSTGRES_URL,
     postgres_reachable,
@@ -22,7 +23,62 @@ def test_a_server_whose_store_answers_is_ready(ledger: CreditLedger) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"store": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {
+            "store": "ok",
+            "projections": {
+                "status": "ok",
+                "projector": "inprocess",
+                "projector_running": True,
+                "head": 0,
+                "position": 0,
+                "lag": 0,
+                "max_lag": 10_000,
+            },
+        },
+    }
+
+
+def test_readiness_reports_the_projection_lag_and_refuses_above_the_bound(
+    ledger: CreditLedger,
+) -> None:
+    # External projector that never runs: every event written stays behind.
+    with client_for(ledger, projector="external", max_projection_lag=1) as client:
+        for key in ("lag-1", "lag-2"):
+            created = client.post(
+                "/v1/namespaces/acme/credit-purchases",
+                json=purchase_body(),
+                headers={"Idempotency-Key": key},
+            )
+            assert created.status_code == 201
+            if key == "lag-1":
+                one_behind = client.get("/readyz")
+        two_behind = client.get("/readyz")
+        scraped = client.get("/metrics").text
+    assert one_behind.status_code == 200
+    assert one_behind.json()["checks"]["projections"]["lag"] == 1
+    assert one_behind.json()["checks"]["projections"]["projector_running"] is False
+    assert two_behind.status_code == 503
+    assert two_behind.json()["code"] == "not_ready"
+    assert [e["code"] for e in two_behind.json()["errors"]] == ["projection_lag_too_high"]
+    assert "creditledger_projection_lag_events 2.0" in scraped
+
+
+def test_a_server_whose_in_process_projector_died_is_not_ready(ledger: CreditLedger) -> None:
+    with client_for(ledger) as client:
+        views = services_of_client(client).views
+        assert views is not None
+        views.stop()  # as if the thread had died
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert [e["code"] for e in response.json()["errors"]] == ["projector_stopped"]
+
+
+def services_of_client(client: TestClient) -> Services:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert isinstance(services, Services)
+    return services
 
 
 def test_a_server_whose_store_is_gone_is_not_ready_but_alive() -> None:

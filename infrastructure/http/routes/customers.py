@@ -1,16 +1,17 @@
-"""``/v1/namespaces/{namespace}/customers/{customer_id}/...``: per-customer ledger reads.
-
-PHASE 2: ``GET .../customers/{customer_id}/balances?as_of=`` reads the balances projection; its
-route is added to this router once the read models land. The router is already mounted, gated
-(token, tenant) like every namespaced route.
-"""
+"""``/v1/namespaces/{namespace}/customers/{customer_id}/...``: per-customer ledger reads."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Security
+from typing import Annotated
 
-from infrastructure.http.deps import bearer_scheme
+from fastapi import APIRouter, Path, Query, Security
+from pydantic import AwareDatetime
+
+from infrastructure.http.deps import ReadModelsDep, bearer_scheme
 from infrastructure.http.gate import LedgerRoute
+from infrastructure.http.openapi import problem_responses
+from infrastructure.http.routes.purchases import NamespacePath
+from infrastructure.http.schemas import BalanceEntry, CustomerBalances
 
 router = APIRouter(
     prefix="/v1/namespaces/{namespace}/customers",
@@ -18,3 +19,41 @@ router = APIRouter(
     route_class=LedgerRoute,
     dependencies=[Security(bearer_scheme)],
 )
+
+
+@router.get(
+    "/{customer_id}/balances",
+    response_model=CustomerBalances,
+    operation_id="getCustomerBalances",
+    summary="A customer's ledger balances, per currency and account, now or as of a time",
+    description="From the ledger read model: every account (customer_fbo, "
+    "customer_receivable_open, customer_receivable_authorized, wash) of every currency the "
+    "customer has entries in. The sum over all accounts of one transaction group is zero. A "
+    "customer with no entries has an empty list.",
+    responses=problem_responses(
+        "unauthenticated", "not_found", "validation_failed", "projection_behind"
+    ),
+)
+def customer_balances(
+    *,
+    namespace: NamespacePath,
+    customer_id: Annotated[str, Path(description="The customer's id.", examples=["cust-1"])],
+    read_models: ReadModelsDep,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="Balances as they stood at this time, inclusive (RFC 3339 with an "
+            "offset); absent: now."
+        ),
+    ] = None,
+) -> CustomerBalances:
+    found = read_models.balances(namespace, customer_id, as_of)
+    return CustomerBalances(
+        customer_id=found.customer_id,
+        as_of=found.as_of,
+        position=found.position,
+        balances=[
+            BalanceEntry(currency=line.currency, account=line.account, balance=line.balance)
+            for line in found.balances
+        ],
+    )

@@ -1,28 +1,34 @@
 """``/v1/namespaces/{namespace}/credit-purchases``: initiate, authorize, settle, get, history.
 
 Each route builds one command or query from the request, hands it to the ledger, and shapes the
-answer (status, ``ETag``, ``Location``, ``Idempotent-Replayed``). Rules live in the domain; errors
+answer (status, ``ETag``, ``Location``, ``Idempotent-Replayed``, ``X-Position``). The list reads
+the purchases read model instead. Rules live in the domain; errors
 become problem documents in ``errors.py``. Routes are sync: the event store blocks, so FastAPI
 runs them in its threadpool.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Path, Query, Response, Security
 from pydantic import AwareDatetime
 
 from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import Outcome
+from application.ledger import CreditLedger, Outcome
+from application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
 from application.views import PurchaseView
 from domain.errors import CreditPurchaseNotFoundError
+from domain.status import PurchaseStatus
 from infrastructure.http.deps import (
     IdempotencyKeyHeader,
     IfMatchHeader,
     LedgerDep,
     MetricsDep,
+    ReadModelsDep,
     bearer_scheme,
     entity_tag,
     expected_version,
@@ -34,6 +40,7 @@ from infrastructure.http.schemas import (
     HistoryPage,
     PaymentUpdate,
     PurchaseCreate,
+    PurchaseList,
 )
 
 PREFIX = "/v1/namespaces/{namespace}/credit-purchases"
@@ -96,8 +103,14 @@ def _purchase_id(raw: str) -> UUID:
         raise CreditPurchaseNotFoundError(f"credit purchase {raw[:64]} not found") from None
 
 
-def _answer(response: Response, outcome: Outcome) -> PurchaseView:
+def _answer(response: Response, outcome: Outcome, ledger: CreditLedger) -> PurchaseView:
     response.headers["ETag"] = entity_tag(outcome.purchase.version)
+    # Read after the command's events committed, the log's head is at or past their position:
+    # an upper bound (another writer may have committed since), which is what read-your-writes
+    # needs (waiting for it includes this command's events), at one indexed read.
+    # The write is done: a failure to read the head must not turn its answer into an error.
+    with contextlib.suppress(PersistenceError):
+        response.headers["X-Position"] = str(ledger.recorder.max_notification_id() or 0)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return outcome.purchase
@@ -159,11 +172,52 @@ def create_purchase(
     response.headers["Location"] = purchase_location(namespace, outcome.purchase.id)
     if outcome.replayed:
         response.status_code = 200
-    return _answer(response, outcome)
+    return _answer(response, outcome, ledger)
 
 
-# GET "" (the list, ?customer_id=&status=&limit=&cursor=) reads the purchases projection: it is
-# added here, as one more route, once the read models land.
+@router.get(
+    "",
+    response_model=PurchaseList,
+    operation_id="listCreditPurchases",
+    summary="List credit purchases, oldest first, a page at a time",
+    description="From the purchases read model, which follows the event log: pass min_position "
+    "(a command's X-Position) to read your own writes.",
+    responses=problem_responses(
+        "unauthenticated", "not_found", "validation_failed", "projection_behind"
+    ),
+)
+def list_purchases(
+    *,
+    namespace: NamespacePath,
+    read_models: ReadModelsDep,
+    customer_id: Annotated[
+        str | None, Query(description="Only this customer's purchases.", examples=["cust-1"])
+    ] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            description="Only purchases in this status (invalid_status otherwise).",
+            json_schema_extra={"enum": [s.value for s in PurchaseStatus]},
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(
+            description=f"Items per page, 1 to {MAX_LIMIT} (limit_out_of_range otherwise).",
+            json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT},
+        ),
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(description="The next_cursor of the previous page (invalid_cursor otherwise)."),
+    ] = None,
+) -> PurchaseList:
+    # limit, status and cursor are judged together by the read models, so a request with
+    # several problems hears of all of them in one 422.
+    page = read_models.list_purchases(
+        namespace, customer_id=customer_id, status=status, limit=limit, cursor=cursor
+    )
+    return PurchaseList(items=page.items, next_cursor=page.next_cursor, position=page.position)
 
 
 @router.post(
@@ -198,7 +252,7 @@ def authorize_payment(
         external_reference=body.external_reference if body else None,
     )
     outcome = metrics.run_command("authorize", lambda: ledger.authorize(command), _outcome)
-    return _answer(response, outcome)
+    return _answer(response, outcome, ledger)
 
 
 @router.post(
@@ -235,7 +289,7 @@ def settle_payment(
         external_reference=body.external_reference if body else None,
     )
     outcome = metrics.run_command("settle", lambda: ledger.settle(command), _outcome)
-    return _answer(response, outcome)
+    return _answer(response, outcome, ledger)
 
 
 @router.get(

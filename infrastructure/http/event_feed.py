@@ -1,0 +1,133 @@
+"""One namespace's events in commit order, read straight from the event log, a page at a time.
+
+Positions are the log's notification ids. They become visible in commit order on every store
+(SQLite and memory have one writer at a time; PostgreSQL's insert path takes a table lock, so ids
+commit in id order), so "the events after position P" never passes over one that commits later:
+a consumer that resumes from the last position it saw gets every event once.
+
+The log holds every namespace's events; a page filters them. So that one request costs a bounded
+amount of work whatever the mix of tenants, a page scans at most ``SCAN_FACTOR`` x ``limit``
+entries; when it stops early, ``next_after`` is the last position scanned (not the last one
+returned), so the consumer resumes after what was already ruled out, without gaps or repeats.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from application.ledger import CreditLedger
+from application.projections.source import EventLog
+from application.views import event_data
+from domain.events import Initiated, PurchaseEvent
+
+SCAN_FACTOR = 10
+"""A page reads at most this many log entries per item asked for."""
+_MIN_CHUNK = 100
+NAMESPACE_CACHE_SIZE = 100_000
+
+
+class FeedItem(BaseModel):
+    """One event of the namespace, where it sits in the log."""
+
+    position: int = Field(description="The event's global position in the log (gap-free order).")
+    namespace: str
+    purchase_id: UUID
+    version: int = Field(description="The purchase's version after this event.")
+    type: str = Field(description="Initiated, PaymentAuthorized, PaymentSettled, ...")
+    recorded_at: datetime
+    data: dict[str, Any] = Field(
+        description="The event's stored fields, as in the purchase's history."
+    )
+
+
+class FeedPage(BaseModel):
+    """A page of the feed."""
+
+    items: list[FeedItem]
+    next_after: int | None = Field(
+        description="Pass as after= for the next page. null when the scan reached the end of the "
+        "log: nothing more for now (poll again later from the last position you saw)."
+    )
+
+
+class PurchaseNamespaces:
+    """Which namespace each purchase belongs to: only its ``Initiated`` event says so.
+
+    Bounded (least recently used out): a purchase that falls out is looked up again in the log.
+    """
+
+    def __init__(self, log: EventLog, size: int = NAMESPACE_CACHE_SIZE) -> None:
+        self._log = log
+        self._size = size
+        self._known: OrderedDict[UUID, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, purchase_id: UUID, namespace: str) -> None:
+        with self._lock:
+            self._known[purchase_id] = namespace
+            self._known.move_to_end(purchase_id)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+    def of(self, event: PurchaseEvent) -> str | None:
+        if isinstance(event, Initiated):
+            self.remember(event.originator_id, event.namespace)
+            return event.namespace
+        with self._lock:
+            known = self._known.get(event.originator_id)
+            if known is not None:
+                self._known.move_to_end(event.originator_id)
+                return known
+        initiated = self._log.initiated(event.originator_id)
+        if initiated is None:  # pragma: no cover - every purchase starts with Initiated
+            return None
+        self.remember(event.originator_id, initiated.namespace)
+        return initiated.namespace
+
+
+class EventFeed:
+    """Pages of one namespace's events, from the ledger's log."""
+
+    def __init__(self, ledger: CreditLedger) -> None:
+        self._log = EventLog(ledger)
+        self._namespaces = PurchaseNamespaces(self._log)
+
+    def page(self, namespace: str, *, after: int, limit: int) -> FeedPage:
+        budget = SCAN_FACTOR * limit
+        chunk_size = max(limit, _MIN_CHUNK)
+        items: list[FeedItem] = []
+        scanned = 0
+        position = after
+        while scanned < budget:
+            wanted = min(chunk_size, budget - scanned)
+            notifications = self._log.read(position, wanted)
+            for notification in notifications:
+                scanned += 1
+                position = notification.id
+                event = self._log.decode(notification).event
+                if self._namespaces.of(event) == namespace:
+                    items.append(_item(position, namespace, event))
+                    if len(items) == limit:
+                        return FeedPage(items=items, next_after=position)
+            if len(notifications) < wanted:
+                # Fewer than asked: this is the end of the log as it stands now.
+                return FeedPage(items=items, next_after=None)
+        return FeedPage(items=items, next_after=position)
+
+
+def _item(position: int, namespace: str, event: PurchaseEvent) -> FeedItem:
+    return FeedItem(
+        position=position,
+        namespace=namespace,
+        purchase_id=event.originator_id,
+        version=event.originator_version,
+        type=event.TYPE.value,
+        recorded_at=event.timestamp,
+        data=event_data(event),
+    )

@@ -1,0 +1,94 @@
+"""The event feed over HTTP: a namespace's events in commit order, paged without gaps or repeats,
+never another namespace's; against a real server on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e.http_support import LiveServer, assert_problem, create, purchase_path
+
+FEED = "/v1/namespaces/{namespace}/events"
+
+
+def _read_all(client: httpx.Client, namespace: str, after: int, limit: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: int | None = after
+    while cursor is not None:
+        response = client.get(
+            FEED.format(namespace=namespace), params={"after": cursor, "limit": limit}
+        )
+        assert response.status_code == 200, response.text
+        items.extend(response.json()["items"])
+        cursor = response.json()["next_after"]
+    return items
+
+
+def _head(client: httpx.Client, namespace: str) -> int:
+    items = _read_all(client, namespace, 0, 1000)
+    return items[-1]["position"] if items else 0
+
+
+def test_the_feed_pages_through_a_namespaces_events_in_commit_order(
+    live_server: LiveServer,
+) -> None:
+    with live_server.client("acme") as acme, live_server.client("globex") as globex:
+        start = max(_head(acme, "acme"), _head(globex, "globex"))
+        first = create(acme)
+        create(globex, namespace="globex")
+        acme.post(f"{purchase_path(first['id'])}/authorize")
+        second = create(acme)
+        create(globex, namespace="globex")
+        acme.post(f"{purchase_path(first['id'])}/settle")
+        acme.post(f"{purchase_path(second['id'])}/settle")
+        paged = _read_all(acme, "acme", start, 2)
+        whole = _read_all(acme, "acme", start, 1000)
+        theirs = _read_all(globex, "globex", start, 1)
+    assert paged == whole
+    assert [(item["purchase_id"], item["version"], item["type"]) for item in paged] == [
+        (first["id"], 1, "Initiated"),
+        (first["id"], 2, "PaymentAuthorized"),
+        (second["id"], 1, "Initiated"),
+        (first["id"], 3, "PaymentSettled"),
+        (second["id"], 2, "PaymentAuthorized"),
+        (second["id"], 3, "PaymentSettled"),
+    ]
+    positions = [item["position"] for item in paged]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)
+    assert {item["namespace"] for item in paged} == {"acme"}
+    assert paged[0]["data"]["customer_id"] == first["customer_id"]
+    assert paged[1]["data"]["amount"] == "50.06"
+    assert len(theirs) == 2
+    assert {item["namespace"] for item in theirs} == {"globex"}
+    assert not {item["position"] for item in theirs} & set(positions)
+
+
+def test_a_page_that_stops_early_resumes_after_the_last_position_scanned(
+    live_server: LiveServer,
+) -> None:
+    with live_server.client("acme") as acme, live_server.client("globex") as globex:
+        start = max(_head(acme, "acme"), _head(globex, "globex"))
+        for _ in range(12):  # more than 10 x limit other-namespace events
+            create(globex, namespace="globex")
+        mine = create(acme)
+        page = acme.get(FEED.format(namespace="acme"), params={"after": start, "limit": 1})
+        rest = _read_all(acme, "acme", page.json()["next_after"], 1)
+    assert page.status_code == 200
+    assert page.json()["items"] == []
+    assert page.json()["next_after"] == start + 10
+    assert [item["purchase_id"] for item in rest] == [mine["id"]]
+
+
+def test_a_namespace_token_gets_404_on_another_namespaces_feed(live_server: LiveServer) -> None:
+    with live_server.client("acme") as client:
+        response = client.get(FEED.format(namespace="globex"))
+    assert_problem(response, 404, "not_found")
+
+
+def test_the_feed_refuses_a_limit_above_1000(live_server: LiveServer) -> None:
+    with live_server.client("acme") as client:
+        response = client.get(FEED.format(namespace="acme"), params={"limit": 1001})
+    problem = assert_problem(response, 422, "validation_failed")
+    assert [error["field"] for error in problem["errors"]] == ["limit"]
