@@ -25,6 +25,9 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from uuid import UUID
+
+from eventsourcing.persistence import Recording
 
 from domain.events import PurchaseEvent
 
@@ -42,7 +45,7 @@ class CommitterClosedError(RuntimeError):
 @dataclass
 class _Submission:
     events: Sequence[PurchaseEvent]
-    done: Future[None] = field(default_factory=Future)
+    done: Future[int | None] = field(default_factory=Future)
 
 
 class GroupCommitter:
@@ -50,7 +53,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        write: Callable[[Sequence[PurchaseEvent]], object],
+        write: Callable[[Sequence[PurchaseEvent]], Sequence[Recording[UUID]]],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         name: str = "creditledger-group-commit",
@@ -68,14 +71,17 @@ class GroupCommitter:
         self.batches = 0
         self.submissions = 0
 
-    def submit(self, events: Sequence[PurchaseEvent]) -> None:
-        """Write the events durably, together with whatever else is waiting; block until done."""
+    def submit(self, events: Sequence[PurchaseEvent]) -> int | None:
+        """Write the events durably, with whatever else is waiting; block until done.
+
+        Returns the log position (notification id) of the last of the events.
+        """
         submission = _Submission(events)
         with self._lock:
             if self._closed.is_set():
                 raise CommitterClosedError("the ledger is closed")
             self._queue.put(submission)
-        submission.done.result()
+        return submission.done.result()
 
     def close(self) -> None:
         """Write what is queued, then stop the writer. Later submissions are refused."""
@@ -124,7 +130,9 @@ class GroupCommitter:
             taken |= slots
             accepted.append(submission)
         try:
-            self._write([event for submission in accepted for event in submission.events])
+            recordings = self._write(
+                [event for submission in accepted for event in submission.events]
+            )
         except Exception as error:  # every caller of the batch must hear of it
             if len(accepted) > 1:
                 # One submission spoiled the transaction for all (a version another process
@@ -134,16 +142,32 @@ class GroupCommitter:
             else:
                 accepted[0].done.set_exception(error)
         else:
+            positions = _last_positions(recordings)
             for submission in accepted:
-                submission.done.set_result(None)
+                last = submission.events[-1]
+                submission.done.set_result(
+                    positions.get((last.originator_id, last.originator_version))
+                )
         for submission in deferred:
             submission.done.set_exception(RetryDecisionError())
 
     def _commit_one_by_one(self, submissions: list[_Submission]) -> None:
         for submission in submissions:
             try:
-                self._write(submission.events)
+                recordings = self._write(submission.events)
             except Exception as error:  # reported to that caller alone
                 submission.done.set_exception(error)
             else:
-                submission.done.set_result(None)
+                submission.done.set_result(last_position(recordings))
+
+
+def last_position(recordings: Sequence[Recording[UUID]]) -> int | None:
+    """The log position of the last recording (None if the store reported none)."""
+    return recordings[-1].notification.id if recordings else None
+
+
+def _last_positions(recordings: Sequence[Recording[UUID]]) -> dict[tuple[UUID | str, int], int]:
+    return {
+        (r.notification.originator_id, r.notification.originator_version): r.notification.id
+        for r in recordings
+    }

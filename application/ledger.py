@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -21,7 +21,12 @@ from eventsourcing.utils import Environment, EnvType
 from application.clock import Clock, SystemClock
 from application.commands import AuthorizePayment, InitiatePurchase, PaymentCommand, SettlePayment
 from application.errors import StoreUnavailableError
-from application.group_commit import DEFAULT_MAX_BATCH, GroupCommitter, RetryDecisionError
+from application.group_commit import (
+    DEFAULT_MAX_BATCH,
+    GroupCommitter,
+    RetryDecisionError,
+    last_position,
+)
 from application.purchase_cache import PurchaseCache
 from application.views import HistoryEntry, PurchaseView, history_of
 from domain.errors import (
@@ -47,6 +52,8 @@ class Outcome:
     purchase: PurchaseView
     replayed: bool = False
     created: bool = False
+    position: int | None = None
+    """The log position of the command's last event; None for a replay (nothing was written)."""
 
 
 class CreditLedger(Application[UUID]):
@@ -144,9 +151,10 @@ class CreditLedger(Application[UUID]):
             )
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
-            if self._commit(purchase):
+            position = self._commit(purchase)
+            if position is not False:
                 self._cache.checkin(purchase)
-                return Outcome(PurchaseView.of(purchase), created=True)
+                return Outcome(PurchaseView.of(purchase), created=True, position=position)
         raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
 
     def authorize(self, command: AuthorizePayment) -> Outcome:
@@ -195,16 +203,18 @@ class CreditLedger(Application[UUID]):
                 if not purchase.has_pending_events:
                     self._cache.checkin(purchase)
                 raise
-            if self._commit(purchase):
+            position = self._commit(purchase)
+            if position is not False:
                 self._cache.checkin(purchase)
-                return Outcome(PurchaseView.of(purchase))
+                return Outcome(PurchaseView.of(purchase), position=position)
             fresh = True
         raise ConcurrentModificationError(
             f"purchase {command.purchase_id} kept changing; try again"
         )
 
-    def _commit(self, purchase: CreditPurchase) -> bool:
-        """Save the purchase's new events atomically; False if someone wrote first.
+    def _commit(self, purchase: CreditPurchase) -> int | Literal[False] | None:
+        """Save the purchase's new events atomically: the log position of the last one (None if
+        the store does not say), or False if someone wrote first.
 
         With group commit on, the events share a transaction with other callers' events, and
         this returns only once that transaction committed.
@@ -214,9 +224,8 @@ class CreditLedger(Application[UUID]):
             if self._committer is None:
                 # Straight to the event store: Application.save() would only re-collect the
                 # same events through runtime protocol checks that cost more than a memory write.
-                self.events.put(events)
-            else:
-                self._committer.submit(events)
+                return last_position(self.events.put(events))
+            return self._committer.submit(events)
         except RetryDecisionError:
             return False
         except IntegrityError as error:
@@ -227,7 +236,6 @@ class CreditLedger(Application[UUID]):
             raise StoreUnavailableError(f"the store refused the write: {error}") from error
         except PersistenceError as error:
             raise StoreUnavailableError(f"the store refused the write: {error}") from error
-        return True
 
     def _version_taken(self, event: PurchaseEvent) -> bool:
         """Whether a stored event already holds this event's (purchase, version) slot."""

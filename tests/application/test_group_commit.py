@@ -132,6 +132,17 @@ def _mixed_commands(purchases: list[UUID], rounds: int, seed: int) -> list[Comma
     return commands
 
 
+def _assert_each_answer_names_its_own_position(ledger: CreditLedger, writers: list[Answer]) -> None:
+    """Each write's answer names the log position of its own last event, exactly."""
+    last_position_of_key: dict[str | None, int] = {}
+    for notification in ledger.recorder.select_notifications(start=0, limit=10_000):
+        event = ledger.mapper.to_domain_event(notification)
+        last_position_of_key[event.idempotency_key] = notification.id  # type: ignore[attr-defined]
+    for writer in writers:
+        assert writer.outcome is not None
+        assert writer.outcome.position == last_position_of_key[writer.command.idempotency_key]
+
+
 def test_concurrent_mixed_commands_match_the_committed_history(
     batched_ledger: CreditLedger,
 ) -> None:
@@ -152,6 +163,7 @@ def test_concurrent_mixed_commands_match_the_committed_history(
     assert sorted(str(a.command.idempotency_key) for a in writers) == sorted(
         map(str, committed_keys)
     )
+    _assert_each_answer_names_its_own_position(ledger, writers)
     # No purchase paid twice.
     by_purchase: dict[UUID, list[PurchaseEvent]] = {}
     for event in events:

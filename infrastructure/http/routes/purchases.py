@@ -105,12 +105,15 @@ def _purchase_id(raw: str) -> UUID:
 
 def _answer(response: Response, outcome: Outcome, ledger: CreditLedger) -> PurchaseView:
     response.headers["ETag"] = entity_tag(outcome.purchase.version)
-    # Read after the command's events committed, the log's head is at or past their position:
-    # an upper bound (another writer may have committed since), which is what read-your-writes
-    # needs (waiting for it includes this command's events), at one indexed read.
-    # The write is done: a failure to read the head must not turn its answer into an error.
-    with contextlib.suppress(PersistenceError):
-        response.headers["X-Position"] = str(ledger.recorder.max_notification_id() or 0)
+    position = outcome.position
+    if position is None:
+        # A replay wrote nothing (or a store did not report positions): the log's head is at or
+        # past the original write, which is what read-your-writes needs. The answer stands even
+        # if the head cannot be read.
+        with contextlib.suppress(PersistenceError):
+            position = ledger.recorder.max_notification_id() or 0
+    if position is not None:
+        response.headers["X-Position"] = str(position)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return outcome.purchase
