@@ -8,6 +8,11 @@ must. creditledger runs with its default settings, so its purchase cache spares 
 and group commit lets concurrent callers share transactions: the ratio shows what that is worth
 next to what its validation and richer events cost.
 
+creditledger's side also records each command's latency (p50 and p99 in the report). The suite
+adds a third side to the single-caller runs: creditledger with group commit off, the same
+command without batching, to show what group commit costs a caller who has nobody to share a
+transaction with.
+
 Run: ``.venv/bin/python -m bench.lifecycles [--backends memory,sqlite,postgres]
 [--purchases N] [--runs R] [--json PATH]``.
 """
@@ -17,13 +22,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 from uuid import UUID
 
 from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
 from application.ledger import CreditLedger
+from bench import keys
 from bench.baselines import EVENTS_PER_LIFECYCLE, library_lifecycles
 from bench.machine import load_average, machine_facts
 from bench.report import Row, as_json, console, render, write_json
@@ -73,21 +80,49 @@ def run_lifecycle(ledger: CreditLedger, index: int) -> UUID:
     return purchase.id
 
 
+def timed_lifecycle(ledger: CreditLedger, latencies: list[float], index: int) -> UUID:
+    """``run_lifecycle``, recording how long each of its three commands took."""
+    started = time.perf_counter()
+    purchase = ledger.initiate_purchase(initiate_command(index))
+    initiated = time.perf_counter()
+    ledger.authorize_payment(AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    authorized = time.perf_counter()
+    ledger.settle_payment(SettlePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    settled = time.perf_counter()
+    # One extend per lifecycle: atomic under the GIL, so concurrent callers can share the list.
+    latencies.extend((initiated - started, authorized - initiated, settled - authorized))
+    return purchase.id
+
+
 def ledger_lifecycles(
-    store: Store, purchases: int, callers: int, warmup: int, *, replay: bool = False
+    store: Store,
+    purchases: int,
+    callers: int,
+    warmup: int,
+    *,
+    replay: bool = False,
+    group_commit: bool | None = None,
 ) -> LifecycleRun:
-    """Full lifecycles through creditledger by ``callers`` threads; then, if asked, a replay."""
-    with store.open_ledger(pool_size=callers) as ledger:
+    """Full lifecycles through creditledger by ``callers`` threads; then, if asked, a replay.
+
+    Every command's latency is recorded (two clock readings each: far below a command's cost).
+    ``group_commit`` None runs the service's default.
+    """
+    latencies: list[float] = []
+    with store.open_ledger(pool_size=callers, group_commit=group_commit) as ledger:
         # Warm up with as many callers as will be timed, so every pooled connection is open.
         time_callers(partial(run_lifecycle, ledger), range(-warmup, 0), callers)
-        seconds = time_callers(partial(run_lifecycle, ledger), range(purchases), callers)
+        seconds = time_callers(
+            partial(timed_lifecycle, ledger, latencies), range(purchases), callers
+        )
         check_event_count(
             ledger.recorder.max_notification_id() or 0,
             EVENTS_PER_LIFECYCLE * (purchases + warmup),
             "creditledger lifecycles",
         )
         replayed = ledger_replay(ledger, purchases + warmup) if replay else None
-    return LifecycleRun(Timing(purchases, EVENTS_PER_LIFECYCLE * purchases, seconds), replayed)
+    timing = Timing(purchases, EVENTS_PER_LIFECYCLE * purchases, seconds, tuple(latencies))
+    return LifecycleRun(timing, replayed)
 
 
 def fold_log(ledger: CreditLedger) -> dict[UUID, CreditPurchase]:
@@ -121,55 +156,104 @@ def ledger_replay(ledger: CreditLedger, expected_purchases: int) -> Timing:
     return Timing(settled, EVENTS_PER_LIFECYCLE * settled, seconds)
 
 
-def compare_lifecycles(
-    backend: Backend, purchases: int, runs: int, callers: int, *, replay: bool = False
-) -> tuple[list[LifecycleRun], list[LifecycleRun]]:
-    """R runs of each side, each run on its own fresh store: (creditledger's, library's).
+Side = Literal["ours", "library", "unbatched"]
 
-    The side that goes first alternates from run to run, so that a machine getting busier or
-    quieter during the benchmark does not always favour the same side.
+
+@dataclass(frozen=True)
+class LifecycleSides:
+    """The runs of each side of a lifecycle comparison, each run on its own fresh store."""
+
+    ours: tuple[LifecycleRun, ...]
+    """creditledger with its default settings."""
+    library: tuple[LifecycleRun, ...]
+    """The bare library doing the same lifecycles."""
+    unbatched: tuple[LifecycleRun, ...] = ()
+    """creditledger with group commit off (only when asked for)."""
+
+
+def run_order(sides: Sequence[Side], run: int) -> list[Side]:
+    """The sides in the order run ``run`` measures them: rotated by one place per run.
+
+    So that a machine getting busier or quieter during the benchmark does not always favour
+    the same side: over as many runs as sides, each side goes first once.
     """
+    shift = run % len(sides)
+    return [*sides[shift:], *sides[:shift]]
+
+
+def compare_lifecycles(
+    backend: Backend,
+    purchases: int,
+    runs: int,
+    callers: int,
+    *,
+    replay: bool = False,
+    unbatched: bool = False,
+) -> LifecycleSides:
+    """R runs of each side: creditledger's, the library's and, if asked, creditledger's with
+    group commit off."""
     warmup = warmup_for(purchases, callers)
-    ours: list[LifecycleRun] = []
-    library: list[LifecycleRun] = []
+    sides: list[Side] = ["ours", "library"]
+    if unbatched:
+        sides.append("unbatched")
+    measured: dict[Side, list[LifecycleRun]] = {side: [] for side in sides}
     for run in range(runs):
-        for side in ("ours", "library") if run % 2 == 0 else ("library", "ours"):
+        for side in run_order(sides, run):
             with fresh_store(backend) as store:
-                if side == "ours":
-                    ours.append(ledger_lifecycles(store, purchases, callers, warmup, replay=replay))
+                if side == "library":
+                    result = library_lifecycles(store, purchases, callers, warmup, replay=replay)
+                elif side == "ours":
+                    result = ledger_lifecycles(store, purchases, callers, warmup, replay=replay)
                 else:
-                    library.append(
-                        library_lifecycles(store, purchases, callers, warmup, replay=replay)
+                    result = ledger_lifecycles(
+                        store, purchases, callers, warmup, group_commit=False
                     )
-    return ours, library
+                measured[side].append(result)
+    return LifecycleSides(
+        tuple(measured["ours"]),
+        tuple(measured["library"]),
+        tuple(measured.get("unbatched", ())),
+    )
 
 
-def _callers_label(callers: int) -> str:
+def callers_label(callers: int) -> str:
     return "1 caller" if callers == 1 else f"{callers} concurrent callers"
 
 
 def lifecycle_rows(
-    backend: Backend, purchases: int, runs: int, callers: int, *, section: str, replay: bool
+    backend: Backend,
+    purchases: int,
+    runs: int,
+    callers: int,
+    *,
+    section: str,
+    replay: bool,
+    unbatched: bool = False,
 ) -> list[Row]:
-    """The lifecycle row (and the replay row, if asked) of one backend and caller count."""
-    ours, library = compare_lifecycles(backend, purchases, runs, callers, replay=replay)
+    """The lifecycle row of one backend and caller count; then, if asked, the replay row and
+    the group-commit latency row (creditledger's own runs, against creditledger unbatched)."""
+    sides = compare_lifecycles(
+        backend, purchases, runs, callers, replay=replay, unbatched=unbatched
+    )
     size = f"{purchases} lifecycles"
+    ours = Rate(
+        f"creditledger lifecycles, {callers_label(callers)}",
+        "lifecycle",
+        tuple(run.lifecycles for run in sides.ours),
+    )
     rows = [
         Row(
             section,
-            f"lifecycles, {_callers_label(callers)}",
+            f"lifecycles, {callers_label(callers)}",
             backend,
             size,
+            ours,
             Rate(
-                f"creditledger lifecycles, {_callers_label(callers)}",
+                f"bare library, {callers_label(callers)}",
                 "lifecycle",
-                tuple(run.lifecycles for run in ours),
+                tuple(run.lifecycles for run in sides.library),
             ),
-            Rate(
-                f"bare library, {_callers_label(callers)}",
-                "lifecycle",
-                tuple(run.lifecycles for run in library),
-            ),
+            key=keys.lifecycles(callers),
         )
     ]
     if replay:
@@ -182,13 +266,35 @@ def lifecycle_rows(
                 Rate(
                     "creditledger: fold the log (select_notifications + mapper + project)",
                     "purchase",
-                    tuple(run.replay for run in ours if run.replay is not None),
+                    tuple(run.replay for run in sides.ours if run.replay is not None),
                 ),
                 Rate(
                     "bare library: repository.get per aggregate",
                     "purchase",
-                    tuple(run.replay for run in library if run.replay is not None),
+                    tuple(run.replay for run in sides.library if run.replay is not None),
                 ),
+                key=keys.REPLAY,
+            )
+        )
+    if sides.unbatched:
+        rows.append(
+            Row(
+                section,
+                f"{callers_label(callers)}: group commit on vs off",
+                backend,
+                size,
+                Rate(
+                    f"creditledger, {callers_label(callers)}, group commit on",
+                    "lifecycle",
+                    ours.runs,
+                ),
+                Rate(
+                    f"creditledger, {callers_label(callers)}, group commit off",
+                    "lifecycle",
+                    tuple(run.lifecycles for run in sides.unbatched),
+                ),
+                key=keys.group_commit(callers),
+                compare="p50 latency",
             )
         )
     return rows

@@ -45,14 +45,18 @@ class Store:
     postgres_schema: str | None = None
     sqlite_path: Path | None = None
 
-    def settings(self, pool_size: int = 5) -> Settings:
+    def settings(self, pool_size: int = 5, *, group_commit: bool | None = None) -> Settings:
         # At least as many pooled connections as callers, so that a caller never waits for
-        # a connection rather than for the database.
-        return Settings(database_url=self.url, pool_size=max(5, pool_size))
+        # a connection rather than for the database. ``group_commit`` None leaves the setting
+        # to the service's default (or a CREDITLEDGER_GROUP_COMMIT variable).
+        chosen = Settings(database_url=self.url, pool_size=max(5, pool_size))
+        if group_commit is None:
+            return chosen
+        return chosen.model_copy(update={"group_commit": group_commit})
 
-    def open_ledger(self, pool_size: int = 5) -> CreditLedger:
+    def open_ledger(self, pool_size: int = 5, *, group_commit: bool | None = None) -> CreditLedger:
         """creditledger on this store; the caller closes it."""
-        return open_ledger(settings=self.settings(pool_size))
+        return open_ledger(settings=self.settings(pool_size, group_commit=group_commit))
 
     def library_env(self, pool_size: int = 5) -> dict[str, str]:
         """The eventsourcing environment of this store, exactly as creditledger derives it.

@@ -6,33 +6,44 @@ Rows, by section:
 2. the raw drivers (psycopg, sqlite3) writing the same rows, 1 per commit and 10 per
    ``executemany``, with as many connections as the library has threads;
 3. creditledger lifecycles with 1, 8 and 32 concurrent callers, against the bare library doing
-   the same commands with as many threads;
-4. (later) lifecycles over HTTP, against the same lifecycles through the Python API;
+   the same commands with as many threads; and one caller's command latency with group commit
+   on, against the same with it off;
+4. lifecycles over HTTP (a real ``creditledger serve``, 32 clients), against the same
+   lifecycles through the Python API with 32 callers (row 3's creditledger side);
 5. full-log replay: creditledger folding its log, against the library's ``repository.get`` of
    every aggregate;
-6. (later) projection catch-up over the whole log, against the replay of row 5;
+6. projection catch-up: the projector filling every read model from a bulk-loaded log,
+   against the library's ``repository.get`` of every purchase in the same log;
 7. growth: creditledger lifecycles with 10^6 events already stored, against 10^3.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,5,7]
+After the table, issue 7's targets (``bench.targets``), judged on this run's rows.
+
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7]
 [--scale F] [--growth-events N] [--json PATH]``; JSON goes to ``bench/results/latest.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from bench import keys
 from bench.baselines import EVENTS_PER_LIFECYCLE, library_appends
+from bench.catchup import measure_catchup
 from bench.growth import GROWTH_BACKENDS, grown_lifecycles
-from bench.lifecycles import DEFAULT_PURCHASES, lifecycle_rows, parse_backends, skipped_row
+from bench.http_load import http_load
+from bench.lifecycles import lifecycle_rows, parse_backends, skipped_row
 from bench.machine import load_average, machine_facts
 from bench.rawdriver import raw_inserts
 from bench.report import Row, as_json, console, render, write_json
 from bench.stores import BACKENDS, Backend, fresh_store, ledger_configuration, postgres_problem
+from bench.targets import evaluate, render_targets, targets_json
 from bench.timing import Rate, Timing
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -40,13 +51,24 @@ DEFAULT_RUNS = 3
 SECTIONS = ("1", "3", "4", "5", "6", "7")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
+HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+HTTP_CLIENTS = 32
+HTTP_TIME_LIMIT_SECONDS = 20.0
+"""A run stops there even if its lifecycles are not all done (the row then says so)."""
+CATCHUP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+UNBATCHED_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+"""Where group commit is on by default, so its cost to a lone caller can be measured."""
 
-# Events or lifecycles per run: about a second per run on a quiet 2-core machine.
+# Events or lifecycles per run: about a second per run on a quiet 2-core machine, so that the
+# whole suite stays under 5 minutes there (its header says how long each part took).
 APPEND_EVENTS: dict[Backend, int] = {"memory": 6000, "sqlite": 1500, "postgres": 500}
 APPEND_EVENTS_32_THREADS: dict[Backend, int] = {"sqlite": 1600, "postgres": 960}
 BATCH_EVENTS: dict[Backend, int] = {"sqlite": 5000, "postgres": 3000}
-CONCURRENT_PURCHASES: dict[Backend, int] = {"sqlite": 320, "postgres": 192}
+SINGLE_CALLER_PURCHASES: dict[Backend, int] = {"memory": 2000, "sqlite": 500, "postgres": 200}
+CONCURRENT_PURCHASES: dict[Backend, int] = {"sqlite": 480, "postgres": 320}
 GROWTH_PURCHASES: dict[Backend, int] = {"sqlite": 200, "postgres": 150}
+HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 120, "postgres": 120}
+CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 4500, "postgres": 3000}
 APPEND_WARMUP = 20
 """Untimed saves (per connection for the raw drivers) before each timed append run."""
 
@@ -108,7 +130,14 @@ def append_rows(backend: Backend, runs: int, scale: Scale) -> list[Row]:
                 _library_appends(backend, events, threads, per_save) for _ in range(runs)
             )
             rows.append(
-                Row("1", title, backend, f"{events} events", Rate(measured_label, "save", library))
+                Row(
+                    "1",
+                    title,
+                    backend,
+                    f"{events} events",
+                    Rate(measured_label, "save", library),
+                    key=keys.appends(per_save, threads),
+                )
             )
             continue
         library, raw = paired(
@@ -126,21 +155,112 @@ def append_rows(backend: Backend, runs: int, scale: Scale) -> list[Row]:
                 f"{events} events",
                 Rate(measured_label, "save", library),
                 Rate(f"raw {driver}, {per_txn}, {connections}", "commit", raw),
+                key=keys.appends(per_save, threads),
             )
         )
     return rows
 
 
-def concurrency_rows(backend: Backend, runs: int, scale: Scale, *, replay: bool) -> list[Row]:
-    """Section 3 (and 5, from the single-caller runs): creditledger against the library."""
+def concurrency_rows(
+    backend: Backend, runs: int, scale: Scale, *, lifecycles: bool, replay: bool
+) -> list[Row]:
+    """Section 3 (and 5, from the single-caller runs): creditledger against the library.
+
+    The single-caller runs also measure creditledger with group commit off (where it is on by
+    default), for the latency row: three sides, taking turns to go first.
+    """
     rows = lifecycle_rows(
-        backend, scale.of(DEFAULT_PURCHASES[backend]), runs, 1, section="3", replay=replay
+        backend,
+        scale.of(SINGLE_CALLER_PURCHASES[backend]),
+        runs,
+        1,
+        section="3",
+        replay=replay,
+        unbatched=lifecycles and backend in UNBATCHED_BACKENDS,
     )
+    if not lifecycles:
+        return [row for row in rows if row.section == "5"]
     if backend in CONCURRENT_PURCHASES:
         for callers in CONCURRENT_CALLERS:
             purchases = scale.of(CONCURRENT_PURCHASES[backend], max(CONCURRENT_CALLERS))
             rows += lifecycle_rows(backend, purchases, runs, callers, section="3", replay=False)
     return rows
+
+
+def http_row(backend: Backend, runs: int, scale: Scale, api: Rate | None) -> Row:
+    """Section 4: R runs of ``bench.http_load``, each on a fresh store and server.
+
+    The baseline is ``api``: creditledger's Python-API lifecycles with as many callers as
+    there are HTTP clients, measured earlier in the same suite run (row 3).
+    """
+    lifecycles = scale.of(HTTP_LIFECYCLES[backend])
+    timings: list[Timing] = []
+    refused: Counter[str] = Counter()
+    cpu: list[float] = []
+    completed: list[int] = []
+    for _ in range(runs):
+        load = http_load(
+            backend,
+            clients=HTTP_CLIENTS,
+            lifecycles=lifecycles,
+            time_limit=HTTP_TIME_LIMIT_SECONDS,
+        )
+        if not load.commands:
+            msg = f"HTTP load on {backend}: no command succeeded; server log:\n"
+            raise RuntimeError(msg + load.server_log_tail)
+        # One event per command: commands/s is events/s, comparable with the Python API's.
+        timings.append(Timing(load.commands, load.commands, load.seconds, tuple(load.latencies)))
+        refused.update(load.failures)
+        completed.append(load.lifecycles)
+        if (per_command := load.server_cpu_ms_per_command) is not None:
+            cpu.append(per_command)
+    notes = []
+    if cpu:
+        notes.append(f"server CPU {statistics.median(cpu):.2f} ms/command")
+    if min(completed) < lifecycles:
+        notes.append(f"a run completed only {min(completed)} lifecycles")
+    if refused:
+        notes.append(f"refused: {dict(refused)}")
+    if api is None:
+        notes.append("no baseline: needs section 3")
+    return Row(
+        "4",
+        f"HTTP lifecycles, {HTTP_CLIENTS} clients",
+        backend,
+        f"{lifecycles} lifecycles",
+        Rate(f"HTTP commands, {HTTP_CLIENTS} clients (loopback)", "command", tuple(timings)),
+        api,
+        note="; ".join(notes),
+        key=keys.http(HTTP_CLIENTS),
+    )
+
+
+def catchup_row(backend: Backend, runs: int, scale: Scale) -> Row:
+    """Section 6: ``bench.catchup``'s projector catch-up against the library's replay."""
+    title = "projection catch-up vs library replay"
+    result = measure_catchup(backend, scale.of(CATCHUP_EVENTS[backend]), runs=runs)
+    events = int(result["events"])
+
+    def timings(rates: Sequence[float]) -> tuple[Timing, ...]:
+        return tuple(Timing(events, events, events / rate) for rate in rates)
+
+    return Row(
+        "6",
+        title,
+        backend,
+        f"{events} events",
+        Rate(
+            f"projector catch-up, every read model, batches of {result['batch_size']}",
+            "event",
+            timings(result["catchup_runs"]),
+        ),
+        Rate(
+            "library replay: repository.get per purchase, same events",
+            "event",
+            timings(result["replay_runs"]),
+        ),
+        key=keys.CATCHUP,
+    )
 
 
 def growth_rows(
@@ -160,31 +280,35 @@ def growth_rows(
             f"{purchases[growth.backend]} lifecycles",
             Rate(f"creditledger, {big:,} events stored", "lifecycle", growth.big),
             Rate(f"creditledger, {small:,} events stored", "lifecycle", growth.small),
+            key=keys.GROWTH,
         )
         for growth in grown_lifecycles(chosen, (small, big), purchases, runs)
     ]
 
 
-def pending_rows(backends: Sequence[Backend]) -> list[Row]:
-    """Sections whose parts are not built yet: their place in the table, and what they will be."""
-    return [
-        Row(
-            "4",
-            "lifecycles over HTTP vs the Python API",
-            ",".join(backends),
-            "-",
-            None,
-            note="pending: needs the HTTP service",
-        ),
-        Row(
-            "6",
-            "projection catch-up vs replay",
-            ",".join(backends),
-            "-",
-            None,
-            note="pending: needs the projections",
-        ),
-    ]
+@dataclass
+class Stopwatch:
+    """How long each part of the suite took: the 5-minute budget is watched, not guessed."""
+
+    report: Callable[[str], None]
+    parts: list[tuple[str, float]] = field(default_factory=list)
+
+    def run(self, label: str, part: Callable[[], list[Row]]) -> list[Row]:
+        self.report(f"{label}...")
+        started = time.perf_counter()
+        rows = part()
+        self.parts.append((label, time.perf_counter() - started))
+        return rows
+
+    def summary(self) -> str:
+        return ", ".join(f"{label} {seconds:.0f} s" for label, seconds in self.parts)
+
+
+def _find(rows: Sequence[Row], key: str, backend: Backend) -> Rate | None:
+    for row in rows:
+        if row.key == key and row.backend == backend:
+            return row.measured
+    return None
 
 
 def run_suite(
@@ -194,7 +318,7 @@ def run_suite(
     runs: int,
     scale: Scale,
     growth_events: int,
-    report: Callable[[str], None],
+    stopwatch: Stopwatch,
 ) -> list[Row]:
     rows: list[Row] = []
     reachable: list[Backend] = []
@@ -206,16 +330,42 @@ def run_suite(
             rows.append(skipped_row("*", "every row", backend, problem))
     for backend in reachable:
         if "1" in sections:
-            report(f"{backend}: appends (sections 1 and 2)")
-            rows += append_rows(backend, runs, scale)
+            rows += stopwatch.run(
+                f"{backend}: appends (sections 1 and 2)", partial(append_rows, backend, runs, scale)
+            )
         if "3" in sections or "5" in sections:
-            report(f"{backend}: lifecycles and replay (sections 3 and 5)")
-            rows += concurrency_rows(backend, runs, scale, replay="5" in sections)
+            rows += stopwatch.run(
+                f"{backend}: lifecycles and replay (sections 3 and 5)",
+                partial(
+                    concurrency_rows,
+                    backend,
+                    runs,
+                    scale,
+                    lifecycles="3" in sections,
+                    replay="5" in sections,
+                ),
+            )
+
+    def http_part(backend: Backend) -> list[Row]:
+        # The baseline: row 3's Python-API lifecycles with as many callers as HTTP clients.
+        return [http_row(backend, runs, scale, _find(rows, keys.lifecycles(HTTP_CLIENTS), backend))]
+
+    def catchup_part(backend: Backend) -> list[Row]:
+        return [catchup_row(backend, runs, scale)]
+
+    for backend in (backend for backend in reachable if backend in HTTP_BACKENDS):
+        if "4" in sections:
+            rows += stopwatch.run(f"{backend}: HTTP (section 4)", partial(http_part, backend))
+    for backend in (backend for backend in reachable if backend in CATCHUP_BACKENDS):
+        if "6" in sections:
+            rows += stopwatch.run(
+                f"{backend}: projection catch-up (section 6)", partial(catchup_part, backend)
+            )
     if "7" in sections:
-        report(f"growth (section 7): loading {growth_events:,} events per backend")
-        rows += growth_rows(reachable, runs, scale, growth_events)
-    if "4" in sections or "6" in sections:
-        rows += [row for row in pending_rows(reachable) if row.section in sections]
+        rows += stopwatch.run(
+            f"growth (section 7), {growth_events:,} events per backend",
+            partial(growth_rows, reachable, runs, scale, growth_events),
+        )
     return sorted(rows, key=lambda row: row.section)
 
 
@@ -230,7 +380,7 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--sections",
         default=",".join(SECTIONS),
-        help=f"comma-separated, of {','.join(SECTIONS)} (2 comes with 1)",
+        help=f"comma-separated, of {','.join(SECTIONS)} (2 comes with 1, the latency row with 3)",
     )
     command.add_argument(
         "--scale", type=float, default=1.0, help="multiply every size (0.1 for a quick check)"
@@ -252,25 +402,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = machine_facts()
     facts["creditledger configuration"] = ledger_configuration()
     started = time.perf_counter()
+    stopwatch = Stopwatch(lambda message: out.print(f"[dim]{message}[/dim]"))
     rows = run_suite(
         options.backends,
         sections,
         runs=options.runs,
         scale=Scale(options.scale),
         growth_events=options.growth_events,
-        report=lambda message: out.print(f"[dim]{message}...[/dim]"),
+        stopwatch=stopwatch,
     )
     facts["load average at end"] = load_average()
     facts["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
+    facts["time per part"] = stopwatch.summary()
     title = "creditledger benchmark suite"
     render(title, facts, rows, out)
+    targets = evaluate(rows)
+    render_targets(targets, out)
     parameters = {
         "runs": options.runs,
         "sections": sections,
         "scale": options.scale,
         "growth_sizes": [GROWTH_SIZES[0], options.growth_events],
         "events_per_lifecycle": EVENTS_PER_LIFECYCLE,
+        "http_clients": HTTP_CLIENTS,
     }
-    write_json(options.json, as_json(title, facts, parameters, rows))
+    document = as_json(title, facts, parameters, rows, {"targets": targets_json(targets)})
+    write_json(options.json, document)
     out.print(f"wrote {options.json}")
     return 0

@@ -10,16 +10,26 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+def percentile(values: Sequence[float], percent: int) -> float:
+    """The ``percent``-th percentile of at least two values (inclusive method, interpolated)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """One measured run: how many operations and events, in how many seconds."""
+    """One measured run: how many operations and events, in how many seconds.
+
+    ``latencies`` holds the seconds each command took, where the run recorded them (the
+    creditledger side of the lifecycle rows, the HTTP clients): the source of p50 and p99.
+    """
 
     operations: int
     events: int
     seconds: float
+    latencies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def operations_per_second(self) -> float:
@@ -28,6 +38,12 @@ class Timing:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds
+
+    def latency_ms(self, percent: int) -> float | None:
+        """A percentile of the recorded command latencies, in milliseconds (None: not recorded)."""
+        if len(self.latencies) < 2:
+            return None
+        return percentile(self.latencies, percent) * 1000
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,22 @@ class Rate:
         """(fastest - slowest) / median of the runs' event rates: how noisy the runs were."""
         rates = [run.events_per_second for run in self.runs]
         return (max(rates) - min(rates)) / statistics.median(rates)
+
+    def latency_ms(self, percent: int) -> float | None:
+        """The median over the runs of each run's latency percentile (None: not recorded)."""
+        per_run = [run.latency_ms(percent) for run in self.runs]
+        known = [value for value in per_run if value is not None]
+        if not known or len(known) != len(per_run):
+            return None
+        return statistics.median(known)
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self.latency_ms(50)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return self.latency_ms(99)
 
 
 def split(items: Sequence[int], callers: int) -> list[Sequence[int]]:

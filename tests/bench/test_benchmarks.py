@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from bench import keys
 from bench.growth import PurchaseCopies, fill
-from bench.lifecycles import lifecycle_rows
+from bench.lifecycles import Side, lifecycle_rows, run_order
 from bench.rawdriver import raw_inserts
+from bench.report import Compare, Row
 from bench.stores import BACKENDS, Backend, Store, fresh_store
-from bench.suite import Scale, append_rows
-from bench.timing import check_event_count, split
+from bench.suite import Scale, append_rows, catchup_row, main
+from bench.targets import evaluate
+from bench.timing import Rate, Timing, check_event_count, split
 
 
 @pytest.fixture
@@ -93,3 +99,108 @@ def test_callers_share_the_work_evenly_and_completely() -> None:
     shares = split(range(10), 3)
     assert sorted(item for share in shares for item in share) == list(range(10))
     assert [len(share) for share in shares] == [4, 3, 3]
+
+
+def test_a_lone_callers_latency_row_compares_group_commit_on_with_off(
+    bench_backend: Backend,
+) -> None:
+    rows = lifecycle_rows(bench_backend, 4, 1, 1, section="3", replay=False, unbatched=True)
+    lifecycles, latency = rows
+    assert latency.key == keys.group_commit(1)
+    assert latency.measured is not None
+    assert latency.baseline is not None
+    # The group-commit side is the lifecycle row's own runs, not another measurement.
+    assert lifecycles.measured is not None
+    assert latency.measured.runs == lifecycles.measured.runs
+    assert [len(run.latencies) for run in latency.baseline.runs] == [12]
+    on, off = latency.measured.p50_ms, latency.baseline.p50_ms
+    assert on is not None
+    assert off is not None
+    assert latency.ratio == pytest.approx(on / off)
+
+
+def test_a_catchup_row_projects_and_replays_the_same_events(bench_backend: Backend) -> None:
+    if bench_backend == "memory":
+        pytest.skip("projection catch-up is measured on SQLite and PostgreSQL")
+    row = catchup_row(bench_backend, 1, Scale(0.01))
+    assert row.measured is not None
+    assert row.baseline is not None
+    assert row.measured.runs[0].events == row.baseline.runs[0].events > 0
+
+
+def test_each_side_goes_first_once_in_as_many_runs_as_sides() -> None:
+    sides: list[Side] = ["ours", "library", "unbatched"]
+    firsts = [run_order(sides, run)[0] for run in range(3)]
+    assert sorted(firsts) == sorted(sides)
+    assert all(sorted(run_order(sides, run)) == sorted(sides) for run in range(5))
+
+
+def _rate(events_per_second: float, latency: float = 0.001) -> Rate:
+    return Rate("side", "op", (Timing(100, 100, 100 / events_per_second, (latency,) * 3),))
+
+
+def _row(key: str, backend: str, measured: Rate, baseline: Rate, compare: Compare) -> Row:
+    return Row("x", key, backend, "-", measured, baseline, key=key, compare=compare)
+
+
+def test_the_concurrency_targets_compare_with_the_bare_librarys_appends_not_its_lifecycles() -> (
+    None
+):
+    rows = [
+        _row(keys.appends(1, 32), "postgres", _rate(100), _rate(1000), "events/s"),
+        _row(keys.lifecycles(32), "postgres", _rate(450), _rate(50), "events/s"),
+        _row(keys.appends(1, 32), "sqlite", _rate(100), _rate(1000), "events/s"),
+        _row(keys.lifecycles(32), "sqlite", _rate(150), _rate(10), "events/s"),
+    ]
+    postgres, sqlite, *_ = evaluate(rows)
+    assert postgres.measured == pytest.approx(4.5)
+    assert postgres.verdict == "met"
+    assert sqlite.measured == pytest.approx(1.5)
+    assert sqlite.verdict == "NOT met"
+    assert "15.00x" in sqlite.detail  # the row-3 ratio, shown for reference only
+
+
+def test_the_latency_target_is_a_ceiling_and_the_growth_target_a_floor() -> None:
+    rows = [
+        _row(keys.group_commit(1), "sqlite", _rate(1, 0.0013), _rate(1, 0.001), "p50 latency"),
+        _row(keys.group_commit(1), "postgres", _rate(1, 0.0011), _rate(1, 0.001), "p50 latency"),
+        _row(keys.GROWTH, "sqlite", _rate(89), _rate(100), "events/s"),
+        _row(keys.GROWTH, "postgres", _rate(95), _rate(100), "events/s"),
+    ]
+    results = evaluate(rows)
+    latencies = [(r.backend, r.verdict) for r in results if "latency" in r.target]
+    growths = [(r.backend, r.verdict) for r in results if "growth" in r.target]
+    assert latencies == [("sqlite", "NOT met"), ("postgres", "met")]
+    assert growths == [("sqlite", "NOT met"), ("postgres", "met")]
+
+
+def test_a_target_without_its_rows_is_not_measured_rather_than_met() -> None:
+    assert {result.verdict for result in evaluate([])} == {"not measured"}
+
+
+def test_the_suite_writes_every_section_and_the_targets_as_json(
+    bench_backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "bench.json"
+    arguments = ["--backends", bench_backend, "--runs", "1", "--scale", "0.01"]
+    assert main([*arguments, "--growth-events", "30", "--json", str(path)]) == 0
+    document = json.loads(path.read_text())
+    sections = {row["section"] for row in document["rows"] if row["measured"] is not None}
+    if bench_backend == "memory":
+        assert sections == {"1", "3", "5"}
+    else:
+        assert sections == {"1 vs 2", "3", "4", "5", "6", "7"}
+    if bench_backend != "memory":
+        by_key = {row["key"]: row for row in document["rows"]}
+        http = by_key[keys.http(32)]
+        (run,) = http["measured"]["runs"]
+        assert run["events"] == run["operations"] == 3 * int(http["size"].split()[0])
+        assert run["p50_ms"] is not None
+        assert run["p99_ms"] is not None
+        assert "refused" not in http["note"]
+        # Its baseline is the Python API with as many callers, from the same run.
+        assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
+    assert len(document["targets"]) == 6
+    measured = [target for target in document["targets"] if target["measured"] is not None]
+    assert {target["backend"] for target in measured} <= {bench_backend}
+    assert len(measured) == (0 if bench_backend == "memory" else 3)

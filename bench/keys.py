@@ -1,0 +1,28 @@
+"""Stable names of the report's rows: the same from one run to the next, in the JSON.
+
+The code that makes a row and the targets that read it both take its key from here, so
+results can be compared over time and a renamed title breaks nothing.
+"""
+
+from __future__ import annotations
+
+REPLAY = "replay"
+CATCHUP = "projection-catchup"
+GROWTH = "growth"
+
+
+def appends(per_save: int, threads: int) -> str:
+    return f"appends-{per_save}-per-save-{threads}-threads"
+
+
+def lifecycles(callers: int) -> str:
+    return f"lifecycles-{callers}-callers"
+
+
+def group_commit(callers: int) -> str:
+    """creditledger with group commit on, against the same with it off."""
+    return f"group-commit-on-vs-off-{callers}-callers"
+
+
+def http(clients: int) -> str:
+    return f"http-{clients}-clients"

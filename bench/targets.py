@@ -1,0 +1,169 @@
+"""Issue 7's throughput targets, judged on the rows of one suite run (never as timed tests).
+
+- PostgreSQL, 32 concurrent callers: creditledger's events/s at least 4x the bare library's
+  appends (1 event per save) at 32 threads, row 1 of the same run;
+- SQLite, the same at least 2x;
+- one caller: creditledger's p50 command latency with group commit at most 1.2x the same
+  command without batching (group commit off);
+- growth: the lifecycle rate with 10^6 events stored at least 0.9x the rate with 10^3.
+
+A target whose rows are missing (a section not run, a backend unreachable) is "not measured",
+never met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from bench import keys
+from bench.report import Row
+
+CONCURRENT_CALLERS = 32
+CONCURRENCY_FACTORS = {"postgres": 4.0, "sqlite": 2.0}
+LATENCY_LIMIT = 1.2
+GROWTH_FLOOR = 0.9
+BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target: what was measured against what was required, and whether it holds."""
+
+    target: str
+    backend: str
+    measured: float | None
+    required: float
+    at_most: bool
+    """True: the measured figure must not exceed ``required``; False: must reach it."""
+    detail: str
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        if self.at_most:
+            return self.measured <= self.required
+        return self.measured >= self.required
+
+    @property
+    def verdict(self) -> str:
+        return {True: "met", False: "NOT met", None: "not measured"}[self.met]
+
+    @property
+    def requirement(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {self.required:.2f}x"
+
+
+def _find(rows: Sequence[Row], key: str, backend: str) -> Row | None:
+    for row in rows:
+        if row.key == key and row.backend == backend and row.measured is not None:
+            return row
+    return None
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} events/s"
+
+
+def concurrency_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """creditledger at 32 callers against the bare library's appends at 32 threads (row 1)."""
+    name = BACKEND_NAMES[backend]
+    target = (
+        f"{name}, {CONCURRENT_CALLERS} concurrent callers vs bare library appends "
+        f"(1 event/save, {CONCURRENT_CALLERS} threads)"
+    )
+    required = CONCURRENCY_FACTORS[backend]
+    ours = _find(rows, keys.lifecycles(CONCURRENT_CALLERS), backend)
+    appends = _find(rows, keys.appends(1, CONCURRENT_CALLERS), backend)
+    if ours is None or ours.measured is None or appends is None or appends.measured is None:
+        return TargetResult(target, backend, None, required, False, "needs sections 1 and 3")
+    measured = ours.measured.events_per_second / appends.measured.events_per_second
+    detail = (
+        f"{_rate(ours.measured.events_per_second)} vs {_rate(appends.measured.events_per_second)}"
+    )
+    if ours.baseline is not None and ours.ratio is not None:
+        detail += (
+            f"; row-3 baseline (bare library lifecycles, {CONCURRENT_CALLERS} callers): "
+            f"{_rate(ours.baseline.events_per_second)}, {ours.ratio:.2f}x"
+        )
+    return TargetResult(target, backend, measured, required, False, detail)
+
+
+def latency_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """One caller's p50 command latency, group commit on against off."""
+    target = f"{BACKEND_NAMES[backend]}, 1 caller: p50 latency, group commit on / off"
+    row = _find(rows, keys.group_commit(1), backend)
+    on = None if row is None or row.measured is None else row.measured.p50_ms
+    off = None if row is None or row.baseline is None else row.baseline.p50_ms
+    if row is None or row.measured is None or row.baseline is None or not on or not off:
+        return TargetResult(target, backend, None, LATENCY_LIMIT, True, "needs section 3")
+    # One event per command: a lifecycle's events/s is its commands/s.
+    detail = (
+        f"p50 {on:.2f} vs {off:.2f} ms; {row.measured.events_per_second:,.0f} vs "
+        f"{row.baseline.events_per_second:,.0f} commands/s"
+    )
+    return TargetResult(target, backend, on / off, LATENCY_LIMIT, True, detail)
+
+
+def growth_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """The lifecycle rate on the big store against the small one (row 7)."""
+    target = f"{BACKEND_NAMES[backend]}, growth: lifecycle rate on a big store / a small one"
+    row = _find(rows, keys.GROWTH, backend)
+    if row is None or row.ratio is None or row.measured is None or row.baseline is None:
+        return TargetResult(target, backend, None, GROWTH_FLOOR, False, "needs section 7")
+    # The labels name the stores' sizes: 10^6 and 10^3 events unless --growth-events said so.
+    detail = (
+        f"{_rate(row.measured.events_per_second)} ({row.measured.label}) vs "
+        f"{_rate(row.baseline.events_per_second)} ({row.baseline.label})"
+    )
+    return TargetResult(target, backend, row.ratio, GROWTH_FLOOR, False, detail)
+
+
+def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
+    """Every target, in the issue's order, from the rows of one run."""
+    return [
+        concurrency_target(rows, "postgres"),
+        concurrency_target(rows, "sqlite"),
+        latency_target(rows, "sqlite"),
+        latency_target(rows, "postgres"),
+        growth_target(rows, "sqlite"),
+        growth_target(rows, "postgres"),
+    ]
+
+
+def render_targets(results: Sequence[TargetResult], out: Console) -> None:
+    table = Table(title="targets (issue 7), from this run", box=box.SIMPLE_HEAD)
+    table.add_column("target")
+    table.add_column("measured", justify="right")
+    table.add_column("required", justify="right")
+    table.add_column("verdict", style="bold")
+    table.add_column("figures")
+    for result in results:
+        table.add_row(
+            result.target,
+            "-" if result.measured is None else f"{result.measured:.2f}x",
+            result.requirement,
+            result.verdict,
+            result.detail,
+        )
+    out.print(table)
+
+
+def targets_json(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "target": result.target,
+            "backend": result.backend,
+            "measured": None if result.measured is None else round(result.measured, 4),
+            "required": result.requirement,
+            "verdict": result.verdict,
+            "detail": result.detail,
+        }
+        for result in results
+    ]
