@@ -20,8 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import psycopg
@@ -30,28 +29,19 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from application.projections.rows import (
-    PurchaseRow,
     ReadModelName,
-    ReadModelSnapshot,
-    ReceivableRow,
-    RevenueRow,
 )
-from application.readmodels import Positioned
-from domain.ledger import Account
-from domain.status import PurchaseStatus
-from infrastructure.projections.buffer import BufferedTransaction
-from infrastructure.projections.database import CommitOrderGuard, ViewDatabase
+from infrastructure.projections.database import CommitOrderGuard
 from infrastructure.projections.layout import Layout, rebuild_layout
 from infrastructure.projections.sql import (
     Convert,
     Cursor,
     Dialect,
     Params,
-    SqlAccess,
-    SqlQueries,
     SqlSchema,
     updates_of,
 )
+from infrastructure.projections.sqlbase import SqlViewDatabase
 from infrastructure.projections.tables import Kind, TableSpec
 
 _TYPES = {
@@ -225,7 +215,7 @@ class PostgresGuard(CommitOrderGuard):
         return notifications
 
 
-class PostgresViewDatabase(ViewDatabase):
+class PostgresViewDatabase(SqlViewDatabase):
     kind = "postgres"
 
     def __init__(
@@ -343,66 +333,6 @@ class PostgresViewDatabase(ViewDatabase):
             cursor.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             SqlSchema(self.dialect, cursor).create(layout, model)
         return layout
-
-    def drop_rebuild_tables(self, model: ReadModelName) -> None:
-        layout = rebuild_layout(model)
-        with self._write() as cursor:
-            schema = SqlSchema(self.dialect, cursor)
-            schema.drop(layout, model)
-            schema.forget(layout.tracking[model])
-
-    # -- writing --------------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self, layout: Layout, names: Sequence[str]) -> Iterator[BufferedTransaction]:
-        with self._write() as cursor:
-            transaction = BufferedTransaction(SqlAccess(self.dialect, cursor, layout), names)
-            yield transaction
-            transaction.flush()
-
-    # -- reading --------------------------------------------------------------------------
-
-    def positions(self) -> dict[str, int]:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).positions()
-
-    def purchases_page(
-        self,
-        namespace: str,
-        *,
-        customer_id: str | None,
-        status: PurchaseStatus | None,
-        after: int,
-        limit: int,
-    ) -> Positioned[PurchaseRow]:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).purchases_page(
-                namespace, customer_id=customer_id, status=status, after=after, limit=limit
-            )
-
-    def balances(
-        self, namespace: str, customer_id: str, as_of: datetime | None
-    ) -> Positioned[tuple[str, Account, Decimal]]:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).balances(
-                namespace, customer_id, as_of
-            )
-
-    def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).receivables(namespace, as_of)
-
-    def settled_revenue(
-        self, namespace: str, first: date, last: date, currency: str | None
-    ) -> Positioned[RevenueRow]:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).settled_revenue(
-                namespace, first, last, currency
-            )
-
-    def snapshot(self) -> ReadModelSnapshot:
-        with self._read() as cursor:
-            return SqlQueries(self.dialect, cursor, self.live).snapshot()
 
     def close(self) -> None:
         with self._writer_lock:
