@@ -87,8 +87,7 @@ def initiate(
         print_json(ledger.initiate_purchase(command))
 
 
-@purchase_app.command("authorize")
-def authorize(
+def payment(
     ctx: typer.Context,
     purchase_id: Annotated[UUID, typer.Argument(help="Purchase id.")],
     *,
@@ -97,38 +96,26 @@ def authorize(
     idempotency_key: Key = None,
     if_version: IfVersion = None,
 ) -> None:
-    """Record that the external payment was authorized."""
+    # One function serves `authorize` and `settle`: the command's name says which.
+    kind = AuthorizePayment if ctx.info_name == "authorize" else SettlePayment
+    command = kind(
+        namespace=namespace,
+        purchase_id=purchase_id,
+        external_reference=external_reference,
+        idempotency_key=idempotency_key,
+        expected_version=if_version,
+    )
     with ledger_for(ctx) as ledger:
-        command = AuthorizePayment(
-            namespace=namespace,
-            purchase_id=purchase_id,
-            external_reference=external_reference,
-            idempotency_key=idempotency_key,
-            expected_version=if_version,
-        )
-        print_json(ledger.authorize_payment(command))
+        if isinstance(command, AuthorizePayment):
+            print_json(ledger.authorize_payment(command))
+        else:
+            print_json(ledger.settle_payment(command))
 
 
-@purchase_app.command("settle")
-def settle(
-    ctx: typer.Context,
-    purchase_id: Annotated[UUID, typer.Argument(help="Purchase id.")],
-    *,
-    namespace: Namespace,
-    external_reference: Reference = None,
-    idempotency_key: Key = None,
-    if_version: IfVersion = None,
-) -> None:
-    """Record that the external payment settled (authorizing it first if needed)."""
-    with ledger_for(ctx) as ledger:
-        command = SettlePayment(
-            namespace=namespace,
-            purchase_id=purchase_id,
-            external_reference=external_reference,
-            idempotency_key=idempotency_key,
-            expected_version=if_version,
-        )
-        print_json(ledger.settle_payment(command))
+purchase_app.command("authorize", help="Record that the external payment was authorized.")(payment)
+purchase_app.command(
+    "settle", help="Record that the external payment settled (authorizing it first if needed)."
+)(payment)
 
 
 @purchase_app.command("show")

@@ -10,7 +10,7 @@ runs them in its threadpool.
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
@@ -101,6 +101,23 @@ def _purchase_id(raw: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise CreditPurchaseNotFoundError(f"credit purchase {raw[:64]} not found") from None
+
+
+def _payment_fields(
+    namespace: str,
+    purchase_id: str,
+    idempotency_key: str | None,
+    if_match: str | None,
+    body: PaymentUpdate | None,
+) -> dict[str, Any]:
+    """What an authorize or a settle request says, as the payment command's fields."""
+    return {
+        "namespace": namespace,
+        "purchase_id": _purchase_id(purchase_id),
+        "idempotency_key": idempotency_key,
+        "expected_version": expected_version(if_match),
+        "external_reference": body.external_reference if body else None,
+    }
 
 
 def _answer(response: Response, outcome: Outcome, ledger: CreditLedger) -> PurchaseView:
@@ -248,11 +265,7 @@ def authorize_payment(
     body: Annotated[PaymentUpdate | None, Body()] = None,
 ) -> PurchaseView:
     command = AuthorizePayment(
-        namespace=namespace,
-        purchase_id=_purchase_id(purchase_id),
-        idempotency_key=idempotency_key,
-        expected_version=expected_version(if_match),
-        external_reference=body.external_reference if body else None,
+        **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
     )
     outcome = metrics.run_command("authorize", lambda: ledger.authorize(command), _outcome)
     return _answer(response, outcome, ledger)
@@ -285,11 +298,7 @@ def settle_payment(
     body: Annotated[PaymentUpdate | None, Body()] = None,
 ) -> PurchaseView:
     command = SettlePayment(
-        namespace=namespace,
-        purchase_id=_purchase_id(purchase_id),
-        idempotency_key=idempotency_key,
-        expected_version=expected_version(if_match),
-        external_reference=body.external_reference if body else None,
+        **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
     )
     outcome = metrics.run_command("settle", lambda: ledger.settle(command), _outcome)
     return _answer(response, outcome, ledger)
