@@ -59,12 +59,17 @@ class Store:
         return open_ledger(settings=self.settings(pool_size, group_commit=group_commit))
 
     def library_env(self, pool_size: int = 5) -> dict[str, str]:
-        """The eventsourcing environment of this store, exactly as creditledger derives it.
+        """The eventsourcing environment of this store, as creditledger derives it, minus ours.
 
-        It carries no ``MAPPER_TOPIC``: the bare library keeps its default mapper and JSON
-        transcoder. ``POSTGRES_ENABLE_DB_FUNCTIONS`` is "n" here as it is for creditledger.
+        The same database, pool size, timeouts and ``POSTGRES_ENABLE_DB_FUNCTIONS`` ("n": the
+        library's DB-function path skips the table lock, and creditledger never uses it), but
+        none of creditledger's own parts: no ``MAPPER_TOPIC`` (the bare library keeps its
+        default mapper and JSON transcoder) and no ``APPLICATION_RECORDER_TOPIC`` (it keeps its
+        own PostgreSQL insert path, a pipelined transaction per save).
         """
-        return store_env(self.settings(pool_size))
+        env = store_env(self.settings(pool_size))
+        env.pop("APPLICATION_RECORDER_TOPIC", None)
+        return env
 
 
 def ledger_configuration() -> str:

@@ -1,11 +1,20 @@
-"""A PostgreSQL application recorder that inserts a batch as four typed arrays.
+"""A PostgreSQL application recorder that appends a batch of events in one round trip.
 
-The library's recorder sends a batch as one array of composite values, which psycopg builds
-row by row in Python. Group commit writes batches of many events, so the insert's client-side
-cost matters: four plain arrays (uuid, bigint, text, bytea) are dumped by psycopg's C code and
-cost about a quarter less CPU per batch. Everything else is the library's own write path: the
-same transaction, the same ``LOCK TABLE ... IN EXCLUSIVE MODE`` that keeps notification ids in
-commit order, the same NOTIFY, the same ``RETURNING notification_id``.
+The library's recorder writes a batch as a pipelined transaction of five statements (``SET LOCAL
+lock_timeout``, ``LOCK TABLE``, ``NOTIFY``, ``INSERT ... RETURNING``, ``COMMIT``), and sends the
+events as one array of composite values that psycopg builds row by row in Python. Group commit
+funnels every write of the process through one writer thread, so that client-side work is what
+limits throughput. This recorder sends one statement instead: a call of a PL/pgSQL function that
+takes the same table lock, sends the same NOTIFY and runs the same insert, with the events as
+four plain arrays (uuid, bigint, text, bytea) in binary format, which psycopg dumps without
+escaping a byte. Measured on a 2-core VM (``bench`` and the numbers in the README): about a
+quarter of the client CPU per 16-event batch, and half the wall time.
+
+Why not the library's own ``POSTGRES_ENABLE_DB_FUNCTIONS``: its function skips ``LOCK TABLE``,
+and notification ids then become visible out of commit order (a reader tailing the log can pass
+over an event committed late). This function keeps the lock, held until the statement's own
+transaction commits, so ids are visible in the order they were issued, as with the library's
+default path.
 """
 
 from __future__ import annotations
@@ -13,14 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
-from psycopg.rows import DictRow
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 
-class ColumnarPostgresApplicationRecorder(PostgresApplicationRecorder):
+class AppendFunctionRecorder(PostgresApplicationRecorder):
     """``APPLICATION_RECORDER_TOPIC`` for the ledger's PostgreSQL store."""
 
     def __init__(
@@ -30,29 +38,58 @@ class ColumnarPostgresApplicationRecorder(PostgresApplicationRecorder):
         events_table_name: str = "stored_events",
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "RETURNING notification_id"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
+        self.append_function_name = f"{self.channel_name}_append"
+        self.check_identifier_length(self.append_function_name)
+        schema = Identifier(self.datastore.schema)
+        function = Identifier(self.append_function_name)
+        # Created (or replaced) with the table, in the same startup transaction.
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                "ids uuid[], versions bigint[], topics text[], states bytea[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "BEGIN "
+                # The lock serializes writers until commit, so that notification ids are
+                # issued in commit order (see the module's docstring).
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(ids, versions, topics, states) "
+                "RETURNING notification_id; "
+                "END; $BODY$"
+            ).format(
+                schema=schema,
+                function=function,
+                lock_timeout=self.datastore.lock_timeout,
+                table=Identifier(self.events_table_name),
+                channel=Identifier(self.channel_name),
+            )
         )
+        # %b: binary parameters; the bytea array is sent as it is, not hex-escaped.
+        self.append_statement = SQL(
+            "SELECT notification_id FROM {schema}.{function}"
+            "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
+        ).format(schema=schema, function=function)
 
-    def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        **kwargs: Any,
-    ) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            self.insert_events_statement,
-            (
-                [event.originator_id for event in stored_events],
-                [event.originator_version for event in stored_events],
-                [event.topic for event in stored_events],
-                [event.state for event in stored_events],
-            ),
-        )
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        # The connection is in autocommit mode: the call is its own transaction, committed
+        # before the server answers, so the ids returned are of durable events.
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                self.append_statement,
+                (
+                    [event.originator_id for event in stored_events],
+                    [event.originator_version for event in stored_events],
+                    [event.topic for event in stored_events],
+                    [event.state for event in stored_events],
+                ),
+                prepare=True,
+            )
+            return [row["notification_id"] for row in cursor.fetchall()]

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from bench import keys
+from bench.baselines import open_bare_ledger
 from bench.growth import PurchaseCopies, fill
 from bench.lifecycles import Side, lifecycle_rows, run_order
 from bench.rawdriver import raw_inserts
@@ -204,3 +206,13 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
     assert len(measured) == (0 if bench_backend == "memory" else 3)
+
+
+def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(
+    bench_backend: Backend,
+) -> None:
+    with fresh_store(bench_backend) as store, open_bare_ledger(store) as app:
+        # The library's own mapper and recorder class for this store, not creditledger's.
+        assert type(app.mapper) is Mapper
+        assert isinstance(app.mapper.transcoder, JSONTranscoder)
+        assert type(app.recorder).__module__.startswith("eventsourcing.")

@@ -77,7 +77,7 @@ def test_a_full_postgresql_url_gives_every_connection_setting() -> None:
         "POSTGRES_LOCK_TIMEOUT": "2",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         "APPLICATION_RECORDER_TOPIC": (
-            "infrastructure.persistence.postgres:ColumnarPostgresApplicationRecorder"
+            "infrastructure.persistence.postgres:AppendFunctionRecorder"
         ),
     }
 
