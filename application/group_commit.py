@@ -1,30 +1,30 @@
-"""Group commit: many callers' new events written by one writer, in one transaction per batch.
+"""Group commit: many callers' new events written in one transaction per batch.
 
 Callers decide their commands in their own threads (load, check, record events) and hand the new
-events to the committer, which blocks them until their events are durable. A single writer thread
-takes everything that queued up while the previous batch was being written and writes it as one
-transaction: under load, one commit (and on PostgreSQL one table lock and one fsync) serves many
-commands; a lone caller pays only a thread hand-off, because the writer never waits for company.
+events to the committer, which blocks them until their events are durable. Whoever finds no
+write in progress becomes the *leader*: it writes its own events and everything that queued up
+behind it as one transaction, then passes the lead to the first caller still waiting, and
+returns. Under load, one commit (and on PostgreSQL one table lock and one fsync) serves many
+commands; a lone caller writes its own events in its own thread, as if there were no batching
+at all (no thread hand-off: this is what keeps its latency within a few percent of unbatched).
 
 Guarantees, per caller:
 - acknowledged only after the transaction holding its events committed;
 - two submissions for one purchase in one batch: the first (in arrival order) is written, the later
-  one is told to retry (``RetryDecision``), so it decides again on top of the first, in order;
+  one is told to retry (``RetryDecisionError``), so it decides again on top of the first, in order;
 - a conflict with another process (a version already taken) is isolated: the batch is re-written
   one submission per transaction, so only the conflicting submission gets the store's
   ``IntegrityError`` (and its caller reloads and decides again);
 - any other store error is isolated the same way: the batch is re-written one submission per
-  transaction, so only the submissions the store refuses fail (with the store's error), and the
-  writer keeps serving later batches.
+  transaction, so only the submissions the store refuses fail (with the store's error), and
+  later batches are written as usual.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -42,10 +42,40 @@ class CommitterClosedError(RuntimeError):
     """The ledger is shutting down and accepts no more writes."""
 
 
-@dataclass
 class _Submission:
-    events: Sequence[PurchaseEvent]
-    done: Future[int | None] = field(default_factory=Future)
+    """One caller's events, and how its wait ended: written, failed, or asked to lead."""
+
+    __slots__ = ("_woken", "error", "events", "lead", "position", "settled")
+
+    def __init__(self, events: Sequence[PurchaseEvent]) -> None:
+        self.events = events
+        self.position: int | None = None
+        self.error: BaseException | None = None
+        self.settled = False
+        self.lead = False
+        # A lock held from birth is the cheapest one-shot wake-up: the caller blocks acquiring
+        # it, whoever settles the submission (or hands it the lead) releases it, once.
+        self._woken = threading.Lock()
+        self._woken.acquire()
+
+    def finish(self, position: int | None) -> None:
+        self.position = position
+        self.settled = True
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.settled = True
+
+    def wake(self) -> None:
+        self._woken.release()
+
+    def wait(self) -> None:
+        self._woken.acquire()
+
+    def result(self) -> int | None:
+        if self.error is not None:
+            raise self.error
+        return self.position
 
 
 class GroupCommitter:
@@ -56,18 +86,17 @@ class GroupCommitter:
         write: Callable[[Sequence[PurchaseEvent]], Sequence[Recording[UUID]]],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
-        name: str = "creditledger-group-commit",
     ) -> None:
         if max_batch < 1:
             msg = "max_batch must be at least 1"
             raise ValueError(msg)
         self._write = write
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
-        self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._idle = threading.Condition(self._lock)
+        self._waiting: deque[_Submission] = deque()
+        self._writing = False
+        self._closed = False
         self.batches = 0
         self.submissions = 0
 
@@ -78,41 +107,58 @@ class GroupCommitter:
         """
         submission = _Submission(events)
         with self._lock:
-            if self._closed.is_set():
+            if self._closed:
                 raise CommitterClosedError("the ledger is closed")
-            self._queue.put(submission)
-        return submission.done.result()
+            self._waiting.append(submission)
+            # Nobody writing: nobody queued either (a leader leaves only when the queue is
+            # empty), so this submission is first in line and leads.
+            leads = not self._writing
+            self._writing = True
+        if not leads:
+            submission.wait()
+            if not submission.lead:
+                return submission.result()
+        self._lead()
+        return submission.result()
+
+    @property
+    def queued(self) -> int:
+        """How many submissions wait for a leader to write them (the batch being written aside)."""
+        return len(self._waiting)
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer. Later submissions are refused."""
+        """Refuse new submissions; return once everything already queued is written."""
         with self._lock:
-            if self._closed.is_set():
-                return
-            self._closed.set()
-            self._queue.put(None)
-        self._thread.join()
+            self._closed = True
+            while self._writing:
+                self._idle.wait()
 
-    # -- the writer thread ----------------------------------------------------------------------
+    # -- the leader -----------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+    def _lead(self) -> None:
+        """Write one batch (the leader's own submission is its first), then pass the lead on."""
+        with self._lock:
+            count = min(len(self._waiting), self._max_batch)
+            batch = [self._waiting.popleft() for _ in range(count)]
+        try:
             self._commit(batch)
-            if stop:
-                return
+        finally:
+            # Even if writing raised something no caller was meant to catch (the leader's
+            # thread interrupted), no waiting caller is stranded.
+            for submission in batch:
+                if not submission.settled:
+                    submission.fail(RetryDecisionError())
+            with self._lock:
+                successor = self._waiting[0] if self._waiting else None
+                if successor is None:
+                    self._writing = False
+                    self._idle.notify_all()
+            # The next batch first: its leader has the most waiting on it.
+            if successor is not None:
+                successor.lead = True
+                successor.wake()
+            for submission in batch[1:]:  # batch[0] is this leader's own: it is not waiting
+                submission.wake()
 
     def _commit(self, batch: list[_Submission]) -> None:
         self.batches += 1
@@ -140,25 +186,23 @@ class GroupCommitter:
                 # so that its neighbours still commit and only it fails.
                 self._commit_one_by_one(accepted)
             else:
-                accepted[0].done.set_exception(error)
+                accepted[0].fail(error)
         else:
             positions = _last_positions(recordings)
             for submission in accepted:
                 last = submission.events[-1]
-                submission.done.set_result(
-                    positions.get((last.originator_id, last.originator_version))
-                )
+                submission.finish(positions.get((last.originator_id, last.originator_version)))
         for submission in deferred:
-            submission.done.set_exception(RetryDecisionError())
+            submission.fail(RetryDecisionError())
 
     def _commit_one_by_one(self, submissions: list[_Submission]) -> None:
         for submission in submissions:
             try:
                 recordings = self._write(submission.events)
             except Exception as error:  # reported to that caller alone
-                submission.done.set_exception(error)
+                submission.fail(error)
             else:
-                submission.done.set_result(last_position(recordings))
+                submission.finish(last_position(recordings))
 
 
 def last_position(recordings: Sequence[Recording[UUID]]) -> int | None:

@@ -277,3 +277,74 @@ def test_closing_the_ledger_finishes_what_callers_were_told_is_written(
             assert reopened.get_purchase(NAMESPACE, purchase_id).version == 1
     finally:
         reopened.close()
+
+
+def _kill_connections(schema: str) -> int:
+    """Terminate the server processes serving the ledger's pool, as a server restart would."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query LIKE %s",
+            (f'%"{schema}"%',),
+        ).fetchall()
+    return sum(1 for (killed,) in rows if killed)
+
+
+def test_connections_killed_under_load_lose_nothing_and_the_ledger_recovers(
+    postgres_session_schema: str,
+) -> None:
+    truncate_schema(postgres_session_schema)
+    settings = Settings(
+        database_url=postgres_url(postgres_session_schema), group_commit=True, pool_size=8
+    )
+    ledger = open_ledger(settings=settings, clock=FixedClock())
+    try:
+        purchases = [ledger.initiate_purchase(_initiate(f"setup-{i}")).id for i in range(8)]
+        commands = _mixed_commands(purchases, rounds=400, seed=11)
+        stop = threading.Event()
+        kills: list[int] = []
+
+        def killer() -> None:
+            while not stop.wait(0.02):
+                kills.append(_kill_connections(postgres_session_schema))
+
+        chaos = threading.Thread(target=killer)
+        chaos.start()
+        try:
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                answers = list(pool.map(lambda command: _run(ledger, command), commands))
+        finally:
+            stop.set()
+            chaos.join()
+        assert sum(kills) > 0  # connections really were lost mid-run
+
+        events = _all_events(ledger)
+        written_keys = {event.idempotency_key for event in events}
+        # Every acknowledged write is stored; every stored command was answered with its
+        # outcome or a replay of it, or told the store was unavailable (its retry, with the
+        # same key, replays): never half-applied, never silently dropped.
+        for answer in answers:
+            if answer.outcome is not None and not answer.outcome.replayed:
+                assert answer.command.idempotency_key in written_keys
+        answered = {
+            a.command.idempotency_key
+            for a in answers
+            if a.outcome is not None or isinstance(a.error, StoreUnavailableError)
+        }
+        assert written_keys - {f"setup-{i}" for i in range(8)} <= answered
+        by_purchase: dict[UUID, list[PurchaseEvent]] = {}
+        for event in events:
+            by_purchase.setdefault(event.originator_id, []).append(event)
+        for history in by_purchase.values():
+            types = [event.TYPE.value for event in history]
+            assert types.count("PaymentAuthorized") <= 1
+            assert types.count("PaymentSettled") <= 1
+            assert [e.originator_version for e in history] == list(range(1, len(history) + 1))
+        for answer in answers:
+            if answer.outcome is not None:
+                view = answer.outcome.purchase
+                assert ledger.get_purchase(NAMESPACE, view.id, version=view.version) == view
+        # The service keeps working once the connections are back.
+        assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
+    finally:
+        ledger.close()

@@ -1,0 +1,186 @@
+"""The group committer on its own: who writes, what shares a transaction, and what nobody waits on.
+
+The write function here is a plain list append, so that the tests can see every transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import Notification, Recording
+
+from application.group_commit import CommitterClosedError, GroupCommitter, RetryDecisionError
+from domain.events import PurchaseEvent
+from domain.intent import normalize_intent
+from domain.purchase import CommandContext, CreditPurchase
+from tests.support import START
+
+
+def new_events() -> list[PurchaseEvent]:
+    intent = normalize_intent(
+        now=START,
+        namespace="acme",
+        customer_id="cust-1",
+        currency="USD",
+        credit_amount="10",
+        settlement_type="external",
+        cost_basis="0.5",
+    )
+    return CreditPurchase.initiate(uuid4(), intent, CommandContext(at=START)).collect_events()
+
+
+class Log:
+    """An append-only list of transactions; ``gate`` can hold the writer inside one."""
+
+    def __init__(self) -> None:
+        self.transactions: list[list[PurchaseEvent]] = []
+        self.writers: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.inside = threading.Event()
+
+    def write(self, events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+        self.inside.set()
+        self.gate.wait()
+        self.writers.append(threading.get_ident())
+        self.transactions.append(list(events))
+        start = sum(len(t) for t in self.transactions[:-1])
+        return [
+            Recording(
+                event,
+                Notification(
+                    id=start + n + 1,
+                    originator_id=event.originator_id,
+                    originator_version=event.originator_version,
+                    topic="t",
+                    state=b"",
+                ),
+            )
+            for n, event in enumerate(events)
+        ]
+
+
+def test_a_lone_caller_writes_its_own_events_in_its_own_thread() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write)
+    assert committer.submit(new_events()) == 1
+    assert committer.submit(new_events()) == 2
+    assert log.writers == [threading.get_ident()] * 2
+
+
+def test_callers_arriving_during_a_write_share_the_next_transaction_in_arrival_order() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write)
+    log.gate.clear()
+    first = new_events()
+    positions: dict[int, int | None] = {}
+    leader = threading.Thread(target=lambda: positions.setdefault(0, committer.submit(first)))
+    leader.start()
+    log.inside.wait()  # the first caller is writing, alone
+    later = [new_events() for _ in range(5)]
+    followers = []
+    for index, events in enumerate(later, start=1):
+        thread = threading.Thread(
+            target=lambda i=index, e=events: positions.setdefault(i, committer.submit(e))
+        )
+        thread.start()
+        followers.append(thread)
+        _wait_until_queued(committer, index)  # so that the arrival order is known
+    log.gate.set()
+    for thread in [leader, *followers]:
+        thread.join()
+    assert log.transactions == [first, [e for events in later for e in events]]
+    assert positions == {i: i + 1 for i in range(6)}
+
+
+def _wait_until_queued(committer: GroupCommitter, count: int) -> None:
+    while committer.queued < count:
+        time.sleep(0.001)
+
+
+def test_close_writes_what_is_queued_then_refuses_new_work() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write)
+    log.gate.clear()
+    writers = [threading.Thread(target=committer.submit, args=(new_events(),)) for _ in range(3)]
+    writers[0].start()
+    log.inside.wait()
+    for thread in writers[1:]:
+        thread.start()
+    _wait_until_queued(committer, 2)
+    closer = threading.Thread(target=committer.close)
+    closer.start()
+    log.gate.set()
+    closer.join()
+    assert sum(len(t) for t in log.transactions) == 3
+    with pytest.raises(CommitterClosedError):
+        committer.submit(new_events())
+    for thread in writers:
+        thread.join()
+
+
+def test_a_leader_interrupted_mid_write_strands_nobody() -> None:
+    log = Log()
+    interrupted = threading.Event()
+
+    def write(events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+        if not interrupted.is_set():
+            interrupted.set()
+            log.inside.set()
+            log.gate.wait()
+            raise KeyboardInterrupt  # not an Exception: only the leader's own caller sees it
+        return log.write(events)
+
+    committer = GroupCommitter(write)
+    log.gate.clear()
+    outcomes: list[object] = []
+
+    def lead() -> None:
+        try:
+            committer.submit(new_events())
+        except KeyboardInterrupt as error:
+            outcomes.append(error)
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    log.inside.wait()
+    follower = threading.Thread(target=lambda: outcomes.append(committer.submit(new_events())))
+    follower.start()
+    _wait_until_queued(committer, 1)
+    log.gate.set()
+    leader.join()
+    follower.join()
+    # The caller queued behind the interrupted write takes the lead and writes its events.
+    assert [type(o).__name__ for o in outcomes] == ["KeyboardInterrupt", "int"]
+    assert committer.submit(new_events()) == 2
+
+
+def test_a_second_submission_for_the_same_versions_in_one_batch_is_told_to_decide_again() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write)
+    log.gate.clear()
+    blocker = threading.Thread(target=committer.submit, args=(new_events(),))
+    blocker.start()
+    log.inside.wait()
+    events = new_events()
+    errors: list[BaseException] = []
+
+    def submit(evs: list[PurchaseEvent]) -> None:
+        try:
+            committer.submit(evs)
+        except RetryDecisionError as error:
+            errors.append(error)
+
+    same = [threading.Thread(target=submit, args=(events,)) for _ in range(2)]
+    for index, thread in enumerate(same, start=1):
+        thread.start()
+        _wait_until_queued(committer, index)
+    log.gate.set()
+    for thread in [blocker, *same]:
+        thread.join()
+    assert len(errors) == 1
+    assert log.transactions[1] == events
