@@ -2,7 +2,9 @@
 ``creditledger serve`` on loopback; commands per second and p50/p99 latency per backend.
 
 A lifecycle is create (with an Idempotency-Key), authorize, settle: 3 commands, 3 requests,
-3 events. Every client is an asyncio task on one httpx connection pool (one connection each).
+3 events. Every client is an asyncio task on one aiohttp connection pool (one connection each).
+aiohttp, not httpx: on this 2-core VM httpx spent 2.8 ms of client CPU per request, more than
+the server, and the row measured the client; aiohttp spends about 0.2 ms.
 The run is bounded twice: a number of lifecycles and a time limit, whichever comes first. The
 server and the clients share the machine (loopback only), so the figures are the whole
 system's on this machine, client included, not the server's alone.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import statistics
 import tempfile
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-import httpx
+import aiohttp
 from rich.table import Table
 
 from bench.machine import load_average, machine_facts
@@ -39,7 +42,7 @@ from infrastructure.http.process import ServerProcess
 
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 DEFAULT_CLIENTS = 32
-DEFAULT_LIFECYCLES: dict[Backend, int] = {"memory": 1000, "sqlite": 600, "postgres": 400}
+DEFAULT_LIFECYCLES: dict[Backend, int] = {"memory": 2000, "sqlite": 1500, "postgres": 1200}
 DEFAULT_TIME_LIMIT_SECONDS = 60.0
 WARMUP_LIFECYCLES = 20
 COMMANDS_PER_LIFECYCLE = 3
@@ -103,31 +106,33 @@ def _purchase(customer: int) -> dict[str, object]:
 
 
 async def _command(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     load: HttpLoad | None,
     path: str,
     body: dict[str, object] | None = None,
     headers: dict[str, str] | None = None,
-) -> httpx.Response | None:
+) -> dict[str, object] | None:
+    """One POST; its JSON answer, or None (the refusal or transport error counted)."""
     started = time.perf_counter()
     try:
-        response = await client.post(path, json=body, headers=headers)
-    except httpx.TransportError as error:
+        async with client.post(path, json=body, headers=headers) as response:
+            content = await response.read()
+    except aiohttp.ClientError as error:
         if load is not None:
             load.failures[f"transport {type(error).__name__}"] += 1
         return None
     elapsed = time.perf_counter() - started
-    if response.status_code >= 300:
+    answer = cast(dict[str, object], json.loads(content)) if content else {}
+    if response.status >= 300:
         if load is not None:
-            code = response.json().get("code", "?") if response.content else "?"
-            load.failures[f"{response.status_code} {code}"] += 1
+            load.failures[f"{response.status} {answer.get('code', '?')}"] += 1
         return None
     if load is not None:
         load.latencies.append(elapsed)
-    return response
+    return answer
 
 
-async def _lifecycle(client: httpx.AsyncClient, load: HttpLoad | None, number: int) -> bool:
+async def _lifecycle(client: aiohttp.ClientSession, load: HttpLoad | None, number: int) -> bool:
     base = f"/v1/namespaces/{NAMESPACE}/credit-purchases"
     created = await _command(
         client,
@@ -138,7 +143,7 @@ async def _lifecycle(client: httpx.AsyncClient, load: HttpLoad | None, number: i
     )
     if created is None:
         return False
-    purchase = f"{base}/{created.json()['id']}"
+    purchase = f"{base}/{created['id']}"
     if await _command(client, load, f"{purchase}/authorize") is None:
         return False
     return await _command(client, load, f"{purchase}/settle") is not None
@@ -147,8 +152,9 @@ async def _lifecycle(client: httpx.AsyncClient, load: HttpLoad | None, number: i
 async def _drive(
     base_url: str, pid: int | None, load: HttpLoad, lifecycles: int, time_limit: float
 ) -> None:
-    limits = httpx.Limits(max_connections=load.clients, max_keepalive_connections=load.clients)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+    connector = aiohttp.TCPConnector(limit=load.clients)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
         for number in range(WARMUP_LIFECYCLES):  # connections opened, code paths warm
             await _lifecycle(client, None, -1 - number)
         numbers = itertools.count()

@@ -67,7 +67,7 @@ BATCH_EVENTS: dict[Backend, int] = {"sqlite": 5000, "postgres": 3000}
 SINGLE_CALLER_PURCHASES: dict[Backend, int] = {"memory": 2000, "sqlite": 500, "postgres": 200}
 CONCURRENT_PURCHASES: dict[Backend, int] = {"sqlite": 480, "postgres": 320}
 GROWTH_PURCHASES: dict[Backend, int] = {"sqlite": 200, "postgres": 150}
-HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 120, "postgres": 120}
+HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 600, "postgres": 600}
 CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 4500, "postgres": 3000}
 APPEND_WARMUP = 20
 """Untimed saves (per connection for the raw drivers) before each timed append run."""

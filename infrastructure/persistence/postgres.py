@@ -3,7 +3,7 @@
 The library's recorder writes a batch as a pipelined transaction of five statements (``SET LOCAL
 lock_timeout``, ``LOCK TABLE``, ``NOTIFY``, ``INSERT ... RETURNING``, ``COMMIT``), and sends the
 events as one array of composite values that psycopg builds row by row in Python. Group commit
-funnels every write of the process through one writer thread, so that client-side work is what
+funnels every write of the process through one writer at a time, so that client-side work is what
 limits throughput. This recorder sends one statement instead: a call of a PL/pgSQL function that
 takes the same table lock, sends the same NOTIFY and runs the same insert, with the events as
 four plain arrays (uuid, bigint, text, bytea) in binary format, which psycopg dumps without
