@@ -9,6 +9,7 @@ import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from bench import keys
+from bench.append_paths import BATCH_SIZES, measure
 from bench.baselines import open_bare_ledger
 from bench.growth import PurchaseCopies, fill
 from bench.lifecycles import Side, lifecycle_rows, run_order
@@ -216,3 +217,15 @@ def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(
         assert type(app.mapper) is Mapper
         assert isinstance(app.mapper.transcoder, JSONTranscoder)
         assert type(app.recorder).__module__.startswith("eventsourcing.")
+
+
+def test_the_append_path_bench_writes_every_batch_through_both_recorders(
+    postgres_session_schema: str,
+) -> None:
+    results = measure(count=3, runs=1)
+    assert set(results) == {
+        (side, size) for side in ("library", "creditledger") for size in BATCH_SIZES
+    }
+    for cpus, walls in results.values():
+        assert len(cpus) == len(walls) == 1
+        assert walls[0] > 0
