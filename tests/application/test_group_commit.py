@@ -348,3 +348,40 @@ def test_connections_killed_under_load_lose_nothing_and_the_ledger_recovers(
         assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
     finally:
         ledger.close()
+
+
+def test_a_store_that_refuses_writes_for_a_while_fails_those_commands_then_recovers(
+    tmp_path: Path,
+) -> None:
+    import sqlite3  # noqa: PLC0415 - only this test holds the file's lock by hand
+
+    path = tmp_path / "ledger.sqlite"
+    settings = Settings(
+        database_url=f"sqlite:///{path}", group_commit=True, pool_size=8, sqlite_lock_timeout=1
+    )
+    ledger = open_ledger(settings=settings, clock=FixedClock())
+    try:
+        ledger.initiate_purchase(_initiate("warm-up"))
+        # Another process holds the database's write lock past the ledger's lock timeout: every
+        # transaction written meanwhile is refused, as by a store that is down for writes.
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        customers = [f"cust-{i}" for i in range(4)]
+        with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+            answers = list(
+                pool.map(lambda c: _run(ledger, _initiate(f"key-{c}", customer=c)), customers)
+            )
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        # Each caller hears of it, with the store's reason; nothing of theirs was written.
+        for answer in answers:
+            assert isinstance(answer.error, StoreUnavailableError)
+            assert "locked" in answer.error.detail
+        assert [e.idempotency_key for e in _all_events(ledger)] == ["warm-up"]
+        # The service keeps working, and the same requests, retried, now go through.
+        for customer in customers:
+            retried = ledger.initiate(_initiate(f"key-{customer}", customer=customer))
+            assert retried.created
+            assert not retried.replayed
+    finally:
+        ledger.close()
