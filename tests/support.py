@@ -11,6 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from domain.events import PurchaseEvent
+from domain.intent import normalize_intent
+from domain.purchase import CommandContext, CreditPurchase
+
 POSTGRES_URL = os.environ.get(
     "CREDITLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -81,3 +85,18 @@ def truncate_schema(schema: str) -> None:
         if rows:
             tables = ", ".join(f'"{schema}"."{row[0]}"' for row in rows)
             connection.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+
+
+def initiated_event(customer: str = "cust-1") -> PurchaseEvent:
+    """The Initiated event of a new external purchase (10 USD at 0.5), as the aggregate makes it."""
+    intent = normalize_intent(
+        now=START,
+        namespace="acme",
+        customer_id=customer,
+        currency="USD",
+        credit_amount="10",
+        settlement_type="external",
+        cost_basis="0.5",
+    )
+    purchase = CreditPurchase.initiate(uuid.uuid4(), intent, CommandContext(at=START))
+    return purchase.collect_events()[0]

@@ -143,6 +143,24 @@ def _assert_each_answer_names_its_own_position(ledger: CreditLedger, writers: li
         assert writer.outcome.position == last_position_of_key[writer.command.idempotency_key]
 
 
+def _assert_history_is_sound(
+    ledger: CreditLedger, events: list[PurchaseEvent], answers: list[Answer]
+) -> None:
+    """No purchase paid twice, no version skipped, every answer a state the history went through."""
+    by_purchase: dict[UUID, list[PurchaseEvent]] = {}
+    for event in events:
+        by_purchase.setdefault(event.originator_id, []).append(event)
+    for history in by_purchase.values():
+        types = [event.TYPE.value for event in history]
+        assert types.count("PaymentAuthorized") <= 1
+        assert types.count("PaymentSettled") <= 1
+        assert [event.originator_version for event in history] == list(range(1, len(history) + 1))
+    for answer in answers:
+        if answer.outcome is not None:
+            view = answer.outcome.purchase
+            assert ledger.get_purchase(NAMESPACE, view.id, version=view.version) == view
+
+
 def test_concurrent_mixed_commands_match_the_committed_history(
     batched_ledger: CreditLedger,
 ) -> None:
@@ -164,20 +182,7 @@ def test_concurrent_mixed_commands_match_the_committed_history(
         map(str, committed_keys)
     )
     _assert_each_answer_names_its_own_position(ledger, writers)
-    # No purchase paid twice.
-    by_purchase: dict[UUID, list[PurchaseEvent]] = {}
-    for event in events:
-        by_purchase.setdefault(event.originator_id, []).append(event)
-    for history in by_purchase.values():
-        types = [event.TYPE.value for event in history]
-        assert types.count("PaymentAuthorized") <= 1
-        assert types.count("PaymentSettled") <= 1
-        assert [event.originator_version for event in history] == list(range(1, len(history) + 1))
-    # Every answer is a state the committed history went through.
-    for answer in answers:
-        if answer.outcome is not None:
-            view = answer.outcome.purchase
-            assert ledger.get_purchase(NAMESPACE, view.id, version=view.version) == view
+    _assert_history_is_sound(ledger, events, answers)
     # Refusals are the ones the history justifies.
     for answer in answers:
         if answer.error is None:
@@ -332,18 +337,7 @@ def test_connections_killed_under_load_lose_nothing_and_the_ledger_recovers(
             if a.outcome is not None or isinstance(a.error, StoreUnavailableError)
         }
         assert written_keys - {f"setup-{i}" for i in range(8)} <= answered
-        by_purchase: dict[UUID, list[PurchaseEvent]] = {}
-        for event in events:
-            by_purchase.setdefault(event.originator_id, []).append(event)
-        for history in by_purchase.values():
-            types = [event.TYPE.value for event in history]
-            assert types.count("PaymentAuthorized") <= 1
-            assert types.count("PaymentSettled") <= 1
-            assert [e.originator_version for e in history] == list(range(1, len(history) + 1))
-        for answer in answers:
-            if answer.outcome is not None:
-                view = answer.outcome.purchase
-                assert ledger.get_purchase(NAMESPACE, view.id, version=view.version) == view
+        _assert_history_is_sound(ledger, events, answers)
         # The service keeps working once the connections are back.
         assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
     finally:

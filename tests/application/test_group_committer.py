@@ -8,29 +8,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import Notification, Recording
 
 from application.group_commit import CommitterClosedError, GroupCommitter, RetryDecisionError
 from domain.events import PurchaseEvent
-from domain.intent import normalize_intent
-from domain.purchase import CommandContext, CreditPurchase
-from tests.support import START
+from tests.support import initiated_event
 
 
 def new_events() -> list[PurchaseEvent]:
-    intent = normalize_intent(
-        now=START,
-        namespace="acme",
-        customer_id="cust-1",
-        currency="USD",
-        credit_amount="10",
-        settlement_type="external",
-        cost_basis="0.5",
-    )
-    return CreditPurchase.initiate(uuid4(), intent, CommandContext(at=START)).collect_events()
+    """The one event of a new purchase (a new id each: submissions never share versions)."""
+    return [initiated_event()]
 
 
 class Log:

@@ -12,19 +12,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from uuid import uuid4
 
 import psycopg
 import pytest
 
 from application.ledger import CreditLedger
 from domain.events import PurchaseEvent
-from domain.intent import normalize_intent
-from domain.purchase import CommandContext, CreditPurchase
 from infrastructure.projections.operations import verify
 from infrastructure.projections.service import ReadModelService, open_read_models
 from tests.readmodels_support import logged_events, logged_postings, read_models
-from tests.support import POSTGRES_URL, START
+from tests.support import POSTGRES_URL, initiated_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,20 +35,6 @@ def backend() -> str:
 def views(ledger: CreditLedger) -> Iterator[ReadModelService]:
     with read_models(ledger) as service:
         yield service
-
-
-def initiated(customer: str) -> PurchaseEvent:
-    intent = normalize_intent(
-        now=START,
-        namespace="acme",
-        customer_id=customer,
-        currency="USD",
-        credit_amount="10",
-        settlement_type="external",
-        cost_basis="0.5",
-    )
-    purchase = CreditPurchase.initiate(uuid4(), intent, CommandContext(at=START))
-    return purchase.collect_events()[0]
 
 
 Insert = Callable[[psycopg.Connection[tuple[object, ...]], PurchaseEvent], None]
@@ -76,7 +59,7 @@ def insert_without_lock(ledger: CreditLedger) -> Insert:
 def test_an_event_committed_after_a_later_one_is_applied_not_skipped(
     views: ReadModelService, insert_without_lock: Insert
 ) -> None:
-    early, late = initiated("cust-1"), initiated("cust-2")
+    early, late = initiated_event("cust-1"), initiated_event("cust-2")
     with (
         psycopg.connect(POSTGRES_URL) as slow,
         psycopg.connect(POSTGRES_URL, autocommit=True) as fast,
@@ -104,8 +87,8 @@ def test_a_rolled_back_id_is_passed_once_its_transaction_has_ended(
         psycopg.connect(POSTGRES_URL) as failing,
         psycopg.connect(POSTGRES_URL, autocommit=True) as fine,
     ):
-        insert_without_lock(failing, initiated("cust-1"))
-        insert_without_lock(fine, initiated("cust-2"))
+        insert_without_lock(failing, initiated_event("cust-1"))
+        insert_without_lock(fine, initiated_event("cust-2"))
         assert views.runner.run_batch().blocked
         failing.rollback()
     views.runner.catch_up()
@@ -120,9 +103,9 @@ def test_events_before_a_pending_id_are_applied_while_it_is_pending(
         psycopg.connect(POSTGRES_URL) as slow,
         psycopg.connect(POSTGRES_URL, autocommit=True) as fast,
     ):
-        insert_without_lock(fast, initiated("cust-1"))  # id 1
-        insert_without_lock(slow, initiated("cust-2"))  # id 2, pending
-        insert_without_lock(fast, initiated("cust-3"))  # id 3
+        insert_without_lock(fast, initiated_event("cust-1"))  # id 1
+        insert_without_lock(slow, initiated_event("cust-2"))  # id 2, pending
+        insert_without_lock(fast, initiated_event("cust-3"))  # id 3
         result = views.runner.run_batch()
         assert (result.applied, result.position) == (1, 1)
         slow.commit()
