@@ -120,8 +120,16 @@ def _payment_fields(
     }
 
 
-def _answer(response: Response, outcome: Outcome, ledger: CreditLedger) -> PurchaseView:
-    response.headers["ETag"] = entity_tag(outcome.purchase.version)
+def _answer(
+    outcome: Outcome,
+    ledger: CreditLedger,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The command's answer: the purchase as JSON, with ``ETag``, ``X-Position`` and, for a
+    replay, ``Idempotent-Replayed``."""
+    answer = {**(headers or {}), "ETag": entity_tag(outcome.purchase.version)}
     position = outcome.position
     if position is None:
         # A replay wrote nothing (or a store did not report positions): the log's head is at or
@@ -130,10 +138,18 @@ def _answer(response: Response, outcome: Outcome, ledger: CreditLedger) -> Purch
         with contextlib.suppress(PersistenceError):
             position = ledger.recorder.max_notification_id() or 0
     if position is not None:
-        response.headers["X-Position"] = str(position)
+        answer["X-Position"] = str(position)
     if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.purchase
+        answer["Idempotent-Replayed"] = "true"
+    # Serialized once, here: returned as a model, the view would be dumped, validated against
+    # the response model and serialized again by FastAPI, about a tenth of the server's CPU per
+    # command (py-spy). The declared response_model still documents it in the OpenAPI.
+    return Response(
+        outcome.purchase.model_dump_json(),
+        status_code=status_code,
+        headers=answer,
+        media_type="application/json",
+    )
 
 
 def _outcome(outcome: Outcome) -> str:
@@ -169,9 +185,8 @@ def create_purchase(
     body: Annotated[PurchaseCreate, Body()],
     ledger: LedgerDep,
     metrics: MetricsDep,
-    response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> PurchaseView:
+) -> Response:
     command = InitiatePurchase(
         namespace=namespace,
         idempotency_key=idempotency_key,
@@ -189,10 +204,12 @@ def create_purchase(
         metadata=body.metadata,
     )
     outcome = metrics.run_command("initiate", lambda: ledger.initiate(command), _outcome)
-    response.headers["Location"] = purchase_location(namespace, outcome.purchase.id)
-    if outcome.replayed:
-        response.status_code = 200
-    return _answer(response, outcome, ledger)
+    return _answer(
+        outcome,
+        ledger,
+        status_code=200 if outcome.replayed else 201,
+        headers={"Location": purchase_location(namespace, outcome.purchase.id)},
+    )
 
 
 @router.get(
@@ -259,16 +276,15 @@ def authorize_payment(
     purchase_id: PurchaseIdPath,
     ledger: LedgerDep,
     metrics: MetricsDep,
-    response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
     if_match: IfMatchHeader = None,
     body: Annotated[PaymentUpdate | None, Body()] = None,
-) -> PurchaseView:
+) -> Response:
     command = AuthorizePayment(
         **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
     )
     outcome = metrics.run_command("authorize", lambda: ledger.authorize(command), _outcome)
-    return _answer(response, outcome, ledger)
+    return _answer(outcome, ledger)
 
 
 @router.post(
@@ -292,16 +308,15 @@ def settle_payment(
     purchase_id: PurchaseIdPath,
     ledger: LedgerDep,
     metrics: MetricsDep,
-    response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
     if_match: IfMatchHeader = None,
     body: Annotated[PaymentUpdate | None, Body()] = None,
-) -> PurchaseView:
+) -> Response:
     command = SettlePayment(
         **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
     )
     outcome = metrics.run_command("settle", lambda: ledger.settle(command), _outcome)
-    return _answer(response, outcome, ledger)
+    return _answer(outcome, ledger)
 
 
 @router.get(
