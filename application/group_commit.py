@@ -8,6 +8,14 @@ returns. Under load, one commit (and on PostgreSQL one table lock and one fsync)
 commands; a lone caller writes its own events in its own thread, as if there were no batching
 at all (no thread hand-off: this is what keeps its latency within a few percent of unbatched).
 
+A batch is bounded by count (``max_batch``) and by time. By default the leader never waits for
+company (``max_wait`` 0): whoever queues during a write is in the next batch, so a caller waits at
+most for the write in progress and its own. With ``max_wait`` above 0 the leader first waits up to
+that long for more callers, and stops waiting as soon as the batch is full: a few more commands
+per transaction for callers that arrive staggered, at the price of that wait for every batch,
+a lone caller's included (on this project's 2-core VM 0.5 ms gained 5-13% at 8 callers, within
+noise at 4, and 2 ms lost half the rate: the default stays 0).
+
 Guarantees, per caller:
 - acknowledged only after the transaction holding its events committed;
 - two submissions for one purchase in one batch: the first (in arrival order) is written, the later
@@ -23,6 +31,7 @@ Guarantees, per caller:
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from uuid import UUID
@@ -32,6 +41,8 @@ from eventsourcing.persistence import Recording
 from domain.events import PurchaseEvent
 
 DEFAULT_MAX_BATCH = 256
+MAX_WAIT_LIMIT = 1.0
+"""The longest a leader may be told to wait for company, in seconds."""
 
 
 class RetryDecisionError(Exception):
@@ -86,14 +97,20 @@ class GroupCommitter:
         write: Callable[[Sequence[PurchaseEvent]], Sequence[Recording[UUID]]],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_wait: float = 0.0,
     ) -> None:
         if max_batch < 1:
             msg = "max_batch must be at least 1"
             raise ValueError(msg)
+        if not 0 <= max_wait <= MAX_WAIT_LIMIT:
+            msg = f"max_wait must be between 0 and {MAX_WAIT_LIMIT} seconds"
+            raise ValueError(msg)
         self._write = write
         self._max_batch = max_batch
+        self._max_wait = max_wait
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._arrival = threading.Condition(self._lock)
         self._waiting: deque[_Submission] = deque()
         self._writing = False
         self._closed = False
@@ -114,6 +131,8 @@ class GroupCommitter:
             # empty), so this submission is first in line and leads.
             leads = not self._writing
             self._writing = True
+            if self._max_wait and not leads:
+                self._arrival.notify()  # a leader may be waiting for company
         if not leads:
             submission.wait()
             if not submission.lead:
@@ -138,6 +157,8 @@ class GroupCommitter:
     def _lead(self) -> None:
         """Write one batch (the leader's own submission is its first), then pass the lead on."""
         with self._lock:
+            if self._max_wait:
+                self._wait_for_company()
             count = min(len(self._waiting), self._max_batch)
             batch = [self._waiting.popleft() for _ in range(count)]
         try:
@@ -159,6 +180,15 @@ class GroupCommitter:
                 successor.wake()
             for submission in batch[1:]:  # batch[0] is this leader's own: it is not waiting
                 submission.wake()
+
+    def _wait_for_company(self) -> None:
+        """Up to ``max_wait`` for the batch to fill (called holding the lock)."""
+        deadline = time.monotonic() + self._max_wait
+        while len(self._waiting) < self._max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrival.wait(remaining)
 
     def _commit(self, batch: list[_Submission]) -> None:
         self.batches += 1

@@ -74,6 +74,7 @@ class CreditLedger(Application[UUID]):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         group_commit: bool = False,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_wait: float = 0.0,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._committer: GroupCommitter | None = None
@@ -89,7 +90,9 @@ class CreditLedger(Application[UUID]):
         self.max_attempts = max_attempts
         self._cache = PurchaseCache(cache_size)
         self._committer = (
-            GroupCommitter(self.events.put, max_batch=max_batch) if group_commit else None
+            GroupCommitter(self.events.put, max_batch=max_batch, max_wait=max_wait)
+            if group_commit
+            else None
         )
 
     def close(self) -> None:
@@ -239,12 +242,18 @@ class CreditLedger(Application[UUID]):
 
     def _version_taken(self, event: PurchaseEvent) -> bool:
         """Whether a stored event already holds this event's (purchase, version) slot."""
-        taken = self.recorder.select_events(
-            event.originator_id,
-            gt=event.originator_version - 1,
-            lte=event.originator_version,
-            limit=1,
-        )
+        try:
+            taken = self.recorder.select_events(
+                event.originator_id,
+                gt=event.originator_version - 1,
+                lte=event.originator_version,
+                limit=1,
+            )
+        except PersistenceError as error:
+            # The write was refused and the store cannot say why: neither "someone else wrote
+            # first" nor "refused" can be told apart, so the caller hears the store is away (a
+            # retry with the same idempotency key is safe either way).
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
         return bool(taken)
 
     def _replay(self, purchase: CreditPurchase, key: str, fingerprint: str) -> Outcome:

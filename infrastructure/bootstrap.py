@@ -40,6 +40,7 @@ def open_ledger(
                 max_attempts=settings.max_attempts,
                 group_commit=settings.uses_group_commit,
                 max_batch=settings.group_commit_max_batch,
+                max_wait=settings.group_commit_max_wait_ms / 1000,
                 cache_size=settings.cache_size,
             )
         except InternalError as error:

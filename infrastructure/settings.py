@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(
         256, ge=1, le=10_000, description="most commands written in one transaction"
     )
+    group_commit_max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="how long a batch's writer waits for more commands before writing (it "
+        "stops early when the batch is full); 0: never, a lone caller pays nothing",
+    )
 
     projector: ProjectorMode = Field(
         ProjectorMode.INPROCESS,

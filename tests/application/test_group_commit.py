@@ -46,9 +46,15 @@ def batched_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return postgres_url(schema)
 
 
-@pytest.fixture
-def batched_ledger(batched_store: str) -> Iterator[CreditLedger]:
-    settings = Settings(database_url=batched_store, group_commit=True, pool_size=8)
+@pytest.fixture(params=[0.0, 1.0], ids=["no-wait", "wait-1ms"])
+def batched_ledger(batched_store: str, request: pytest.FixtureRequest) -> Iterator[CreditLedger]:
+    """Group commit as configured by default, and with its writer waiting up to 1 ms for more."""
+    settings = Settings(
+        database_url=batched_store,
+        group_commit=True,
+        pool_size=8,
+        group_commit_max_wait_ms=request.param,
+    )
     ledger = open_ledger(settings=settings, clock=FixedClock())
     yield ledger
     ledger.close()
@@ -219,7 +225,7 @@ def _refuse_poison(store_url: str) -> None:
     schema = store_url.rsplit("schema=", 1)[1]
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(
-            f"""CREATE FUNCTION "{schema}".refuse_poison() RETURNS trigger AS $$
+            f"""CREATE OR REPLACE FUNCTION "{schema}".refuse_poison() RETURNS trigger AS $$
             BEGIN
                 IF convert_from(NEW.state, 'UTF8') LIKE '%poison%' THEN
                     RAISE EXCEPTION 'poisoned event refused';
@@ -228,7 +234,7 @@ def _refuse_poison(store_url: str) -> None:
             END $$ LANGUAGE plpgsql"""
         )
         connection.execute(
-            f'CREATE TRIGGER refuse_poison BEFORE INSERT ON "{schema}".creditledger_events '
+            f'CREATE OR REPLACE TRIGGER refuse_poison BEFORE INSERT ON "{schema}".creditledger_events '
             f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_poison()'
         )
 

@@ -88,7 +88,10 @@ def test_callers_arriving_during_a_write_share_the_next_transaction_in_arrival_o
 
 
 def _wait_until_queued(committer: GroupCommitter, count: int) -> None:
+    deadline = time.monotonic() + 10
     while committer.queued < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{count} submissions never queued up ({committer.queued} did)")
         time.sleep(0.001)
 
 
@@ -174,3 +177,31 @@ def test_a_second_submission_for_the_same_versions_in_one_batch_is_told_to_decid
         thread.join()
     assert len(errors) == 1
     assert log.transactions[1] == events
+
+
+def test_with_a_wait_the_writer_holds_the_batch_open_until_it_fills() -> None:
+    log = Log()
+    # The longest wait allowed: here the batch closes because it is full, long before that.
+    committer = GroupCommitter(log.write, max_batch=2, max_wait=1.0)
+    first, second = new_events(), new_events()
+    leader = threading.Thread(target=committer.submit, args=(first,))
+    leader.start()
+    _wait_until_queued(committer, 1)  # the leader is waiting for company, nothing written
+    assert log.transactions == []
+    committer.submit(second)
+    leader.join()
+    assert log.transactions == [[*first, *second]]
+
+
+def test_with_a_wait_a_lone_caller_is_written_when_the_wait_runs_out() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write, max_wait=0.01)
+    events = new_events()
+    assert committer.submit(events) == 1
+    assert log.transactions == [events]
+
+
+@pytest.mark.parametrize("max_wait", [-0.001, 1.5])
+def test_a_wait_outside_0_to_1_second_is_refused(max_wait: float) -> None:
+    with pytest.raises(ValueError, match="max_wait"):
+        GroupCommitter(Log().write, max_wait=max_wait)
