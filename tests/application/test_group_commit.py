@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,7 +225,7 @@ def _refuse_poison(store_url: str) -> None:
     schema = store_url.rsplit("schema=", 1)[1]
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(
-            f"""CREATE OR REPLACE FUNCTION "{schema}".refuse_poison() RETURNS trigger AS $$
+            f"""CREATE FUNCTION "{schema}".refuse_poison() RETURNS trigger AS $$
             BEGIN
                 IF convert_from(NEW.state, 'UTF8') LIKE '%poison%' THEN
                     RAISE EXCEPTION 'poisoned event refused';
@@ -234,17 +234,32 @@ def _refuse_poison(store_url: str) -> None:
             END $$ LANGUAGE plpgsql"""
         )
         connection.execute(
-            f'CREATE OR REPLACE TRIGGER refuse_poison BEFORE INSERT ON "{schema}".creditledger_events '
+            f'CREATE TRIGGER refuse_poison BEFORE INSERT ON "{schema}".creditledger_events '
             f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_poison()'
         )
 
 
+@pytest.fixture
+def refuse_poison(batched_store: str) -> Iterator[Callable[[], None]]:
+    """Installs the refusal when called; removes it afterwards (the PostgreSQL schema is shared
+    by the session's tests, and the trigger would refuse their non-UTF-8 test bytes)."""
+    yield lambda: _refuse_poison(batched_store)
+    if batched_store.startswith("sqlite"):
+        return  # the file is the test's own
+    schema = batched_store.rsplit("schema=", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(
+            f'DROP TRIGGER IF EXISTS refuse_poison ON "{schema}".creditledger_events'
+        )
+        connection.execute(f'DROP FUNCTION IF EXISTS "{schema}".refuse_poison()')
+
+
 def test_a_write_the_database_refuses_fails_only_its_own_command(
-    batched_store: str, batched_ledger: CreditLedger
+    batched_ledger: CreditLedger, refuse_poison: Callable[[], None]
 ) -> None:
     ledger = batched_ledger
     ledger.initiate_purchase(_initiate("warm-up"))  # creates the tables
-    _refuse_poison(batched_store)
+    refuse_poison()
     customers = [f"cust-{i}" for i in range(40)]
     customers[17] = "poison"
     barrier = threading.Barrier(len(customers))
