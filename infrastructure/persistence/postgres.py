@@ -19,17 +19,63 @@ default path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+LOST_CONNECTION = (InterfaceError, OperationalError)
+ATTEMPTS, WAIT_SECONDS = 10, 0.2
+"""The library's own retry policy for its PostgreSQL reads and writes."""
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _dropping_dead_connections(method: Method) -> Method:
+    """On a lost connection, test every idle pooled connection and replace the dead ones before
+    the retry: after a server restart every idle connection is dead, and each of the library's
+    ten retries would otherwise take the next dead one (a pool above ten connections then fails
+    requests for nothing)."""
+
+    @functools.wraps(method)
+    def dropping(self: PostgresApplicationRecorder, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except LOST_CONNECTION:
+            self.datastore.pool.check()
+            raise
+
+    return cast(Method, dropping)
+
+
+def _resilient(method: Method) -> Method:
+    """The library's retry around ``method``, dropping dead connections between attempts."""
+    return cast(
+        Method,
+        retry(LOST_CONNECTION, max_attempts=ATTEMPTS, wait=WAIT_SECONDS)(
+            _dropping_dead_connections(method)
+        ),
+    )
+
+
+def _undecorated(method: Callable[..., Any]) -> Callable[..., Any]:
+    # The library wraps these in its retry (functools.wraps keeps the original).
+    return cast(Callable[..., Any], getattr(method, "__wrapped__", method))
+
 
 class AppendFunctionRecorder(PostgresApplicationRecorder):
     """``APPLICATION_RECORDER_TOPIC`` for the ledger's PostgreSQL store."""
+
+    # The reads the ledger makes, with the same retry, made to survive a server restart.
+    select_events = _resilient(_undecorated(PostgresApplicationRecorder.select_events))
+    select_notifications = _resilient(
+        _undecorated(PostgresApplicationRecorder.select_notifications)
+    )
+    max_notification_id = _resilient(_undecorated(PostgresApplicationRecorder.max_notification_id))
 
     def __init__(
         self,
@@ -73,7 +119,7 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
         ).format(schema=schema, function=function)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @_resilient
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:

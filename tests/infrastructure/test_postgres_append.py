@@ -16,9 +16,13 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from application.commands import AuthorizePayment
 from application.ledger import CreditLedger
+from infrastructure.bootstrap import open_ledger
 from infrastructure.persistence.postgres import AppendFunctionRecorder
-from tests.support import POSTGRES_URL
+from infrastructure.settings import Settings
+from tests.application.builders import NAMESPACE, external_purchase
+from tests.support import POSTGRES_URL, postgres_url, truncate_schema
 
 
 @pytest.fixture
@@ -125,3 +129,32 @@ def test_a_writer_waits_for_the_table_lock_so_ids_are_visible_in_issue_order(
     assert drawn is not None
     assert len(written) == 2
     assert min(written) > drawn[0]  # type: ignore[operator]
+
+
+def test_after_a_server_restart_killed_every_pooled_connection_the_next_commands_succeed(
+    postgres_session_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger's connections carry a name of their own (libpq reads PGAPPNAME), so that this
+    # test kills them and nothing else on the server.
+    name = f"creditledger-restart-{uuid4().hex[:8]}"
+    monkeypatch.setenv("PGAPPNAME", name)
+    truncate_schema(postgres_session_schema)
+    settings = Settings(database_url=postgres_url(postgres_session_schema), pool_size=16)
+    with open_ledger(settings=settings) as ledger:
+        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="before"))
+        datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+        datastore.pool.wait()  # all 16 connections open and idle
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()
+        # More dead connections than the library's ten retries would get through one by one.
+        assert killed is not None
+        assert killed[0] >= 16
+        assert ledger.get_purchase(NAMESPACE, purchase.id).version == 1
+        authorized = ledger.authorize(
+            AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id)
+        )
+        assert authorized.purchase.version == 2
