@@ -15,6 +15,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
+from domain.intent import PurchaseIntent, normalize_intent
+
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
@@ -81,6 +83,28 @@ class InitiatePurchase(Command):
     def _keys_in_order(cls, metadata: dict[str, str]) -> dict[str, str]:
         # JSON objects have no order: {"a","b"} and {"b","a"} are the same request.
         return dict(sorted(metadata.items()))
+
+    def intent(self, now: datetime) -> PurchaseIntent:
+        """The purchase this asks for, validated and normalized as of ``now``.
+
+        Raises ``ValidationFailedError`` listing every problem at once.
+        """
+        return normalize_intent(
+            now=now,
+            namespace=self.namespace,
+            customer_id=self.customer_id,
+            currency=self.currency,
+            credit_amount=self.credit_amount,
+            settlement_type=self.settlement.type,
+            cost_basis=self.cost_basis,
+            initial_status=self.settlement.initial_status,
+            settlement_currency=self.settlement.currency,
+            priority=self.priority,
+            expires_at=self.expires_at,
+            feature_filters=self.feature_filters,
+            name=self.name,
+            metadata=self.metadata,
+        )
 
 
 class PaymentCommand(Command):

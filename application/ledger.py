@@ -38,7 +38,6 @@ from domain.errors import (
 )
 from domain.events import PurchaseEvent
 from domain.identity import purchase_id_for_key
-from domain.intent import normalize_intent
 from domain.purchase import CommandContext, CreditPurchase, project_purchase
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -136,22 +135,7 @@ class CreditLedger(Application[UUID]):
                 elif existing is not None:
                     return self._replay(existing, key, fingerprint)
             now = self.clock.now()
-            intent = normalize_intent(
-                now=now,
-                namespace=command.namespace,
-                customer_id=command.customer_id,
-                currency=command.currency,
-                credit_amount=command.credit_amount,
-                settlement_type=command.settlement.type,
-                cost_basis=command.cost_basis,
-                initial_status=command.settlement.initial_status,
-                settlement_currency=command.settlement.currency,
-                priority=command.priority,
-                expires_at=command.expires_at,
-                feature_filters=command.feature_filters,
-                name=command.name,
-                metadata=command.metadata,
-            )
+            intent = command.intent(now)
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
             position = self._commit(purchase)

@@ -54,10 +54,10 @@ class State:
         self.database_url: str | None = None
         self.json: bool = False
 
-    def settings(self) -> Settings:
-        if self.database_url is None:
-            return Settings()
-        return Settings(database_url=self.database_url)
+    def settings(self, **overrides: Any) -> Settings:
+        if self.database_url is not None:
+            overrides = {"database_url": self.database_url, **overrides}
+        return Settings(**overrides)
 
 
 def state(ctx: typer.Context) -> State:
@@ -96,10 +96,16 @@ def exit_code_of(error: LedgerError) -> ExitCode:
 
 
 @contextmanager
-def ledger_for(ctx: typer.Context) -> Iterator[CreditLedger]:
-    """Open the configured ledger; turn typed errors into a problem on stderr and an exit code."""
+def ledger_for(ctx: typer.Context, *, pool_size: int | None = None) -> Iterator[CreditLedger]:
+    """Open the configured ledger; turn typed errors into a problem on stderr and an exit code.
+
+    ``pool_size``: at least this many store connections (a command running many threads).
+    """
     try:
-        ledger = open_ledger(settings=state(ctx).settings())
+        settings = state(ctx).settings()
+        if pool_size is not None and pool_size > settings.pool_size:
+            settings = state(ctx).settings(pool_size=pool_size)
+        ledger = open_ledger(settings=settings)
     except ValidationError as error:
         sys.stderr.write(f"invalid configuration: {error}\n")
         raise typer.Exit(ExitCode.FAILED) from None

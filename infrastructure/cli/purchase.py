@@ -10,6 +10,7 @@ import typer
 
 from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
 from infrastructure.cli.common import EXIT_CODES_HELP, ledger_for, print_json
+from infrastructure.cli.imports import import_file
 
 purchase_app = typer.Typer(
     help=f"Initiate, authorize, settle and inspect credit purchases. {EXIT_CODES_HELP}",
@@ -146,3 +147,6 @@ def history(
     """Print every event of a purchase, oldest first, with the status after each."""
     with ledger_for(ctx) as ledger:
         print_json(ledger.purchase_history(namespace, purchase_id))
+
+
+purchase_app.command("import")(import_file)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from application.commands import AmountInput
+from application.commands import AmountInput, InitiatePurchase, SettlementInput
 from application.views import HistoryEntry, PurchaseView
 from domain.intent import (
     MAX_FEATURE_FILTERS,
@@ -148,6 +148,26 @@ class PurchaseCreate(_Request):
             examples=[{"order": "A-1"}],
         ),
     ] = Field(default_factory=dict)
+
+    def command(self, namespace: str, idempotency_key: str | None) -> InitiatePurchase:
+        """The command this request asks for, in ``namespace`` (from the path, or the import's
+        ``--namespace``)."""
+        return InitiatePurchase(
+            namespace=namespace,
+            idempotency_key=idempotency_key,
+            customer_id=self.customer_id,
+            currency=self.currency,
+            credit_amount=self.credit_amount,
+            cost_basis=self.cost_basis,
+            settlement=SettlementInput(
+                type=self.settlement.type, initial_status=self.settlement.initial_status
+            ),
+            priority=self.priority,
+            expires_at=self.expires_at,
+            feature_filters=self.feature_filters,
+            name=self.name,
+            metadata=self.metadata,
+        )
 
 
 class PaymentUpdate(_Request):

@@ -17,7 +17,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Path, Query, Response, Security
 from pydantic import AwareDatetime
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
+from application.commands import AuthorizePayment, SettlePayment
 from application.ledger import CreditLedger, Outcome
 from application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
 from application.views import PurchaseView
@@ -187,22 +187,7 @@ def create_purchase(
     metrics: MetricsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    command = InitiatePurchase(
-        namespace=namespace,
-        idempotency_key=idempotency_key,
-        customer_id=body.customer_id,
-        currency=body.currency,
-        credit_amount=body.credit_amount,
-        cost_basis=body.cost_basis,
-        settlement=SettlementInput(
-            type=body.settlement.type, initial_status=body.settlement.initial_status
-        ),
-        priority=body.priority,
-        expires_at=body.expires_at,
-        feature_filters=body.feature_filters,
-        name=body.name,
-        metadata=body.metadata,
-    )
+    command = body.command(namespace, idempotency_key)
     outcome = metrics.run_command("initiate", lambda: ledger.initiate(command), _outcome)
     return _answer(
         outcome,

@@ -1,0 +1,71 @@
+"""Many purchases initiated at once: a bulk import that group commit turns into few transactions.
+
+Each line of an import is one ``InitiatePurchase`` (or the typed error that kept it from being
+one). The lines are initiated by a pool of threads, so that group commit can write many of them
+per transaction, and answered in line order, each with its own outcome or its own typed error:
+a refused line never stops or fails the others. Every line carries an idempotency key, so an
+import that stopped half way (a crash, a lost connection) is simply run again: the lines already
+written are replayed, not granted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+
+from application.commands import InitiatePurchase
+from application.ledger import CreditLedger, Outcome
+from domain.errors import LedgerError
+
+DEFAULT_WORKERS = 32
+WINDOW_PER_WORKER = 64
+"""Lines read ahead per worker: enough to keep every worker busy, never the whole file."""
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """One line of an import: its number, and the command it asks for or why it cannot."""
+
+    number: int
+    command: InitiatePurchase | None = None
+    error: LedgerError | None = None
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """What became of one line: the purchase it created or replayed, or the error refusing it."""
+
+    number: int
+    outcome: Outcome | None = None
+    error: LedgerError | None = None
+
+    @property
+    def result(self) -> str:
+        if self.outcome is None:
+            return "refused"
+        return "replayed" if self.outcome.replayed else "created"
+
+
+def import_purchases(
+    ledger: CreditLedger, lines: Iterable[ImportLine], *, workers: int = DEFAULT_WORKERS
+) -> Iterator[LineResult]:
+    """Initiate each line's purchase, ``workers`` at a time; results in line order, as they come."""
+    if workers < 1:
+        msg = "workers must be at least 1"
+        raise ValueError(msg)
+    window = workers * WINDOW_PER_WORKER
+    pending = iter(lines)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
+        while chunk := list(islice(pending, window)):
+            yield from pool.map(lambda line: _initiate(ledger, line), chunk)
+
+
+def _initiate(ledger: CreditLedger, line: ImportLine) -> LineResult:
+    if line.command is None:
+        return LineResult(line.number, error=line.error)
+    try:
+        return LineResult(line.number, outcome=ledger.initiate(line.command))
+    except LedgerError as error:  # this line's alone: the others go on
+        return LineResult(line.number, error=error)
