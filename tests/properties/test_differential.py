@@ -27,7 +27,6 @@ from application.testing.strategies import (
 from application.views import PurchaseView
 from domain.errors import LedgerError
 from domain.purchase import CommandContext, CreditPurchase
-from tests.properties.intents import normalize
 
 PURCHASE_ID = UUID("00000000-0000-4000-8000-000000000001")
 
@@ -49,7 +48,7 @@ def test_the_aggregate_decides_every_command_as_the_reference_model_does(
     model = LedgerModel()
     now = DEFAULT_START
     verdict = model.judge_initiate(request)
-    purchase = CreditPurchase.initiate(PURCHASE_ID, normalize(request, now), CommandContext(at=now))
+    purchase = CreditPurchase.initiate(PURCHASE_ID, request.intent(now), CommandContext(at=now))
     recorded = [event.TYPE.value for event in purchase.collect_events()]
     assert verdict.accepted
     assert recorded == list(verdict.events)

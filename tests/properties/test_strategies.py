@@ -19,7 +19,6 @@ from application.testing.strategies import (
 )
 from domain.errors import ValidationFailedError
 from domain.money import minor_units, payment_amount
-from tests.properties.intents import normalize
 
 
 @pytest.mark.parametrize("currency", sorted(MINOR_UNITS))
@@ -32,7 +31,7 @@ def test_the_model_currency_table_agrees_with_iso_4217(currency: str) -> None:
 def test_a_valid_initiation_normalizes_to_the_amounts_the_model_computes(
     request: InitiatePurchase,
 ) -> None:
-    intent = normalize(request, DEFAULT_START)
+    intent = request.intent(DEFAULT_START)
     expected = round_to_currency(exact(request.credit_amount), request.currency)
     assert str(intent.credit_amount) == str(expected)
     if intent.cost_basis is not None:
@@ -49,5 +48,5 @@ def test_an_invalid_initiation_is_refused_with_exactly_its_planted_problems(
     case: InvalidInitiation,
 ) -> None:
     with pytest.raises(ValidationFailedError) as refused:
-        normalize(case.request, DEFAULT_START)
+        case.request.intent(DEFAULT_START)
     assert refused.value.codes == case.problems
