@@ -98,7 +98,11 @@ class GroupCommitter:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait: float = 0.0,
+        taken: Callable[[PurchaseEvent], bool] | None = None,
     ) -> None:
+        """``taken``: whether a stored event already holds this event's (purchase, version); with
+        it, a batch refused for versions already taken is written again without those, in one
+        transaction, rather than one submission per transaction."""
         if max_batch < 1:
             msg = "max_batch must be at least 1"
             raise ValueError(msg)
@@ -106,6 +110,7 @@ class GroupCommitter:
             msg = f"max_wait must be between 0 and {MAX_WAIT_LIMIT} seconds"
             raise ValueError(msg)
         self._write = write
+        self._taken = taken
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._lock = threading.Lock()
@@ -205,25 +210,52 @@ class GroupCommitter:
                 continue
             taken |= slots
             accepted.append(submission)
+        self._write_batch(accepted)
+        for submission in deferred:
+            submission.fail(RetryDecisionError())
+
+    def _write_batch(self, accepted: list[_Submission]) -> None:
         try:
             recordings = self._write(
                 [event for submission in accepted for event in submission.events]
             )
         except Exception as error:  # every caller of the batch must hear of it
-            if len(accepted) > 1:
-                # One submission spoiled the transaction for all (a version another process
-                # took, or a write the database refused): isolate it, one transaction each,
-                # so that its neighbours still commit and only it fails.
-                self._commit_one_by_one(accepted)
-            else:
+            if len(accepted) == 1:
                 accepted[0].fail(error)
+                return
+            # One submission spoiled the transaction for all: a version another process (or an
+            # earlier write of a re-sent batch) took, or a write the database refused.
+            free = self._drop_taken(accepted)
+            if free is not None and len(free) < len(accepted):
+                # Taken versions explained it: their callers decide again, the rest go together.
+                if free:
+                    self._write_batch(free)
+                return
+            # Not explained: isolate the refusal, one transaction each, so that its neighbours
+            # still commit and only it fails.
+            self._commit_one_by_one(accepted)
         else:
             positions = _last_positions(recordings)
             for submission in accepted:
                 last = submission.events[-1]
                 submission.finish(positions.get((last.originator_id, last.originator_version)))
-        for submission in deferred:
-            submission.fail(RetryDecisionError())
+
+    def _drop_taken(self, submissions: list[_Submission]) -> list[_Submission] | None:
+        """Tell the submissions whose first version is already stored to decide again (their
+        purchase moved on, or exists already); the others, or None if the store cannot say."""
+        if self._taken is None:
+            return None
+        try:
+            taken = [self._taken(submission.events[0]) for submission in submissions]
+        except Exception:  # the store cannot be read: fall back to isolating one by one
+            return None
+        free = []
+        for submission, is_taken in zip(submissions, taken, strict=True):
+            if is_taken:
+                submission.fail(RetryDecisionError())
+            else:
+                free.append(submission)
+        return free
 
     def _commit_one_by_one(self, submissions: list[_Submission]) -> None:
         for submission in submissions:

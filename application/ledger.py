@@ -34,6 +34,7 @@ from domain.errors import (
     CreditPurchaseNotFoundError,
     IdempotencyKeyReusedError,
     LedgerError,
+    ValidationFailedError,
     VersionMismatchError,
 )
 from domain.events import PurchaseEvent
@@ -89,7 +90,12 @@ class CreditLedger(Application[UUID]):
         self.max_attempts = max_attempts
         self._cache = PurchaseCache(cache_size)
         self._committer = (
-            GroupCommitter(self.events.put, max_batch=max_batch, max_wait=max_wait)
+            GroupCommitter(
+                self.events.put,
+                max_batch=max_batch,
+                max_wait=max_wait,
+                taken=self._version_taken,
+            )
             if group_commit
             else None
         )
@@ -126,23 +132,48 @@ class CreditLedger(Application[UUID]):
         purchase_id = purchase_id_for_key(command.namespace, key) if key else uuid4()
         for _ in range(self.max_attempts):
             if key is not None:
-                existing = self._cache.checkout(purchase_id) or self._find(purchase_id)
-                # Only a purchase of the same namespace can be this command's earlier answer:
-                # ("a", "b/c") and the invalid ("a/b", "c") derive one id, and validation below
-                # must refuse the latter rather than look up the other tenant's keys.
-                if existing is not None and existing.intent.namespace != command.namespace:
-                    self._cache.checkin(existing)
-                elif existing is not None:
-                    return self._replay(existing, key, fingerprint)
+                # A purchase this process wrote or read lately answers a retry without a read.
+                cached = self._cache.checkout(purchase_id)
+                if cached is not None and cached.intent.namespace == command.namespace:
+                    return self._replay(cached, key, fingerprint)
+                if cached is not None:
+                    self._cache.checkin(cached)
             now = self.clock.now()
-            intent = command.intent(now)
+            try:
+                intent = command.intent(now)
+            except ValidationFailedError:
+                # A retry of a request that was valid when first made (its expiry has passed
+                # since, say) still gets its first answer.
+                earlier = self._earlier_answer(command, purchase_id)
+                if earlier is None or key is None:
+                    raise
+                return self._replay(earlier, key, fingerprint)
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
+            # Written first, read only if the id turns out taken: a new key (the usual case)
+            # costs no read, and a retry finds its answer right after the refused write.
             position = self._commit(purchase)
             if position is not False:
                 self._cache.checkin(purchase)
                 return Outcome(PurchaseView.of(purchase), created=True, position=position)
+            earlier = self._earlier_answer(command, purchase_id)
+            if earlier is not None and key is not None:
+                return self._replay(earlier, key, fingerprint)
         raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
+
+    def _earlier_answer(
+        self, command: InitiatePurchase, purchase_id: UUID
+    ) -> CreditPurchase | None:
+        """The purchase an earlier initiate with this command's key created, if any."""
+        if command.idempotency_key is None:
+            return None
+        existing = self._find(purchase_id)
+        # Only a purchase of the same namespace can be this command's earlier answer:
+        # ("a", "b/c") and the invalid ("a/b", "c") derive one id, and the latter must be refused
+        # as invalid rather than look up the other tenant's keys.
+        if existing is None or existing.intent.namespace != command.namespace:
+            return None
+        return existing
 
     def authorize(self, command: AuthorizePayment) -> Outcome:
         return self._change(command, CreditPurchase.authorize_payment)

@@ -205,3 +205,42 @@ def test_with_a_wait_a_lone_caller_is_written_when_the_wait_runs_out() -> None:
 def test_a_wait_outside_0_to_1_second_is_refused(max_wait: float) -> None:
     with pytest.raises(ValueError, match="max_wait"):
         GroupCommitter(Log().write, max_wait=max_wait)
+
+
+def test_a_batch_refused_for_taken_versions_is_written_again_without_them_in_one_go() -> None:
+    log = Log()
+    stored_elsewhere: set[object] = set()  # purchases another process already wrote
+
+    def write(events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+        if any(e.originator_id in stored_elsewhere for e in events):
+            raise RuntimeError("duplicate key")  # the whole transaction is refused
+        return log.write(events)
+
+    committer = GroupCommitter(write, taken=lambda e: e.originator_id in stored_elsewhere)
+    log.gate.clear()
+    leader = threading.Thread(target=committer.submit, args=(new_events(),))
+    leader.start()
+    log.inside.wait()
+    followers = [new_events() for _ in range(4)]
+    stored_elsewhere.add(followers[1][0].originator_id)
+    outcomes: dict[int, object] = {}
+
+    def submit(index: int) -> None:
+        try:
+            outcomes[index] = committer.submit(followers[index])
+        except RetryDecisionError as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
+    for index, thread in enumerate(threads, start=1):
+        thread.start()
+        _wait_until_queued(committer, index)
+    log.gate.set()
+    for thread in [leader, *threads]:
+        thread.join()
+
+    # Its caller decides again (and finds the stored purchase); its neighbours share one
+    # transaction, not one each.
+    assert isinstance(outcomes[1], RetryDecisionError)
+    assert log.transactions[1:] == [[*followers[0], *followers[2], *followers[3]]]
+    assert [outcomes[i] for i in (0, 2, 3)] == [2, 3, 4]

@@ -7,11 +7,12 @@ request fingerprint), so the memory is as durable as the history.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
 from application.ledger import CreditLedger
-from domain.errors import IdempotencyKeyReusedError
+from domain.errors import IdempotencyKeyReusedError, ValidationFailedError
 from domain.identity import purchase_id_for_key
 from tests.application.builders import (
     NAMESPACE,
@@ -20,7 +21,7 @@ from tests.application.builders import (
     nothing_written,
     settle,
 )
-from tests.support import FixedClock
+from tests.support import START, FixedClock
 
 
 class TestInitiate:
@@ -217,3 +218,23 @@ def test_keys_are_remembered_across_a_restart(
     assert initiate_retry.purchase == initiated
     assert authorize_retry.replayed
     assert authorize_retry.purchase == authorized
+
+
+def test_a_retry_made_after_the_request_became_invalid_still_gets_the_first_answer(
+    backend: str, open_store: Callable[[], CreditLedger], clock: FixedClock
+) -> None:
+    # Valid when first made; by the retry its expiry has passed, which a new request could not
+    # ask for. A retry is not a new request: it gets its first answer, read from the store.
+    request = external_purchase(idempotency_key="order-1", expires_at=START + timedelta(days=1))
+    first = open_store()
+    initiated = first.initiate_purchase(request)
+    clock.advance(2 * 24 * 3600)
+    ledger = first if backend == "memory" else open_store()  # a restart: nothing cached
+
+    with nothing_written(ledger, initiated):
+        retry = ledger.initiate(request)
+    with pytest.raises(ValidationFailedError):
+        ledger.initiate(request.model_copy(update={"idempotency_key": "order-2"}))
+
+    assert retry.replayed
+    assert retry.purchase == initiated
