@@ -95,6 +95,26 @@ def _wait_until_queued(committer: GroupCommitter, count: int) -> None:
         time.sleep(0.001)
 
 
+def _queue_in_order(
+    committer: GroupCommitter, submissions: list[list[PurchaseEvent]]
+) -> tuple[list[threading.Thread], list[object]]:
+    """One caller per submission, each queued before the next starts; each one's position or
+    RetryDecisionError lands in the returned list (at its index) once its thread is joined."""
+    outcomes: list[object] = [None] * len(submissions)
+
+    def submit(index: int) -> None:
+        try:
+            outcomes[index] = committer.submit(submissions[index])
+        except RetryDecisionError as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(submissions))]
+    for queued, thread in enumerate(threads, start=1):
+        thread.start()
+        _wait_until_queued(committer, queued)
+    return threads, outcomes
+
+
 def test_close_writes_what_is_queued_then_refuses_new_work() -> None:
     log = Log()
     committer = GroupCommitter(log.write)
@@ -160,22 +180,11 @@ def test_a_second_submission_for_the_same_versions_in_one_batch_is_told_to_decid
     blocker.start()
     log.inside.wait()
     events = new_events()
-    errors: list[BaseException] = []
-
-    def submit(evs: list[PurchaseEvent]) -> None:
-        try:
-            committer.submit(evs)
-        except RetryDecisionError as error:
-            errors.append(error)
-
-    same = [threading.Thread(target=submit, args=(events,)) for _ in range(2)]
-    for index, thread in enumerate(same, start=1):
-        thread.start()
-        _wait_until_queued(committer, index)
+    threads, outcomes = _queue_in_order(committer, [events, events])
     log.gate.set()
-    for thread in [blocker, *same]:
+    for thread in [blocker, *threads]:
         thread.join()
-    assert len(errors) == 1
+    assert sorted(type(o).__name__ for o in outcomes) == ["RetryDecisionError", "int"]
     assert log.transactions[1] == events
 
 
@@ -223,18 +232,7 @@ def test_a_batch_refused_for_taken_versions_is_written_again_without_them_in_one
     log.inside.wait()
     followers = [new_events() for _ in range(4)]
     stored_elsewhere.add(followers[1][0].originator_id)
-    outcomes: dict[int, object] = {}
-
-    def submit(index: int) -> None:
-        try:
-            outcomes[index] = committer.submit(followers[index])
-        except RetryDecisionError as error:
-            outcomes[index] = error
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
-    for index, thread in enumerate(threads, start=1):
-        thread.start()
-        _wait_until_queued(committer, index)
+    threads, outcomes = _queue_in_order(committer, followers)
     log.gate.set()
     for thread in [leader, *threads]:
         thread.join()
