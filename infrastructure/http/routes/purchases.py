@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
-from fastapi import APIRouter, Body, Path, Query, Response, Security
+from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
 from pydantic import AwareDatetime
 
 from application.commands import AuthorizePayment, SettlePayment
@@ -242,7 +242,31 @@ def list_purchases(
     return PurchaseList(items=page.items, next_cursor=page.next_cursor, position=page.position)
 
 
-@router.post(
+def record_payment(
+    *,
+    request: Request,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+    body: Annotated[PaymentUpdate | None, Body()] = None,
+) -> Response:
+    # One function serves /authorize and /settle (registered below): the path says which.
+    fields = _payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
+    if request.url.path.endswith("/settle"):
+        settlement = SettlePayment(**fields)
+        outcome = metrics.run_command("settle", lambda: ledger.settle(settlement), _outcome)
+    else:
+        authorization = AuthorizePayment(**fields)
+        outcome = metrics.run_command(
+            "authorize", lambda: ledger.authorize(authorization), _outcome
+        )
+    return _answer(outcome, ledger)
+
+
+router.post(
     "/{purchase_id}/authorize",
     response_model=PurchaseView,
     operation_id="authorizePayment",
@@ -254,25 +278,8 @@ def list_purchases(
         ),
         **problem_responses(*_PAYMENT_ERRORS),
     },
-)
-def authorize_payment(
-    *,
-    namespace: NamespacePath,
-    purchase_id: PurchaseIdPath,
-    ledger: LedgerDep,
-    metrics: MetricsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
-    if_match: IfMatchHeader = None,
-    body: Annotated[PaymentUpdate | None, Body()] = None,
-) -> Response:
-    command = AuthorizePayment(
-        **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
-    )
-    outcome = metrics.run_command("authorize", lambda: ledger.authorize(command), _outcome)
-    return _answer(outcome, ledger)
-
-
-@router.post(
+)(record_payment)
+router.post(
     "/{purchase_id}/settle",
     response_model=PurchaseView,
     operation_id="settlePayment",
@@ -286,22 +293,7 @@ def authorize_payment(
         ),
         **problem_responses(*_PAYMENT_ERRORS),
     },
-)
-def settle_payment(
-    *,
-    namespace: NamespacePath,
-    purchase_id: PurchaseIdPath,
-    ledger: LedgerDep,
-    metrics: MetricsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
-    if_match: IfMatchHeader = None,
-    body: Annotated[PaymentUpdate | None, Body()] = None,
-) -> Response:
-    command = SettlePayment(
-        **_payment_fields(namespace, purchase_id, idempotency_key, if_match, body)
-    )
-    outcome = metrics.run_command("settle", lambda: ledger.settle(command), _outcome)
-    return _answer(outcome, ledger)
+)(record_payment)
 
 
 @router.get(
