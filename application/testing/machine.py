@@ -217,15 +217,8 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     def authorize(
         self, purchase: UUID, key: str | None, reference: str | None, pin_version: bool
     ) -> None:
-        known = self.model.purchases[purchase]
         self._pay(
-            AuthorizePayment(
-                namespace=known.namespace,
-                purchase_id=purchase,
-                idempotency_key=key,
-                external_reference=reference,
-                expected_version=known.version if pin_version else None,
-            )
+            self._payment(AuthorizePayment, purchase, key, reference, pin_version=pin_version)
         )
 
     @rule(
@@ -237,15 +230,24 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     def settle(
         self, purchase: UUID, key: str | None, reference: str | None, pin_version: bool
     ) -> None:
+        self._pay(self._payment(SettlePayment, purchase, key, reference, pin_version=pin_version))
+
+    def _payment(
+        self,
+        kind: type[AuthorizePayment] | type[SettlePayment],
+        purchase: UUID,
+        key: str | None,
+        reference: str | None,
+        *,
+        pin_version: bool,
+    ) -> PaymentRequest:
         known = self.model.purchases[purchase]
-        self._pay(
-            SettlePayment(
-                namespace=known.namespace,
-                purchase_id=purchase,
-                idempotency_key=key,
-                external_reference=reference,
-                expected_version=known.version if pin_version else None,
-            )
+        return kind(
+            namespace=known.namespace,
+            purchase_id=purchase,
+            idempotency_key=key,
+            external_reference=reference,
+            expected_version=known.version if pin_version else None,
         )
 
     @rule(
