@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from infrastructure.http.process import ServerProcess
@@ -37,3 +38,10 @@ def live_server(
             admin_token=admin_token,
             log_path=log_path,
         )
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A client with namespace acme's token."""
+    with live_server.client("acme") as acme:
+        yield acme

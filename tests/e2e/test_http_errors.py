@@ -12,10 +12,8 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.e2e.http_support import (
-    LiveServer,
     assert_problem,
     create,
     external_purchase,
@@ -24,12 +22,6 @@ from tests.e2e.http_support import (
     purchase_path,
     purchases_path,
 )
-
-
-@pytest.fixture
-def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with live_server.client("acme") as acme:
-        yield acme
 
 
 def test_an_invalid_purchase_lists_every_problem_and_writes_nothing(client: httpx.Client) -> None:

@@ -3,10 +3,7 @@ is refused; the keys are durable (the purchase's own history remembers them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from tests.e2e.http_support import (
     LiveServer,
@@ -18,12 +15,6 @@ from tests.e2e.http_support import (
     purchase_path,
     purchases_path,
 )
-
-
-@pytest.fixture
-def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with live_server.client("acme") as acme:
-        yield acme
 
 
 def test_retrying_a_create_with_its_key_replays_the_first_answer(client: httpx.Client) -> None:
