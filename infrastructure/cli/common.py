@@ -16,6 +16,7 @@ from application.errors import StoreUnavailableError
 from application.ledger import CreditLedger
 from domain.errors import (
     CreditPurchaseNotFoundError,
+    FieldError,
     LedgerError,
     ValidationFailedError,
 )
@@ -85,6 +86,14 @@ def problem_of(error: LedgerError) -> dict[str, Any]:
     return problem
 
 
+def field_errors(error: ValidationError) -> list[FieldError]:
+    """pydantic's complaints about an input's shape, as the domain's field errors."""
+    return [
+        FieldError(".".join(str(part) for part in item["loc"]), item["type"], item["msg"])
+        for item in error.errors()
+    ]
+
+
 def exit_code_of(error: LedgerError) -> ExitCode:
     if isinstance(error, StoreUnavailableError):
         return ExitCode.FAILED
@@ -119,14 +128,7 @@ def ledger_for(ctx: typer.Context, *, pool_size: int | None = None) -> Iterator[
         problem = {
             "code": "validation_failed",
             "title": "Validation failed",
-            "errors": [
-                {
-                    "field": ".".join(str(part) for part in item["loc"]),
-                    "code": item["type"],
-                    "message": item["msg"],
-                }
-                for item in error.errors()
-            ],
+            "errors": [problem.as_dict() for problem in field_errors(error)],
         }
         sys.stderr.write(json.dumps(problem, indent=2) + "\n")
         raise typer.Exit(ExitCode.INVALID) from None

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from application.bulk_import import DEFAULT_WORKERS, ImportLine, LineResult, import_purchases
 from application.errors import StoreUnavailableError
 from domain.errors import FieldError, ValidationFailedError
-from infrastructure.cli.common import ExitCode, ledger_for, problem_of
+from infrastructure.cli.common import ExitCode, field_errors, ledger_for, problem_of
 from infrastructure.http.schemas import PurchaseCreate
 
 KEY_FIELD = "idempotency_key"
@@ -54,7 +54,7 @@ def parse_line(number: int, text: str, namespace: str) -> ImportLine:
     try:
         body = PurchaseCreate.model_validate(data)
     except ValidationError as error:
-        return _refused(number, problems + _field_errors(error))
+        return _refused(number, problems + field_errors(error))
     if problems:
         # Refused already; still list what the ledger would have said of the rest of it.
         try:
@@ -65,18 +65,11 @@ def parse_line(number: int, text: str, namespace: str) -> ImportLine:
     try:
         return ImportLine(number, command=body.command(namespace, key))
     except ValidationError as error:  # the command's own checks (the key's format, say)
-        return _refused(number, _field_errors(error))
+        return _refused(number, field_errors(error))
 
 
 def _refused(number: int, problems: list[FieldError]) -> ImportLine:
     return ImportLine(number, error=ValidationFailedError(problems))
-
-
-def _field_errors(error: ValidationError) -> list[FieldError]:
-    return [
-        FieldError(".".join(str(part) for part in item["loc"]), item["type"], item["msg"])
-        for item in error.errors()
-    ]
 
 
 def read_lines(source: IO[str], namespace: str) -> Iterator[ImportLine]:
