@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# mypy cannot follow the editable install's import hook (it maps creditledger.domain to domain/
+# and so on, as the wheel does); it reads the same folders through this tree of links instead.
+TYPECHECK_ROOT := build/typecheck/creditledger
 
 .PHONY: install run demo test lint pytest bench clean
 
@@ -15,7 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(TYPECHECK_ROOT):
+	mkdir -p $(TYPECHECK_ROOT)
+	for layer in domain application infrastructure; do ln -sfn ../../../$$layer $(TYPECHECK_ROOT)/$$layer; done
+
+install: $(STAMP) $(TYPECHECK_ROOT)
 
 run: $(STAMP)
 	$(BIN)/creditledger serve
@@ -23,7 +30,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/creditledger demo
 
-lint: $(STAMP)
+lint: $(STAMP) $(TYPECHECK_ROOT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -37,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build var .mypy_cache .ruff_cache .pytest_cache .hypothesis

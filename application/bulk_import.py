@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
-from application.commands import InitiatePurchase
-from application.ledger import CreditLedger, Outcome
-from domain.errors import LedgerError
+from creditledger.application.commands import InitiatePurchase
+from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.domain.errors import LedgerError
 
 DEFAULT_WORKERS = 32
 WINDOW_PER_WORKER = 64

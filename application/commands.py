@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
-from domain.intent import PurchaseIntent, normalize_intent
+from creditledger.domain.intent import PurchaseIntent, normalize_intent
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.errors import LedgerError
+from creditledger.domain.errors import LedgerError
 
 
 class StoreUnavailableError(LedgerError):

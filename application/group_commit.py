@@ -38,7 +38,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Recording
 
-from domain.events import PurchaseEvent
+from creditledger.domain.events import PurchaseEvent
 
 DEFAULT_MAX_BATCH = 256
 MAX_WAIT_LIMIT = 1.0

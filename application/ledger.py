@@ -18,18 +18,23 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 
-from application.clock import Clock, SystemClock
-from application.commands import AuthorizePayment, InitiatePurchase, PaymentCommand, SettlePayment
-from application.errors import StoreUnavailableError
-from application.group_commit import (
+from creditledger.application.clock import Clock, SystemClock
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    PaymentCommand,
+    SettlePayment,
+)
+from creditledger.application.errors import StoreUnavailableError
+from creditledger.application.group_commit import (
     DEFAULT_MAX_BATCH,
     GroupCommitter,
     RetryDecisionError,
     last_position,
 )
-from application.purchase_cache import PurchaseCache
-from application.views import HistoryEntry, PurchaseView, history_of
-from domain.errors import (
+from creditledger.application.purchase_cache import PurchaseCache
+from creditledger.application.views import HistoryEntry, PurchaseView, history_of
+from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
     IdempotencyKeyReusedError,
@@ -37,9 +42,9 @@ from domain.errors import (
     ValidationFailedError,
     VersionMismatchError,
 )
-from domain.events import PurchaseEvent
-from domain.identity import purchase_id_for_key
-from domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.identity import purchase_id_for_key
+from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_CACHE_SIZE = 10_000
@@ -59,7 +64,8 @@ class Outcome:
 class CreditLedger(Application[UUID]):
     """Initiate, authorize and settle credit purchases; query them now, at a version, as of a time.
 
-    Build it with ``infrastructure.bootstrap.open_ledger``, which picks the store and sets the
+    Build it with ``creditledger.infrastructure.bootstrap.open_ledger``, which picks the store and
+    sets the
     pydantic mapper; the library's default mapper cannot store pydantic events.
     """
 
@@ -81,7 +87,10 @@ class CreditLedger(Application[UUID]):
         super().__init__(env)
         if not self.env.get(self.MAPPER_TOPIC):
             self.close()
-            msg = "CreditLedger needs a MAPPER_TOPIC; build it with infrastructure.bootstrap"
+            msg = (
+                "CreditLedger needs a MAPPER_TOPIC; "
+                "build it with creditledger.infrastructure.bootstrap"
+            )
             raise ValueError(msg)
         self.clock: Clock = clock or SystemClock()
         if max_attempts < 1:

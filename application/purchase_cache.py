@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from uuid import UUID
 
-from domain.purchase import CreditPurchase
+from creditledger.domain.purchase import CreditPurchase
 
 
 class PurchaseCache:

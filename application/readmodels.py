@@ -20,20 +20,20 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from application.clock import Clock
-from application.projections.purchases import purchase_view
-from application.projections.rows import (
+from creditledger.application.clock import Clock
+from creditledger.application.projections.purchases import purchase_view
+from creditledger.application.projections.rows import (
     PurchaseRow,
     ReadModelName,
     ReceivableRow,
     RevenueRow,
 )
-from application.projections.signal import ProjectionSignal
-from application.views import PurchaseView
-from domain.errors import FieldError, ValidationFailedError
-from domain.ledger import Account
-from domain.money import minor_units
-from domain.status import PurchaseStatus
+from creditledger.application.projections.signal import ProjectionSignal
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.domain.ledger import Account
+from creditledger.domain.money import minor_units
+from creditledger.domain.status import PurchaseStatus
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -9,10 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.events import Initiated, PurchaseEvent
-from domain.purchase import CreditPurchase, LedgerReference
-from domain.rules import STATUS_AFTER
-from domain.status import (
+from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.purchase import CreditPurchase, LedgerReference
+from creditledger.domain.rules import STATUS_AFTER
+from creditledger.domain.status import (
     InitialPaymentStatus,
     MetaStatus,
     PaymentStatus,

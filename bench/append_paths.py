@@ -29,7 +29,7 @@ from bench.machine import load_average, machine_facts
 from bench.report import console
 from bench.stores import fresh_store, postgres_problem
 from bench.timing import check_event_count
-from infrastructure.settings import store_env
+from creditledger.infrastructure.settings import store_env
 
 BATCH_SIZES = (1, 16, 64)
 STATE = os.urandom(400)

@@ -25,15 +25,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import CreditLedger
-from application.projections.source import EventLog
 from bench.stores import Backend, fresh_store
-from domain.events import PurchaseEvent
-from domain.intent import normalize_intent
-from domain.purchase import CommandContext, CreditPurchase, project_purchase
-from infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
-from infrastructure.projections.service import open_read_models, open_view_database
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.source import EventLog
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.intent import normalize_intent
+from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from creditledger.infrastructure.projections.service import open_read_models, open_view_database
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LOAD_CHUNK = 2_000

@@ -24,14 +24,14 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql
 
-from application.ledger import CreditLedger
 from bench.baselines import EVENTS_PER_LIFECYCLE
 from bench.lifecycles import NAMESPACE, run_lifecycle, warmup_for
 from bench.stores import Backend, Store, fresh_store, postgres_connect
 from bench.timing import Timing, check_event_count, time_callers
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.identity import LedgerStep, transaction_group_id
-from domain.status import PurchaseStatus
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.identity import LedgerStep, transaction_group_id
+from creditledger.domain.status import PurchaseStatus
 
 STEPS = (LedgerStep.CREDIT_GRANT, LedgerStep.PAYMENT_AUTHORIZATION, LedgerStep.PAYMENT_SETTLEMENT)
 CHECK_EVERY = 10_000

@@ -38,7 +38,7 @@ from bench.machine import load_average, machine_facts
 from bench.report import Row, console
 from bench.stores import BACKENDS, Backend, fresh_store, postgres_problem
 from bench.timing import Rate, Timing
-from infrastructure.http.process import ServerProcess
+from creditledger.infrastructure.http.process import ServerProcess
 
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 DEFAULT_CLIENTS = 32

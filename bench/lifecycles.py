@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Literal, cast
 from uuid import UUID
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import CreditLedger
 from bench import keys
 from bench.baselines import EVENTS_PER_LIFECYCLE, library_lifecycles
 from bench.machine import load_average, machine_facts
@@ -43,9 +41,16 @@ from bench.stores import (
     postgres_problem,
 )
 from bench.timing import LifecycleRun, Rate, Timing, check_event_count, time_callers
-from domain.events import PurchaseEvent
-from domain.purchase import CreditPurchase, project_purchase
-from domain.status import PurchaseStatus
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.purchase import CreditPurchase, project_purchase
+from creditledger.domain.status import PurchaseStatus
 
 NAMESPACE = "bench"
 DEFAULT_RUNS = 3
@@ -134,7 +139,8 @@ def fold_log(ledger: CreditLedger) -> dict[UUID, CreditPurchase]:
             start=last, limit=REPLAY_PAGE, inclusive_of_start=False
         )
         for notification in page:
-            # The ledger's mapper (infrastructure.persistence.mapper) yields purchase events.
+            # The ledger's mapper (creditledger.infrastructure.persistence.mapper) yields purchase
+            # events.
             event = cast(PurchaseEvent, ledger.mapper.to_domain_event(notification))
             folded = project_purchase(purchases.get(event.originator_id), (event,))
             if folded is not None:

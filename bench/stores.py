@@ -21,9 +21,9 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.settings import Settings, store_env
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.settings import Settings, store_env
 
 Backend = Literal["memory", "sqlite", "postgres"]
 BACKENDS: tuple[Backend, ...] = ("memory", "sqlite", "postgres")

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from application.ledger import CreditLedger
-from domain.intent import PurchaseIntent, normalize_intent
-from domain.purchase import CommandContext, CreditPurchase, project_purchase
-from infrastructure.audit.service import export_to_file, take_checkpoint, verify_file
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.intent import PurchaseIntent, normalize_intent
+from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.infrastructure.audit.service import export_to_file, take_checkpoint, verify_file
+from creditledger.infrastructure.bootstrap import open_ledger
 
 DEFAULT_EVENTS = 1_000_000
 EVENTS_PER_PURCHASE = 3

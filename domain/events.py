@@ -15,8 +15,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.intent import PurchaseIntent
-from domain.status import EventType, InitialPaymentStatus, SettlementType
+from creditledger.domain.intent import PurchaseIntent
+from creditledger.domain.status import EventType, InitialPaymentStatus, SettlementType
 
 
 class PurchaseEvent(BaseModel):

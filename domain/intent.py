@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import FieldError, ValidationFailedError
-from domain.money import is_currency, parse_decimal, payment_amount, round_money
-from domain.rules import SUPPORTED_SETTLEMENTS
-from domain.status import InitialPaymentStatus, SettlementType
+from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.domain.money import is_currency, parse_decimal, payment_amount, round_money
+from creditledger.domain.rules import SUPPORTED_SETTLEMENTS
+from creditledger.domain.status import InitialPaymentStatus, SettlementType
 
 DEFAULT_PRIORITY = 100
 MIN_PRIORITY, MAX_PRIORITY = 1, 32767  # OpenMeter's credit grants take an int16 priority

@@ -14,8 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.status import SettlementType
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.status import SettlementType
 
 
 class Account(StrEnum):

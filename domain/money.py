@@ -13,7 +13,7 @@ from functools import cache
 
 from iso4217 import Currency as _Iso4217Currency
 
-from domain.errors import FieldError
+from creditledger.domain.errors import FieldError
 
 MAX_SIGNIFICANT_DIGITS = 28
 """More significant digits than this is not an amount anyone meant."""

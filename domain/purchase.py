@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.errors import (
+from creditledger.domain.errors import (
     STATE_ERRORS,
     CannotSettleNotAuthorizedPaymentError,
     EventSequenceError,
@@ -23,12 +23,12 @@ from domain.errors import (
     PaymentAlreadySettledError,
     ValidationFailedError,
 )
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.identity import LedgerStep, transaction_group_id
-from domain.intent import PurchaseIntent, intent_problems
-from domain.money import payment_amount
-from domain.rules import STATUS_AFTER, Rule, initiation_plan, rule_for
-from domain.status import (
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.identity import LedgerStep, transaction_group_id
+from creditledger.domain.intent import PurchaseIntent, intent_problems
+from creditledger.domain.money import payment_amount
+from creditledger.domain.rules import STATUS_AFTER, Rule, initiation_plan, rule_for
+from creditledger.domain.status import (
     Command,
     EventType,
     PaymentStatus,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from domain.status import (
+from creditledger.domain.status import (
     Command,
     EventType,
     InitialPaymentStatus,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from eventsourcing.persistence import InternalError
 
-from application.clock import Clock
-from application.ledger import CreditLedger
-from infrastructure.settings import Settings, store_env
+from creditledger.application.clock import Clock
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.settings import Settings, store_env
 
-MAPPER_TOPIC = "infrastructure.persistence.mapper:PurchaseEventMapper"
+MAPPER_TOPIC = "creditledger.infrastructure.persistence.mapper:PurchaseEventMapper"
 STARTUP_ATTEMPTS = 3
 
 

@@ -199,6 +199,6 @@ def store_env(settings: Settings) -> dict[str, str]:
         # become visible out of commit order, so a projection could skip events.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         "APPLICATION_RECORDER_TOPIC": (
-            "infrastructure.persistence.postgres:AppendFunctionRecorder"
+            "creditledger.infrastructure.persistence.postgres:AppendFunctionRecorder"
         ),
     }

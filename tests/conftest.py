@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.support import (
     BACKENDS,
     FixedClock,

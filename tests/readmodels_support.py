@@ -12,13 +12,18 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import CreditLedger
-from application.projections.source import EventLog
-from application.views import PurchaseView
-from domain.events import Initiated, PurchaseEvent
-from domain.ledger import Account, Posting, postings_for
-from infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.source import EventLog
+from creditledger.application.views import PurchaseView
+from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.ledger import Account, Posting, postings_for
+from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
 
 
 def initiate(

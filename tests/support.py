@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from domain.events import PurchaseEvent
-from domain.intent import normalize_intent
-from domain.purchase import CommandContext, CreditPurchase
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.intent import normalize_intent
+from creditledger.domain.purchase import CommandContext, CreditPurchase
 
 POSTGRES_URL = os.environ.get(
     "CREDITLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domain.rules import mermaid_diagram
+from creditledger.domain.rules import mermaid_diagram
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DIAGRAM = re.compile(
@@ -18,7 +18,8 @@ def test_the_readme_state_diagram_is_generated_from_the_transition_table() -> No
     assert found is not None, "README lost its state-diagram markers"
     assert found.group(1) == mermaid_diagram(), (
         "README diagram drifted from domain/rules.py; regenerate with: "
-        "python -c 'from domain.rules import mermaid_diagram; print(mermaid_diagram(), end=\"\")'"
+        "python -c 'from creditledger.domain.rules import mermaid_diagram; "
+        'print(mermaid_diagram(), end="")\''
         " and paste it between the state-diagram markers"
     )
 

@@ -4,6 +4,7 @@ An export is the event log written as JSON Lines: a header, one line per event i
 and a trailer. Each event line's SHA-256 covers the previous line's hash and the canonical bytes of
 the event, so changing, removing, adding or reordering any event breaks the chain from there on.
 Verification replays every event through the same domain code as the live path
-(``domain.purchase.project_purchase`` and ``domain.ledger.postings_for``) and needs nothing but the
-file. Nothing in this package does I/O: the infrastructure reads the store and the files.
+(``creditledger.domain.purchase.project_purchase`` and ``creditledger.domain.ledger.postings_for``)
+and needs nothing but the file. Nothing in this package does I/O: the infrastructure reads the store
+and the files.
 """

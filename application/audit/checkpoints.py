@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from application.audit.findings import fail
-from application.audit.records import Checkpoint
+from creditledger.application.audit.findings import fail
+from creditledger.application.audit.records import Checkpoint
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.audit.canonical import canonical_bytes, canonical_text
-from application.audit.chain import GENESIS_HASH, next_hash
-from application.audit.records import (
+from creditledger.application.audit.canonical import canonical_bytes, canonical_text
+from creditledger.application.audit.chain import GENESIS_HASH, next_hash
+from creditledger.application.audit.records import (
     FORMAT_VERSION,
     ChainScope,
     Checkpoint,
@@ -22,7 +22,7 @@ from application.audit.records import (
     ExportTrailer,
     event_line,
 )
-from application.audit.transcribe import StoredEntry, Transcriber
+from creditledger.application.audit.transcribe import StoredEntry, Transcriber
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Every event is read back exactly as the live path reads it (the event class for its name, upcast
 from its stored class version, validated by the model), applied with
-``domain.purchase.project_purchase`` (the live repository's projector), and booked with
-``domain.ledger.postings_for``, ``balances`` and ``unbalanced_groups``. Purchases live in one dict
-for the whole pass: no store, no per-purchase round trip.
+``creditledger.domain.purchase.project_purchase`` (the live repository's projector), and booked with
+``creditledger.domain.ledger.postings_for``, ``balances`` and ``unbalanced_groups``. Purchases live
+in one dict for the whole pass: no store, no per-purchase round trip.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from application.audit.findings import fail, reason_of
-from application.audit.state import BalanceKey, LedgerSnapshot, Positions, PurchaseRow
-from domain.errors import LedgerError
-from domain.events import EVENT_CLASSES, PurchaseEvent
-from domain.ledger import Account, balances, postings_for, unbalanced_groups
-from domain.purchase import CreditPurchase, project_purchase
+from creditledger.application.audit.findings import fail, reason_of
+from creditledger.application.audit.state import BalanceKey, LedgerSnapshot, Positions, PurchaseRow
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.events import EVENT_CLASSES, PurchaseEvent
+from creditledger.domain.ledger import Account, balances, postings_for, unbalanced_groups
+from creditledger.domain.purchase import CreditPurchase, project_purchase
 
 EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
     cls.TYPE.value: cls for cls in EVENT_CLASSES.values()

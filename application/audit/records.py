@@ -13,8 +13,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from application.audit.canonical import canonical_text
-from application.audit.chain import is_chain_hash
+from creditledger.application.audit.canonical import canonical_text
+from creditledger.application.audit.chain import is_chain_hash
 
 FORMAT: Final = "creditledger-audit-export"
 FORMAT_VERSION: Final = 1

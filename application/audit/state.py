@@ -3,8 +3,8 @@
 Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseRow`` per purchase
 (status, version, realizations) and one balance per (namespace, customer, currency, account). Any
 provider of the live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where
-the two differ: the event store's own state (``infrastructure.audit.live``) and the read models'
-tables (``infrastructure.audit.readmodels``).
+the two differ: the event store's own state (``creditledger.infrastructure.audit.live``) and the
+read models' tables (``creditledger.infrastructure.audit.readmodels``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from application.views import PurchaseView
-from domain.events import PurchaseEvent
-from domain.purchase import CreditPurchase
+from creditledger.application.views import PurchaseView
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.purchase import CreditPurchase
 
 
 class BalanceKey(NamedTuple):

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
-from application.audit.chain import GENESIS_HASH, next_hash
-from application.audit.records import event_object
-from domain.events import EVENT_CLASSES, Initiated
+from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.chain import GENESIS_HASH, next_hash
+from creditledger.application.audit.records import event_object
+from creditledger.domain.events import EVENT_CLASSES, Initiated
 
 TYPE_OF_TOPIC: dict[str, str] = {topic: cls.TYPE.value for topic, cls in EVENT_CLASSES.items()}
 """Event names by stored topic; a topic not listed is exported as it is stored."""

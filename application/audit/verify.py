@@ -16,12 +16,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
-from application.audit.chain import next_hash
-from application.audit.checkpoints import CheckpointChecker, UncheckedCheckpoint
-from application.audit.findings import Finding, VerificationFailedError, fail, reason_of
-from application.audit.fold import EVENT_CLASS_OF_TYPE, LedgerFold
-from application.audit.records import (
+from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.chain import next_hash
+from creditledger.application.audit.checkpoints import CheckpointChecker, UncheckedCheckpoint
+from creditledger.application.audit.findings import (
+    Finding,
+    VerificationFailedError,
+    fail,
+    reason_of,
+)
+from creditledger.application.audit.fold import EVENT_CLASS_OF_TYPE, LedgerFold
+from creditledger.application.audit.records import (
     EVENT_LINE_MEMBERS,
     FORMAT_VERSION,
     ChainScope,
@@ -29,8 +34,8 @@ from application.audit.records import (
     ExportHeader,
     ExportTrailer,
 )
-from application.audit.state import AuditScope
-from domain.events import Initiated
+from creditledger.application.audit.state import AuditScope
+from creditledger.domain.events import Initiated
 
 
 @dataclass

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from application.projections.rows import LedgerEntry, ReadModelName, ReadModelSnapshot
+from creditledger.application.projections.rows import LedgerEntry, ReadModelName, ReadModelSnapshot
 
 Row = TypeVar("Row")
 

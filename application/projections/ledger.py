@@ -15,11 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from application.projections.projection import Projection, PurchaseTerms, Recorded
-from application.projections.rows import AccountBalance, LedgerEntry, ReadModelName, evolve
-from application.projections.store import LedgerStore, ReadModelTransaction
-from domain.events import Initiated
-from domain.ledger import Posting, postings_for
+from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.rows import (
+    AccountBalance,
+    LedgerEntry,
+    ReadModelName,
+    evolve,
+)
+from creditledger.application.projections.store import LedgerStore, ReadModelTransaction
+from creditledger.domain.events import Initiated
+from creditledger.domain.ledger import Posting, postings_for
 
 ZERO = Decimal(0)
 

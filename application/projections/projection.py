@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
 
-from application.projections.rows import ReadModelName
-from application.projections.store import ReadModelTransaction
-from domain.errors import LedgerError
-from domain.events import Initiated, PurchaseEvent
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.events import Initiated, PurchaseEvent
 
 
 class ProjectionError(LedgerError):

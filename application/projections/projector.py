@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from application.projections.ledger import LedgerProjection
-from application.projections.projection import Projection, PurchaseTerms, Recorded
-from application.projections.purchases import PurchasesProjection
-from application.projections.receivables import ReceivablesProjection
-from application.projections.revenue import SettledRevenueProjection
-from application.projections.rows import ReadModelName
-from application.projections.store import ReadModelTransaction
-from domain.events import Initiated
+from creditledger.application.projections.ledger import LedgerProjection
+from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.purchases import PurchasesProjection
+from creditledger.application.projections.receivables import ReceivablesProjection
+from creditledger.application.projections.revenue import SettledRevenueProjection
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.domain.events import Initiated
 
 PROJECTIONS: dict[ReadModelName, type[Projection]] = {
     ReadModelName.PURCHASES: PurchasesProjection,

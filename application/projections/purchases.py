@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.projections.projection import (
+from creditledger.application.projections.projection import (
     Projection,
     ProjectionError,
     PurchaseTerms,
     Recorded,
 )
-from application.projections.rows import PurchaseRow, ReadModelName, evolve
-from application.projections.store import ReadModelTransaction
-from application.views import (
+from creditledger.application.projections.rows import PurchaseRow, ReadModelName, evolve
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.application.views import (
     CreditGrantView,
     ExternalPaymentView,
     LedgerReferenceView,
@@ -20,10 +20,10 @@ from application.views import (
     RealizationsView,
     SettlementView,
 )
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled
-from domain.money import payment_amount
-from domain.rules import STATUS_AFTER
-from domain.status import PaymentStatus
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.money import payment_amount
+from creditledger.domain.rules import STATUS_AFTER
+from creditledger.domain.status import PaymentStatus
 
 
 class PurchasesProjection(Projection):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.projections.projection import (
+from creditledger.application.projections.projection import (
     Projection,
     ProjectionError,
     PurchaseTerms,
     Recorded,
 )
-from application.projections.rows import ReadModelName, ReceivableRow, evolve
-from application.projections.store import ReadModelTransaction
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled
-from domain.money import payment_amount
+from creditledger.application.projections.rows import ReadModelName, ReceivableRow, evolve
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.money import payment_amount
 
 
 class ReceivablesProjection(Projection):

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, date
 from decimal import Decimal
 
-from application.projections.projection import Projection, PurchaseTerms, Recorded
-from application.projections.rows import ReadModelName, RevenueRow
-from application.projections.store import ReadModelTransaction
-from domain.events import Initiated, PaymentSettled
-from domain.money import payment_amount
+from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.rows import ReadModelName, RevenueRow
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.domain.events import Initiated, PaymentSettled
+from creditledger.domain.money import payment_amount
 
 
 def utc_day(event: PaymentSettled) -> date:

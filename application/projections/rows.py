@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from domain.ledger import Account
-from domain.status import (
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import (
     InitialPaymentStatus,
     MetaStatus,
     PaymentStatus,

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from application.ledger import CreditLedger
-from application.projections.projection import Recorded
-from domain.events import Initiated, PurchaseEvent
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.projection import Recorded
+from creditledger.domain.events import Initiated, PurchaseEvent
 
 
 class EventLog:

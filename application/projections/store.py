@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 from uuid import UUID
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     AccountBalance,
     AccountKey,
     EntryOrder,

@@ -18,15 +18,23 @@ from __future__ import annotations
 try:
     import hypothesis  # noqa: F401 - fail here, with the fix, rather than deep in an import
 except ImportError as error:  # pragma: no cover - the dev install has it
-    msg = "application.testing needs Hypothesis: pip install 'creditledger[testing]'"
+    msg = "creditledger.application.testing needs Hypothesis: pip install 'creditledger[testing]'"
     raise ImportError(msg) from error
 
-from application.testing.clock import ManualClock
-from application.testing.machine import CreditPurchaseMachine, InvariantViolation, check
-from application.testing.model import LedgerModel, TransitionTable, Verdict
-from application.testing.profiles import budget_for, load_profile, settings_for
-from application.testing.read_models import ReadModelMachine
-from application.testing.strategies import InvalidInitiation, invalid_initiations, valid_initiations
+from creditledger.application.testing.clock import ManualClock
+from creditledger.application.testing.machine import (
+    CreditPurchaseMachine,
+    InvariantViolation,
+    check,
+)
+from creditledger.application.testing.model import LedgerModel, TransitionTable, Verdict
+from creditledger.application.testing.profiles import budget_for, load_profile, settings_for
+from creditledger.application.testing.read_models import ReadModelMachine
+from creditledger.application.testing.strategies import (
+    InvalidInitiation,
+    invalid_initiations,
+    valid_initiations,
+)
 
 __all__ = [
     "CreditPurchaseMachine",

@@ -41,10 +41,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
-from application.ledger import CreditLedger, Outcome
-from application.testing.clock import ManualClock
-from application.testing.model import (
+from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.testing.clock import ManualClock
+from creditledger.application.testing.model import (
     PAYMENT_AUTHORIZED,
     PAYMENT_SETTLED,
     ExpectedPayment,
@@ -54,7 +54,7 @@ from application.testing.model import (
     PaymentRequest,
     Verdict,
 )
-from application.testing.strategies import (
+from creditledger.application.testing.strategies import (
     NAMESPACES,
     InvalidInitiation,
     as_of_offsets,
@@ -64,11 +64,11 @@ from application.testing.strategies import (
     optional_keys,
     valid_initiations,
 )
-from application.views import PurchaseView, history_of
-from domain.errors import LedgerError, ValidationFailedError
-from domain.events import Initiated, PurchaseEvent
-from domain.ledger import Posting, postings_for
-from domain.purchase import project_purchase
+from creditledger.application.views import PurchaseView, history_of
+from creditledger.domain.errors import LedgerError, ValidationFailedError
+from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.ledger import Posting, postings_for
+from creditledger.domain.purchase import project_purchase
 
 _READ_BATCH = 1000
 
@@ -154,7 +154,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         self.histories: dict[UUID, list[PurchaseEvent]] = {}
         """The same events per purchase, in version order."""
         self.postings: list[Posting] = []
-        """Every ledger posting the events book (``domain.ledger.postings_for``)."""
+        """Every ledger posting the events book (``creditledger.domain.ledger.postings_for``)."""
         self.seen: dict[tuple[UUID, int], PurchaseView] = {}
         """Every answer the ledger gave, by (purchase, version): what each version was then."""
         self._last_notification_id = 0

@@ -1,11 +1,11 @@
 """A reference model of the ledger, written apart from the aggregate, to test the aggregate against.
 
-The model reads the transition table only as data (the JSON of ``domain.rules.table_as_data``)
-and decides every command with plain dictionaries and strings: it never calls the aggregate,
-``rule_for`` or the ledger's money functions. Amounts are rounded here with exact fractions, from
-its own table of currency minor units. Two independent implementations that agree on thousands
-of random histories are the evidence; where they disagree, one of them is wrong, and Hypothesis
-shrinks the history that shows it.
+The model reads the transition table only as data (the JSON of
+``creditledger.domain.rules.table_as_data``) and decides every command with plain dictionaries and
+strings: it never calls the aggregate, ``rule_for`` or the ledger's money functions. Amounts are
+rounded here with exact fractions, from its own table of currency minor units. Two independent
+implementations that agree on thousands of random histories are the evidence; where they disagree,
+one of them is wrong, and Hypothesis shrinks the history that shows it.
 
 Nothing here imports Hypothesis: the model is usable from any test framework.
 """
@@ -23,9 +23,9 @@ from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
-from domain.intent import DEFAULT_PRIORITY
-from domain.rules import table_as_json
+from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.domain.intent import DEFAULT_PRIORITY
+from creditledger.domain.rules import table_as_json
 
 MINOR_UNITS: Mapping[str, int] = MappingProxyType(
     {

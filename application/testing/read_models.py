@@ -7,8 +7,8 @@ seen, and checks that:
 
 - the purchases view lists exactly the model's purchases, each equal to the model's state
   (status, amounts, realizations, version, times);
-- every customer's balances equal the fold of ``domain.ledger.postings_for`` over the log, now
-  and as of past moments (the time of a posting, and just before it: clocks that went back
+- every customer's balances equal the fold of ``creditledger.domain.ledger.postings_for`` over the
+  log, now and as of past moments (the time of a posting, and just before it: clocks that went back
   included);
 - every transaction group in the ledger view sums to zero;
 - the receivables are exactly the payment-backed purchases not yet settled, each at its stage
@@ -25,12 +25,17 @@ from uuid import UUID
 
 from hypothesis.stateful import precondition, rule
 
-from application.ledger import CreditLedger
-from application.projections.rows import ReadModelSnapshot
-from application.readmodels import MAX_LIMIT, ReadModels, ReceivableStage
-from application.testing.machine import CreditPurchaseMachine, check, differences, state_of
-from domain.ledger import Account, Posting
-from domain.status import PurchaseStatus
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import ReadModelSnapshot
+from creditledger.application.readmodels import MAX_LIMIT, ReadModels, ReceivableStage
+from creditledger.application.testing.machine import (
+    CreditPurchaseMachine,
+    check,
+    differences,
+    state_of,
+)
+from creditledger.domain.ledger import Account, Posting
+from creditledger.domain.status import PurchaseStatus
 
 _OPEN_STAGES = {
     PurchaseStatus.PAYMENT_PENDING.value: ReceivableStage.OPEN,
@@ -80,7 +85,7 @@ class ReadModelMachine(CreditPurchaseMachine):
         """The read models of ``ledger``, fed by a projector (its own thread, say)."""
         msg = (
             "subclass ReadModelMachine and return the ledger's read models, e.g. "
-            "infrastructure.projections.service.open_read_models(ledger)"
+            "creditledger.infrastructure.projections.service.open_read_models(ledger)"
         )
         raise NotImplementedError(msg)
 

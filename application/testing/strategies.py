@@ -20,8 +20,12 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from application.commands import IDEMPOTENCY_KEY_MAX_LENGTH, InitiatePurchase, SettlementInput
-from application.testing.model import MINOR_UNITS, round_half_away_from_zero
+from creditledger.application.commands import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    InitiatePurchase,
+    SettlementInput,
+)
+from creditledger.application.testing.model import MINOR_UNITS, round_half_away_from_zero
 
 NAMESPACES = ("acme", "globex")
 CUSTOMERS = ("cust-1", "cust-2", "cust-3")

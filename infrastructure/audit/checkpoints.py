@@ -14,8 +14,8 @@ from weakref import WeakKeyDictionary
 
 from eventsourcing.popo import POPOApplicationRecorder
 
-from application.audit.records import Checkpoint
-from application.ledger import CreditLedger
+from creditledger.application.audit.records import Checkpoint
+from creditledger.application.ledger import CreditLedger
 
 if TYPE_CHECKING:
     from eventsourcing.postgres import PostgresDatastore

@@ -2,12 +2,12 @@
 
 Each purchase comes from the live query path (``CreditLedger.get_purchase``, which loads the
 purchase's events through the library's event store), and balances are folded from each
-purchase's events with ``domain.ledger.postings_for``. The state is taken as of the export's cut:
-a purchase that changed after the cut is read at the version it had there, so writers running
-since the export do not show up as differences.
+purchase's events with ``creditledger.domain.ledger.postings_for``. The state is taken as of the
+export's cut: a purchase that changed after the cut is read at the version it had there, so
+writers running since the export do not show up as differences.
 
-This is one provider of ``application.audit.state.LiveLedger``; the read models (projections) will
-be another, with the same ``snapshot`` method.
+This is one provider of ``creditledger.application.audit.state.LiveLedger``; the read models
+(projections) are another, with the same ``snapshot`` method.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
-from application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
-from application.ledger import CreditLedger
-from domain.errors import LedgerError
-from domain.events import Initiated, PurchaseEvent
-from domain.ledger import balances, postings_for
-from infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.ledger import balances, postings_for
+from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
 
 
 class StoreLiveLedger:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from uuid import UUID
 
-from application.audit.transcribe import StoredEntry
-from application.ledger import CreditLedger
+from creditledger.application.audit.transcribe import StoredEntry
+from creditledger.application.ledger import CreditLedger
 
 DEFAULT_BATCH_SIZE = 5000
 

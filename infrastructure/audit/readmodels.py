@@ -23,13 +23,13 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
-from application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
-from application.projections.purchases import purchase_view
-from application.projections.rows import ReadModelName, ReadModelSnapshot
-from domain.events import PurchaseEvent
-from domain.ledger import Account
-from infrastructure.audit.log import DEFAULT_BATCH_SIZE, read_log
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
+from creditledger.application.projections.purchases import purchase_view
+from creditledger.application.projections.rows import ReadModelName, ReadModelSnapshot
+from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.ledger import Account
+from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, read_log
+from creditledger.infrastructure.projections.service import ReadModelService
 
 
 class ViewsBehindError(RuntimeError):

@@ -14,25 +14,25 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from application.audit.checkpoints import CheckpointChecker
-from application.audit.export import ExportRequest, ExportResult, LogExporter
-from application.audit.findings import Finding, VerificationFailedError
-from application.audit.records import Checkpoint
-from application.audit.state import (
+from creditledger.application.audit.checkpoints import CheckpointChecker
+from creditledger.application.audit.export import ExportRequest, ExportResult, LogExporter
+from creditledger.application.audit.findings import Finding, VerificationFailedError
+from creditledger.application.audit.records import Checkpoint
+from creditledger.application.audit.state import (
     Difference,
     LedgerSnapshot,
     LiveLedger,
     PurchaseRow,
     compare,
 )
-from application.audit.transcribe import LogChain
-from application.audit.verify import ExportVerifier, VerificationReport
-from application.ledger import CreditLedger
-from domain.errors import LedgerError
-from domain.purchase import project_purchase
-from infrastructure.audit.checkpoints import checkpoint_store
-from infrastructure.audit.files import export_file, export_lines
-from infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.application.audit.transcribe import LogChain
+from creditledger.application.audit.verify import ExportVerifier, VerificationReport
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.purchase import project_purchase
+from creditledger.infrastructure.audit.checkpoints import checkpoint_store
+from creditledger.infrastructure.audit.files import export_file, export_lines
+from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
 
 Progress = Callable[[int, int], object]
 """Called with (done, total) after each batch."""

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from infrastructure.cli.app import app, main
+from creditledger.infrastructure.cli.app import app, main
 
 __all__ = ["app", "main"]

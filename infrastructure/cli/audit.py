@@ -17,17 +17,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from application.audit.chain import is_chain_hash
-from application.audit.findings import VerificationFailedError
-from application.audit.records import Checkpoint
-from application.audit.state import LiveLedger
-from application.audit.transcribe import UnreadableEventError
-from application.audit.verify import VerificationReport
-from infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store
-from infrastructure.audit.files import STDIO
-from infrastructure.audit.live import StoreLiveLedger
-from infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
-from infrastructure.audit.service import (
+from creditledger.application.audit.chain import is_chain_hash
+from creditledger.application.audit.findings import VerificationFailedError
+from creditledger.application.audit.records import Checkpoint
+from creditledger.application.audit.state import LiveLedger
+from creditledger.application.audit.transcribe import UnreadableEventError
+from creditledger.application.audit.verify import VerificationReport
+from creditledger.infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store
+from creditledger.infrastructure.audit.files import STDIO
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
+from creditledger.infrastructure.audit.service import (
     LiveComparison,
     compare_with_sources,
     describe_store,
@@ -35,9 +35,15 @@ from infrastructure.audit.service import (
     take_checkpoint,
     verify_file,
 )
-from infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for, print_json, state
-from infrastructure.cli.progress import progress_bar
-from infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.cli.common import (
+    EXIT_CODES_HELP,
+    ExitCode,
+    ledger_for,
+    print_json,
+    state,
+)
+from creditledger.infrastructure.cli.progress import progress_bar
+from creditledger.infrastructure.projections.service import open_read_models
 
 audit_app = typer.Typer(
     help="Export the event log, verify an export offline (hash chain, checkpoints, full replay), "

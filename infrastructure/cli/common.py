@@ -12,16 +12,16 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
-from application.errors import StoreUnavailableError
-from application.ledger import CreditLedger
-from domain.errors import (
+from creditledger.application.errors import StoreUnavailableError
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import (
     CreditPurchaseNotFoundError,
     FieldError,
     LedgerError,
     ValidationFailedError,
 )
-from infrastructure.bootstrap import open_ledger
-from infrastructure.settings import Settings
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.settings import Settings
 
 
 class ExitCode(IntEnum):

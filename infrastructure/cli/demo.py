@@ -8,8 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from infrastructure.cli.common import ledger_for
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.infrastructure.cli.common import ledger_for
 
 
 def demo(ctx: typer.Context) -> None:

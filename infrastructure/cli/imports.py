@@ -23,11 +23,16 @@ import pydantic_core
 import typer
 from pydantic import ValidationError
 
-from application.bulk_import import DEFAULT_WORKERS, ImportLine, LineResult, import_purchases
-from application.errors import StoreUnavailableError
-from domain.errors import FieldError, ValidationFailedError
-from infrastructure.cli.common import ExitCode, field_errors, ledger_for, problem_of
-from infrastructure.http.schemas import PurchaseCreate
+from creditledger.application.bulk_import import (
+    DEFAULT_WORKERS,
+    ImportLine,
+    LineResult,
+    import_purchases,
+)
+from creditledger.application.errors import StoreUnavailableError
+from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.infrastructure.cli.common import ExitCode, field_errors, ledger_for, problem_of
+from creditledger.infrastructure.http.schemas import PurchaseCreate
 
 KEY_FIELD = "idempotency_key"
 

@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from application.projections.rows import ReadModelName
-from application.projections.source import EventLog
-from infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for
-from infrastructure.projections import operations
-from infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
-from infrastructure.projections.runner import Progress as OnProgress
-from infrastructure.projections.service import POLL_SECONDS, open_view_database
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for
+from creditledger.infrastructure.projections import operations
+from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from creditledger.infrastructure.projections.runner import Progress as OnProgress
+from creditledger.infrastructure.projections.service import POLL_SECONDS, open_view_database
 
 projections_app = typer.Typer(
     help="Read models (purchases, ledger, receivables, settled revenue): run the projector, "

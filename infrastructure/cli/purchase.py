@@ -8,9 +8,14 @@ from uuid import UUID
 
 import typer
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from infrastructure.cli.common import EXIT_CODES_HELP, ledger_for, print_json
-from infrastructure.cli.imports import import_file
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, ledger_for, print_json
+from creditledger.infrastructure.cli.imports import import_file
 
 purchase_app = typer.Typer(
     help=f"Initiate, authorize, settle and inspect credit purchases. {EXIT_CODES_HELP}",

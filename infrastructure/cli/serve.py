@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from infrastructure.cli.common import ExitCode, state
+from creditledger.infrastructure.cli.common import ExitCode, state
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -69,8 +69,8 @@ def serve(
     # every other command of the CLI would pay for them.
     import uvicorn  # noqa: PLC0415
 
-    from infrastructure.http.app import create_app  # noqa: PLC0415
-    from infrastructure.http.logging import configure_logging  # noqa: PLC0415
+    from creditledger.infrastructure.http.app import create_app  # noqa: PLC0415
+    from creditledger.infrastructure.http.logging import configure_logging  # noqa: PLC0415
 
     configure_logging(log_level)
     config = uvicorn.Config(

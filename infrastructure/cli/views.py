@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from application.views import HistoryEntry, PurchaseView
-from infrastructure.cli.common import ledger_for, print_json
-from infrastructure.cli.purchase import Namespace
+from creditledger.application.views import HistoryEntry, PurchaseView
+from creditledger.infrastructure.cli.common import ledger_for, print_json
+from creditledger.infrastructure.cli.purchase import Namespace
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PurchaseId = Annotated[UUID, typer.Argument(help="Purchase id.")]

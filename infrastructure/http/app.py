@@ -19,21 +19,21 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from fastapi import FastAPI
 
-from application.clock import Clock
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.http.auth import TokenRegistry
-from infrastructure.http.deps import Services
-from infrastructure.http.errors import install_problem_handlers
-from infrastructure.http.event_feed import EventFeed
-from infrastructure.http.health import StoreProbe
-from infrastructure.http.logging import FIELDS
-from infrastructure.http.metrics import HttpMetrics
-from infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
-from infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
-from infrastructure.http.routes import customers, feed, purchases, reports, service
-from infrastructure.projections.service import open_read_models
-from infrastructure.settings import ProjectorMode, Settings
+from creditledger.application.clock import Clock
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.http.auth import TokenRegistry
+from creditledger.infrastructure.http.deps import Services
+from creditledger.infrastructure.http.errors import install_problem_handlers
+from creditledger.infrastructure.http.event_feed import EventFeed
+from creditledger.infrastructure.http.health import StoreProbe
+from creditledger.infrastructure.http.logging import FIELDS
+from creditledger.infrastructure.http.metrics import HttpMetrics
+from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
+from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
+from creditledger.infrastructure.http.routes import customers, feed, purchases, reports, service
+from creditledger.infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
 

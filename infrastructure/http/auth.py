@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from infrastructure.http.errors import ProblemError
-from infrastructure.settings import Settings
+from creditledger.infrastructure.http.errors import ProblemError
+from creditledger.infrastructure.settings import Settings
 
 _HASHED = re.compile(r"sha256:([0-9a-fA-F]{64})")
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+) *")

@@ -10,17 +10,17 @@ import anyio.to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPBearer
 
-from application.commands import IDEMPOTENCY_KEY_MAX_LENGTH
-from application.ledger import CreditLedger
-from application.readmodels import ReadModels
-from domain.errors import FieldError, ValidationFailedError
-from infrastructure.http.auth import TokenRegistry
-from infrastructure.http.errors import ProblemError
-from infrastructure.http.event_feed import EventFeed
-from infrastructure.http.health import StoreProbe
-from infrastructure.http.metrics import HttpMetrics
-from infrastructure.projections.service import ReadModelService
-from infrastructure.settings import ProjectorMode
+from creditledger.application.commands import IDEMPOTENCY_KEY_MAX_LENGTH
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.readmodels import ReadModels
+from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.infrastructure.http.auth import TokenRegistry
+from creditledger.infrastructure.http.errors import ProblemError
+from creditledger.infrastructure.http.event_feed import EventFeed
+from creditledger.infrastructure.http.health import StoreProbe
+from creditledger.infrastructure.http.metrics import HttpMetrics
+from creditledger.infrastructure.projections.service import ReadModelService
+from creditledger.infrastructure.settings import ProjectorMode
 
 
 @dataclass

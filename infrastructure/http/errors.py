@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from domain.errors import FieldError, LedgerError, ValidationFailedError
-from infrastructure.http.logging import REQUEST_ID
+from creditledger.domain.errors import FieldError, LedgerError, ValidationFailedError
+from creditledger.infrastructure.http.logging import REQUEST_ID
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "/v1/problems/"

@@ -21,10 +21,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from application.ledger import CreditLedger
-from application.projections.source import EventLog
-from application.views import event_data
-from domain.events import Initiated, PurchaseEvent
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.source import EventLog
+from creditledger.application.views import event_data
+from creditledger.domain.events import Initiated, PurchaseEvent
 
 SCAN_FACTOR = 10
 """A page reads at most this many log entries per item asked for."""

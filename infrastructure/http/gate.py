@@ -18,11 +18,11 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.errors import FieldError, ValidationFailedError
-from infrastructure.http.auth import Access, refusal
-from infrastructure.http.deps import services_of
-from infrastructure.http.errors import ProblemError
-from infrastructure.http.schemas import NAMESPACE_PATTERN
+from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.infrastructure.http.auth import Access, refusal
+from creditledger.infrastructure.http.deps import services_of
+from creditledger.infrastructure.http.errors import ProblemError
+from creditledger.infrastructure.http.schemas import NAMESPACE_PATTERN
 
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _READ_METHODS = frozenset({"GET", "HEAD"})

@@ -15,9 +15,9 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from application.ledger import CreditLedger
-from domain.errors import FieldError
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import FieldError
+from creditledger.infrastructure.projections.service import ReadModelService
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
 

@@ -21,7 +21,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from domain.errors import LedgerError
+from creditledger.domain.errors import LedgerError
 
 T = TypeVar("T")
 

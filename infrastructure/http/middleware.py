@@ -15,9 +15,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infrastructure.http.errors import HTTP_TITLES, problem_response
-from infrastructure.http.logging import FIELDS, REQUEST_ID
-from infrastructure.http.metrics import UNMATCHED_ROUTE, HttpMetrics
+from creditledger.infrastructure.http.errors import HTTP_TITLES, problem_response
+from creditledger.infrastructure.http.logging import FIELDS, REQUEST_ID
+from creditledger.infrastructure.http.metrics import UNMATCHED_ROUTE, HttpMetrics
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")

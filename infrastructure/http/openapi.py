@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document: every error response documented, with examples; and its regeneration.
 
 The committed copy lives in ``docs/openapi.json``; a test fails when it drifts from the app.
-Regenerate it with ``.venv/bin/python -m infrastructure.http.openapi docs/openapi.json``.
+Regenerate it with ``.venv/bin/python -m creditledger.infrastructure.http.openapi
+docs/openapi.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute
 
-from domain.errors import (
+from creditledger.domain.errors import (
     STATE_ERRORS,
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
@@ -24,13 +25,13 @@ from domain.errors import (
     ValidationFailedError,
     VersionMismatchError,
 )
-from infrastructure.http.errors import (
+from creditledger.infrastructure.http.errors import (
     HTTP_TITLES,
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPE_PREFIX,
     status_of,
 )
-from infrastructure.http.schemas import FieldProblem, Problem
+from creditledger.infrastructure.http.schemas import FieldProblem, Problem
 
 TITLE = "creditledger"
 API_VERSION = "1.0.0"
@@ -428,8 +429,8 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the app's OpenAPI document to the given path (or stdout)."""
-    from infrastructure.http.app import create_app  # noqa: PLC0415 - the app imports this module
-    from infrastructure.settings import Settings  # noqa: PLC0415
+    from creditledger.infrastructure.http.app import create_app  # noqa: PLC0415 - the app imports this module
+    from creditledger.infrastructure.settings import Settings  # noqa: PLC0415
 
     args = list(sys.argv[1:] if argv is None else argv)
     text = render(create_app(Settings(database_url="memory://")).openapi())

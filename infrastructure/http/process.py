@@ -35,7 +35,7 @@ def _command() -> list[str]:
     installed = Path(sys.executable).with_name("creditledger")
     if installed.exists():
         return [str(installed)]
-    return [sys.executable, "-c", "from infrastructure.cli import main; main()"]
+    return [sys.executable, "-c", "from creditledger.infrastructure.cli import main; main()"]
 
 
 class ServerProcess:

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from application.commands import AmountInput, InitiatePurchase, SettlementInput
-from application.views import HistoryEntry, PurchaseView
-from domain.intent import (
+from creditledger.application.commands import AmountInput, InitiatePurchase, SettlementInput
+from creditledger.application.views import HistoryEntry, PurchaseView
+from creditledger.domain.intent import (
     MAX_FEATURE_FILTERS,
     MAX_FEATURE_KEY_LENGTH,
     MAX_ID_LENGTH,
@@ -25,8 +25,8 @@ from domain.intent import (
     MAX_PRIORITY,
     MIN_PRIORITY,
 )
-from domain.ledger import Account
-from domain.status import InitialPaymentStatus, SettlementType
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import InitialPaymentStatus, SettlementType
 
 DECIMAL_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 NAMESPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

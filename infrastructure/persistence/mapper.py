@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
-from domain.events import EVENT_CLASSES, PurchaseEvent
+from creditledger.domain.events import EVENT_CLASSES, PurchaseEvent
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 

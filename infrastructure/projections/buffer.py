@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     AccountBalance,
     AccountKey,
     EntryId,
@@ -25,7 +25,7 @@ from application.projections.rows import (
     RevenueKey,
     RevenueRow,
 )
-from infrastructure.projections.layout import Layout
+from creditledger.infrastructure.projections.layout import Layout
 
 
 class TableAccess(Protocol):

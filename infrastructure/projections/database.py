@@ -17,18 +17,18 @@ from decimal import Decimal
 
 from eventsourcing.persistence import Notification
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     PurchaseRow,
     ReadModelName,
     ReadModelSnapshot,
     ReceivableRow,
     RevenueRow,
 )
-from application.readmodels import Positioned
-from domain.ledger import Account
-from domain.status import PurchaseStatus
-from infrastructure.projections.buffer import BufferedTransaction
-from infrastructure.projections.layout import Layout, live_layout
+from creditledger.application.readmodels import Positioned
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.layout import Layout, live_layout
 
 
 class CommitOrderGuard:

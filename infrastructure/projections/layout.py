@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from application.projections.rows import ReadModelName
+from creditledger.application.projections.rows import ReadModelName
 
 TABLE_PREFIX = "readmodel_"
 TRACKING_TABLE = f"{TABLE_PREFIX}tracking"

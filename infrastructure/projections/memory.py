@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     AccountBalance,
     AccountKey,
     EntryId,
@@ -29,12 +29,17 @@ from application.projections.rows import (
     RevenueKey,
     RevenueRow,
 )
-from application.readmodels import Positioned
-from domain.ledger import Account
-from domain.status import PurchaseStatus
-from infrastructure.projections.buffer import BufferedTransaction
-from infrastructure.projections.database import ViewDatabase
-from infrastructure.projections.layout import MODEL_TABLES, Layout, Table, rebuild_layout
+from creditledger.application.readmodels import Positioned
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import (
+    MODEL_TABLES,
+    Layout,
+    Table,
+    rebuild_layout,
+)
 
 
 @dataclass

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from application.projections.compare import Difference, compare, unbalanced_groups
-from application.projections.rows import ReadModelName
-from application.projections.source import EventLog
-from infrastructure.projections.database import ViewDatabase
-from infrastructure.projections.memory import MemoryViewDatabase
-from infrastructure.projections.runner import (
+from creditledger.application.projections.compare import Difference, compare, unbalanced_groups
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.memory import MemoryViewDatabase
+from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
     DEFAULT_BATCH_SIZE,
     Progress,

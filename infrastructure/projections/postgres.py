@@ -28,12 +28,12 @@ from eventsourcing.persistence import Notification
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     ReadModelName,
 )
-from infrastructure.projections.database import CommitOrderGuard
-from infrastructure.projections.layout import Layout, rebuild_layout
-from infrastructure.projections.sql import (
+from creditledger.infrastructure.projections.database import CommitOrderGuard
+from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
+from creditledger.infrastructure.projections.sql import (
     Convert,
     Cursor,
     Dialect,
@@ -41,8 +41,8 @@ from infrastructure.projections.sql import (
     SqlSchema,
     updates_of,
 )
-from infrastructure.projections.sqlbase import SqlViewDatabase
-from infrastructure.projections.tables import Kind, TableSpec
+from creditledger.infrastructure.projections.sqlbase import SqlViewDatabase
+from creditledger.infrastructure.projections.tables import Kind, TableSpec
 
 _TYPES = {
     Kind.UUID: "uuid",

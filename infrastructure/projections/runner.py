@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from application.projections.projection import PurchaseTerms
-from application.projections.projector import Projector, projections_for
-from application.projections.signal import ProjectionSignal
-from application.projections.source import EventLog
-from application.projections.store import ReadModelTransaction
-from infrastructure.projections.database import ViewDatabase
-from infrastructure.projections.layout import Layout
+from creditledger.application.projections.projection import PurchaseTerms
+from creditledger.application.projections.projector import Projector, projections_for
+from creditledger.application.projections.signal import ProjectionSignal
+from creditledger.application.projections.source import EventLog
+from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import Layout
 
 log = logging.getLogger(__name__)
 

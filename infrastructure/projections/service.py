@@ -7,19 +7,19 @@ from types import TracebackType
 
 from psycopg.conninfo import make_conninfo
 
-from application.ledger import CreditLedger
-from application.projections.signal import ProjectionSignal
-from application.projections.source import EventLog
-from application.readmodels import ReadModels
-from infrastructure.projections.database import ViewDatabase
-from infrastructure.projections.memory import MemoryViewDatabase
-from infrastructure.projections.postgres import PostgresViewDatabase
-from infrastructure.projections.runner import (
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.signal import ProjectionSignal
+from creditledger.application.projections.source import EventLog
+from creditledger.application.readmodels import ReadModels
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.memory import MemoryViewDatabase
+from creditledger.infrastructure.projections.postgres import PostgresViewDatabase
+from creditledger.infrastructure.projections.runner import (
     DEFAULT_BATCH_SIZE,
     ProjectionRunner,
     ProjectorThread,
 )
-from infrastructure.projections.sqlite import SqliteViewDatabase
+from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
 
 # The in-memory event store lives in its ledger object, so its views must too: one per ledger.
 _memory_views: weakref.WeakKeyDictionary[CreditLedger, MemoryViewDatabase] = (

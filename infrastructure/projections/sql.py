@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     AccountBalance,
     AccountKey,
     EntryOrder,
@@ -31,11 +31,16 @@ from application.projections.rows import (
     RevenueKey,
     RevenueRow,
 )
-from application.readmodels import Positioned
-from domain.ledger import Account
-from domain.status import PurchaseStatus
-from infrastructure.projections.layout import MODEL_TABLES, TRACKING_TABLE, Layout, Table
-from infrastructure.projections.tables import (
+from creditledger.application.readmodels import Positioned
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.layout import (
+    MODEL_TABLES,
+    TRACKING_TABLE,
+    Layout,
+    Table,
+)
+from creditledger.infrastructure.projections.tables import (
     ACCOUNTS,
     ENTRIES,
     PURCHASES,

@@ -12,20 +12,26 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     PurchaseRow,
     ReadModelName,
     ReadModelSnapshot,
     ReceivableRow,
     RevenueRow,
 )
-from application.readmodels import Positioned
-from domain.ledger import Account
-from domain.status import PurchaseStatus
-from infrastructure.projections.buffer import BufferedTransaction
-from infrastructure.projections.database import ViewDatabase
-from infrastructure.projections.layout import Layout, rebuild_layout
-from infrastructure.projections.sql import Cursor, Dialect, SqlAccess, SqlQueries, SqlSchema
+from creditledger.application.readmodels import Positioned
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
+from creditledger.infrastructure.projections.sql import (
+    Cursor,
+    Dialect,
+    SqlAccess,
+    SqlQueries,
+    SqlSchema,
+)
 
 
 class SqlViewDatabase(ViewDatabase):

@@ -23,19 +23,19 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     ReadModelName,
 )
-from infrastructure.projections.layout import Layout, rebuild_layout
-from infrastructure.projections.sql import (
+from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
+from creditledger.infrastructure.projections.sql import (
     Convert,
     Cursor,
     Dialect,
     Params,
     SqlSchema,
 )
-from infrastructure.projections.sqlbase import SqlViewDatabase
-from infrastructure.projections.tables import Kind
+from creditledger.infrastructure.projections.sqlbase import SqlViewDatabase
+from creditledger.infrastructure.projections.tables import Kind
 
 _TYPES = {
     Kind.UUID: "TEXT",

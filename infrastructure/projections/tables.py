@@ -11,22 +11,22 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any, Generic, TypeVar
 
-from application.projections.rows import (
+from creditledger.application.projections.rows import (
     AccountBalance,
     LedgerEntry,
     PurchaseRow,
     ReceivableRow,
     RevenueRow,
 )
-from domain.ledger import Account
-from domain.status import (
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import (
     InitialPaymentStatus,
     MetaStatus,
     PaymentStatus,
     PurchaseStatus,
     SettlementType,
 )
-from infrastructure.projections.layout import Table
+from creditledger.infrastructure.projections.layout import Table
 
 RowT = TypeVar("RowT")
 

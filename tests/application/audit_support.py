@@ -28,13 +28,13 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from psycopg import sql
 
-from application.audit.canonical import canonical_bytes, parse_json
-from application.audit.chain import GENESIS_HASH, next_hash
-from application.audit.records import Checkpoint
-from application.audit.verify import ExportVerifier, VerificationReport
-from application.ledger import CreditLedger
-from application.views import PurchaseView
-from infrastructure.audit.service import export_to_file
+from creditledger.application.audit.canonical import canonical_bytes, parse_json
+from creditledger.application.audit.chain import GENESIS_HASH, next_hash
+from creditledger.application.audit.records import Checkpoint
+from creditledger.application.audit.verify import ExportVerifier, VerificationReport
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.views import PurchaseView
+from creditledger.infrastructure.audit.service import export_to_file
 from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
 from tests.support import POSTGRES_URL, START, FixedClock
 

@@ -11,9 +11,14 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import CreditLedger
-from application.views import HistoryEntry, PurchaseView
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.views import HistoryEntry, PurchaseView
 
 NAMESPACE = "acme"
 

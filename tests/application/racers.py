@@ -18,9 +18,9 @@ from multiprocessing.synchronize import Barrier as ProcessBarrier
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from application.commands import AuthorizePayment
-from domain.errors import LedgerError
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.commands import AuthorizePayment
+from creditledger.domain.errors import LedgerError
+from creditledger.infrastructure.bootstrap import open_ledger
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
-from application.audit.chain import GENESIS_HASH, is_chain_hash, next_hash
-from application.audit.records import event_line, event_object
+from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.chain import GENESIS_HASH, is_chain_hash, next_hash
+from creditledger.application.audit.records import event_line, event_object
 
 
 def test_canonical_bytes_sort_keys_at_every_depth_without_whitespace() -> None:

@@ -8,9 +8,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from application.audit.chain import GENESIS_HASH
-from application.ledger import CreditLedger
-from infrastructure.audit.service import export_log, take_checkpoint
+from creditledger.application.audit.chain import GENESIS_HASH
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.service import export_log, take_checkpoint
 from tests.application.audit_support import (
     EVENT_COUNT,
     event_index,

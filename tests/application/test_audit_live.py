@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from application.audit.state import BalanceKey
-from application.ledger import CreditLedger
-from infrastructure.audit.live import StoreLiveLedger
-from infrastructure.audit.service import LiveComparison, compare_with_live
+from creditledger.application.audit.state import BalanceKey
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.service import LiveComparison, compare_with_live
 from tests.application.audit_support import (
     edit_event,
     export_lines,

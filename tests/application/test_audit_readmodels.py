@@ -10,15 +10,19 @@ from uuid import UUID
 
 import psycopg
 
-from application.audit.state import BalanceKey
-from application.ledger import CreditLedger
-from application.projections.rows import PurchaseRow, evolve
-from domain.status import PurchaseStatus
-from infrastructure.audit.live import StoreLiveLedger
-from infrastructure.audit.readmodels import ReadModelLiveLedger
-from infrastructure.audit.service import LiveComparison, compare_with_live, compare_with_sources
-from infrastructure.projections.memory import MemoryViewDatabase
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.audit.state import BalanceKey
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import PurchaseRow, evolve
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
+from creditledger.infrastructure.audit.service import (
+    LiveComparison,
+    compare_with_live,
+    compare_with_sources,
+)
+from creditledger.infrastructure.projections.memory import MemoryViewDatabase
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.application.audit_support import (
     EVENT_COUNT,
     export_lines,

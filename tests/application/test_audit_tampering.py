@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from application.audit.findings import VerificationFailedError
-from application.audit.records import Checkpoint
-from application.ledger import CreditLedger
-from infrastructure.audit.service import take_checkpoint
+from creditledger.application.audit.findings import VerificationFailedError
+from creditledger.application.audit.records import Checkpoint
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.service import take_checkpoint
 from tests.application.audit_support import (
     EVENT_COUNT,
     edit_event,

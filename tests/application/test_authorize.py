@@ -7,14 +7,14 @@ from uuid import uuid4
 
 import pytest
 
-from application.ledger import CreditLedger
-from domain.errors import (
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import (
     CreditPurchaseNotFoundError,
     InvalidTransitionError,
     PaymentAlreadyAuthorizedError,
     VersionMismatchError,
 )
-from domain.identity import LedgerStep, transaction_group_id
+from creditledger.domain.identity import LedgerStep, transaction_group_id
 from tests.application.builders import (
     authorize,
     event_types,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from application.bulk_import import ImportLine, import_purchases
-from application.ledger import CreditLedger
-from domain.errors import FieldError, ValidationFailedError
+from creditledger.application.bulk_import import ImportLine, import_purchases
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import FieldError, ValidationFailedError
 from tests.application.builders import NAMESPACE, external_purchase
 
 

@@ -14,16 +14,16 @@ from uuid import UUID
 
 import pytest
 
-from application.clock import Clock
-from application.ledger import CreditLedger, Outcome
-from application.views import PurchaseView
-from domain.errors import (
+from creditledger.application.clock import Clock
+from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import (
     ConcurrentModificationError,
     PaymentAlreadyAuthorizedError,
     PaymentAlreadySettledError,
 )
-from infrastructure.bootstrap import open_ledger
-from infrastructure.settings import Settings
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
 from tests.application.racers import authorize_each, race, race_processes
 from tests.support import FixedClock

@@ -19,19 +19,19 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from application.commands import (
+from creditledger.application.commands import (
     AuthorizePayment,
     Command,
     InitiatePurchase,
     SettlementInput,
     SettlePayment,
 )
-from application.errors import StoreUnavailableError
-from application.ledger import CreditLedger, Outcome
-from domain.errors import LedgerError
-from domain.events import PurchaseEvent
-from infrastructure.bootstrap import open_ledger
-from infrastructure.settings import Settings
+from creditledger.application.errors import StoreUnavailableError
+from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.events import PurchaseEvent
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.settings import Settings
 from tests.support import POSTGRES_URL, FixedClock, postgres_url, truncate_schema
 
 NAMESPACE = "acme"

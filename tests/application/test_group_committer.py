@@ -13,8 +13,12 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import Notification, Recording
 
-from application.group_commit import CommitterClosedError, GroupCommitter, RetryDecisionError
-from domain.events import PurchaseEvent
+from creditledger.application.group_commit import (
+    CommitterClosedError,
+    GroupCommitter,
+    RetryDecisionError,
+)
+from creditledger.domain.events import PurchaseEvent
 from tests.support import initiated_event
 
 

@@ -8,9 +8,9 @@ from uuid import uuid4
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.views import PurchaseView
-from domain.errors import CreditPurchaseNotFoundError
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import CreditPurchaseNotFoundError
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
 from tests.support import START, FixedClock
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from application.ledger import CreditLedger
-from domain.errors import IdempotencyKeyReusedError, ValidationFailedError
-from domain.identity import purchase_id_for_key
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import IdempotencyKeyReusedError, ValidationFailedError
+from creditledger.domain.identity import purchase_id_for_key
 from tests.application.builders import (
     NAMESPACE,
     authorize,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-from application.ledger import CreditLedger
-from domain.identity import LedgerStep, transaction_group_id
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.identity import LedgerStep, transaction_group_id
 from tests.application.builders import event_types, external_purchase, promotional_purchase
 from tests.support import START, FixedClock
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from application.commands import SettlementInput
-from application.ledger import CreditLedger
-from domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
-from domain.identity import purchase_id_for_key
+from creditledger.application.commands import SettlementInput
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
+from creditledger.domain.identity import purchase_id_for_key
 from tests.application.builders import (
     NAMESPACE,
     external_purchase,

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.views import PurchaseView
-from domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
 from tests.application.builders import authorize, external_purchase, nothing_written, settle
 from tests.support import START
 

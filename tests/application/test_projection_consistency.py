@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from application.ledger import CreditLedger
-from infrastructure.projections.service import open_read_models
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.projections.service import open_read_models
 from tests.readmodels_support import initiate, read_models
 
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.readmodels import CustomerBalances
-from domain.errors import ValidationFailedError
-from domain.ledger import Account
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.readmodels import CustomerBalances
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.domain.ledger import Account
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import (
     authorize,
     folded_balances,

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.readmodels import MAX_LIMIT
-from application.views import PurchaseView
-from domain.errors import ValidationFailedError
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.readmodels import MAX_LIMIT
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import authorize, initiate, read_models, settle
 from tests.support import FixedClock
 

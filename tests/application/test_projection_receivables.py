@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.readmodels import ReceivableStage
-from domain.errors import ValidationFailedError
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.readmodels import ReceivableStage
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import authorize, initiate, read_models, settle
 from tests.support import START, FixedClock
 

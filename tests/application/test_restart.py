@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from application.ledger import CreditLedger
+from creditledger.application.ledger import CreditLedger
 from tests.application.builders import (
     authorize,
     external_purchase,

@@ -29,7 +29,7 @@ ALLOWED_ROOTS = {
     "uuid",
     "pydantic",
     "iso4217",
-    "domain",
+    "creditledger",
 }
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "getenv", "open", "urandom", "uuid1", "uuid4"}
 # (Not "socket": pydantic imports the stdlib email package, which imports socket; the static
@@ -44,8 +44,8 @@ FORBIDDEN_MODULES = (
     "eventsourcing.application",
     "fastapi",
     "typer",
-    "infrastructure",
-    "application",
+    "creditledger.infrastructure",
+    "creditledger.application",
 )
 
 
@@ -83,7 +83,7 @@ def test_the_domain_reads_no_clock_environment_or_files() -> None:
 
 
 def test_importing_the_whole_domain_loads_no_io_module() -> None:
-    modules = [f"domain.{path.stem}" for path in _sources() if path.stem != "__init__"]
+    modules = [f"creditledger.domain.{path.stem}" for path in _sources() if path.stem != "__init__"]
     script = (
         "import json, sys\n"
         + "".join(f"import {module}\n" for module in modules)

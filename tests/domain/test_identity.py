@@ -7,9 +7,9 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import ValidationFailedError
-from domain.identity import LedgerStep, purchase_id_for_key, transaction_group_id
-from domain.intent import normalize_intent
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.domain.identity import LedgerStep, purchase_id_for_key, transaction_group_id
+from creditledger.domain.intent import normalize_intent
 
 PURCHASE = UUID("3f0b1c52-9a4e-4d7b-8c21-5e6f7a8b9c0d")
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from domain.errors import ValidationFailedError
-from domain.intent import PurchaseIntent, intent_problems, normalize_intent
-from domain.status import InitialPaymentStatus, SettlementType
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.domain.intent import PurchaseIntent, intent_problems, normalize_intent
+from creditledger.domain.status import InitialPaymentStatus, SettlementType
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

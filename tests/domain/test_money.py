@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import FieldError
-from domain.money import minor_units, parse_decimal, payment_amount, round_money
+from creditledger.domain.errors import FieldError
+from creditledger.domain.money import minor_units, parse_decimal, payment_amount, round_money
 
 
 class TestParseDecimal:

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.errors import (
+from creditledger.domain.errors import (
     CannotSettleNotAuthorizedPaymentError,
     EventSequenceError,
     InvalidTransitionError,
@@ -17,10 +17,10 @@ from domain.errors import (
     PaymentAlreadySettledError,
     ValidationFailedError,
 )
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.intent import PurchaseIntent, normalize_intent
-from domain.purchase import CommandContext, CreditPurchase, project_purchase
-from domain.status import PaymentStatus, PurchaseStatus
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.intent import PurchaseIntent, normalize_intent
+from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.status import PaymentStatus, PurchaseStatus
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 AT_NOW = CommandContext(at=NOW)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from infrastructure.http.process import ServerProcess
+from creditledger.infrastructure.http.process import ServerProcess
 from tests.e2e.http_support import HTTP_BACKENDS, LiveServer, store_url_for
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from infrastructure.audit.service import take_checkpoint
-from infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.audit.service import take_checkpoint
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import (
     EVENT_COUNT,
     Purchases,

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import pytest
 
-from infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.e2e.test_cli_purchase import ENTRY_POINT, TIMEOUT
 
 GOOD = {

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import pytest
 
-from infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.builders import external_purchase
 
 ENTRY_POINT = Path(sys.executable).with_name("creditledger")

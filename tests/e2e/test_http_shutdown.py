@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.http.process import ServerProcess
+from creditledger.infrastructure.http.process import ServerProcess
 from tests.e2e.http_support import (
     HTTP_BACKENDS,
     external_purchase,

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infrastructure.http.app import create_app
-from infrastructure.http.openapi import render
+from creditledger.infrastructure.http.app import create_app
+from creditledger.infrastructure.http.openapi import render
 from tests.infrastructure.http_app import settings
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
-REGENERATE = ".venv/bin/python -m infrastructure.http.openapi docs/openapi.json"
+REGENERATE = ".venv/bin/python -m creditledger.infrastructure.http.openapi docs/openapi.json"
 
 
 def _served() -> dict[str, Any]:

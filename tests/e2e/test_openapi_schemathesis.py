@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from infrastructure.bootstrap import open_ledger
-from infrastructure.http.app import create_app
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.http.app import create_app
 from tests.infrastructure.http_app import TestClient
 from tests.infrastructure.http_app import settings as app_settings
 

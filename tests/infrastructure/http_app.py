@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from application.ledger import CreditLedger
-from infrastructure.http.app import create_app
-from infrastructure.settings import Settings
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.http.app import create_app
+from creditledger.infrastructure.settings import Settings
 
 with warnings.catch_warnings():
     # Starlette would rather run its test client on httpx2; httpx works the same here.

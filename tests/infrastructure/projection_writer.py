@@ -15,11 +15,16 @@ import time
 
 from eventsourcing.persistence import PersistenceError
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlementInput, SettlePayment
-from application.ledger import CreditLedger
-from domain.errors import LedgerError
-from domain.identity import purchase_id_for_key
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.commands import (
+    AuthorizePayment,
+    InitiatePurchase,
+    SettlementInput,
+    SettlePayment,
+)
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.identity import purchase_id_for_key
+from creditledger.infrastructure.bootstrap import open_ledger
 
 SHARED_KEYS = 40
 

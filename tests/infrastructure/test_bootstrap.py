@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from eventsourcing.postgres import PostgresFactory
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.builders import external_purchase
 from tests.support import FixedClock
 
@@ -63,7 +63,7 @@ def test_events_are_stored_through_our_mapper_whatever_the_environment_says(
     purchase = ledger.initiate_purchase(external_purchase())
 
     assert ledger.env.get("MAPPER_TOPIC") == (
-        "infrastructure.persistence.mapper:PurchaseEventMapper"
+        "creditledger.infrastructure.persistence.mapper:PurchaseEventMapper"
     )
     assert ledger.get_purchase(purchase.namespace, purchase.id) == purchase
 

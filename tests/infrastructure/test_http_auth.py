@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.http.auth import ANYONE, Access, Principal, TokenRegistry
-from infrastructure.http.errors import ProblemError
-from infrastructure.settings import Settings
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.http.auth import ANYONE, Access, Principal, TokenRegistry
+from creditledger.infrastructure.http.errors import ProblemError
+from creditledger.infrastructure.settings import Settings
 from tests.infrastructure.http_app import bearer, client_for, settings
 
 

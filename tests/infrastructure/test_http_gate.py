@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.infrastructure.http_app import (
     ACME_TOKEN,
     API_KEYS,

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.http.app import create_app
-from infrastructure.http.logging import FIELDS, REQUEST_ID, JsonFormatter
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.http.app import create_app
+from creditledger.infrastructure.http.logging import FIELDS, REQUEST_ID, JsonFormatter
 from tests.infrastructure.http_app import TestClient, client_for, purchase_body, settings
 
 PURCHASES = "/v1/namespaces/acme/credit-purchases"

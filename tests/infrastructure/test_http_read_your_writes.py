@@ -3,7 +3,7 @@ answers 503 projection_behind when the read models cannot get there in time."""
 
 from __future__ import annotations
 
-from application.ledger import CreditLedger
+from creditledger.application.ledger import CreditLedger
 from tests.infrastructure.http_app import client_for, purchase_body
 
 PURCHASES = "/v1/namespaces/acme/credit-purchases"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.http.deps import Services
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.http.deps import Services
 from tests.infrastructure.http_app import TestClient, client_for, purchase_body
 from tests.support import (
     POSTGRES_URL,

@@ -17,11 +17,17 @@ from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, StoredEvent
 from psycopg import sql
 
-from application.ledger import CreditLedger
-from domain.events import EVENT_CLASSES, Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.intent import normalize_intent
-from domain.purchase import CommandContext, CreditPurchase
-from infrastructure.persistence.mapper import PurchaseEventMapper
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import (
+    EVENT_CLASSES,
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseEvent,
+)
+from creditledger.domain.intent import normalize_intent
+from creditledger.domain.purchase import CommandContext, CreditPurchase
+from creditledger.infrastructure.persistence.mapper import PurchaseEventMapper
 from tests.application.builders import external_purchase
 from tests.support import POSTGRES_URL
 

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from application.commands import AuthorizePayment
-from application.ledger import CreditLedger
-from infrastructure.bootstrap import open_ledger
-from infrastructure.persistence.postgres import AppendFunctionRecorder
-from infrastructure.settings import Settings
+from creditledger.application.commands import AuthorizePayment
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
+from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, external_purchase
 from tests.support import POSTGRES_URL, postgres_url, truncate_schema
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from application.ledger import CreditLedger
-from infrastructure.cli.app import app
-from infrastructure.cli.common import ExitCode
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.cli.app import app
+from creditledger.infrastructure.cli.common import ExitCode
 from tests.readmodels_support import authorize, initiate, settle
 from tests.support import POSTGRES_URL
 

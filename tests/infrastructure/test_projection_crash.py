@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from application.ledger import CreditLedger
 from bench.catchup import load_history, synthetic_history
-from domain.events import PurchaseEvent
-from infrastructure.projections.operations import verify
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import PurchaseEvent
+from creditledger.infrastructure.projections.operations import verify
 from tests.readmodels_support import logged_events, logged_postings, read_models
 
 CREDITLEDGER = str(Path(sys.executable).parent / "creditledger")

@@ -8,13 +8,13 @@ from uuid import uuid4
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.projections.projection import ProjectionError
-from application.projections.source import EventLog
-from domain.events import PaymentAuthorized
-from infrastructure.projections.operations import verify
-from infrastructure.projections.runner import ProjectionRunner
-from infrastructure.projections.service import (
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.projection import ProjectionError
+from creditledger.application.projections.source import EventLog
+from creditledger.domain.events import PaymentAuthorized
+from creditledger.infrastructure.projections.operations import verify
+from creditledger.infrastructure.projections.runner import ProjectionRunner
+from creditledger.infrastructure.projections.service import (
     ReadModelService,
     open_read_models,
     open_view_database,

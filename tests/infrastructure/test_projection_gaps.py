@@ -16,10 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from application.ledger import CreditLedger
-from domain.events import PurchaseEvent
-from infrastructure.projections.operations import verify
-from infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import PurchaseEvent
+from creditledger.infrastructure.projections.operations import verify
+from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
 from tests.readmodels_support import logged_events, logged_postings, read_models
 from tests.support import POSTGRES_URL, initiated_event
 

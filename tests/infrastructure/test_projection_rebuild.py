@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from application.ledger import CreditLedger
-from application.projections.rows import ReadModelName
-from domain.ledger import Account
-from infrastructure.projections.operations import rebuild, verify
-from infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.domain.ledger import Account
+from creditledger.infrastructure.projections.operations import rebuild, verify
+from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
 from tests.readmodels_support import authorize, initiate, read_models, settle
 from tests.support import FixedClock
 

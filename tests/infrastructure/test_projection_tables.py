@@ -9,10 +9,10 @@ from dataclasses import fields
 import psycopg
 import pytest
 
-from application.ledger import CreditLedger
-from infrastructure.projections.layout import Table
-from infrastructure.projections.service import ReadModelService
-from infrastructure.projections.tables import SPECS
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.projections.layout import Table
+from creditledger.infrastructure.projections.service import ReadModelService
+from creditledger.infrastructure.projections.tables import SPECS
 from tests.readmodels_support import initiate, read_models
 from tests.support import POSTGRES_URL
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infrastructure.settings import DEFAULT_DATABASE_URL, Settings, store_env
+from creditledger.infrastructure.settings import DEFAULT_DATABASE_URL, Settings, store_env
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +77,7 @@ def test_a_full_postgresql_url_gives_every_connection_setting() -> None:
         "POSTGRES_LOCK_TIMEOUT": "2",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         "APPLICATION_RECORDER_TOPIC": (
-            "infrastructure.persistence.postgres:AppendFunctionRecorder"
+            "creditledger.infrastructure.persistence.postgres:AppendFunctionRecorder"
         ),
     }
 

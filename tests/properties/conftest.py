@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from application.testing.profiles import load_profile
+from creditledger.application.testing.profiles import load_profile
 
 load_profile()

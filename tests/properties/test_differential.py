@@ -14,19 +14,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
-from application.testing.clock import DEFAULT_START
-from application.testing.machine import differences, state_of
-from application.testing.model import LedgerModel, ModelPurchase
-from application.testing.profiles import settings_for
-from application.testing.strategies import (
+from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.application.testing.clock import DEFAULT_START
+from creditledger.application.testing.machine import differences, state_of
+from creditledger.application.testing.model import LedgerModel, ModelPurchase
+from creditledger.application.testing.profiles import settings_for
+from creditledger.application.testing.strategies import (
     clock_advances,
     external_references,
     valid_initiations,
 )
-from application.views import PurchaseView
-from domain.errors import LedgerError
-from domain.purchase import CommandContext, CreditPurchase
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import LedgerError
+from creditledger.domain.purchase import CommandContext, CreditPurchase
 
 PURCHASE_ID = UUID("00000000-0000-4000-8000-000000000001")
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from application.commands import InitiatePurchase, SettlementInput
-from application.ledger import CreditLedger
-from application.testing.clock import DEFAULT_START, ManualClock
-from application.testing.machine import CreditPurchaseMachine, InvariantViolation
-from application.testing.model import TransitionTable, round_half_away_from_zero
-from application.testing.profiles import budget_for, selected_profile
-from domain.rules import RULES
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.commands import InitiatePurchase, SettlementInput
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.testing.clock import DEFAULT_START, ManualClock
+from creditledger.application.testing.machine import CreditPurchaseMachine, InvariantViolation
+from creditledger.application.testing.model import TransitionTable, round_half_away_from_zero
+from creditledger.application.testing.profiles import budget_for, selected_profile
+from creditledger.domain.rules import RULES
+from creditledger.infrastructure.bootstrap import open_ledger
 
 
 def test_the_profile_is_the_one_named_else_ci_under_ci_else_dev() -> None:
@@ -128,22 +128,24 @@ def test_the_rest_of_the_package_imports_without_hypothesis_and_the_kit_without_
     probe = (
         "import importlib, json, pkgutil, sys\n"
         "def load(name):\n"
-        "    if name == 'application.testing' or name.endswith('__main__'):\n"
+        "    if name == 'creditledger.application.testing' or name.endswith('__main__'):\n"
         "        return\n"
         "    module = importlib.import_module(name)\n"
         "    for found in pkgutil.iter_modules(getattr(module, '__path__', [])):\n"
         "        load(name + '.' + found.name)\n"
-        "for root in ('domain', 'application', 'infrastructure'):\n"
-        "    load(root)\n"
+        "for layer in ('domain', 'application', 'infrastructure'):\n"
+        "    load('creditledger.' + layer)\n"
         "before = 'hypothesis' in sys.modules\n"
-        "import application.testing\n"
+        "import creditledger.application.testing\n"
         "print(json.dumps([before, 'pytest' in sys.modules]))\n"
     )
     found = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     hypothesis_before_kit, pytest_loaded = json.loads(found.stdout)
-    assert not hypothesis_before_kit, "something outside application.testing imports hypothesis"
+    assert not hypothesis_before_kit, (
+        "something outside creditledger.application.testing imports hypothesis"
+    )
     assert not pytest_loaded, "the kit imports pytest"
 
 

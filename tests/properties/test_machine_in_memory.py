@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from hypothesis.stateful import run_state_machine_as_test
 
-from application.ledger import CreditLedger
-from application.testing import CreditPurchaseMachine, settings_for
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.testing import CreditPurchaseMachine, settings_for
+from creditledger.infrastructure.bootstrap import open_ledger
 
 
 class InMemoryLedgerMachine(CreditPurchaseMachine):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
-from application.ledger import CreditLedger
-from application.testing import CreditPurchaseMachine, settings_for
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.testing import CreditPurchaseMachine, settings_for
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.support import postgres_url, truncate_schema
 
 

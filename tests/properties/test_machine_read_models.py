@@ -14,12 +14,12 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from application.ledger import CreditLedger
-from application.testing import settings_for
-from application.testing.profiles import Target
-from application.testing.read_models import ReadModelHandle, ReadModelMachine
-from infrastructure.bootstrap import open_ledger
-from infrastructure.projections.service import open_read_models
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.testing import settings_for
+from creditledger.application.testing.profiles import Target
+from creditledger.application.testing.read_models import ReadModelHandle, ReadModelMachine
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.projections.service import open_read_models
 from tests.support import postgres_url, truncate_schema
 
 EXAMPLES = {"memory": 15, "sqlite": 5, "postgres": 4}

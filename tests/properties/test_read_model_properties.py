@@ -29,15 +29,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from application.ledger import CreditLedger
-from application.views import PurchaseView
-from domain.errors import PurchaseStateError, ValidationFailedError
-from domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from domain.ledger import Account
-from infrastructure.bootstrap import open_ledger
-from infrastructure.projections.operations import verify
-from infrastructure.projections.runner import ProjectionRunner
-from infrastructure.projections.service import ReadModelService
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import PurchaseStateError, ValidationFailedError
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.ledger import Account
+from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.projections.operations import verify
+from creditledger.infrastructure.projections.runner import ProjectionRunner
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import (
     authorize,
     folded_balances,

@@ -15,11 +15,11 @@ from uuid import UUID
 from hypothesis import settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
-from application.ledger import CreditLedger
-from application.testing import CreditPurchaseMachine, check, settings_for
-from application.testing.profiles import budget_for
-from domain.ledger import Account, balances
-from infrastructure.bootstrap import open_ledger
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.testing import CreditPurchaseMachine, check, settings_for
+from creditledger.application.testing.profiles import budget_for
+from creditledger.domain.ledger import Account, balances
+from creditledger.infrastructure.bootstrap import open_ledger
 
 CustomerCurrency = tuple[str, str, str]
 """(namespace, customer, currency)"""

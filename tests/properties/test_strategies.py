@@ -8,17 +8,17 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 
-from application.commands import InitiatePurchase
-from application.testing.clock import DEFAULT_START
-from application.testing.model import MINOR_UNITS, exact, round_to_currency
-from application.testing.profiles import settings_for
-from application.testing.strategies import (
+from creditledger.application.commands import InitiatePurchase
+from creditledger.application.testing.clock import DEFAULT_START
+from creditledger.application.testing.model import MINOR_UNITS, exact, round_to_currency
+from creditledger.application.testing.profiles import settings_for
+from creditledger.application.testing.strategies import (
     InvalidInitiation,
     invalid_initiations,
     valid_initiations,
 )
-from domain.errors import ValidationFailedError
-from domain.money import minor_units, payment_amount
+from creditledger.domain.errors import ValidationFailedError
+from creditledger.domain.money import minor_units, payment_amount
 
 
 @pytest.mark.parametrize("currency", sorted(MINOR_UNITS))

@@ -6,11 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from domain.rules import mermaid_diagram, table_as_json
+from creditledger.domain.rules import mermaid_diagram, table_as_json
 
 EXPORT = Path(__file__).resolve().parents[2] / "docs" / "transition-table.json"
 REGENERATE = (
-    "regenerate it with: .venv/bin/python -c 'from domain.rules import table_as_json; "
+    "regenerate it with: .venv/bin/python -c 'from creditledger.domain.rules import table_as_json; "
     'print(table_as_json(), end="")\' > docs/transition-table.json'
 )
 _STATE = re.compile(r'^\s*state "(?P<status>[^"]+)" as (?P<alias>\w+)$')

@@ -1,1 +1,1 @@
-"""One router per resource; ``infrastructure.http.app`` mounts them all."""
+"""One router per resource; ``creditledger.infrastructure.http.app`` mounts them all."""

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Security
 from pydantic import AwareDatetime
 
-from infrastructure.http.deps import ReadModelsDep, bearer_scheme
-from infrastructure.http.gate import LedgerRoute
-from infrastructure.http.openapi import problem_responses
-from infrastructure.http.routes.purchases import NamespacePath
-from infrastructure.http.schemas import BalanceEntry, CustomerBalances
+from creditledger.infrastructure.http.deps import ReadModelsDep, bearer_scheme
+from creditledger.infrastructure.http.gate import LedgerRoute
+from creditledger.infrastructure.http.openapi import problem_responses
+from creditledger.infrastructure.http.routes.purchases import NamespacePath
+from creditledger.infrastructure.http.schemas import BalanceEntry, CustomerBalances
 
 router = APIRouter(
     prefix="/v1/namespaces/{namespace}/customers",

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Security
 
-from application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
-from infrastructure.http.deps import FeedDep, bearer_scheme
-from infrastructure.http.event_feed import SCAN_FACTOR, FeedPage
-from infrastructure.http.gate import LedgerRoute
-from infrastructure.http.openapi import problem_responses
-from infrastructure.http.routes.purchases import NamespacePath
+from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
+from creditledger.infrastructure.http.deps import FeedDep, bearer_scheme
+from creditledger.infrastructure.http.event_feed import SCAN_FACTOR, FeedPage
+from creditledger.infrastructure.http.gate import LedgerRoute
+from creditledger.infrastructure.http.openapi import problem_responses
+from creditledger.infrastructure.http.routes.purchases import NamespacePath
 
 MAX_POSITION = 2**63 - 1
 """Positions are 64-bit (PostgreSQL bigserial); a larger one names nothing and is refused."""

@@ -17,13 +17,13 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
 from pydantic import AwareDatetime
 
-from application.commands import AuthorizePayment, SettlePayment
-from application.ledger import CreditLedger, Outcome
-from application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
-from application.views import PurchaseView
-from domain.errors import CreditPurchaseNotFoundError
-from domain.status import PurchaseStatus
-from infrastructure.http.deps import (
+from creditledger.application.commands import AuthorizePayment, SettlePayment
+from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
+from creditledger.application.views import PurchaseView
+from creditledger.domain.errors import CreditPurchaseNotFoundError
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.http.deps import (
     IdempotencyKeyHeader,
     IfMatchHeader,
     LedgerDep,
@@ -33,9 +33,9 @@ from infrastructure.http.deps import (
     entity_tag,
     expected_version,
 )
-from infrastructure.http.gate import LedgerRoute
-from infrastructure.http.openapi import problem_responses, purchase_response
-from infrastructure.http.schemas import (
+from creditledger.infrastructure.http.gate import LedgerRoute
+from creditledger.infrastructure.http.openapi import problem_responses, purchase_response
+from creditledger.infrastructure.http.schemas import (
     NAMESPACE_PATTERN,
     HistoryPage,
     PaymentUpdate,

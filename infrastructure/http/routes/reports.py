@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Security
 from pydantic import AwareDatetime
 
-from application.readmodels import Receivables, SettledRevenue
-from infrastructure.http.deps import ReadModelsDep, bearer_scheme
-from infrastructure.http.gate import LedgerRoute
-from infrastructure.http.openapi import problem_responses
-from infrastructure.http.routes.purchases import NamespacePath
+from creditledger.application.readmodels import Receivables, SettledRevenue
+from creditledger.infrastructure.http.deps import ReadModelsDep, bearer_scheme
+from creditledger.infrastructure.http.gate import LedgerRoute
+from creditledger.infrastructure.http.openapi import problem_responses
+from creditledger.infrastructure.http.routes.purchases import NamespacePath
 
 router = APIRouter(
     prefix="/v1/namespaces/{namespace}/reports",

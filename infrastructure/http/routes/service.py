@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from domain.errors import FieldError
-from infrastructure.http.deps import Services, services_of
-from infrastructure.http.errors import ProblemError
-from infrastructure.http.openapi import problem_responses
-from infrastructure.http.schemas import Health, Readiness
-from infrastructure.settings import ProjectorMode
+from creditledger.domain.errors import FieldError
+from creditledger.infrastructure.http.deps import Services, services_of
+from creditledger.infrastructure.http.errors import ProblemError
+from creditledger.infrastructure.http.openapi import problem_responses
+from creditledger.infrastructure.http.schemas import Health, Readiness
+from creditledger.infrastructure.settings import ProjectorMode
 
 router = APIRouter(tags=["service"])
 
