@@ -33,7 +33,7 @@ from creditledger.application.group_commit import (
     last_position,
 )
 from creditledger.application.purchase_cache import PurchaseCache
-from creditledger.application.views import HistoryEntry, PurchaseView, history_of
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,

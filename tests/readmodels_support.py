@@ -20,7 +20,7 @@ from creditledger.application.commands import (
 )
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.ledger import Account, Posting, postings_for
 from creditledger.infrastructure.projections.service import ReadModelService, open_read_models

@@ -12,7 +12,7 @@ from creditledger.application.projections.projection import (
 )
 from creditledger.application.projections.rows import PurchaseRow, ReadModelName, evolve
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.application.views import (
+from creditledger.application.purchase_view import (
     CreditGrantView,
     ExternalPaymentView,
     LedgerReferenceView,

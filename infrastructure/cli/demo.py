@@ -14,7 +14,7 @@ from creditledger.application.commands import (
     SettlementInput,
     SettlePayment,
 )
-from creditledger.infrastructure.cli.common import ledger_for
+from creditledger.infrastructure.cli.invocation import ledger_for
 
 
 def demo(ctx: typer.Context) -> None:

@@ -14,8 +14,8 @@ from creditledger.application.commands import (
     SettlementInput,
     SettlePayment,
 )
-from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, ledger_for, print_json
 from creditledger.infrastructure.cli.imports import import_file
+from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ledger_for, print_json
 
 purchase_app = typer.Typer(
     help=f"Initiate, authorize, settle and inspect credit purchases. {EXIT_CODES_HELP}",

@@ -31,7 +31,7 @@ from creditledger.infrastructure.http.logging import FIELDS
 from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
-from creditledger.infrastructure.http.routes import customers, feed, purchases, reports, service
+from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
 from creditledger.infrastructure.projections.service import open_read_models
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
@@ -138,7 +138,7 @@ def create_app(
         customers.router,
         reports.router,
         feed.router,
-        service.router,
+        probes.router,
     ):
         app.include_router(router)
     return app

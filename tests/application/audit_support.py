@@ -33,10 +33,11 @@ from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
-from creditledger.infrastructure.audit.service import export_to_file
+from creditledger.application.purchase_view import PurchaseView
+from creditledger.infrastructure.audit.jobs import export_to_file
 from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
-from tests.support import POSTGRES_URL, START, FixedClock
+from tests.clock import START, FixedClock
+from tests.stores import POSTGRES_URL
 
 EVENT_COUNT = 10
 

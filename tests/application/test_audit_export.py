@@ -10,7 +10,7 @@ from pathlib import Path
 
 from creditledger.application.audit.chain import GENESIS_HASH
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.audit.service import export_log, take_checkpoint
+from creditledger.infrastructure.audit.jobs import export_log, take_checkpoint
 from tests.application.audit_support import (
     EVENT_COUNT,
     event_index,
@@ -19,7 +19,7 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

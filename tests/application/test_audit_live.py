@@ -8,8 +8,8 @@ from pathlib import Path
 
 from creditledger.application.audit.state import BalanceKey
 from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.jobs import LiveComparison, compare_with_live
 from creditledger.infrastructure.audit.live import StoreLiveLedger
-from creditledger.infrastructure.audit.service import LiveComparison, compare_with_live
 from tests.application.audit_support import (
     edit_event,
     export_lines,
@@ -19,7 +19,7 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def _compare(ledger: CreditLedger, lines: list[str]) -> LiveComparison:

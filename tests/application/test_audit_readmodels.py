@@ -14,13 +14,13 @@ from creditledger.application.audit.state import BalanceKey
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import PurchaseRow, evolve
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.audit.live import StoreLiveLedger
-from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
-from creditledger.infrastructure.audit.service import (
+from creditledger.infrastructure.audit.jobs import (
     LiveComparison,
     compare_with_live,
     compare_with_sources,
 )
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
 from creditledger.infrastructure.projections.memory import MemoryViewDatabase
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.application.audit_support import (
@@ -30,8 +30,9 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase, settle
+from tests.clock import FixedClock
 from tests.readmodels_support import read_models
-from tests.support import POSTGRES_URL, FixedClock
+from tests.stores import POSTGRES_URL
 
 
 def _compare(service: ReadModelService, lines: list[str]) -> LiveComparison:

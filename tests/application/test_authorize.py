@@ -23,7 +23,7 @@ from tests.application.builders import (
     promotional_purchase,
     settle,
 )
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 def test_authorizing_a_pending_purchase_records_the_payment_authorization(

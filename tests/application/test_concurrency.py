@@ -16,7 +16,7 @@ import pytest
 
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger, Outcome
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     PaymentAlreadyAuthorizedError,
@@ -26,7 +26,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
 from tests.application.racers import authorize_each, race, race_processes
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 ROUNDS = 20
 PROCESS_ROUNDS = 10

@@ -32,7 +32,8 @@ from creditledger.domain.errors import LedgerError
 from creditledger.domain.events import PurchaseEvent
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.settings import Settings
-from tests.support import POSTGRES_URL, FixedClock, postgres_url, truncate_schema
+from tests.clock import FixedClock
+from tests.stores import POSTGRES_URL, postgres_url, truncate_schema
 
 NAMESPACE = "acme"
 

@@ -9,10 +9,10 @@ from uuid import uuid4
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 def _lifecycle(ledger: CreditLedger, clock: FixedClock) -> list[PurchaseView]:

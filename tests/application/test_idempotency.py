@@ -21,7 +21,7 @@ from tests.application.builders import (
     nothing_written,
     settle,
 )
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 class TestInitiate:

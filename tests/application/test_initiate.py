@@ -11,7 +11,7 @@ from decimal import Decimal
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.identity import LedgerStep, transaction_group_id
 from tests.application.builders import event_types, external_purchase, promotional_purchase
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 def test_an_external_purchase_created_as_created_waits_for_payment_with_credits_granted(

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
 from tests.application.builders import authorize, external_purchase, nothing_written, settle
-from tests.support import START
+from tests.clock import START
 
 OTHER = "globex"
 

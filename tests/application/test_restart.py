@@ -13,7 +13,7 @@ from tests.application.builders import (
     promotional_purchase,
     settle,
 )
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def test_after_a_restart_every_purchase_and_history_reads_back_identically(

@@ -22,7 +22,7 @@ from tests.application.builders import (
     promotional_purchase,
     settle,
 )
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def test_settling_an_authorized_purchase_makes_it_final_and_keeps_both_ledger_groups(

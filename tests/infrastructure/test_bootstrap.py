@@ -11,7 +11,7 @@ from eventsourcing.postgres import PostgresFactory
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.builders import external_purchase
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 AMBIENT_SWITCHES = {
     # What an operator's shell might carry for some other eventsourcing application.

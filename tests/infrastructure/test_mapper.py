@@ -29,7 +29,7 @@ from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase
 from creditledger.infrastructure.persistence.mapper import PurchaseEventMapper
 from tests.application.builders import external_purchase
-from tests.support import POSTGRES_URL
+from tests.stores import POSTGRES_URL
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
 from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, external_purchase
-from tests.support import POSTGRES_URL, postgres_url, truncate_schema
+from tests.stores import POSTGRES_URL, postgres_url, truncate_schema
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from creditledger.infrastructure.projections.service import (
     open_read_models,
     open_view_database,
 )
+from tests.clock import START, FixedClock
 from tests.readmodels_support import (
     authorize,
     initiate,
@@ -27,7 +28,6 @@ from tests.readmodels_support import (
     read_models,
     settle,
 )
-from tests.support import START, FixedClock
 
 
 @pytest.fixture

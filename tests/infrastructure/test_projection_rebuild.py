@@ -12,8 +12,8 @@ from creditledger.application.projections.rows import ReadModelName
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.projections.operations import rebuild, verify
 from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from tests.clock import FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
-from tests.support import FixedClock
 
 PURCHASES = 30
 

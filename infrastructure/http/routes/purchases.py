@@ -19,8 +19,8 @@ from pydantic import AwareDatetime
 
 from creditledger.application.commands import AuthorizePayment, SettlePayment
 from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
-from creditledger.application.views import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.http.deps import (
