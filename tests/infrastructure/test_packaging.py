@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -78,10 +79,18 @@ def _checked(result: subprocess.CompletedProcess[str], what: str) -> str:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """The wheel installed (with the ``testing`` extra) in a fresh venv, and a user project."""
     work = tmp_path_factory.mktemp("wheel-install")
+    # Built from a copy of what the wheel is made of: setuptools never empties the checkout's
+    # build/lib, so a module renamed since the last build would still ship from there.
+    source = work / "source"
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    for layer in LAYERS:
+        shutil.copytree(ROOT / layer, source / layer, ignore=shutil.ignore_patterns("__pycache__"))
     dist = work / "dist"
     _checked(
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(dist)],
+            [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(dist)],
             capture_output=True,
             text=True,
             check=False,
