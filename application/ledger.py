@@ -326,6 +326,17 @@ class CreditLedger(Application[UUID]):
         """Every event of the purchase, oldest first, each with the status it left behind."""
         return history_of(self._namespaced_events(namespace, purchase_id))
 
+    def head_position(self) -> int:
+        """The log position of the last event written (0 while the log is empty).
+
+        A reader that reaches it has seen every write acknowledged so far; it raises
+        ``StoreUnavailableError`` when the store cannot be read.
+        """
+        try:
+            return self.recorder.max_notification_id() or 0
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
+
     # -- loading ------------------------------------------------------------------------------
 
     def _find(self, purchase_id: UUID) -> CreditPurchase | None:

@@ -37,8 +37,8 @@ from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
-from creditledger.infrastructure.projections.service import open_read_models, open_view_database
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LOAD_CHUNK = 2_000

@@ -23,7 +23,8 @@ from creditledger.application.projections.source import EventLog
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.ledger import Account, Posting, postings_for
-from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.infrastructure.bootstrap import open_read_models
+from creditledger.infrastructure.projections.service import ReadModelService
 
 
 def initiate(

@@ -35,6 +35,7 @@ from creditledger.infrastructure.audit.jobs import (
 )
 from creditledger.infrastructure.audit.live import StoreLiveLedger
 from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
+from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.cli.invocation import (
     EXIT_CODES_HELP,
     ExitCode,
@@ -43,7 +44,6 @@ from creditledger.infrastructure.cli.invocation import (
     state,
 )
 from creditledger.infrastructure.cli.progress import progress_bar
-from creditledger.infrastructure.projections.service import open_read_models
 
 audit_app = typer.Typer(
     help="Export the event log, verify an export offline (hash chain, checkpoints, full replay), "

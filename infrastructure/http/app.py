@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.deps import Services
 from creditledger.infrastructure.http.errors import install_problem_handlers
@@ -32,7 +32,6 @@ from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
 from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
-from creditledger.infrastructure.projections.service import open_read_models
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")

@@ -9,7 +9,8 @@ import pytest
 from eventsourcing.postgres import PostgresFactory
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import ledger_env, open_ledger, open_read_models
+from creditledger.infrastructure.settings import Settings
 from tests.application.builders import external_purchase
 from tests.clock import FixedClock
 
@@ -85,3 +86,25 @@ def test_without_arguments_the_ledger_opens_the_store_named_by_the_environment(
         assert reopened.get_purchase(purchase.namespace, purchase.id) == purchase
 
     assert path.is_file()
+
+
+def test_read_models_are_opened_only_for_a_ledger_the_composition_root_built() -> None:
+    ledger = CreditLedger(ledger_env(Settings(database_url="memory://")))
+    try:
+        with pytest.raises(ValueError, match="open_ledger"):
+            open_read_models(ledger)
+    finally:
+        ledger.close()
+
+
+def test_the_read_models_follow_the_store_the_ledger_was_opened_on(
+    store_url: str, clock: FixedClock
+) -> None:
+    with open_ledger(store_url, clock=clock) as ledger:
+        purchase = ledger.initiate_purchase(external_purchase())
+    # A restarted process: a new ledger on the same store, and its read models.
+    with open_ledger(store_url, clock=clock) as ledger, open_read_models(ledger) as service:
+        service.read_models.wait_until(ledger.head_position(), timeout=30)
+        page = service.read_models.list_purchases(purchase.namespace)
+    expected = [] if store_url == "memory://" else [purchase.id]
+    assert [row.id for row in page.items] == expected

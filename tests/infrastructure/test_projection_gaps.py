@@ -18,8 +18,9 @@ import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.events import PurchaseEvent
+from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.operations import verify
-from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import logged_events, logged_postings, read_models
 from tests.stores import POSTGRES_URL, initiated_event
 
