@@ -123,17 +123,9 @@ class CreditLedger(Application[UUID]):
 
     # -- commands -----------------------------------------------------------------------------
 
-    def initiate_purchase(self, command: InitiatePurchase) -> PurchaseView:
-        return self.initiate(command).purchase
-
-    def authorize_payment(self, command: AuthorizePayment) -> PurchaseView:
-        return self.authorize(command).purchase
-
-    def settle_payment(self, command: SettlePayment) -> PurchaseView:
-        return self.settle(command).purchase
-
     def initiate(self, command: InitiatePurchase) -> Outcome:
-        """Like ``initiate_purchase``, and also says whether the answer is a replay."""
+        """Create a purchase (its credits granted), or replay the answer to an earlier request
+        with the same idempotency key."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         # With a key the id is derived, so two racing creates collide on version 1 and the
@@ -185,9 +177,11 @@ class CreditLedger(Application[UUID]):
         return existing
 
     def authorize(self, command: AuthorizePayment) -> Outcome:
+        """Authorize the purchase's external payment (or replay an earlier answer)."""
         return self._change(command, CreditPurchase.authorize_payment)
 
     def settle(self, command: SettlePayment) -> Outcome:
+        """Settle the purchase's external payment (or replay an earlier answer)."""
         return self._change(command, CreditPurchase.settle_payment)
 
     def _change(

@@ -196,7 +196,7 @@ def measure_lag(
                 def write(index: int) -> None:
                     rng = random.Random(index)
                     while not stop.is_set():
-                        purchase = ledger.initiate_purchase(
+                        purchase = ledger.initiate(
                             InitiatePurchase(
                                 namespace="bench",
                                 customer_id=f"cust-{rng.randrange(50)}",
@@ -205,13 +205,11 @@ def measure_lag(
                                 cost_basis="0.5",
                                 settlement=SettlementInput(type="external"),
                             )
-                        )
-                        ledger.authorize_payment(
+                        ).purchase
+                        ledger.authorize(
                             AuthorizePayment(namespace="bench", purchase_id=purchase.id)
                         )
-                        ledger.settle_payment(
-                            SettlePayment(namespace="bench", purchase_id=purchase.id)
-                        )
+                        ledger.settle(SettlePayment(namespace="bench", purchase_id=purchase.id))
                         commands[index] += 3
 
                 threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]

@@ -39,7 +39,7 @@ def initiate(
     initial_status: str | None = None,
     priority: int | None = None,
 ) -> PurchaseView:
-    return ledger.initiate_purchase(
+    return ledger.initiate(
         InitiatePurchase(
             namespace=namespace,
             customer_id=customer,
@@ -49,19 +49,19 @@ def initiate(
             settlement=SettlementInput(type=settlement, initial_status=initial_status),
             priority=priority,
         )
-    )
+    ).purchase
 
 
 def authorize(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
-    return ledger.authorize_payment(
+    return ledger.authorize(
         AuthorizePayment(namespace=purchase.namespace, purchase_id=purchase.id)
-    )
+    ).purchase
 
 
 def settle(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
-    return ledger.settle_payment(
+    return ledger.settle(
         SettlePayment(namespace=purchase.namespace, purchase_id=purchase.id)
-    )
+    ).purchase
 
 
 @contextmanager

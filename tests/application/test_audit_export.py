@@ -138,8 +138,8 @@ def test_an_export_while_writers_run_is_exactly_the_log_up_to_its_cut(
     def write() -> None:
         try:
             while not stop.is_set():
-                purchase = ledger.initiate_purchase(external_purchase(customer_id="writer"))
-                ledger.authorize_payment(authorize(purchase.id))
+                purchase = ledger.initiate(external_purchase(customer_id="writer")).purchase
+                ledger.authorize(authorize(purchase.id))
         except BaseException as error:  # pragma: no cover - reported below
             failures.append(error)
 

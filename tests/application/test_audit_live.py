@@ -44,8 +44,8 @@ def test_writes_after_the_export_do_not_count_as_differences(
 ) -> None:
     purchases = populate(ledger, clock)
     lines = export_lines(ledger, tmp_path / "export.jsonl")
-    ledger.authorize_payment(authorize(purchases.b.id, namespace="globex"))
-    ledger.initiate_purchase(external_purchase(customer_id="cust-later"))
+    ledger.authorize(authorize(purchases.b.id, namespace="globex"))
+    ledger.initiate(external_purchase(customer_id="cust-later"))
     assert _compare(ledger, lines).differences == []
 
 

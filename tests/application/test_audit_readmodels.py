@@ -120,9 +120,9 @@ def test_views_past_the_cut_are_compared_exactly_at_the_cut_even_with_a_clock_go
     # After the cut, stamped *before* the cut's events: a balance "as of the cut's time" would
     # count these, and the purchase rows of B and E no longer hold their state at the cut.
     clock.advance(-60)
-    ledger.authorize_payment(authorize(purchases.b.id, namespace="globex"))
-    ledger.settle_payment(settle(purchases.e.id, namespace="globex"))
-    ledger.initiate_purchase(external_purchase(customer_id="cust-a", credit_amount="7"))
+    ledger.authorize(authorize(purchases.b.id, namespace="globex"))
+    ledger.settle(settle(purchases.e.id, namespace="globex"))
+    ledger.initiate(external_purchase(customer_id="cust-a", credit_amount="7"))
     with read_models(ledger) as service:
         service.runner.catch_up()
         assert service.read_models.position() == EVENT_COUNT + 3

@@ -200,7 +200,7 @@ class TestUpcasting:
 
 class TestInTheStore:
     def test_the_ledger_reads_its_own_log_through_the_mapper(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(initial_status="settled"))
+        purchase = ledger.initiate(external_purchase(initial_status="settled")).purchase
 
         notifications = ledger.recorder.select_notifications(start=None, limit=10)
         events = [ledger.mapper.to_domain_event(notification) for notification in notifications]
@@ -212,7 +212,7 @@ class TestInTheStore:
     def test_the_stored_state_is_json_that_sql_can_query(
         self, backend: str, store_url: str, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(credit_amount="100.123"))
+        purchase = ledger.initiate(external_purchase(credit_amount="100.123")).purchase
 
         if backend == "sqlite":
             amounts = _sqlite_credit_amounts(store_url)
