@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from creditledger.application.commands import AmountInput, InitiatePurchase, SettlementInput
-from creditledger.application.views import HistoryEntry, PurchaseView
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.domain.intent import (
     MAX_FEATURE_FILTERS,
     MAX_FEATURE_KEY_LENGTH,

@@ -12,8 +12,8 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.readmodels import ReceivableStage
 from creditledger.domain.errors import ValidationFailedError
 from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import START, FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
-from tests.support import START, FixedClock
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditledger.application.views import HistoryEntry, PurchaseView
-from creditledger.infrastructure.cli.common import ledger_for, print_json
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView
+from creditledger.infrastructure.cli.invocation import ledger_for, print_json
 from creditledger.infrastructure.cli.purchase import Namespace
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
