@@ -100,7 +100,7 @@ def exit_code(refusals: Counter[str]) -> ExitCode:
     if not refusals:
         return ExitCode.OK
     if refusals[StoreUnavailableError.code]:
-        return ExitCode.FAILED
+        return ExitCode.STORE_UNAVAILABLE
     if set(refusals) - {ValidationFailedError.code}:
         return ExitCode.CONFLICT
     return ExitCode.INVALID

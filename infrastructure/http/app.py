@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -83,7 +82,13 @@ def create_app(
                 lambda: open_ledger(settings=settings, clock=clock)
             )
             logger.info(
-                "ledger open", extra={FIELDS: {"store": urlsplit(settings.database_url).scheme}}
+                "ledger open",
+                extra={
+                    FIELDS: {
+                        "store": settings.store.kind,
+                        "location": settings.store.describe(),
+                    }
+                },
             )
         opened_ledger = services.ledger
         if opened_ledger is None:  # pragma: no cover - set just above or by the caller
