@@ -187,6 +187,9 @@ def store_env(settings: Settings) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(store.path),
             "SQLITE_LOCK_TIMEOUT": str(settings.sqlite_lock_timeout),
+            "APPLICATION_RECORDER_TOPIC": (
+                "creditledger.infrastructure.persistence.sqlite:AppendOnlySQLiteRecorder"
+            ),
         }
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -76,9 +79,30 @@ def postgres_url(schema: str) -> str:
     return f"{POSTGRES_URL}{separator}schema={schema}"
 
 
+@contextmanager
+def bypassing_triggers() -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A superuser's connection whose writes skip ordinary triggers (replication mode): how a
+    test empties, or an attacker with superuser rights rewrites, the append-only events table."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute("SET session_replication_role = replica")
+        yield connection
+
+
+@contextmanager
+def sqlite_bypassing_triggers(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite store whose events table has lost its append-only triggers:
+    what someone with the file can do (the ledger makes them again when it next opens)."""
+    with closing(sqlite3.connect(path)) as connection, connection:
+        for (trigger,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'stored_events'"
+        ).fetchall():
+            connection.execute(f'DROP TRIGGER "{trigger}"')
+        yield connection
+
+
 def truncate_schema(schema: str) -> None:
     """Empty every table of the schema, so each test starts from an empty store."""
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+    with bypassing_triggers() as connection:
         rows = connection.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
         ).fetchall()

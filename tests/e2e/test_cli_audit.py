@@ -31,7 +31,13 @@ from tests.application.audit_support import (
     rehash,
     without_checkpoints,
 )
-from tests.support import START, FixedClock, postgres_url, truncate_schema
+from tests.support import (
+    START,
+    FixedClock,
+    postgres_url,
+    sqlite_bypassing_triggers,
+    truncate_schema,
+)
 
 ENTRY_POINT = Path(sys.executable).with_name("creditledger")
 TIMEOUT = 60
@@ -105,7 +111,7 @@ def test_a_checkpoint_catches_a_store_changed_before_a_fresh_export(
     checkpoint = succeeded(creditledger(database, "audit", "checkpoint", "--json"))
     assert checkpoint["position"] == EVENT_COUNT
 
-    with sqlite3.connect(database) as connection:
+    with sqlite_bypassing_triggers(database) as connection:
         connection.execute(
             "UPDATE stored_events "
             "SET state = CAST(replace(state, '\"cust-b\"', '\"cust-z\"') AS BLOB) "
