@@ -73,7 +73,14 @@ class StoreProbe:
         if ledger is None:
             return [FieldError("store", "store_not_open", "the ledger is not open")]
         answer = await self._ask(ledger.recorder.max_notification_id, "store")
-        return [answer] if isinstance(answer, FieldError) else []
+        if isinstance(answer, FieldError):
+            return [answer]
+        # A store can answer reads and refuse every write (a full disk): the ledger says so.
+        failure = ledger.write_health.failing()
+        if failure is not None:
+            message = f"the last write failed and none succeeded since: {failure.detail}"
+            return [FieldError("store", "store_writes_failing", message)]
+        return []
 
     async def projection(self, views: ReadModelService | None) -> ProjectionState | FieldError:
         """The log's head and the read models' position, or why they could not be read."""
