@@ -28,7 +28,12 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
@@ -153,6 +158,11 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
                     "{schema}.{refuse}()"
                 ).format(trigger=Identifier(trigger), schema=schema, table=table, refuse=refuse)
             )
+        self.stored_slots_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {schema}.{table} WHERE (originator_id, originator_version) IN "
+            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        ).format(schema=schema, table=table)
         # %b: binary parameters; the bytea array is sent as it is, not hex-escaped.
         self.append_statement = SQL(
             "SELECT notification_id FROM {schema}.{function}"
@@ -215,12 +225,30 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
             is not None
         )
 
-    @_resilient
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        sent: list[None] = []
+        try:
+            return self._send(stored_events, sent)
+        except IntegrityError:
+            # Sent more than once: the connection was lost after a send, maybe after its commit
+            # and before its reply. If the versions are taken by exactly these events, that
+            # commit was this call's own: answer it as first written, not as someone else's.
+            positions = self._positions_if_stored(stored_events) if len(sent) > 1 else None
+            if positions is None:
+                raise
+            return positions
+
+    @_resilient
+    def _send(self, stored_events: Sequence[StoredEvent], sent: list[None]) -> list[int]:
+        sent.append(None)
+        return self.append_once(stored_events)
+
+    def append_once(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """One round trip: append the events in one transaction, return their ids."""
         # The connection is in autocommit mode: the call is its own transaction, committed
         # before the server answers, so the ids returned are of durable events.
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
@@ -235,3 +263,24 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             return [row["notification_id"] for row in cursor.fetchall()]
+
+    def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The ids of these very events (same slots, topics and states), if all are stored."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                self.stored_slots_statement,
+                (
+                    [event.originator_id for event in stored_events],
+                    [event.originator_version for event in stored_events],
+                ),
+            )
+            found = {
+                (row["originator_id"], row["originator_version"]): row for row in cursor.fetchall()
+            }
+        positions = []
+        for event in stored_events:
+            row = found.get((event.originator_id, event.originator_version))
+            if row is None or row["topic"] != event.topic or bytes(row["state"]) != event.state:
+                return None
+            positions.append(row["notification_id"])
+        return positions
