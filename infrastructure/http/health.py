@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.errors import FieldError
+from creditledger.infrastructure.projections.runner import ProjectionFailure
 from creditledger.infrastructure.projections.service import ReadModelService
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
@@ -35,6 +36,13 @@ class ProjectionState:
     head: int
     position: int
     projector_running: bool
+    failure: ProjectionFailure | None = None
+    """The event the in-process projector keeps failing on, if any."""
+
+    @property
+    def stuck_at(self) -> int:
+        """The failing event's position (0: none)."""
+        return 0 if self.failure is None else self.failure.position
 
     @property
     def lag(self) -> int:
@@ -95,6 +103,7 @@ class StoreProbe:
                 head=views.read_models.head(),
                 position=position,
                 projector_running=views.projector_running,
+                failure=views.runner.failure,
             )
 
         return await self._ask(read, "projections")
