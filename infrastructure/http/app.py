@@ -23,6 +23,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.deps import Services
+from creditledger.infrastructure.http.docs_ui import install_docs
 from creditledger.infrastructure.http.errors import install_problem_handlers
 from creditledger.infrastructure.http.event_feed import EventFeed
 from creditledger.infrastructure.http.health import StoreProbe
@@ -127,7 +128,7 @@ def create_app(
         version=API_VERSION,
         lifespan=lifespan,
         redirect_slashes=False,
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: install_docs serves it
         redoc_url=None,
         # Metrics go to Prometheus and logs to JSON lines; FastAPI's own OpenTelemetry hooks
         # would otherwise look for a configured provider on every request.
@@ -135,6 +136,7 @@ def create_app(
     )
     app.state.services = services
     install_problem_handlers(app)
+    install_docs(app)
     # Added last is outermost: observation wraps everything, including the body limit's 413.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=services.metrics)
