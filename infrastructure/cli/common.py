@@ -44,12 +44,14 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 7
     """``store_unavailable``: the store could not be opened, read or written (the problem names
     the store and the cause); nothing was applied, a retry is safe."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (128 + SIGINT): ``purchase import`` answered every line it wrote."""
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 unexpected failure; 2 bad usage; 3 validation_failed; "
     "4 not found; 5 refused by the purchase's state (conflict); 6 verification failed; "
-    "7 store unavailable."
+    "7 store unavailable; 130 interrupted (Ctrl-C)."
 )
 
 
