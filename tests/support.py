@@ -6,13 +6,14 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.intent import normalize_intent
@@ -98,6 +99,54 @@ def sqlite_bypassing_triggers(path: Path) -> Iterator[sqlite3.Connection]:
         ).fetchall():
             connection.execute(f'DROP TRIGGER "{trigger}"')
         yield connection
+
+
+def refuse_inserts(
+    store_url: str, table: str, message: str, *, when: tuple[str, str] | None = None
+) -> Callable[[], None]:
+    """A database-side refusal of new rows of ``table`` (only those whose column ``when[0]``
+    equals ``when[1]``, or all): a real refusal by the store, as a full disk or a value the store
+    cannot hold would be. Returns how to lift it."""
+    if store_url.startswith("sqlite"):
+        path = Path(store_url.removeprefix("sqlite:///"))
+        condition = "" if when is None else f"WHEN NEW.{when[0]} = '{when[1]}' "
+        with closing(sqlite3.connect(path)) as database:
+            database.execute(
+                f"CREATE TRIGGER refuse_inserts BEFORE INSERT ON {table} {condition}"
+                f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
+
+        def lift_sqlite() -> None:
+            with closing(sqlite3.connect(path)) as database:
+                database.execute("DROP TRIGGER refuse_inserts")
+
+        return lift_sqlite
+    schema = store_url.rsplit("schema=", 1)[-1]
+    function = sql.Identifier(schema, "refuse_inserts")
+    test = (
+        sql.SQL("TRUE")
+        if when is None
+        else sql.SQL("NEW.{} = {}").format(sql.Identifier(when[0]), sql.Literal(when[1]))
+    )
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL(
+                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF {} THEN RAISE EXCEPTION {}; END IF; RETURN NEW; END $$"
+            ).format(function, test, sql.Literal(message))
+        )
+        connection.execute(
+            sql.SQL(
+                "CREATE TRIGGER refuse_inserts BEFORE INSERT ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(schema, table), function)
+        )
+
+    def lift_postgres() -> None:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP FUNCTION {}() CASCADE").format(function))
+
+    return lift_postgres
 
 
 def truncate_schema(schema: str) -> None:

@@ -56,8 +56,10 @@ def purchases(database: Path) -> Iterator[Purchases]:
         yield populate(ledger, clock)
 
 
-def creditledger(database: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the command line on a SQLite file (a path) or any store (a URL)."""
+def creditledger(
+    database: Path | str, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line on a SQLite file (a path) or any store (a URL), in ``cwd``."""
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     env = {**os.environ, "CREDITLEDGER_DATABASE_URL": url}
     return subprocess.run(
@@ -65,6 +67,7 @@ def creditledger(database: Path | str, *args: str) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=TIMEOUT,
         check=False,
     )

@@ -16,27 +16,11 @@ from typing import Any
 import pytest
 
 from creditledger.infrastructure.http.process import ServerProcess
-from tests.e2e.test_cli_purchase import ENTRY_POINT, TIMEOUT
+from tests.e2e.test_cli_audit import creditledger
 from tests.support import POSTGRES_URL, postgres_schema, postgres_url
 
 STORE_UNAVAILABLE = 7
 COMMANDS = (("purchase", "show", "-n", "acme", "00000000-0000-0000-0000-000000000001"), ("serve",))
-
-
-def run(
-    database_url: str, *command: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CREDITLEDGER_")}
-    env["CREDITLEDGER_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [str(ENTRY_POINT), *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=TIMEOUT,
-        check=False,
-    )
 
 
 def refused(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def _server(*, host: str | None = None, port: int | None = None) -> str:
 def test_an_unreachable_postgresql_store_is_named_with_its_cause(
     url: str, expected_cause: str, named: str, command: tuple[str, ...]
 ) -> None:
-    problem = refused(run(url, *command))
+    problem = refused(creditledger(url, *command))
 
     assert cause(problem) == expected_cause
     assert named in problem["detail"]
@@ -88,7 +72,7 @@ def test_a_sqlite_path_below_a_file_is_named(tmp_path: Path, command: tuple[str,
     (tmp_path / "a-file").write_text("not a directory")
     path = tmp_path / "a-file" / "ledger.sqlite"
 
-    problem = refused(run(f"sqlite:///{path}", *command))
+    problem = refused(creditledger(f"sqlite:///{path}", *command))
 
     assert cause(problem) == "sqlite_directory_not_created"
     assert str(path) in problem["detail"]
@@ -119,7 +103,7 @@ def test_a_sqlite_store_in_a_read_only_directory_is_named(
 ) -> None:
     path = read_only_directory / "ledger.sqlite"
 
-    problem = refused(run(f"sqlite:///{path}", *command))
+    problem = refused(creditledger(f"sqlite:///{path}", *command))
 
     assert cause(problem) == "sqlite_directory_read_only"
     assert str(path) in problem["detail"]
@@ -129,7 +113,7 @@ def test_a_sqlite_store_in_a_read_only_directory_is_named(
     "url", ["sqlite://relative.sqlite", "mysql://user:hunter2@db/ledger", "memory"]
 )
 def test_a_malformed_url_is_refused_with_the_accepted_forms(tmp_path: Path, url: str) -> None:
-    result = run(
+    result = creditledger(
         url, "purchase", "show", "-n", "acme", "00000000-0000-0000-0000-000000000001", cwd=tmp_path
     )
 
@@ -144,8 +128,8 @@ def test_the_cli_says_when_it_creates_a_new_empty_store(tmp_path: Path) -> None:
     url = "sqlite:///var/ledger.sqlite"
     purchase = ("purchase", "show", "-n", "acme", "00000000-0000-0000-0000-000000000001")
 
-    first = run(url, *purchase, cwd=tmp_path)
-    again = run(url, *purchase, cwd=tmp_path)
+    first = creditledger(url, *purchase, cwd=tmp_path)
+    again = creditledger(url, *purchase, cwd=tmp_path)
 
     assert f"created a new, empty store: SQLite file {tmp_path / 'var' / 'ledger.sqlite'}" in (
         first.stderr
@@ -156,7 +140,7 @@ def test_the_cli_says_when_it_creates_a_new_empty_store(tmp_path: Path) -> None:
 def test_postgres_tests_reach_a_schema_the_store_check_accepts() -> None:
     """The refusals above are the check's, not a broken test server: a real schema opens."""
     with postgres_schema() as schema:
-        result = run(postgres_url(schema), *COMMANDS[0])
+        result = creditledger(postgres_url(schema), *COMMANDS[0])
 
     assert result.returncode == 4, result.stderr  # not found: the store opened
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import closing
-
 import psycopg
 import pytest
-from psycopg import sql
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
@@ -20,6 +15,7 @@ from tests.support import (
     postgres_required,
     postgres_schema,
     postgres_url,
+    refuse_inserts,
 )
 
 
@@ -111,51 +107,12 @@ def test_a_server_whose_store_is_gone_is_not_ready_but_alive() -> None:
     assert alive.status_code == 200
 
 
-def _refuse_inserts(store_url: str) -> Callable[[], None]:
-    """A database-side refusal of every new event (as a full disk would refuse them); returns
-    how to lift it."""
-    if store_url.startswith("sqlite"):
-        path = store_url.removeprefix("sqlite:///")
-        with closing(sqlite3.connect(path)) as database:
-            database.execute(
-                "CREATE TRIGGER refuse_writes BEFORE INSERT ON stored_events "
-                "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"
-            )
-
-        def lift_sqlite() -> None:
-            with closing(sqlite3.connect(path)) as database:
-                database.execute("DROP TRIGGER refuse_writes")
-
-        return lift_sqlite
-    schema = store_url.rsplit("schema=", 1)[-1]
-    table = sql.Identifier(schema, "creditledger_events")
-    function = sql.Identifier(schema, "refuse_writes")
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL(
-                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$"
-            ).format(function)
-        )
-        connection.execute(
-            sql.SQL(
-                "CREATE TRIGGER refuse_writes BEFORE INSERT ON {} "
-                "FOR EACH ROW EXECUTE FUNCTION {}()"
-            ).format(table, function)
-        )
-
-    def lift_postgres() -> None:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP FUNCTION {}() CASCADE").format(function))
-
-    return lift_postgres
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # memory writes cannot fail
 def test_a_server_whose_writes_fail_is_not_ready_until_one_succeeds(
-    ledger: CreditLedger, store_url: str
+    ledger: CreditLedger, store_url: str, backend: str
 ) -> None:
-    lift = _refuse_inserts(store_url)
+    events = "stored_events" if backend == "sqlite" else "creditledger_events"
+    lift = refuse_inserts(store_url, events, "disk full (simulated)")
     with client_for(ledger) as client:
         refused = client.post(
             "/v1/namespaces/acme/credit-purchases",

@@ -11,54 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
-from contextlib import closing
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
 from creditledger.application.ledger import CreditLedger
 from tests.application.builders import external_purchase
 from tests.e2e.test_cli_purchase import ENTRY_POINT, TIMEOUT
 from tests.infrastructure.http_app import client_for
-from tests.support import POSTGRES_URL
+from tests.support import refuse_inserts
 
 POISON = "poison-customer"
 PATIENCE_SECONDS = 60.0
-
-
-def _refuse_poison(store_url: str) -> None:
-    if store_url.startswith("sqlite"):
-        with closing(sqlite3.connect(store_url.removeprefix("sqlite:///"))) as database:
-            database.execute(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON readmodel_purchases "
-                f"WHEN NEW.customer_id = '{POISON}' "
-                "BEGIN SELECT RAISE(ABORT, 'the read-model store refuses this row'); END"
-            )
-        return
-    schema = store_url.rsplit("schema=", 1)[-1]
-    function = sql.Identifier(schema, "refuse_poison")
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL(
-                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "IF NEW.customer_id = {} THEN "
-                "RAISE EXCEPTION 'the read-model store refuses this row'; END IF; "
-                "RETURN NEW; END $$"
-            ).format(function, sql.Literal(POISON))
-        )
-        connection.execute(
-            sql.SQL(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON {} "
-                "FOR EACH ROW EXECUTE FUNCTION {}()"
-            ).format(sql.Identifier(schema, "readmodel_purchases"), function)
-        )
 
 
 def _eventually(check: Callable[[], Any]) -> Any:
@@ -86,7 +54,12 @@ def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
 ) -> None:
     caplog.set_level(logging.ERROR, logger="creditledger.infrastructure.projections.runner")
     with client_for(ledger, database_url=store_url) as client:
-        _refuse_poison(store_url)
+        refuse_inserts(
+            store_url,
+            "readmodel_purchases",
+            "the read-model store refuses this row",
+            when=("customer_id", POISON),
+        )
         for customer in ("before", POISON, "after"):
             ledger.initiate(external_purchase(customer_id=customer))
 
