@@ -133,6 +133,14 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
                 "SET search_path = pg_catalog, pg_temp AS $BODY${body}$BODY$"
             ).format(schema=schema, function=function, body=self.append_body)
         )
+        # Functions are executable by PUBLIC by default: this one appends with its owner's
+        # rights, so only the roles granted EXECUTE (docs/postgresql-role.md) may call it.
+        self.sql_create_statements.append(
+            SQL(
+                "REVOKE ALL ON FUNCTION {schema}.{function}(uuid[], bigint[], text[], bytea[]) "
+                "FROM PUBLIC"
+            ).format(schema=schema, function=function)
+        )
         self.refuse_function_name = f"{self.events_table_name}_append_only"
         self.refuse_body = SQL(
             " BEGIN RAISE EXCEPTION 'the events table is append-only: % refused', TG_OP "

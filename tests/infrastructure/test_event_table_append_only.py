@@ -91,12 +91,22 @@ def _grant_service_rights(schema: str, role: str) -> None:
                 connection.execute("\n".join(lines))
 
 
+def _may_append(schema: str, role: str) -> bool:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+            (role, f'"{schema}".creditledger_events_append(uuid[], bigint[], text[], bytea[])'),
+        ).fetchone()
+    return bool(row and row[0])
+
+
 @pytest.mark.usefixtures("postgres_session_schema")
 def test_the_service_runs_as_a_role_without_ddl_or_update_rights(service_role: str) -> None:
     with postgres_schema() as schema:
         owner_url = postgres_url(schema)
         with open_ledger(owner_url) as ledger, open_read_models(ledger, run_projector=False):
             pass  # made by the owner, once
+        may_append_before_grants = _may_append(schema, service_role)
         _grant_service_rights(schema, service_role)
         service_url = owner_url.replace("postgres@", f"{service_role}@", 1)
 
@@ -114,5 +124,6 @@ def test_the_service_runs_as_a_role_without_ddl_or_update_rights(service_role: s
                         sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(schema, "x"))
                     )
 
+    assert not may_append_before_grants  # the append function is not PUBLIC's
     assert created.created
     assert listed == 1
