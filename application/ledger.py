@@ -34,6 +34,7 @@ from creditledger.application.group_commit import (
 )
 from creditledger.application.purchase_cache import PurchaseCache
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
+from creditledger.application.write_health import WriteHealth
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
@@ -98,6 +99,8 @@ class CreditLedger(Application[UUID]):
             raise ValueError(msg)
         self.max_attempts = max_attempts
         self._cache = PurchaseCache(cache_size)
+        self.write_health = WriteHealth()
+        """The last write failure, if none succeeded since: readiness reports it."""
         self._committer = (
             GroupCommitter(
                 self.events.put,
@@ -240,7 +243,15 @@ class CreditLedger(Application[UUID]):
         With group commit on, the events share a transaction with other callers' events, and
         this returns only once that transaction committed.
         """
-        events = purchase.collect_events()
+        try:
+            position = self._write(purchase.collect_events())
+        except StoreUnavailableError as error:
+            self.write_health.failed(error.detail)
+            raise
+        self.write_health.succeeded()
+        return position
+
+    def _write(self, events: list[PurchaseEvent]) -> int | Literal[False] | None:
         try:
             if self._committer is None:
                 # Straight to the event store: Application.save() would only re-collect the

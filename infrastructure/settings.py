@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from creditledger.infrastructure.persistence.location import (
+    StoreLocation,
+    StoreUrlError,
+    parse_store_url,
+)
+
 DEFAULT_DATABASE_URL = "sqlite:///./var/creditledger.sqlite"
-SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 DEFAULT_MAX_REQUEST_BODY_BYTES = 256 * 1024
 
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
@@ -113,12 +116,17 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in SCHEMES:
-            msg = f"database_url must start with one of {', '.join(s + '://' for s in SCHEMES)}"
-            raise ValueError(msg)
+    def _well_formed_url(cls, value: str) -> str:
+        try:
+            parse_store_url(value)
+        except StoreUrlError as error:
+            raise ValueError(str(error)) from None
         return value
+
+    @property
+    def store(self) -> StoreLocation:
+        """The store the database URL names (validated when the settings were read)."""
+        return parse_store_url(self.database_url)
 
     @field_validator("api_keys")
     @classmethod
@@ -170,27 +178,27 @@ def parse_api_keys(text: str) -> list[tuple[str, str]]:
 
 def store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment for the configured store."""
-    url = urlsplit(settings.database_url)
-    if url.scheme == "memory":
+    store = settings.store
+    if store.kind == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-    if url.scheme == "sqlite":
-        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
-        path = Path(unquote(settings.database_url.removeprefix("sqlite:///")))
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if store.path is not None:
+        store.path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
+            "SQLITE_DBNAME": str(store.path),
             "SQLITE_LOCK_TIMEOUT": str(settings.sqlite_lock_timeout),
+            "APPLICATION_RECORDER_TOPIC": (
+                "creditledger.infrastructure.persistence.sqlite:AppendOnlySQLiteRecorder"
+            ),
         }
-    query = parse_qs(url.query)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": unquote(url.path.removeprefix("/")) or "postgres",
-        "POSTGRES_HOST": url.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(url.port or 5432),
-        "POSTGRES_USER": unquote(url.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(url.password or ""),
-        "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
+        "POSTGRES_DBNAME": store.database,
+        "POSTGRES_HOST": store.host,
+        "POSTGRES_PORT": str(store.port),
+        "POSTGRES_USER": store.user,
+        "POSTGRES_PASSWORD": store.password,
+        "POSTGRES_SCHEMA": store.schema,
         "POSTGRES_POOL_SIZE": str(settings.pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.max_overflow),
         "POSTGRES_CONNECT_TIMEOUT": str(settings.pool_timeout),

@@ -6,17 +6,25 @@ read as it goes, never whole. Every line is answered on stdout, in order, as one
 ``{"line": 3, "result": "created", "id": ..., "position": ...}``, ``"replayed"``, or
 ``{"line": 4, "result": "refused", "problem": {"code": ..., "errors": [...]}}``; a summary goes to
 stderr. A refused line is that line's alone: every other line is still imported.
+
+Ctrl-C (SIGINT) stops the import cleanly: no line starts after it, the lines running finish, and
+every line that was started is answered on stdout, so stdout lists every line written. The summary
+names the last line answered; no line after it was attempted. A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import IO, Annotated, Any
 
 import pydantic_core
@@ -105,7 +113,7 @@ def exit_code(refusals: Counter[str]) -> ExitCode:
     if not refusals:
         return ExitCode.OK
     if refusals[StoreUnavailableError.code]:
-        return ExitCode.FAILED
+        return ExitCode.STORE_UNAVAILABLE
     if set(refusals) - {ValidationFailedError.code}:
         return ExitCode.CONFLICT
     return ExitCode.INVALID
@@ -140,16 +148,27 @@ def import_file(
     refusals: Counter[str] = Counter()
     started = time.perf_counter()
     source = sys.stdin if file == "-" else _open(file)
+    last_answered = 0
+    stop = threading.Event()
     try:
-        with ledger_for(ctx, pool_size=workers) as ledger:
-            for line in import_purchases(ledger, read_lines(source, namespace), workers=workers):
+        with ledger_for(ctx, pool_size=workers) as ledger, _stopped_by_ctrl_c(stop):
+            lines = read_lines(source, namespace)
+            for line in import_purchases(ledger, lines, workers=workers, stop=stop):
                 results[line.result] += 1
                 if line.error is not None:
                     refusals[line.error.code] += 1
                 sys.stdout.write(json.dumps(answer(line)) + "\n")
+                last_answered = line.number
     finally:
         if source is not sys.stdin:
             source.close()
+    if stop.is_set():
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"interrupted: every line up to line {last_answered} is answered above (the lines "
+            f"written are among them); no line after line {last_answered} was attempted. Run "
+            "the same file again to finish: the lines already written replay.\n"
+        )
     seconds = time.perf_counter() - started
     total = sum(results.values())
     sys.stderr.write(
@@ -159,4 +178,20 @@ def import_file(
         + (f" ({', '.join(f'{c}: {n}' for c, n in refusals.items())})" if refusals else "")
         + "\n"
     )
-    raise typer.Exit(exit_code(refusals))
+    raise typer.Exit(ExitCode.INTERRUPTED if stop.is_set() else exit_code(refusals))
+
+
+@contextmanager
+def _stopped_by_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """While importing, the first SIGINT asks the import to stop (``stop``); a second one
+    interrupts at once, as Ctrl-C usually does."""
+
+    def request_stop(_signal: int, _frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

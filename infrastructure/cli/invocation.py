@@ -21,6 +21,7 @@ from creditledger.domain.errors import (
     ValidationFailedError,
 )
 from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.persistence.preflight import StoreOpenError, check_store
 from creditledger.infrastructure.settings import Settings
 
 
@@ -40,11 +41,17 @@ class ExitCode(IntEnum):
     """The purchase's state or history refused the command (already authorized, key reused...)."""
     VERIFY_FAILED = 6
     """An audit or projection verification found a difference."""
+    STORE_UNAVAILABLE = 7
+    """``store_unavailable``: the store could not be opened, read or written (the problem names
+    the store and the cause); nothing was applied, a retry is safe."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (128 + SIGINT): ``purchase import`` answered every line it wrote."""
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 unexpected failure; 2 bad usage; 3 validation_failed; "
-    "4 not found; 5 refused by the purchase's state (conflict); 6 verification failed."
+    "4 not found; 5 refused by the purchase's state (conflict); 6 verification failed; "
+    "7 store unavailable; 130 interrupted (Ctrl-C)."
 )
 
 
@@ -81,9 +88,27 @@ def print_json(value: BaseModel | list[BaseModel] | dict[str, Any] | list[Any]) 
 
 def problem_of(error: LedgerError) -> dict[str, Any]:
     problem: dict[str, Any] = {"code": error.code, "title": error.title, "detail": error.detail}
-    if isinstance(error, ValidationFailedError):
+    if isinstance(error, ValidationFailedError | StoreOpenError):
         problem["errors"] = [item.as_dict() for item in error.errors]
     return problem
+
+
+def open_checked_ledger(settings: Settings) -> CreditLedger:
+    """The ledger on the configured store, or ``StoreOpenError`` naming the store and the cause
+    within seconds.
+
+    A new SQLite file at a relative path (the default's case) is announced on stderr: run from
+    another directory, the command would otherwise silently answer from an empty store.
+    """
+    store = settings.store
+    relative = store.path is not None and not store.path.is_absolute()
+    if check_store(store).new_file and relative:
+        sys.stderr.write(f"creditledger: created a new, empty store: {store.describe()}\n")
+    return open_ledger(settings=settings)
+
+
+def write_problem(error: LedgerError) -> None:
+    sys.stderr.write(json.dumps(problem_of(error), indent=2) + "\n")
 
 
 def field_errors(error: ValidationError) -> list[FieldError]:
@@ -96,7 +121,7 @@ def field_errors(error: ValidationError) -> list[FieldError]:
 
 def exit_code_of(error: LedgerError) -> ExitCode:
     if isinstance(error, StoreUnavailableError):
-        return ExitCode.FAILED
+        return ExitCode.STORE_UNAVAILABLE
     if isinstance(error, ValidationFailedError):
         return ExitCode.INVALID
     if isinstance(error, CreditPurchaseNotFoundError):
@@ -114,14 +139,17 @@ def ledger_for(ctx: typer.Context, *, pool_size: int | None = None) -> Iterator[
         settings = state(ctx).settings()
         if pool_size is not None and pool_size > settings.pool_size:
             settings = state(ctx).settings(pool_size=pool_size)
-        ledger = open_ledger(settings=settings)
+        ledger = open_checked_ledger(settings)
     except ValidationError as error:
         sys.stderr.write(f"invalid configuration: {error}\n")
         raise typer.Exit(ExitCode.FAILED) from None
+    except LedgerError as error:
+        write_problem(error)
+        raise typer.Exit(exit_code_of(error)) from None
     try:
         yield ledger
     except LedgerError as error:
-        sys.stderr.write(json.dumps(problem_of(error), indent=2) + "\n")
+        write_problem(error)
         raise typer.Exit(exit_code_of(error)) from None
     except ValidationError as error:
         # A command model refused the shape of the input: same contract as the domain's errors.

@@ -114,6 +114,35 @@ def run(
             database.close()
 
 
+@projections_app.command("skip")
+def skip(
+    ctx: typer.Context,
+    position: Annotated[
+        int, typer.Argument(min=1, help="The log position the projector is stuck at.")
+    ],
+    as_json: JsonOutput = False,
+) -> None:
+    """Move the read models stuck at POSITION past it without applying that event.
+
+    For an event the read-model store keeps refusing (the projector logs its position, /readyz
+    shows it): the models then miss it, and 'projections verify' reports the difference.
+    """
+    with ledger_for(ctx) as ledger:
+        database = open_view_database(ledger)
+        try:
+            moved = ProjectionRunner(EventLog(ledger), database).skip(position)
+        finally:
+            database.close()
+    if as_json:
+        _print_json({"position": position, "skipped_in": moved})
+    elif moved:
+        _err.print(f"skipped position {position} in: {', '.join(moved)}")
+    else:
+        _err.print(f"no read model waits at position {position}: nothing skipped")
+    if not moved:
+        raise typer.Exit(ExitCode.CONFLICT)
+
+
 @projections_app.command("status")
 def status(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """Each read model's position, and how far it is behind the log (events and seconds)."""

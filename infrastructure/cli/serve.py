@@ -18,7 +18,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from creditledger.infrastructure.cli.invocation import ExitCode, state
+from creditledger.infrastructure.cli.invocation import ExitCode, state, write_problem
+from creditledger.infrastructure.persistence.preflight import StoreOpenError, check_store
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -65,6 +66,13 @@ def serve(
         )
         sys.stderr.write(f"invalid configuration: {problems}\n")
         raise typer.Exit(ExitCode.FAILED) from None
+    try:
+        # Before uvicorn: a store that cannot be opened is named with its cause in seconds,
+        # not after the pool's 30-second wait inside a startup traceback.
+        check_store(settings.store)
+    except StoreOpenError as error:
+        write_problem(error)
+        raise typer.Exit(ExitCode.STORE_UNAVAILABLE) from None
     # Imported here, not at the top: FastAPI and uvicorn cost most of a second to import, and
     # every other command of the CLI would pay for them.
     import uvicorn  # noqa: PLC0415

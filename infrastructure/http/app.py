@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -24,6 +23,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.deps import Services
+from creditledger.infrastructure.http.docs_ui import install_docs
 from creditledger.infrastructure.http.errors import install_problem_handlers
 from creditledger.infrastructure.http.event_feed import EventFeed
 from creditledger.infrastructure.http.health import StoreProbe
@@ -82,7 +82,13 @@ def create_app(
                 lambda: open_ledger(settings=settings, clock=clock)
             )
             logger.info(
-                "ledger open", extra={FIELDS: {"store": urlsplit(settings.database_url).scheme}}
+                "ledger open",
+                extra={
+                    FIELDS: {
+                        "store": settings.store.kind,
+                        "location": settings.store.describe(),
+                    }
+                },
             )
         opened_ledger = services.ledger
         if opened_ledger is None:  # pragma: no cover - set just above or by the caller
@@ -121,7 +127,7 @@ def create_app(
         version=API_VERSION,
         lifespan=lifespan,
         redirect_slashes=False,
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: install_docs serves it
         redoc_url=None,
         # Metrics go to Prometheus and logs to JSON lines; FastAPI's own OpenTelemetry hooks
         # would otherwise look for a configured provider on every request.
@@ -129,6 +135,7 @@ def create_app(
     )
     app.state.services = services
     install_problem_handlers(app)
+    install_docs(app)
     # Added last is outermost: observation wraps everything, including the body limit's 413.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=services.metrics)

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from creditledger.domain.errors import FieldError, LedgerError, ValidationFailedError
+from creditledger.infrastructure.http.allow import allowed_methods
 from creditledger.infrastructure.http.logging import REQUEST_ID
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -202,11 +203,13 @@ async def _on_model_validation(_request: Request, exc: Exception) -> Response:
     return validation_problem(field_errors(exc.errors()))
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
         raise exc
     code = _CODE_BY_HTTP_STATUS.get(exc.status_code)
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     if code is None:
         logger.error("unexpected HTTP %s: %s", exc.status_code, exc.detail)
         code = "internal_error"

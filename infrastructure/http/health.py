@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.errors import FieldError
+from creditledger.infrastructure.projections.runner import ProjectionFailure
 from creditledger.infrastructure.projections.service import ReadModelService
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
@@ -35,6 +36,13 @@ class ProjectionState:
     head: int
     position: int
     projector_running: bool
+    failure: ProjectionFailure | None = None
+    """The event the in-process projector keeps failing on, if any."""
+
+    @property
+    def stuck_at(self) -> int:
+        """The failing event's position (0: none)."""
+        return 0 if self.failure is None else self.failure.position
 
     @property
     def lag(self) -> int:
@@ -73,7 +81,14 @@ class StoreProbe:
         if ledger is None:
             return [FieldError("store", "store_not_open", "the ledger is not open")]
         answer = await self._ask(ledger.head_position, "store")
-        return [answer] if isinstance(answer, FieldError) else []
+        if isinstance(answer, FieldError):
+            return [answer]
+        # A store can answer reads and refuse every write (a full disk): the ledger says so.
+        failure = ledger.write_health.failing()
+        if failure is not None:
+            message = f"the last write failed and none succeeded since: {failure.detail}"
+            return [FieldError("store", "store_writes_failing", message)]
+        return []
 
     async def projection(self, views: ReadModelService | None) -> ProjectionState | FieldError:
         """The log's head and the read models' position, or why they could not be read."""
@@ -88,6 +103,7 @@ class StoreProbe:
                 head=views.read_models.head(),
                 position=position,
                 projector_running=views.projector_running,
+                failure=views.runner.failure,
             )
 
         return await self._ask(read, "projections")

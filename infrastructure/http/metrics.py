@@ -78,10 +78,18 @@ class HttpMetrics:
             registry=self.registry,
         )
 
-    def observe_projection(self, head: int, position: int) -> None:
+        self.projection_stuck_position = Gauge(
+            "creditledger_projection_stuck_position",
+            "Position of the event the read-model store keeps refusing (0: none); see "
+            "'creditledger projections skip'.",
+            registry=self.registry,
+        )
+
+    def observe_projection(self, head: int, position: int, stuck_at: int = 0) -> None:
         self.log_head.set(head)
         self.projection_position.set(position)
         self.projection_lag.set(max(head - position, 0))
+        self.projection_stuck_position.set(stuck_at)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

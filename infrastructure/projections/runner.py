@@ -4,6 +4,13 @@ Each batch is one view transaction: lock the positions, read up to ``batch_size`
 the lowest, apply them to every model still behind, write the new positions, commit. A crash
 anywhere loses the whole batch and nothing else; the next run starts from the committed
 positions, so every event is applied exactly once.
+
+An event the read-model store refuses (a *poison* event) would fail its batch forever. It never
+stops the projector silently: after a failed batch the runner retries one event at a time, so
+the failure names the exact position (``failure``, logged, shown by ``/readyz`` and
+``/metrics``); the batches before it are applied meanwhile. Fixing the cause lets the next retry
+through; otherwise the operator skips the event (``creditledger projections skip POSITION``,
+docs/read-models.md) and the read models go on without it.
 """
 
 from __future__ import annotations
@@ -30,6 +37,17 @@ MAX_ERROR_BACKOFF_SECONDS = 30.0
 
 Progress = Callable[[int, int], None]
 """Called with (position reached, head of the log) after each committed batch."""
+
+
+@dataclass(frozen=True)
+class ProjectionFailure:
+    """Why the projector is not moving: the event it cannot apply, and the store's refusal."""
+
+    position: int
+    """The first event of the failing batch; exact once the runner retries one at a time."""
+    error: str
+    exact: bool
+    """The failing batch held only this event: it is the one the store refuses."""
 
 
 @dataclass(frozen=True)
@@ -72,21 +90,31 @@ class ProjectionRunner:
         )
         self.guard = database.guard()
         self.last_error: BaseException | None = None
+        self.failure: ProjectionFailure | None = None
+        """Set while batches fail; cleared once the projector has got past the failing event."""
+        self._attempted: tuple[int, int] | None = None
+        """The first and last position of the batch being applied."""
 
     @property
     def names(self) -> list[str]:
         return self.projector.names
 
-    def run_batch(self, *, until: Mapping[str, int] | None = None) -> BatchResult:
-        """Apply the next batch in its own transaction."""
+    def run_batch(
+        self, *, until: Mapping[str, int] | None = None, limit: int | None = None
+    ) -> BatchResult:
+        """Apply the next batch (of at most ``limit`` events) in its own transaction."""
         with self.database.transaction(self.layout, self.names) as transaction:
-            result = self.apply_next(transaction, until=until)
+            result = self.apply_next(transaction, until=until, limit=limit)
         if result.applied:
             self.signal.committed()
         return result
 
     def apply_next(
-        self, transaction: ReadModelTransaction, *, until: Mapping[str, int] | None = None
+        self,
+        transaction: ReadModelTransaction,
+        *,
+        until: Mapping[str, int] | None = None,
+        limit: int | None = None,
     ) -> BatchResult:
         """Apply the next batch inside ``transaction`` (which the caller commits)."""
         positions = dict(transaction.positions())
@@ -99,10 +127,11 @@ class ProjectionRunner:
             return BatchResult(0, min(positions[name] for name in self.names))
         start = min(behind)
         stop = max(until.values()) if until else None
-        notifications = self.log.read(start, self.batch_size, stop=stop)
+        notifications = self.log.read(start, limit or self.batch_size, stop=stop)
         usable = self.guard.usable(start, notifications)
         if not usable:
             return BatchResult(0, start, blocked=bool(notifications))
+        self._attempted = (usable[0].id, usable[-1].id)
         batch = [self.log.decode(notification) for notification in usable]
         reached = self.projector.apply(batch, transaction, positions, until=until)
         transaction.set_positions(reached)
@@ -134,29 +163,67 @@ class ProjectionRunner:
         failures = 0
         reached: int | None = None
         while not stop.is_set():
+            self._attempted = None
             try:
                 if reached is not None and self.log.head() <= reached:
                     # Nothing new: wait without taking the view lock (on SQLite the lock is the
                     # database's one write lock, which commands need).
                     self.database.wait_for_events(self.poll_interval)
                     continue
-                result = self.run_batch()
+                # After a failure, one event at a time up to the failing one: the next failure
+                # names it exactly, and the events before it are not held back.
+                result = self.run_batch(limit=1 if self.failure is not None else None)
             except Exception as error:  # logged, kept for status, retried
                 self.last_error = error
                 failures += 1
                 delay = min(MAX_ERROR_BACKOFF_SECONDS, 0.1 * 2 ** min(failures, 10))
-                log.exception(
-                    "projection batch failed (attempt %d); retrying in %.1fs", failures, delay
-                )
+                self._report_failure(error, failures, delay)
                 stop.wait(delay)
                 continue
             failures = 0
             self.last_error = None
+            if self.failure is not None and result.position >= self.failure.position:
+                log.info("projection moved past position %d", self.failure.position)
+                self.failure = None
             reached = result.position if result.applied == 0 and not result.blocked else None
             if result.blocked:
                 stop.wait(BLOCKED_RETRY_SECONDS)
             elif result.applied and progress is not None:
                 progress(result.position, self.log.head())
+
+    def _report_failure(self, error: Exception, failures: int, delay: float) -> None:
+        attempted = self._attempted
+        if attempted is not None:
+            first, last = attempted
+            self.failure = ProjectionFailure(
+                first, f"{type(error).__name__}: {error}", first == last
+            )
+        failure = self.failure
+        where = (
+            f"the read models are stuck at position {failure.position}"
+            if failure is not None and failure.exact
+            else "a projection batch failed"
+        )
+        log.exception(
+            "%s (attempt %d); retrying in %.1fs; if the read-model store keeps refusing this "
+            "event, skip it: creditledger projections skip POSITION (docs/read-models.md)",
+            where,
+            failures,
+            delay,
+        )
+
+    def skip(self, position: int) -> list[str]:
+        """Move every model waiting at ``position`` (having applied everything before it) past
+        it, without applying it: the operator's way past an event the store refuses. Returns the
+        models moved (none if no model waits there)."""
+        with self.database.transaction(self.layout, self.names) as transaction:
+            positions = dict(transaction.positions())
+            moved = sorted(name for name, at in positions.items() if at == position - 1)
+            if moved:
+                transaction.set_positions({**positions, **dict.fromkeys(moved, position)})
+        if moved:
+            log.warning("skipped position %d in the read models %s", position, ", ".join(moved))
+        return moved
 
 
 class ProjectorThread:

@@ -241,7 +241,9 @@ class SqlSchema:
     def ensure(self, layout: Layout) -> None:
         """Create what is missing; a model with any table missing starts again from zero."""
         dialect, cursor = self.dialect, self.cursor
-        cursor.execute(TRACKING_STATEMENT.format(table=dialect.qualify(TRACKING_TABLE)))
+        # Looked up first: a complete schema then needs no DDL, nor the right to run any.
+        if not dialect.table_exists(cursor, TRACKING_TABLE):
+            cursor.execute(TRACKING_STATEMENT.format(table=dialect.qualify(TRACKING_TABLE)))
         for model in layout.models:
             tables = MODEL_TABLES[model]
             present = [dialect.table_exists(cursor, layout.table(table)) for table in tables]

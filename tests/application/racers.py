@@ -147,3 +147,31 @@ def authorize_each(
             results.put((str(purchase_id), outcome))
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def open_each(
+    database_urls: Sequence[str],
+    barrier: ProcessBarrier,
+    results: Queue[tuple[str, str]],
+) -> None:
+    """In its own process: open a ledger and its read models on each store, at the same moment
+    as the other racing processes (servers starting together on an empty schema). Puts
+    ``(store url, "ok" or the error)`` on ``results`` for each store."""
+    # Imported here: only this racer needs the read models.
+    from creditledger.infrastructure.bootstrap import open_read_models  # noqa: PLC0415
+
+    faulthandler.dump_traceback_later(BARRIER_TIMEOUT / 2, repeat=True)
+    try:
+        for database_url in database_urls:
+            barrier.wait(BARRIER_TIMEOUT)
+            try:
+                with (
+                    open_ledger(database_url) as ledger,
+                    open_read_models(ledger, run_projector=False),
+                ):
+                    outcome = "ok"
+            except Exception as error:  # reported to the test, which names it
+                outcome = f"{type(error).__name__}: {error}"
+            results.put((database_url, outcome))
+    finally:
+        faulthandler.cancel_dump_traceback_later()

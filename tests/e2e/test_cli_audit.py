@@ -32,7 +32,7 @@ from tests.application.audit_support import (
     without_checkpoints,
 )
 from tests.clock import START, FixedClock
-from tests.stores import postgres_url, truncate_schema
+from tests.stores import postgres_url, sqlite_bypassing_triggers, truncate_schema
 
 ENTRY_POINT = Path(sys.executable).with_name("creditledger")
 TIMEOUT = 60
@@ -51,8 +51,10 @@ def purchases(database: Path) -> Iterator[Purchases]:
         yield populate(ledger, clock)
 
 
-def creditledger(database: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the command line on a SQLite file (a path) or any store (a URL)."""
+def creditledger(
+    database: Path | str, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line on a SQLite file (a path) or any store (a URL), in ``cwd``."""
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     env = {**os.environ, "CREDITLEDGER_DATABASE_URL": url}
     return subprocess.run(
@@ -60,6 +62,7 @@ def creditledger(database: Path | str, *args: str) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=TIMEOUT,
         check=False,
     )
@@ -106,7 +109,7 @@ def test_a_checkpoint_catches_a_store_changed_before_a_fresh_export(
     checkpoint = succeeded(creditledger(database, "audit", "checkpoint", "--json"))
     assert checkpoint["position"] == EVENT_COUNT
 
-    with sqlite3.connect(database) as connection:
+    with sqlite_bypassing_triggers(database) as connection:
         connection.execute(
             "UPDATE stored_events "
             "SET state = CAST(replace(state, '\"cust-b\"', '\"cust-z\"') AS BLOB) "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,47 @@ def test_a_file_that_cannot_be_read_is_a_usage_error(database_url: str, tmp_path
     assert code == 2
     assert answers == []
     assert "cannot read" in message
+
+
+def test_ctrl_c_stops_the_import_and_every_line_written_is_answered(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SIGINT to a real import, mid-way: no line starts after it, every line already written is
+    answered on stdout, and the summary names the last one (so a user can reconcile)."""
+    lines = [
+        json.dumps({**GOOD, "customer_id": f"cust-{n}", "idempotency_key": f"ctrl-c-{n}"}) + "\n"
+        for n in range(1, 401)
+    ]
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "purchase", "import", "-", "-n", "acme", "--workers", "4"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CREDITLEDGER_DATABASE_URL": database_url},
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    # Standard input stays open until after the signal: the import cannot have finished.
+    process.stdin.write("".join(lines))
+    process.stdin.flush()
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    process.stdin.close()
+    assert process.stderr is not None
+    rest = process.stdout.read()  # until the process closes it: it has ended
+    errors = process.stderr.read()
+    process.wait(timeout=TIMEOUT)
+
+    answered = [json.loads(line) for line in [first, *rest.splitlines()]]
+    numbers = [line["line"] for line in answered]
+    last = numbers[-1]
+    with open_ledger(database_url) as ledger:
+        stored = ledger.recorder.max_notification_id() or 0
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    assert numbers == list(range(1, last + 1))
+    assert last < len(lines)
+    assert [line["result"] for line in answered] == ["created"] * last
+    assert stored == last  # one Initiated event per line written, each answered above
+    assert f"no line after line {last} was attempted" in errors

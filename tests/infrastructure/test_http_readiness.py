@@ -15,6 +15,7 @@ from tests.stores import (
     postgres_required,
     postgres_schema,
     postgres_url,
+    refuse_inserts,
 )
 
 
@@ -104,3 +105,33 @@ def test_a_server_whose_store_is_gone_is_not_ready_but_alive() -> None:
     assert response.json()["code"] == "not_ready"
     assert response.json()["errors"][0]["code"] == "store_unreachable"
     assert alive.status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # memory writes cannot fail
+def test_a_server_whose_writes_fail_is_not_ready_until_one_succeeds(
+    ledger: CreditLedger, store_url: str, backend: str
+) -> None:
+    events = "stored_events" if backend == "sqlite" else "creditledger_events"
+    lift = refuse_inserts(store_url, events, "disk full (simulated)")
+    with client_for(ledger) as client:
+        refused = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": "refused-write"},
+        )
+        while_failing = client.get("/readyz")
+        lift()
+        created = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": "accepted-write"},
+        )
+        recovered = client.get("/readyz")
+
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "store_unavailable"
+    assert while_failing.status_code == 503
+    assert [e["code"] for e in while_failing.json()["errors"]] == ["store_writes_failing"]
+    assert "disk full (simulated)" in while_failing.json()["detail"]
+    assert created.status_code == 201
+    assert recovered.status_code == 200

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from creditledger.application.commands import AuthorizePayment
 from creditledger.application.ledger import CreditLedger
@@ -22,6 +22,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
 from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, external_purchase
+from tests.infrastructure.http_app import client_for, purchase_body
 from tests.stores import POSTGRES_URL, postgres_url, truncate_schema
 
 
@@ -158,3 +159,63 @@ def test_after_a_server_restart_killed_every_pooled_connection_the_next_commands
             AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id)
         )
         assert authorized.purchase.version == 2
+
+
+def test_a_create_whose_commit_reply_was_lost_gets_its_first_answer(
+    ledger: CreditLedger, recorder: AppendFunctionRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL committed the first send, then the connection died before the reply: the
+    recorder re-sends, finds the versions taken by exactly its own events, and the client gets
+    the first answer (201, no Idempotent-Replayed), not a replay of a request sent once."""
+    sends: list[int] = []
+    commit = recorder.append_once
+
+    def commit_then_lose_the_reply(events: Sequence[StoredEvent]) -> list[int]:
+        sends.append(len(events))
+        positions = commit(events)
+        if len(sends) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return positions
+
+    monkeypatch.setattr(recorder, "append_once", commit_then_lose_the_reply)
+    with client_for(ledger) as client:
+        first = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": "sent-once"},
+        )
+        retried = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": "sent-once"},
+        )
+
+    assert len(sends) == 2  # the lost reply made the recorder send again
+    assert first.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    assert retried.status_code == 200
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["id"] == first.json()["id"]
+    assert recorder.max_notification_id() == 1
+
+
+def test_a_resent_batch_that_finds_another_writers_events_is_still_refused(
+    recorder: AppendFunctionRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only this call's own events make a lost reply a success: the same slots holding other
+    events are a conflict, as always."""
+    mine = stored(1)
+    theirs = [StoredEvent(mine[0].originator_id, 1, "bench:Other", b"theirs")]
+    sends: list[int] = []
+
+    def another_writer_first_then_lose_the_reply(events: Sequence[StoredEvent]) -> list[int]:
+        sends.append(len(events))
+        if len(sends) == 1:
+            AppendFunctionRecorder.append_once(recorder, theirs)
+            raise OperationalError("server closed the connection unexpectedly")
+        return AppendFunctionRecorder.append_once(recorder, events)
+
+    monkeypatch.setattr(recorder, "append_once", another_writer_first_then_lose_the_reply)
+    with pytest.raises(IntegrityError):
+        recorder.insert_events(mine)
+    assert len(sends) == 2

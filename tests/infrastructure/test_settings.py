@@ -104,7 +104,15 @@ def test_postgres_database_functions_are_always_off(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["", "mysql://u@h/db", "sqlite:/relative.sqlite", "memory", "file:///x.sqlite"]
+    "url",
+    [
+        "",
+        "mysql://u@h/db",
+        "sqlite:/relative.sqlite",
+        "sqlite://relative.sqlite",
+        "memory",
+        "file:///x.sqlite",
+    ],
 )
 def test_an_unknown_database_url_is_refused_at_start(url: str) -> None:
     with pytest.raises(ValidationError, match="database_url"):

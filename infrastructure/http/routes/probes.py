@@ -42,6 +42,17 @@ async def _projection_check(services: Services) -> tuple[dict[str, Any], list[Fi
                 "projections", "projector_stopped", "the in-process projector is not running"
             )
         )
+    if services.projector is ProjectorMode.INPROCESS and state.failure is not None:
+        failure = state.failure
+        at = "at" if failure.exact else "in the batch from"
+        problems.append(
+            FieldError(
+                "projections",
+                "projection_stuck",
+                f"the read models are stuck {at} position {failure.position}: {failure.error} "
+                "(retried; 'creditledger projections skip POSITION' moves past it)",
+            )
+        )
     if state.lag > services.max_projection_lag:
         problems.append(
             FieldError(
@@ -52,7 +63,7 @@ async def _projection_check(services: Services) -> tuple[dict[str, Any], list[Fi
             )
         )
     report["status"] = "ok" if not problems else problems[0].code
-    services.metrics.observe_projection(state.head, state.position)
+    services.metrics.observe_projection(state.head, state.position, state.stuck_at)
     return report, problems
 
 
@@ -100,6 +111,6 @@ async def metrics(request: Request) -> Response:
     # values (the scrape itself must not fail with it).
     state = await services.probe.projection(services.views)
     if not isinstance(state, FieldError):
-        services.metrics.observe_projection(state.head, state.position)
+        services.metrics.observe_projection(state.head, state.position, state.stuck_at)
     registry = services.metrics
     return Response(registry.exposition(), media_type=registry.content_type)

@@ -1,0 +1,85 @@
+"""An event the read-model store refuses never stops the projector silently (issue 16, point 1).
+
+The store's refusal is real: a trigger on the purchases view refuses one customer's row, as
+PostgreSQL's text columns refuse a NUL byte. The projector retries one event at a time, so
+``/readyz``, ``/metrics`` and the log name the exact position; ``creditledger projections skip``
+moves the read models past it, and they go on with the events after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from creditledger.application.ledger import CreditLedger
+from tests.application.builders import external_purchase
+from tests.e2e.test_cli_purchase import ENTRY_POINT, TIMEOUT
+from tests.infrastructure.http_app import client_for
+from tests.stores import refuse_inserts
+
+POISON = "poison-customer"
+PATIENCE_SECONDS = 60.0
+
+
+def _eventually(check: Callable[[], Any]) -> Any:
+    """The first truthy answer of ``check``, polled (the projector retries with back-off)."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        answer = check()
+        if answer:
+            return answer
+        time.sleep(0.05)
+    pytest.fail("the condition never held")
+
+
+def _stuck(response: httpx.Response) -> dict[str, Any] | None:
+    if response.status_code != 503:
+        return None
+    codes = {error["code"]: error for error in response.json()["errors"]}
+    stuck: dict[str, Any] | None = codes.get("projection_stuck")
+    return stuck if stuck is not None and "stuck at position" in stuck["message"] else None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # the memory views refuse nothing
+def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
+    ledger: CreditLedger, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="creditledger.infrastructure.projections.runner")
+    with client_for(ledger, database_url=store_url) as client:
+        refuse_inserts(
+            store_url,
+            "readmodel_purchases",
+            "the read-model store refuses this row",
+            when=("customer_id", POISON),
+        )
+        for customer in ("before", POISON, "after"):
+            ledger.initiate(external_purchase(customer_id=customer))
+
+        stuck = _eventually(lambda: _stuck(client.get("/readyz")))
+        scraped = client.get("/metrics").text
+        skipped = subprocess.run(
+            [str(ENTRY_POINT), "projections", "skip", "2", "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CREDITLEDGER_DATABASE_URL": store_url},
+            timeout=TIMEOUT,
+            check=False,
+        )
+        _eventually(lambda: client.get("/readyz").status_code == 200)
+        listed = client.get("/v1/namespaces/acme/credit-purchases").json()
+
+    assert "stuck at position 2" in stuck["message"]
+    assert "the read-model store refuses this row" in stuck["message"]
+    assert "creditledger_projection_stuck_position 2.0" in scraped
+    assert any("stuck at position 2" in record.getMessage() for record in caplog.records)
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads(skipped.stdout)["position"] == 2
+    assert sorted(item["customer_id"] for item in listed["items"]) == ["after", "before"]
