@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import ReadModelName, RevenueRow
-from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.application.projections.store import RevenueStore
 from creditledger.domain.events import Initiated, PaymentSettled
 from creditledger.domain.money import payment_amount
 
@@ -18,10 +18,12 @@ def utc_day(event: PaymentSettled) -> date:
 
 
 class SettledRevenueProjection(Projection):
+    # It needs only the revenue rows of a store: the stream's report consumer applies it to
+    # its own database (infrastructure/relay/revenue_report.py).
     name = ReadModelName.SETTLED_REVENUE
 
     def prefetch(
-        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
+        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: RevenueStore
     ) -> None:
         keys = set()
         for recorded in batch:
@@ -30,7 +32,7 @@ class SettledRevenueProjection(Projection):
                 keys.add((initiated.namespace, initiated.currency, utc_day(recorded.event)))
         store.load_revenue(keys)
 
-    def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
+    def apply(self, recorded: Recorded, terms: Initiated, store: RevenueStore) -> None:
         event = recorded.event
         if not isinstance(event, PaymentSettled) or terms.cost_basis is None:
             return

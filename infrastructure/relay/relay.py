@@ -1,0 +1,236 @@
+"""The relay: follows the log in commit order and publishes every event once to the stream.
+
+It reads the log as the projector does (``EventLog`` plus the store's commit-order guard, so an
+id that may still commit is never passed over). It keeps no position of its own: the stream's
+last message says which log position was relayed last, and every publish says which stream
+sequence it must follow (``Nats-Expected-Last-Sequence``) and who it is (``Nats-Msg-Id``). So a
+relay killed at any point, two relays at once, a broker that lost its tail, or a stream deleted
+and created again all end with the stream equal to the log: a message is refused rather than
+stored twice, and the refused relay reads the tail again and carries on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import nats
+from eventsourcing.persistence import Notification
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from creditledger.application.projections.projection import PurchaseTerms
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.projections.database import CommitOrderGuard
+from creditledger.infrastructure.relay import stream as headers
+from creditledger.infrastructure.relay.stream import StreamSpec, Tail, ensure_stream, read_tail
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+"""Events read and published per round: also the most acks awaited at once when pipelined."""
+ACK_TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+class Relay:
+    """Publishes one ledger's log to its stream, in log order, each event once."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        guard: CommitOrderGuard,
+        js: JetStreamContext,
+        spec: StreamSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        pipelined: bool = True,
+    ) -> None:
+        self.log = log
+        self.guard = guard
+        self.js = js
+        self.spec = spec
+        self.batch_size = batch_size
+        self.pipelined = pipelined
+        self.terms = PurchaseTerms(log.initiated)
+        self.tail: Tail | None = None
+        """What the stream holds, as far as this relay knows (None: read it again)."""
+
+    @property
+    def relayed(self) -> int | None:
+        """The log position the stream is known to hold up to (None before the first look)."""
+        return None if self.tail is None else self.tail.position
+
+    async def resync(self) -> Tail:
+        await ensure_stream(self.js, self.spec)
+        self.tail = await read_tail(self.js, self.spec)
+        return self.tail
+
+    async def relay_batch(self) -> int:
+        """Publish the next batch of the log; return how many events the stream took.
+
+        On any failure the tail is forgotten (the next call reads it from the stream again) and
+        the error is raised: what was stored stays stored, nothing is stored twice.
+        """
+        tail = self.tail or await self.resync()
+        notifications = self.log.read(tail.position, self.batch_size)
+        usable = self.guard.usable(tail.position, notifications)
+        if not usable:
+            return 0
+        outgoing = [self.outgoing(notification) for notification in usable]
+        try:
+            if self.pipelined:
+                acks = await self._publish_pipelined(outgoing, tail.sequence)
+            else:
+                acks = await self._publish_one_at_a_time(outgoing, tail.sequence)
+        except BaseException:
+            self.tail = None
+            raise
+        self.tail = Tail(acks[-1].seq, usable[-1].id)
+        return len(usable)
+
+    async def catch_up(self) -> int:
+        """Relay until the stream holds the whole log as it stands; return events published."""
+        total = 0
+        while published := await self.relay_batch():
+            total += published
+        return total
+
+    def outgoing(self, notification: Notification) -> Outgoing:
+        event = self.log.decode(notification).event
+        namespace = self.terms.of(event).namespace
+        event_type = event.TYPE.value
+        return Outgoing(
+            subject=self.spec.subject(namespace, event_type),
+            payload=notification.state,
+            headers={
+                headers.MSG_ID: self.spec.msg_id(notification.id),
+                headers.POSITION: str(notification.id),
+                headers.PURCHASE_ID: str(notification.originator_id),
+                headers.VERSION: str(notification.originator_version),
+                headers.TYPE: event_type,
+                headers.TOPIC: notification.topic,
+                headers.NAMESPACE: namespace,
+            },
+        )
+
+    async def _publish_one_at_a_time(self, outgoing: Sequence[Outgoing], base: int) -> list[PubAck]:
+        acks = []
+        for index, message in enumerate(outgoing):
+            acks.append(
+                await self.js.publish(
+                    message.subject,
+                    message.payload,
+                    timeout=ACK_TIMEOUT_SECONDS,
+                    headers=_expecting(message, base + index),
+                )
+            )
+        return acks
+
+    async def _publish_pipelined(self, outgoing: Sequence[Outgoing], base: int) -> list[PubAck]:
+        # The i-th message expects base + i: if one is refused, every later one is too, so the
+        # stream never holds a message out of order.
+        futures = [
+            await self.js.publish_async(
+                message.subject, message.payload, headers=_expecting(message, base + index)
+            )
+            for index, message in enumerate(outgoing)
+        ]
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+                return list(await asyncio.gather(*futures))
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _expecting(message: Outgoing, sequence: int) -> dict[str, str]:
+    return {**message.headers, headers.EXPECTED_LAST_SEQUENCE: str(sequence)}
+
+
+async def connect(url: str) -> Client:
+    """A connection that reconnects for ever (a broker restart is waited out, not fatal)."""
+    return await nats.connect(
+        url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
+        allow_reconnect=True,
+    )
+
+
+async def run_relay(
+    log: EventLog,
+    guard: CommitOrderGuard,
+    url: str,
+    spec: StreamSpec,
+    stop: threading.Event,
+    *,
+    poll_interval: float = 0.02,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_relay: Callable[[Relay], None] | None = None,
+) -> None:
+    """Relay until ``stop`` is set; a broker or store failure is retried with back-off."""
+    client: Client | None = None
+    relay: Relay | None = None
+    failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                if client is None or relay is None:
+                    client = client or await connect(url)
+                    relay = Relay(log, guard, client.jetstream(), spec, batch_size=batch_size)
+                    if on_relay is not None:
+                        on_relay(relay)
+                published = await relay.relay_batch()
+            except Exception as error:  # logged and retried: the stream says where to resume
+                failures += 1
+                delay = min(MAX_BACKOFF_SECONDS, 0.05 * 2 ** min(failures, 10))
+                logger.warning(
+                    "relay: %s: %s; retrying in %.2fs", type(error).__name__, error, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if not published:
+                await asyncio.sleep(poll_interval)
+    finally:
+        if client is not None:
+            await client.close()
+
+
+class RelayThread:
+    """Runs the relay in a background thread of this process (the server's optional mode)."""
+
+    def __init__(self, log: EventLog, guard: CommitOrderGuard, url: str, spec: StreamSpec) -> None:
+        self._stop = threading.Event()
+        self.relay: Relay | None = None
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(
+                run_relay(log, guard, url, spec, self._stop, on_relay=self._keep)
+            ),
+            name="creditledger-relay",
+            daemon=True,
+        )
+
+    def _keep(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
