@@ -1,0 +1,69 @@
+"""The relay publishes the log to the stream once, in log order, on every store."""
+
+from __future__ import annotations
+
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.source import EventLog
+from creditledger.domain.events import Initiated
+from creditledger.infrastructure.projections.service import open_view_database
+from creditledger.infrastructure.relay.broker import NatsServerProcess
+from creditledger.infrastructure.relay.relay import Relay, connect
+from creditledger.infrastructure.relay.stream import StreamSpec
+from tests.infrastructure.relay_support import (
+    assert_stream_equals_log,
+    run,
+    stream_messages,
+    unique_spec,
+)
+from tests.readmodels_support import authorize, initiate, settle
+
+
+def relay_catch_up(ledger: CreditLedger, url: str, spec: StreamSpec, *, pipelined: bool) -> int:
+    async def catch_up() -> int:
+        client = await connect(url)
+        try:
+            relay = Relay(
+                EventLog(ledger),
+                open_view_database(ledger).guard(),
+                client.jetstream(),
+                spec,
+                batch_size=7,
+                pipelined=pipelined,
+            )
+            return await relay.catch_up()
+        finally:
+            await client.close()
+
+    return run(catch_up())
+
+
+def test_every_event_reaches_the_stream_once_in_log_order_with_its_identity(
+    ledger: CreditLedger, nats_broker: NatsServerProcess
+) -> None:
+    spec = unique_spec()
+    for customer in ("c1", "c2", "c3"):
+        settle(ledger, authorize(ledger, initiate(ledger, namespace="acme", customer=customer)))
+    initiate(ledger, namespace="globex")
+
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 10
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 10
+    messages = stream_messages(nats_broker.url, spec)
+    assert [m.namespace for m in messages] == ["acme"] * 9 + ["globex"]
+    assert [m.type for m in messages[:3]] == ["Initiated", "PaymentAuthorized", "PaymentSettled"]
+    assert [m.version for m in messages[:3]] == [1, 2, 3]
+    last = messages[-1].event()
+    assert isinstance(last, Initiated)
+    assert last.namespace == "globex"
+
+
+def test_a_restarted_relay_resumes_after_the_streams_last_message(
+    ledger: CreditLedger, nats_broker: NatsServerProcess
+) -> None:
+    spec = unique_spec()
+    purchase = initiate(ledger)
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 1
+    # A new relay (a restart) finds nothing to do, then only what was written since.
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=False) == 0
+    settle(ledger, authorize(ledger, purchase))
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=False) == 2
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 3
