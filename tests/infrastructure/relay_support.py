@@ -19,10 +19,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import RevenueKey
+from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import Initiated, PaymentSettled
 from creditledger.domain.money import payment_amount
+from creditledger.infrastructure.projections.service import open_view_database
 from creditledger.infrastructure.relay.kit import Delivered, delivered
-from creditledger.infrastructure.relay.relay import connect
+from creditledger.infrastructure.relay.relay import Relay, connect
 from creditledger.infrastructure.relay.stream import StreamSpec
 
 CREDITLEDGER = str(Path(sys.executable).parent / "creditledger")
@@ -123,11 +125,14 @@ def assert_stream_equals_log(url: str, spec: StreamSpec, ledger: CreditLedger) -
     return len(got)
 
 
-def revenue_fold(ledger: CreditLedger) -> dict[RevenueKey, tuple[Decimal, Decimal, int]]:
+def revenue_fold(
+    ledger: CreditLedger, *, through: int | None = None
+) -> dict[RevenueKey, tuple[Decimal, Decimal, int]]:
     """Settled revenue folded straight from the log with the domain's money rule."""
     initiated: dict[uuid.UUID, Initiated] = {}
     totals: dict[RevenueKey, tuple[Decimal, Decimal, int]] = {}
-    for notification in ledger.recorder.select_notifications(start=1, limit=10**9):
+    notifications = ledger.recorder.select_notifications(start=1, limit=10**9, stop=through)
+    for notification in notifications:
         event = ledger.mapper.to_domain_event(notification)
         if isinstance(event, Initiated):
             initiated[event.originator_id] = event
@@ -140,3 +145,26 @@ def revenue_fold(ledger: CreditLedger) -> dict[RevenueKey, tuple[Decimal, Decima
             paid = payment_amount(terms.credit_amount, terms.cost_basis, terms.currency)
             totals[key] = (amount + paid, credits + terms.credit_amount, count + 1)
     return totals
+
+
+def relay_catch_up(
+    ledger: CreditLedger, url: str, spec: StreamSpec, *, pipelined: bool = True, batch_size: int = 7
+) -> int:
+    """Relay the log as it stands, in this process; how many events were published."""
+
+    async def catch_up() -> int:
+        client = await connect(url)
+        try:
+            relay = Relay(
+                EventLog(ledger),
+                open_view_database(ledger).guard(),
+                client.jetstream(),
+                spec,
+                batch_size=batch_size,
+                pipelined=pipelined,
+            )
+            return await relay.catch_up()
+        finally:
+            await client.close()
+
+    return run(catch_up())

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import Initiated
-from creditledger.infrastructure.projections.service import open_view_database
 from creditledger.infrastructure.relay.broker import NatsServerProcess
-from creditledger.infrastructure.relay.relay import Relay, connect
-from creditledger.infrastructure.relay.stream import StreamSpec
 from tests.infrastructure.relay_support import (
     assert_stream_equals_log,
-    run,
+    relay_catch_up,
     stream_messages,
     unique_spec,
 )
 from tests.readmodels_support import authorize, initiate, settle
-
-
-def relay_catch_up(ledger: CreditLedger, url: str, spec: StreamSpec, *, pipelined: bool) -> int:
-    async def catch_up() -> int:
-        client = await connect(url)
-        try:
-            relay = Relay(
-                EventLog(ledger),
-                open_view_database(ledger).guard(),
-                client.jetstream(),
-                spec,
-                batch_size=7,
-                pipelined=pipelined,
-            )
-            return await relay.catch_up()
-        finally:
-            await client.close()
-
-    return run(catch_up())
 
 
 def test_every_event_reaches_the_stream_once_in_log_order_with_its_identity(
