@@ -134,11 +134,12 @@ class Settings(BaseSettings):
         description="HTTP: run the relay in the server's process (default: 'creditledger relay' "
         "runs it on its own); /readyz and /metrics report its lag",
     )
-    max_relay_lag: int = Field(
-        10_000,
+    max_relay_lag: int | None = Field(
+        None,
         ge=0,
         description="HTTP, with relay_in_server: /readyz reports not ready when the stream is "
-        "more than this many events behind the log",
+        "more than this many events behind the log; default: the lag is only reported (a broker "
+        "outage must not take the ledger's API out of service)",
     )
 
     @property

@@ -33,6 +33,7 @@ from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, Obs
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
 from creditledger.infrastructure.http.routes import customers, feed, purchases, reports, service
 from creditledger.infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.relay.relay import start_relay_thread
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
@@ -63,6 +64,7 @@ def create_app(
         projector=settings.projector,
         max_projection_lag=settings.max_projection_lag,
         read_your_writes_timeout=settings.read_your_writes_timeout,
+        max_relay_lag=settings.max_relay_lag,
     )
     owns_ledger = ledger is None
 
@@ -101,10 +103,15 @@ def create_app(
             raise
         services.feed = EventFeed(opened_ledger)
         logger.info("read models open", extra={FIELDS: {"projector": settings.projector.value}})
+        if settings.relay_in_server:
+            services.relay = start_relay_thread(opened_ledger, services.views.database, settings)
         try:
             yield
         finally:
             services.feed = None
+            relay, services.relay = services.relay, None
+            if relay is not None:
+                await anyio.to_thread.run_sync(relay.stop)
             views, services.views = services.views, None
             if views is not None:
                 # Before the ledger: the projector thread reads the store the ledger closes.

@@ -78,6 +78,21 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        self.relay_position = Gauge(
+            "creditledger_relay_position",
+            "Log position the NATS stream holds up to (in-process relay only).",
+            registry=self.registry,
+        )
+        self.relay_lag = Gauge(
+            "creditledger_relay_lag_events",
+            "Events recorded that the in-process relay has not published yet (head - position).",
+            registry=self.registry,
+        )
+
+    def observe_relay(self, head: int, relayed: int) -> None:
+        self.relay_position.set(relayed)
+        self.relay_lag.set(max(head - relayed, 0))
+
     def observe_projection(self, head: int, position: int) -> None:
         self.log_head.set(head)
         self.projection_position.set(position)

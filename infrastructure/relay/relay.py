@@ -23,11 +23,19 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.projection import PurchaseTerms
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.projections.database import CommitOrderGuard
+from creditledger.infrastructure.projections.database import CommitOrderGuard, ViewDatabase
 from creditledger.infrastructure.relay import stream as headers
-from creditledger.infrastructure.relay.stream import StreamSpec, Tail, ensure_stream, read_tail
+from creditledger.infrastructure.relay.stream import (
+    StreamSpec,
+    Tail,
+    ensure_stream,
+    read_tail,
+    stream_spec,
+)
+from creditledger.infrastructure.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +167,11 @@ def _expecting(message: Outgoing, sequence: int) -> dict[str, str]:
     return {**message.headers, headers.EXPECTED_LAST_SEQUENCE: str(sequence)}
 
 
+async def _log_error(error: Exception) -> None:
+    # The client's default prints a traceback per failed attempt; one line names the cause.
+    logger.warning("nats: %s: %s", type(error).__name__, error)
+
+
 async def connect(url: str) -> Client:
     """A connection that reconnects for ever (a broker restart is waited out, not fatal)."""
     return await nats.connect(
@@ -167,6 +180,7 @@ async def connect(url: str) -> Client:
         reconnect_time_wait=0.2,
         connect_timeout=2,
         allow_reconnect=True,
+        error_cb=_log_error,
     )
 
 
@@ -227,6 +241,15 @@ class RelayThread:
     def _keep(self, relay: Relay) -> None:
         self.relay = relay
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def relayed(self) -> int | None:
+        """The log position the stream holds up to (None until the relay has looked)."""
+        return None if self.relay is None else self.relay.relayed
+
     def start(self) -> None:
         self._thread.start()
 
@@ -234,3 +257,12 @@ class RelayThread:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+
+def start_relay_thread(
+    ledger: CreditLedger, views: ViewDatabase, settings: Settings
+) -> RelayThread:
+    """The relay in the server's process, reading the log as the server's projector does."""
+    thread = RelayThread(EventLog(ledger), views.guard(), settings.nats_url, stream_spec(settings))
+    thread.start()
+    return thread
