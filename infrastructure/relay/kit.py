@@ -14,12 +14,14 @@ when the last one is committed: a slow database slows the fetching, nothing pile
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 import nats.errors
+import nats.js.errors
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -34,7 +36,9 @@ from creditledger.infrastructure.relay.stream import StreamSpec
 
 DEFAULT_BATCH_SIZE = 500
 FETCH_WAIT_SECONDS = 0.5
+STREAM_WAIT_SECONDS = 0.5
 _MAPPER = PurchaseEventMapper(JSONTranscoder())
+logger = logging.getLogger(__name__)
 
 
 class StreamHoleError(LedgerError):
@@ -147,6 +151,29 @@ class StreamConsumer:
         self.position = after
         return after
 
+    async def _subscribe(self, stop: threading.Event) -> JetStreamContext.PullSubscription | None:
+        """A disposable pull consumer from the message after our position, no acks.
+
+        A stream that does not exist yet (the relay has not started) is waited for.
+        """
+        while not stop.is_set():
+            try:
+                return await self.js.pull_subscribe(
+                    f"{self.spec.subject_prefix}.>",
+                    stream=self.spec.name,
+                    config=ConsumerConfig(
+                        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                        opt_start_seq=self.position.sequence + 1,
+                        ack_policy=AckPolicy.NONE,
+                        # The broker forgets it soon after this process goes away.
+                        inactive_threshold=30.0,
+                    ),
+                )
+            except nats.js.errors.NotFoundError:
+                logger.warning("stream %s not found; waiting for the relay", self.spec.name)
+                await asyncio.sleep(STREAM_WAIT_SECONDS)
+        return None
+
     async def run(
         self,
         stop: threading.Event,
@@ -155,17 +182,9 @@ class StreamConsumer:
         on_batch: Callable[[StreamPosition], None] | None = None,
     ) -> StreamPosition:
         """Consume until ``stop`` is set (or the log position ``until_position`` is applied)."""
-        subscription = await self.js.pull_subscribe(
-            f"{self.spec.subject_prefix}.>",
-            stream=self.spec.name,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=self.position.sequence + 1,
-                ack_policy=AckPolicy.NONE,
-                # The broker forgets it soon after this process goes away.
-                inactive_threshold=30.0,
-            ),
-        )
+        subscription = await self._subscribe(stop)
+        if subscription is None:
+            return self.position
         try:
             while not stop.is_set():
                 if until_position is not None and self.position.position >= until_position:
@@ -173,6 +192,15 @@ class StreamConsumer:
                 try:
                     messages = await subscription.fetch(self.batch_size, timeout=FETCH_WAIT_SECONDS)
                 except nats.errors.TimeoutError:
+                    continue
+                except nats.errors.Error as error:
+                    # The broker restarted or dropped the disposable consumer: make another
+                    # from our committed position (nothing is lost: nothing was acked).
+                    logger.warning(
+                        "fetch failed (%s: %s); resubscribing", type(error).__name__, error
+                    )
+                    await asyncio.sleep(STREAM_WAIT_SECONDS)
+                    subscription = await self._subscribe(stop) or subscription
                     continue
                 batch = [delivered(message) for message in messages]
                 # The database work runs beside the event loop, which keeps the connection alive.

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import nats
 from eventsourcing.persistence import Notification
@@ -26,6 +27,7 @@ from nats.js.api import PubAck
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.projection import PurchaseTerms
 from creditledger.application.projections.source import EventLog
+from creditledger.domain.events import EVENT_CLASSES, Initiated
 from creditledger.infrastructure.projections.database import CommitOrderGuard, ViewDatabase
 from creditledger.infrastructure.relay import stream as headers
 from creditledger.infrastructure.relay.stream import (
@@ -116,9 +118,17 @@ class Relay:
         return total
 
     def outgoing(self, notification: Notification) -> Outgoing:
-        event = self.log.decode(notification).event
-        namespace = self.terms.of(event).namespace
-        event_type = event.TYPE.value
+        # Only an Initiated event is read (it names the namespace, remembered for the
+        # purchase's later events): the payload goes out as stored.
+        if notification.topic == Initiated.TOPIC:
+            initiated = self.log.decode(notification).event
+            if isinstance(initiated, Initiated):
+                self.terms.remember(initiated)
+        purchase_id = notification.originator_id
+        if not isinstance(purchase_id, UUID):
+            purchase_id = UUID(purchase_id)
+        namespace = self.terms.of_purchase(purchase_id).namespace
+        event_type = EVENT_CLASSES[notification.topic].TYPE.value
         return Outgoing(
             subject=self.spec.subject(namespace, event_type),
             payload=notification.state,
