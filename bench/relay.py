@@ -33,15 +33,13 @@ from bench.report import Row
 from bench.stores import Backend, fresh_store
 from bench.timing import Rate, Timing, time_callers
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.projections.service import open_view_database
 from creditledger.infrastructure.relay.broker import NatsServerProcess, find_nats_server
 from creditledger.infrastructure.relay.checkpoint import (
     SqliteConsumerDatabase,
     SqlTransaction,
 )
 from creditledger.infrastructure.relay.kit import Delivered, StreamConsumer, StreamPosition
-from creditledger.infrastructure.relay.relay import DEFAULT_BATCH_SIZE, Relay, connect
+from creditledger.infrastructure.relay.relay import DEFAULT_BATCH_SIZE, Relay, connected
 from creditledger.infrastructure.relay.revenue_report import CONSUMER_NAME, SettledRevenueReport
 from creditledger.infrastructure.relay.stream import StreamSpec
 
@@ -93,24 +91,17 @@ def relay_run(
     """Relay the log (up to ``limit`` events) into a new stream, timed."""
 
     async def publish() -> Timing:
-        client = await connect(url)
-        try:
-            relay = Relay(
-                EventLog(ledger),
-                open_view_database(ledger).guard(),
-                client.jetstream(),
-                fresh_spec(),
-                pipelined=pipelined,
-                batch_size=batch_size,
+        async with connected(url) as client:
+            relay = Relay.of_ledger(
+                ledger, client.jetstream(), fresh_spec(), batch_size=batch_size, pipelined=pipelined
             )
             await relay.resync()
             started = time.perf_counter()
             published = 0
             while published < limit and (batch := await relay.relay_batch()):
                 published += batch
+            await relay.settle()
             return Timing(published, published, time.perf_counter() - started)
-        finally:
-            await client.close()
 
     return asyncio.run(publish())
 
@@ -166,8 +157,7 @@ def lag_consumer_main(url: str, name: str, prefix: str, until: int, out: str) ->
         pending.clear()
 
     async def follow() -> None:
-        client = await connect(url)
-        try:
+        async with connected(url) as client:
             consumer = StreamConsumer(
                 client.jetstream(),
                 StreamSpec(name=name, subject_prefix=prefix),
@@ -176,8 +166,6 @@ def lag_consumer_main(url: str, name: str, prefix: str, until: int, out: str) ->
                 apply,
             )
             await consumer.run(threading.Event(), until_position=until, on_batch=committed)
-        finally:
-            await client.close()
 
     asyncio.run(follow())
     Path(out).write_text(json.dumps(lags))
@@ -274,12 +262,8 @@ def consumer_catchup_row(runs: int, events: int, url: str) -> Row:
         spec = fresh_spec()
 
         async def relay_all() -> None:
-            client = await connect(url)
-            try:
-                guard = open_view_database(ledger).guard()
-                await Relay(EventLog(ledger), guard, client.jetstream(), spec).catch_up()
-            finally:
-                await client.close()
+            async with connected(url) as client:
+                await Relay.of_ledger(ledger, client.jetstream(), spec).catch_up()
 
         asyncio.run(relay_all())
         for _ in range(runs):
@@ -300,8 +284,7 @@ def _consumer_run(url: str, spec: StreamSpec, head: int) -> Timing:
         report = SettledRevenueReport(database)
 
         async def consume() -> Timing:
-            client = await connect(url)
-            try:
+            async with connected(url) as client:
                 consumer = StreamConsumer(
                     client.jetstream(), spec, CONSUMER_NAME, database, report.apply
                 )
@@ -309,8 +292,6 @@ def _consumer_run(url: str, spec: StreamSpec, head: int) -> Timing:
                 await consumer.run(threading.Event(), until_position=head)
                 seconds = time.perf_counter() - started
                 return Timing(head, head, seconds)
-            finally:
-                await client.close()
 
         try:
             return asyncio.run(consume())

@@ -13,6 +13,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any
 
@@ -142,24 +144,26 @@ async def _catch_up(
     batch_size: int,
     one_at_a_time: bool,
 ) -> dict[str, Any]:
-    client = await _connect_or_exit(url)
-    try:
+    async with _connected_or_exit(url) as client:
         relay = Relay(
             log, guard, client.jetstream(), spec, batch_size=batch_size, pipelined=not one_at_a_time
         )
         published = await relay.catch_up()
-        tail = relay.tail or await relay.resync()
+        tail = relay.confirmed or await relay.resync()
         return {"published": published, "position": tail.position, "sequence": tail.sequence}
-    finally:
-        await client.close()
 
 
-async def _connect_or_exit(url: str) -> Client:
+@asynccontextmanager
+async def _connected_or_exit(url: str) -> AsyncIterator[Client]:
     try:
-        return await connect(url)
+        client = await connect(url)
     except (OSError, nats.errors.Error) as error:
         sys.stderr.write(f"cannot reach NATS at {url}: {type(error).__name__}: {error}\n")
         raise typer.Exit(ExitCode.FAILED) from None
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def consume(
@@ -194,8 +198,7 @@ def consume(
         report = SettledRevenueReport(database)
 
         async def follow() -> dict[str, Any]:
-            client = await _connect_or_exit(settings.nats_url)
-            try:
+            async with _connected_or_exit(settings.nats_url) as client:
                 consumer = StreamConsumer(
                     client.jetstream(),
                     stream_spec(settings),
@@ -206,8 +209,6 @@ def consume(
                 )
                 reached = await consumer.run(_stop_on_signals(), until_position=until_position)
                 return {"sequence": reached.sequence, "position": reached.position}
-            finally:
-                await client.close()
 
         try:
             position = asyncio.run(follow())

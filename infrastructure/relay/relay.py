@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -29,6 +31,7 @@ from creditledger.application.projections.projection import PurchaseTerms
 from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import EVENT_CLASSES, Initiated
 from creditledger.infrastructure.projections.database import CommitOrderGuard, ViewDatabase
+from creditledger.infrastructure.projections.service import open_view_database
 from creditledger.infrastructure.relay import stream as headers
 from creditledger.infrastructure.relay.stream import (
     StreamSpec,
@@ -44,7 +47,17 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 """Events read and published per round: also the most acks awaited at once when pipelined."""
 ACK_TIMEOUT_SECONDS = 10.0
+MAX_BATCHES_IN_FLIGHT = 1
+"""Batches left unacknowledged while the next is read and sent (beyond the one just sent)."""
 MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A batch sent and not yet acknowledged, and where the stream ends once it is stored."""
+
+    futures: list[asyncio.Future[PubAck]]
+    reaches: Tail
 
 
 @dataclass(frozen=True)
@@ -75,40 +88,88 @@ class Relay:
         self.pipelined = pipelined
         self.terms = PurchaseTerms(log.initiated)
         self.tail: Tail | None = None
-        """What the stream holds, as far as this relay knows (None: read it again)."""
+        """Where the stream will end once what was sent is stored (None: read it again)."""
+        self.confirmed: Tail | None = None
+        """Where the stream ends as acknowledged."""
+        self._in_flight: deque[_Sent] = deque()
+
+    @classmethod
+    def of_ledger(
+        cls,
+        ledger: CreditLedger,
+        js: JetStreamContext,
+        spec: StreamSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        pipelined: bool = True,
+    ) -> Relay:
+        """The relay of a ledger's log, reading it as the ledger's own projector does."""
+        guard = open_view_database(ledger).guard()
+        return cls(EventLog(ledger), guard, js, spec, batch_size=batch_size, pipelined=pipelined)
 
     @property
     def relayed(self) -> int | None:
         """The log position the stream is known to hold up to (None before the first look)."""
-        return None if self.tail is None else self.tail.position
+        return None if self.confirmed is None else self.confirmed.position
 
     async def resync(self) -> Tail:
         await ensure_stream(self.js, self.spec)
-        self.tail = await read_tail(self.js, self.spec)
+        self.tail = self.confirmed = await read_tail(self.js, self.spec)
         return self.tail
 
     async def relay_batch(self) -> int:
-        """Publish the next batch of the log; return how many events the stream took.
+        """Send the next batch of the log; return how many events were sent (0: none left).
 
-        On any failure the tail is forgotten (the next call reads it from the stream again) and
-        the error is raised: what was stored stays stored, nothing is stored twice.
+        Pipelined, a batch is sent while the one before it is still being acknowledged: its
+        i-th message expects the stream to end at the sequence the batches before it will have
+        reached, so if anything before it is refused, it is refused too. On any failure every
+        batch in flight is abandoned, the tail forgotten (the next call reads it from the
+        stream) and the error raised: what was stored stays stored, nothing is stored twice.
         """
         tail = self.tail or await self.resync()
         notifications = self.log.read(tail.position, self.batch_size)
         usable = self.guard.usable(tail.position, notifications)
-        if not usable:
-            return 0
-        outgoing = [self.outgoing(notification) for notification in usable]
         try:
-            if self.pipelined:
-                acks = await self._publish_pipelined(outgoing, tail.sequence)
-            else:
+            if not usable:
+                await self.settle()
+                return 0
+            outgoing = [self.outgoing(notification) for notification in usable]
+            if not self.pipelined:
                 acks = await self._publish_one_at_a_time(outgoing, tail.sequence)
+                self.tail = self.confirmed = Tail(acks[-1].seq, usable[-1].id)
+                return len(usable)
+            futures = await self._send(outgoing, tail.sequence)
+            self.tail = Tail(tail.sequence + len(usable), usable[-1].id)
+            self._in_flight.append(_Sent(futures, self.tail))
+            while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
+                await self._settle_oldest()
         except BaseException:
-            self.tail = None
+            self._abandon()
             raise
-        self.tail = Tail(acks[-1].seq, usable[-1].id)
         return len(usable)
+
+    async def settle(self) -> None:
+        """Wait until every batch sent is acknowledged (raises if one is refused)."""
+        while self._in_flight:
+            await self._settle_oldest()
+
+    async def _settle_oldest(self) -> None:
+        sent = self._in_flight.popleft()
+        async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+            acks = await asyncio.gather(*sent.futures)
+        if acks[-1].seq != sent.reaches.sequence:
+            # A duplicate answered with another sequence: the stream is not what this relay
+            # believed. Read its tail again.
+            msg = f"stream sequence {acks[-1].seq} where {sent.reaches.sequence} was expected"
+            raise RuntimeError(msg)
+        self.confirmed = sent.reaches
+
+    def _abandon(self) -> None:
+        for sent in self._in_flight:
+            for future in sent.futures:
+                future.cancel()
+        self._in_flight.clear()
+        self.tail = None
 
     async def catch_up(self) -> int:
         """Relay until the stream holds the whole log as it stands; return events published."""
@@ -156,21 +217,15 @@ class Relay:
             )
         return acks
 
-    async def _publish_pipelined(self, outgoing: Sequence[Outgoing], base: int) -> list[PubAck]:
+    async def _send(self, outgoing: Sequence[Outgoing], base: int) -> list[asyncio.Future[PubAck]]:
         # The i-th message expects base + i: if one is refused, every later one is too, so the
         # stream never holds a message out of order.
-        futures = [
+        return [
             await self.js.publish_async(
                 message.subject, message.payload, headers=_expecting(message, base + index)
             )
             for index, message in enumerate(outgoing)
         ]
-        try:
-            async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
-                return list(await asyncio.gather(*futures))
-        finally:
-            for future in futures:
-                future.cancel()
 
 
 def _expecting(message: Outgoing, sequence: int) -> dict[str, str]:
@@ -192,6 +247,16 @@ async def connect(url: str) -> Client:
         allow_reconnect=True,
         error_cb=_log_error,
     )
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[Client]:
+    """``connect``, closed when the block ends."""
+    client = await connect(url)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def run_relay(

@@ -19,12 +19,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import RevenueKey
-from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import Initiated, PaymentSettled
 from creditledger.domain.money import payment_amount
-from creditledger.infrastructure.projections.service import open_view_database
 from creditledger.infrastructure.relay.kit import Delivered, delivered
-from creditledger.infrastructure.relay.relay import Relay, connect
+from creditledger.infrastructure.relay.relay import Relay, connected
 from creditledger.infrastructure.relay.stream import StreamSpec
 
 CREDITLEDGER = str(Path(sys.executable).parent / "creditledger")
@@ -71,8 +69,7 @@ def catch_up_with_relay(url: str, spec: StreamSpec, store_url: str) -> None:
 
 
 async def _stream_messages(url: str, spec: StreamSpec) -> list[Delivered]:
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         js = client.jetstream()
         subscription = await js.pull_subscribe(
             f"{spec.subject_prefix}.>",
@@ -89,8 +86,6 @@ async def _stream_messages(url: str, spec: StreamSpec) -> list[Delivered]:
             found.extend(delivered(message) for message in batch)
         await subscription.unsubscribe()
         return found
-    finally:
-        await client.close()
 
 
 def stream_messages(url: str, spec: StreamSpec) -> list[Delivered]:
@@ -153,18 +148,10 @@ def relay_catch_up(
     """Relay the log as it stands, in this process; how many events were published."""
 
     async def catch_up() -> int:
-        client = await connect(url)
-        try:
-            relay = Relay(
-                EventLog(ledger),
-                open_view_database(ledger).guard(),
-                client.jetstream(),
-                spec,
-                batch_size=batch_size,
-                pipelined=pipelined,
+        async with connected(url) as client:
+            relay = Relay.of_ledger(
+                ledger, client.jetstream(), spec, batch_size=batch_size, pipelined=pipelined
             )
             return await relay.catch_up()
-        finally:
-            await client.close()
 
     return run(catch_up())

@@ -32,7 +32,7 @@ from creditledger.infrastructure.relay.kit import (
     StreamHoleError,
     delivered,
 )
-from creditledger.infrastructure.relay.relay import connect
+from creditledger.infrastructure.relay.relay import connected
 from creditledger.infrastructure.relay.revenue_report import CONSUMER_NAME, SettledRevenueReport
 from creditledger.infrastructure.relay.stream import StreamSpec
 from tests.infrastructure.relay_support import (
@@ -81,8 +81,7 @@ def consume(
     batch_size: int = 10,
 ) -> int:
     async def follow() -> int:
-        client = await connect(url)
-        try:
+        async with connected(url) as client:
             consumer = StreamConsumer(
                 client.jetstream(),
                 spec,
@@ -95,8 +94,6 @@ def consume(
                 consumer.run(threading.Event(), until_position=until), timeout=60
             )
             return reached.position
-        finally:
-            await client.close()
 
     return run(follow())
 
@@ -125,21 +122,15 @@ def test_the_report_equals_a_fold_of_the_log_and_the_ledgers_own_read_model(
 
 async def _hole_stream(url: str, spec: StreamSpec) -> None:
     """The ledger's stream without the protection against deleting messages."""
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         config = spec.config()
         config.deny_delete = False
         await client.jetstream().add_stream(config)
-    finally:
-        await client.close()
 
 
 async def _delete_message(url: str, spec: StreamSpec, sequence: int) -> None:
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         await client.jetstream().delete_msg(spec.name, sequence)
-    finally:
-        await client.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the ledger's store plays no part here
@@ -165,15 +156,12 @@ def test_a_hole_in_the_stream_raises_and_writes_nothing_of_the_batch(
 
 async def _publish_repeat(url: str, spec: StreamSpec) -> None:
     """Store the last message's event again, as a relay without a sequence check could."""
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         js = client.jetstream()
         last = (await js.stream_info(spec.name)).state.last_seq
         message = await js.get_msg(spec.name, last)
         headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("Nats-")}
         await js.publish(message.subject or "", message.data or b"", headers=headers)
-    finally:
-        await client.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -216,8 +204,7 @@ async def acked_durable_consumer(
 ) -> None:
     """The design that loses events: a durable consumer, acks after commit, and a "highest
     position applied" row that skips whatever is at or below it as already applied."""
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         subscription = await client.jetstream().pull_subscribe(
             f"{spec.subject_prefix}.>",
             durable="acked",
@@ -241,8 +228,6 @@ async def acked_durable_consumer(
                     if item.position > highest:
                         record_positions(transaction, [item])
                 await message.ack()
-    finally:
-        await client.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

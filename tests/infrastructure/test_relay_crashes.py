@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.relay.broker import NatsServerProcess
-from creditledger.infrastructure.relay.relay import connect
+from creditledger.infrastructure.relay.relay import connected
 from creditledger.infrastructure.relay.stream import StreamSpec
 from tests.infrastructure.relay_support import (
     assert_stream_equals_log,
@@ -134,8 +134,7 @@ def test_broker_crashes_and_restarts_under_a_running_relay(
 
 
 async def delete_stream_when_filled(url: str, spec: StreamSpec, messages: int) -> None:
-    client = await connect(url)
-    try:
+    async with connected(url) as client:
         js = client.jetstream()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -146,19 +145,15 @@ async def delete_stream_when_filled(url: str, spec: StreamSpec, messages: int) -
                 pass
             await asyncio.sleep(0.05)
         await js.delete_stream(spec.name)
-    finally:
-        await client.close()
 
 
 def stream_size(url: str, spec: StreamSpec) -> int:
     async def size() -> int:
-        client = await connect(url)
-        try:
-            return (await client.jetstream().stream_info(spec.name)).state.messages
-        except NotFoundError:
-            return 0
-        finally:
-            await client.close()
+        async with connected(url) as client:
+            try:
+                return (await client.jetstream().stream_info(spec.name)).state.messages
+            except NotFoundError:
+                return 0
 
     return run(size())
 
