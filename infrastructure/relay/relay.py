@@ -50,6 +50,7 @@ ACK_TIMEOUT_SECONDS = 10.0
 MAX_BATCHES_IN_FLIGHT = 1
 """Batches left unacknowledged while the next is read and sent (beyond the one just sent)."""
 MAX_BACKOFF_SECONDS = 5.0
+STOP_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,9 @@ async def run_relay(
         while not stop.is_set():
             try:
                 if client is None or relay is None:
-                    client = client or await connect(url)
+                    client = client or await _connect_unless_stopped(url, stop)
+                    if client is None:
+                        break
                     relay = Relay(log, guard, client.jetstream(), spec, batch_size=batch_size)
                     if on_relay is not None:
                         on_relay(relay)
@@ -289,7 +292,7 @@ async def run_relay(
                 logger.warning(
                     "relay: %s: %s; retrying in %.2fs", type(error).__name__, error, delay
                 )
-                await asyncio.sleep(delay)
+                await _sleep_unless_stopped(delay, stop)
                 continue
             failures = 0
             if not published:
@@ -297,6 +300,23 @@ async def run_relay(
     finally:
         if client is not None:
             await client.close()
+
+
+async def _sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not stop.is_set() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+
+
+async def _connect_unless_stopped(url: str, stop: threading.Event) -> Client | None:
+    """``connect`` (which waits for an unreachable broker for ever), given up when stopped."""
+    attempt = asyncio.ensure_future(connect(url))
+    while not attempt.done():
+        if stop.is_set():
+            attempt.cancel()
+            return None
+        await asyncio.wait({attempt}, timeout=STOP_CHECK_SECONDS)
+    return attempt.result()
 
 
 class RelayThread:

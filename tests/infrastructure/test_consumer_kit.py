@@ -291,11 +291,14 @@ def test_a_consumer_killed_at_random_keeps_a_report_equal_to_the_fold_of_the_log
         while checkpoint(report_url) == positions[-1]:
             assert consumer.poll() is None, consumer.stderr.read() if consumer.stderr else ""
             time.sleep(0.005)
-        time.sleep(rng.uniform(0, 0.2))
+        time.sleep(rng.uniform(0, 0.05))
         consumer.send_signal(signal.SIGKILL)
         consumer.wait()
         positions.append(checkpoint(report_url))
-    assert positions[-1] < head, "every kill should land while catching up"
+        if positions[-1] == head:  # a fast machine: caught up before this kill
+            break
+    mid_stream = [position for position in positions[1:] if position < head]
+    assert len(mid_stream) >= 3, f"too few kills landed while catching up: {positions}"
     final = subprocess.run(
         [*command, "--until-position", str(head), "--json"],
         env=env,

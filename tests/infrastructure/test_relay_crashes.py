@@ -30,7 +30,7 @@ from tests.infrastructure.relay_support import (
 )
 
 WRITERS = 3
-PURCHASES_PER_WRITER = 500
+PURCHASES_PER_WRITER = 400
 RELAY_ARGS = ("--batch-size", "20")
 
 pytestmark = pytest.mark.slow
