@@ -92,7 +92,14 @@ async def read_tail(js: JetStreamContext, spec: StreamSpec) -> Tail:
     if info.state.messages == 0 or last == 0:
         return Tail(last, 0)
     message = await js.get_msg(spec.name, seq=last)
-    return Tail(last, int((message.headers or {})[POSITION]))
+    position = (message.headers or {}).get(POSITION)
+    if position is None:
+        msg = (
+            f"stream {spec.name}: message {last} has no {POSITION} header; another publisher "
+            "shares the stream's subjects (give this ledger its own stream and prefix)"
+        )
+        raise ValueError(msg)
+    return Tail(last, int(position))
 
 
 def stream_spec(settings: Settings) -> StreamSpec:
