@@ -9,6 +9,10 @@ from __future__ import annotations
 REPLAY = "replay"
 CATCHUP = "projection-catchup"
 GROWTH = "growth"
+RELAY_PIPELINED = "relay-pipelined"
+RELAY_ONE_AT_A_TIME = "relay-one-at-a-time"
+RELAY_LAG = "relay-lag-32-callers"
+CONSUMER_CATCHUP = "consumer-catchup"
 
 
 def appends(per_save: int, threads: int) -> str:

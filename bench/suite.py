@@ -14,11 +14,14 @@ Rows, by section:
    every aggregate;
 6. projection catch-up: the projector filling every read model from a bulk-loaded log,
    against the library's ``repository.get`` of every purchase in the same log;
-7. growth: creditledger lifecycles with 10^6 events already stored, against 10^3.
+7. growth: creditledger lifecycles with 10^6 events already stored, against 10^3;
+8. the relay to NATS JetStream (pipelined and one ack at a time) against reading the log raw;
+   the lag from commit to consumer apply under the 32-caller write load; the consumer kit's
+   catch-up over 100k events (``bench.relay``; skipped when nats-server is not installed).
 
 After the table, issue 7's targets (``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7]
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8]
 [--scale F] [--growth-events N] [--json PATH]``; JSON goes to ``bench/results/latest.json``.
 """
 
@@ -41,6 +44,7 @@ from bench.http_load import http_load
 from bench.lifecycles import lifecycle_rows, parse_backends, skipped_row
 from bench.machine import load_average, machine_facts
 from bench.rawdriver import raw_inserts
+from bench.relay import section_rows as relay_section_rows
 from bench.report import Row, as_json, console, render, write_json
 from bench.stores import BACKENDS, Backend, fresh_store, ledger_configuration, postgres_problem
 from bench.targets import evaluate, render_targets, targets_json
@@ -48,7 +52,7 @@ from bench.timing import Rate, Timing
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "4", "5", "6", "7")
+SECTIONS = ("1", "3", "4", "5", "6", "7", "8")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
@@ -365,6 +369,11 @@ def run_suite(
         rows += stopwatch.run(
             f"growth (section 7), {growth_events:,} events per backend",
             partial(growth_rows, reachable, runs, scale, growth_events),
+        )
+    if "8" in sections:
+        rows += stopwatch.run(
+            "relay and consumer kit over NATS JetStream (section 8)",
+            partial(relay_section_rows, reachable, runs, scale.factor),
         )
     return sorted(rows, key=lambda row: row.section)
 

@@ -5,7 +5,9 @@
 - SQLite, the same at least 2x;
 - one caller: creditledger's p50 command latency with group commit at most 1.2x the same
   command without batching (group commit off);
-- growth: the lifecycle rate with 10^6 events stored at least 0.9x the rate with 10^3.
+- growth: the lifecycle rate with 10^6 events stored at least 0.9x the rate with 10^3;
+- issue 15: the pipelined relay at least 15,000 events/s, and the p99 lag from commit to
+  consumer apply under the 32-caller write load under 250 ms (absolute figures).
 
 A target whose rows are missing (a section not run, a backend unreachable) is "not measured",
 never met.
@@ -28,6 +30,8 @@ CONCURRENT_CALLERS = 32
 CONCURRENCY_FACTORS = {"postgres": 4.0, "sqlite": 2.0}
 LATENCY_LIMIT = 1.2
 GROWTH_FLOOR = 0.9
+RELAY_FLOOR_EVENTS_PER_SECOND = 15_000.0
+LAG_P99_LIMIT_MS = 250.0
 BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 
 
@@ -42,6 +46,8 @@ class TargetResult:
     at_most: bool
     """True: the measured figure must not exceed ``required``; False: must reach it."""
     detail: str
+    unit: str = "x"
+    """What ``measured`` and ``required`` count: a ratio ("x") or an absolute figure."""
 
     @property
     def met(self) -> bool | None:
@@ -57,7 +63,10 @@ class TargetResult:
 
     @property
     def requirement(self) -> str:
-        return f"{'<=' if self.at_most else '>='} {self.required:.2f}x"
+        return f"{'<=' if self.at_most else '>='} {self.shown(self.required)}"
+
+    def shown(self, value: float) -> str:
+        return f"{value:.2f}x" if self.unit == "x" else f"{value:,.0f} {self.unit}"
 
 
 def _find(rows: Sequence[Row], key: str, backend: str) -> Row | None:
@@ -125,6 +134,33 @@ def growth_target(rows: Sequence[Row], backend: str) -> TargetResult:
     return TargetResult(target, backend, row.ratio, GROWTH_FLOOR, False, detail)
 
 
+def relay_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """Issue 15: the pipelined relay's events/s, an absolute floor."""
+    target = f"{BACKEND_NAMES[backend]}, relay to JetStream, pipelined"
+    row = _find(rows, keys.RELAY_PIPELINED, backend)
+    floor = RELAY_FLOOR_EVENTS_PER_SECOND
+    if row is None or row.measured is None:
+        return TargetResult(target, backend, None, floor, False, "needs section 8", "events/s")
+    rate = row.measured.events_per_second
+    detail = "" if row.baseline is None else f"raw log read {_rate(row.baseline.events_per_second)}"
+    return TargetResult(target, backend, rate, floor, False, detail, "events/s")
+
+
+def lag_target(rows: Sequence[Row]) -> TargetResult:
+    """Issue 15: p99 lag from commit to consumer apply under the 32-caller write load."""
+    target = f"PostgreSQL, p99 lag commit -> consumer apply, {CONCURRENT_CALLERS} callers"
+    row = _find(rows, keys.RELAY_LAG, "postgres")
+    p99 = None if row is None or row.measured is None else row.measured.p99_ms
+    if row is None or row.measured is None or p99 is None:
+        return TargetResult(
+            target, "postgres", None, LAG_P99_LIMIT_MS, True, "needs section 8", "ms"
+        )
+    detail = f"p50 {row.measured.p50_ms or 0:.1f} ms"
+    if row.baseline is not None:
+        detail += f"; write load {_rate(row.baseline.events_per_second)}"
+    return TargetResult(target, "postgres", p99, LAG_P99_LIMIT_MS, True, detail, "ms")
+
+
 def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
     """Every target, in the issue's order, from the rows of one run."""
     return [
@@ -134,11 +170,14 @@ def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
         latency_target(rows, "postgres"),
         growth_target(rows, "sqlite"),
         growth_target(rows, "postgres"),
+        relay_target(rows, "sqlite"),
+        relay_target(rows, "postgres"),
+        lag_target(rows),
     ]
 
 
 def render_targets(results: Sequence[TargetResult], out: Console) -> None:
-    table = Table(title="targets (issue 7), from this run", box=box.SIMPLE_HEAD)
+    table = Table(title="targets (issues 7 and 15), from this run", box=box.SIMPLE_HEAD)
     table.add_column("target")
     table.add_column("measured", justify="right")
     table.add_column("required", justify="right")
@@ -147,7 +186,7 @@ def render_targets(results: Sequence[TargetResult], out: Console) -> None:
     for result in results:
         table.add_row(
             result.target,
-            "-" if result.measured is None else f"{result.measured:.2f}x",
+            "-" if result.measured is None else result.shown(result.measured),
             result.requirement,
             result.verdict,
             result.detail,

@@ -108,6 +108,43 @@ class Settings(BaseSettings):
         description="HTTP: seconds a read with min_position waits for the read models before 503",
     )
 
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="NATS JetStream server of the relay and the consumers (docs/scale-out.md)",
+    )
+    relay_stream: str = Field(
+        "CREDITLEDGER",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the ledger's JetStream stream (one per ledger store)",
+    )
+    relay_subject_prefix: str = Field(
+        "creditledger",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="subjects are PREFIX.<namespace>.<event type>",
+    )
+    relay_duplicate_window: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="seconds JetStream remembers message ids (set when the relay creates the "
+        "stream); longer than the relay's worst restart",
+    )
+    relay_replicas: int = Field(
+        1, ge=1, le=5, description="stream replicas when the relay creates it (3 in production)"
+    )
+    relay_in_server: bool = Field(
+        False,
+        description="HTTP: run the relay in the server's process (default: 'creditledger relay' "
+        "runs it on its own); /readyz and /metrics report its lag",
+    )
+    max_relay_lag: int | None = Field(
+        None,
+        ge=0,
+        description="HTTP, with relay_in_server: /readyz reports not ready when the stream is "
+        "more than this many events behind the log; default: the lag is only reported (a broker "
+        "outage must not take the ledger's API out of service)",
+    )
+
     @property
     def uses_group_commit(self) -> bool:
         if self.group_commit is not None:

@@ -56,13 +56,15 @@ class PurchaseTerms:
     def of(self, event: PurchaseEvent) -> Initiated:
         if isinstance(event, Initiated):
             return event
-        found = self._cache.get(event.originator_id)
+        return self.of_purchase(event.originator_id)
+
+    def of_purchase(self, purchase_id: UUID) -> Initiated:
+        """The purchase's terms, without its event at hand (the relay reads no payload)."""
+        found = self._cache.get(purchase_id)
         if found is None:
-            found = self._load(event.originator_id)
+            found = self._load(purchase_id)
             if found is None:
-                raise ProjectionError(
-                    f"purchase {event.originator_id} has no Initiated event in the log"
-                )
+                raise ProjectionError(f"purchase {purchase_id} has no Initiated event in the log")
             self.remember(found)
         return found
 

@@ -9,7 +9,7 @@ from typing import assert_never
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import ReadModelName, RevenueRow
-from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.application.projections.store import RevenueStore
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
 from creditledger.domain.money import payment_amount
 
@@ -19,10 +19,12 @@ def utc_day(event: PaymentSettled) -> date:
 
 
 class SettledRevenueProjection(Projection):
+    # It needs only the revenue rows of a store: the stream's report consumer applies it to
+    # its own database (infrastructure/relay/revenue_report.py).
     name = ReadModelName.SETTLED_REVENUE
 
     def prefetch(
-        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
+        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: RevenueStore
     ) -> None:
         keys = set()
         for recorded in batch:
@@ -31,7 +33,7 @@ class SettledRevenueProjection(Projection):
                 keys.add((initiated.namespace, initiated.currency, utc_day(recorded.event)))
         store.load_revenue(keys)
 
-    def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
+    def apply(self, recorded: Recorded, terms: Initiated, store: RevenueStore) -> None:
         event = recorded.event
         match event:
             case PaymentSettled():

@@ -12,6 +12,7 @@ from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
 from creditledger.infrastructure.cli.purchase_tables import history, show
+from creditledger.infrastructure.cli.relay import consume, relay
 from creditledger.infrastructure.cli.serve import serve
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ app.command("serve")(serve)
 app.add_typer(audit_app, name="audit")
 app.command("history")(history)
 app.command("show")(show)
+app.command("relay")(relay)
+app.command("consume")(consume)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
 from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
+from creditledger.infrastructure.relay.relay import start_relay_thread
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
@@ -62,21 +63,13 @@ def create_app(
         projector=settings.projector,
         max_projection_lag=settings.max_projection_lag,
         read_your_writes_timeout=settings.read_your_writes_timeout,
+        max_relay_lag=settings.max_relay_lag,
     )
     owns_ledger = ledger is None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if services.tokens.open:
-            logger.warning(
-                "no API token configured (CREDITLEDGER_API_KEYS, CREDITLEDGER_ADMIN_TOKEN): the "
-                "HTTP API is open to anyone who can reach it; use this for local development only"
-            )
-        else:
-            logger.info(
-                "bearer tokens configured",
-                extra={FIELDS: {"namespaces": services.tokens.namespaces}},
-            )
+        _log_token_mode(services.tokens)
         if owns_ledger:
             services.ledger = await anyio.to_thread.run_sync(
                 lambda: open_ledger(settings=settings, clock=clock)
@@ -106,21 +99,12 @@ def create_app(
             raise
         services.feed = EventFeed(opened_ledger)
         logger.info("read models open", extra={FIELDS: {"projector": settings.projector.value}})
+        if settings.relay_in_server:
+            services.relay = start_relay_thread(opened_ledger, services.views.database, settings)
         try:
             yield
         finally:
-            services.feed = None
-            views, services.views = services.views, None
-            if views is not None:
-                # Before the ledger: the projector thread reads the store the ledger closes.
-                await anyio.to_thread.run_sync(views.close)
-                logger.info("read models closed")
-            if owns_ledger and services.ledger is not None:
-                opened, services.ledger = services.ledger, None
-                # uvicorn has finished every request in flight by now: closing drains the
-                # ledger's writer, so whatever was acknowledged is durable.
-                await anyio.to_thread.run_sync(opened.close)
-                logger.info("ledger closed")
+            await _close_services(services, owns_ledger=owns_ledger)
 
     app = LedgerAPI(
         title=TITLE,
@@ -148,3 +132,32 @@ def create_app(
     ):
         app.include_router(router)
     return app
+
+
+def _log_token_mode(tokens: TokenRegistry) -> None:
+    if tokens.open:
+        logger.warning(
+            "no API token configured (CREDITLEDGER_API_KEYS, CREDITLEDGER_ADMIN_TOKEN): the "
+            "HTTP API is open to anyone who can reach it; use this for local development only"
+        )
+    else:
+        logger.info("bearer tokens configured", extra={FIELDS: {"namespaces": tokens.namespaces}})
+
+
+async def _close_services(services: Services, *, owns_ledger: bool) -> None:
+    """Stop what the lifespan started, readers before the store they read."""
+    services.feed = None
+    relay, services.relay = services.relay, None
+    if relay is not None:
+        await anyio.to_thread.run_sync(relay.stop)
+    views, services.views = services.views, None
+    if views is not None:
+        # Before the ledger: the projector thread reads the store the ledger closes.
+        await anyio.to_thread.run_sync(views.close)
+        logger.info("read models closed")
+    if owns_ledger and services.ledger is not None:
+        opened, services.ledger = services.ledger, None
+        # uvicorn has finished every request in flight by now: closing drains the
+        # ledger's writer, so whatever was acknowledged is durable.
+        await anyio.to_thread.run_sync(opened.close)
+        logger.info("ledger closed")

@@ -20,6 +20,7 @@ from creditledger.infrastructure.http.event_feed import EventFeed
 from creditledger.infrastructure.http.health import StoreProbe
 from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.projections.service import ReadModelService
+from creditledger.infrastructure.relay.relay import RelayThread
 from creditledger.infrastructure.settings import ProjectorMode
 
 
@@ -36,6 +37,9 @@ class Services:
     projector: ProjectorMode = ProjectorMode.INPROCESS
     max_projection_lag: int = 10_000
     read_your_writes_timeout: float = 5.0
+    relay: RelayThread | None = None
+    """The in-process relay (``CREDITLEDGER_RELAY_IN_SERVER``), whose lag /readyz reports."""
+    max_relay_lag: int | None = None
 
 
 def services_of(request: Request) -> Services:

@@ -56,6 +56,9 @@ STATUS_BY_CODE: dict[str, int] = {
     # doing: a server error, logged with its traceback.
     "event_sequence_broken": 500,
     "projection_failed": 500,
+    # Raised by the consumer kit on another machine, never by a request; listed so that the
+    # table stays complete.
+    "stream_hole": 500,
     "internal_error": 500,
 }
 """The HTTP status of every problem code: each code of a ``LedgerError`` of the domain and the

@@ -77,13 +77,26 @@ class HttpMetrics:
             "Events recorded that the read models have not applied yet (head - position).",
             registry=self.registry,
         )
-
         self.projection_stuck_position = Gauge(
             "creditledger_projection_stuck_position",
             "Position of the event the read-model store keeps refusing (0: none); see "
             "'creditledger projections skip'.",
             registry=self.registry,
         )
+        self.relay_position = Gauge(
+            "creditledger_relay_position",
+            "Log position the NATS stream holds up to (in-process relay only).",
+            registry=self.registry,
+        )
+        self.relay_lag = Gauge(
+            "creditledger_relay_lag_events",
+            "Events recorded that the in-process relay has not published yet (head - position).",
+            registry=self.registry,
+        )
+
+    def observe_relay(self, head: int, relayed: int) -> None:
+        self.relay_position.set(relayed)
+        self.relay_lag.set(max(head - relayed, 0))
 
     def observe_projection(self, head: int, position: int, stuck_at: int = 0) -> None:
         self.log_head.set(head)

@@ -177,6 +177,23 @@ def test_the_latency_target_is_a_ceiling_and_the_growth_target_a_floor() -> None
     assert growths == [("sqlite", "NOT met"), ("postgres", "met")]
 
 
+def test_the_relay_target_is_a_floor_in_events_and_the_lag_target_a_ceiling_in_ms() -> None:
+    slow_lag = Rate("lag", "event", (Timing(3, 3, 1.0, (0.01, 0.02, 0.3)),))
+    rows = [
+        _row(keys.RELAY_PIPELINED, "sqlite", _rate(16_000), _rate(200_000), "events/s"),
+        _row(keys.RELAY_PIPELINED, "postgres", _rate(14_000), _rate(90_000), "events/s"),
+        _row(keys.RELAY_LAG, "postgres", slow_lag, _rate(1000), "p50 latency"),
+    ]
+    results = [r for r in evaluate(rows) if "relay" in r.target or "lag" in r.target]
+    assert [(r.backend, r.verdict) for r in results] == [
+        ("sqlite", "met"),
+        ("postgres", "NOT met"),
+        ("postgres", "NOT met"),
+    ]
+    assert results[0].requirement == ">= 15,000 events/s"
+    assert results[2].requirement == "<= 250 ms"
+
+
 def test_a_target_without_its_rows_is_not_measured_rather_than_met() -> None:
     assert {result.verdict for result in evaluate([])} == {"not measured"}
 
@@ -192,7 +209,7 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
     if bench_backend == "memory":
         assert sections == {"1", "3", "5"}
     else:
-        assert sections == {"1 vs 2", "3", "4", "5", "6", "7"}
+        assert sections == {"1 vs 2", "3", "4", "5", "6", "7", "8"}
     if bench_backend != "memory":
         by_key = {row["key"]: row for row in document["rows"]}
         http = by_key[keys.http(32)]
@@ -203,10 +220,11 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 6
+    assert len(document["targets"]) == 9
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
-    assert len(measured) == (0 if bench_backend == "memory" else 3)
+    # Issue 7's three, the relay's rate, and on PostgreSQL the lag under the write load.
+    assert len(measured) == {"memory": 0, "sqlite": 4, "postgres": 5}[bench_backend]
 
 
 def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(

@@ -67,6 +67,33 @@ async def _projection_check(services: Services) -> tuple[dict[str, Any], list[Fi
     return report, problems
 
 
+def _relay_check(services: Services, head: int) -> tuple[dict[str, Any], list[FieldError]]:
+    """The in-process relay's report for /readyz: how far the stream is behind the log."""
+    relay = services.relay
+    if relay is None:
+        return {"status": "not_in_this_process"}, []
+    relayed = relay.relayed
+    lag = head - (relayed or 0)
+    report: dict[str, Any] = {
+        "running": relay.running,
+        "position": relayed,
+        "lag": lag,
+        "max_lag": services.max_relay_lag,
+    }
+    services.metrics.observe_relay(head, relayed or 0)
+    problems = []
+    if services.max_relay_lag is not None and lag > services.max_relay_lag:
+        problems.append(
+            FieldError(
+                "relay",
+                "relay_lag_too_high",
+                f"the stream is {lag} events behind the log (more than {services.max_relay_lag})",
+            )
+        )
+    report["status"] = "ok" if not problems else problems[0].code
+    return report, problems
+
+
 @router.get(
     "/readyz",
     response_model=Readiness,
@@ -81,13 +108,20 @@ async def readyz(request: Request) -> Readiness:
     services = services_of(request)
     problems = await services.probe.problems(services.ledger)
     projections: dict[str, Any] = {"status": "not_checked"}
+    relay: dict[str, Any] = {"status": "not_checked"}
     if not problems:
         projections, lagging = await _projection_check(services)
         problems.extend(lagging)
+        if "head" in projections:
+            relay, relay_lagging = _relay_check(services, projections["head"])
+            problems.extend(relay_lagging)
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise ProblemError("not_ready", detail, errors=problems)
-    return Readiness(status="ready", checks={"store": "ok", "projections": projections})
+    checks = {"store": "ok", "projections": projections}
+    if services.relay is not None:
+        checks["relay"] = relay
+    return Readiness(status="ready", checks=checks)
 
 
 @router.get(
@@ -112,5 +146,6 @@ async def metrics(request: Request) -> Response:
     state = await services.probe.projection(services.views)
     if not isinstance(state, FieldError):
         services.metrics.observe_projection(state.head, state.position, state.stuck_at)
+        _relay_check(services, state.head)
     registry = services.metrics
     return Response(registry.exposition(), media_type=registry.content_type)

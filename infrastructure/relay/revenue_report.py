@@ -1,0 +1,140 @@
+"""The example consumer: the settled-revenue report, kept from the stream in its own database.
+
+It applies the very projection the ledger's own settled-revenue read model uses
+(``SettledRevenueProjection``), over tables of its own database, so at the same log position
+the two hold the same rows. Payment events do not say what was bought; the report keeps each
+purchase's ``Initiated`` event (as stored) to look it up, as the ledger's views read it from the
+log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from creditledger.application.projections.projection import PurchaseTerms, Recorded
+from creditledger.application.projections.revenue import SettledRevenueProjection
+from creditledger.application.projections.rows import RevenueKey, RevenueRow
+from creditledger.domain.events import Initiated
+from creditledger.infrastructure.relay.checkpoint import ConsumerDatabase, SqlTransaction
+from creditledger.infrastructure.relay.kit import Delivered
+
+CONSUMER_NAME = "settled-revenue-report"
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS report_purchases ("
+    "purchase_id TEXT PRIMARY KEY, topic TEXT NOT NULL, payload TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS report_settled_revenue ("
+    "namespace TEXT NOT NULL, currency TEXT NOT NULL, day TEXT NOT NULL, "
+    "amount TEXT NOT NULL, credits TEXT NOT NULL, settlements BIGINT NOT NULL, "
+    "PRIMARY KEY (namespace, currency, day))",
+)
+
+
+class _RevenueRows:
+    """The report's revenue rows inside one transaction: read once, written at the end."""
+
+    def __init__(self, transaction: SqlTransaction) -> None:
+        self._transaction = transaction
+        self._rows: dict[RevenueKey, RevenueRow | None] = {}
+        self._changed: dict[RevenueKey, RevenueRow] = {}
+
+    def load_revenue(self, keys: Iterable[RevenueKey]) -> None:
+        for key in keys:
+            self.revenue(key)
+
+    def revenue(self, key: RevenueKey) -> RevenueRow | None:
+        if key not in self._rows:
+            found = self._transaction.execute(
+                "SELECT amount, credits, settlements FROM report_settled_revenue "
+                "WHERE namespace = ? AND currency = ? AND day = ?",
+                (key[0], key[1], key[2].isoformat()),
+            )
+            self._rows[key] = (
+                RevenueRow(*key, Decimal(found[0][0]), Decimal(found[0][1]), int(found[0][2]))
+                if found
+                else None
+            )
+        return self._rows[key]
+
+    def put_revenue(self, row: RevenueRow) -> None:
+        self._rows[row.key] = row
+        self._changed[row.key] = row
+
+    def flush(self) -> None:
+        for row in self._changed.values():
+            self._transaction.execute(
+                "INSERT INTO report_settled_revenue "
+                "(namespace, currency, day, amount, credits, settlements) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, currency, day) DO UPDATE SET "
+                "amount = excluded.amount, credits = excluded.credits, "
+                "settlements = excluded.settlements",
+                (
+                    row.namespace,
+                    row.currency,
+                    row.day.isoformat(),
+                    str(row.amount),
+                    str(row.credits),
+                    row.settlements,
+                ),
+            )
+
+
+class SettledRevenueReport:
+    """``apply`` is the kit's batch function; ``rows`` reads the report."""
+
+    def __init__(self, database: ConsumerDatabase) -> None:
+        self.database = database
+        self.projection = SettledRevenueProjection()
+        self._transaction: SqlTransaction | None = None
+        self.terms = PurchaseTerms(self._initiated)
+        with database.transaction() as transaction:
+            for statement in _TABLES:
+                transaction.execute(statement)
+
+    def _initiated(self, purchase_id: UUID) -> Initiated | None:
+        if self._transaction is None:  # pragma: no cover - only called while applying
+            return None
+        found = self._transaction.execute(
+            "SELECT topic, payload FROM report_purchases WHERE purchase_id = ?", (str(purchase_id),)
+        )
+        if not found:
+            return None
+        stored = Delivered(0, 0, "", purchase_id, 1, "", found[0][0], found[0][1].encode())
+        event = stored.event()
+        return event if isinstance(event, Initiated) else None
+
+    def apply(self, transaction: SqlTransaction, batch: Sequence[Delivered]) -> None:
+        self._transaction = transaction
+        try:
+            recorded = [Recorded(item.position, item.event()) for item in batch]
+            for item, one in zip(batch, recorded, strict=True):
+                if isinstance(one.event, Initiated):
+                    self.terms.remember(one.event)
+                    transaction.execute(
+                        "INSERT INTO report_purchases (purchase_id, topic, payload) "
+                        "VALUES (?, ?, ?)",
+                        (str(item.purchase_id), item.topic, item.payload.decode()),
+                    )
+            rows = _RevenueRows(transaction)
+            self.projection.prefetch(recorded, self.terms, rows)
+            for one in recorded:
+                self.projection.apply(one, self.terms.of(one.event), rows)
+            rows.flush()
+        finally:
+            self._transaction = None
+
+    def rows(self) -> list[RevenueRow]:
+        with self.database.transaction() as transaction:
+            found = transaction.execute(
+                "SELECT namespace, currency, day, amount, credits, settlements "
+                "FROM report_settled_revenue ORDER BY namespace, currency, day"
+            )
+        return [
+            RevenueRow(
+                row[0], row[1], date.fromisoformat(row[2]), Decimal(row[3]), Decimal(row[4]), row[5]
+            )
+            for row in found
+        ]

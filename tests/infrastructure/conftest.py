@@ -1,0 +1,34 @@
+"""The relay tests' broker: a private nats-server per test session (never the shared one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from creditledger.infrastructure.relay.broker import NatsServerProcess, find_nats_server
+from tests.stores import postgres_required
+
+
+def nats_server_or_skip() -> None:
+    if find_nats_server() is None:
+        reason = "nats-server is not installed (apt-get install -y nats-server)"
+        if postgres_required():
+            pytest.fail(f"{reason}; CI requires the relay tests")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def nats_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
+    nats_server_or_skip()
+    with NatsServerProcess(tmp_path_factory.mktemp("nats")) as broker:
+        yield broker
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[NatsServerProcess]:
+    """A broker for one test that kills and restarts it."""
+    nats_server_or_skip()
+    with NatsServerProcess(tmp_path / "nats") as broker:
+        yield broker

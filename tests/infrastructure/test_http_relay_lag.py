@@ -1,0 +1,63 @@
+"""With the relay in the server's process, /readyz and /metrics report how far the stream lags."""
+
+from __future__ import annotations
+
+import time
+
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.relay.broker import NatsServerProcess
+from tests.infrastructure.http_app import TestClient, client_for, purchase_body
+from tests.infrastructure.relay_support import assert_stream_equals_log, unique_spec
+
+
+def relay_check(client: TestClient) -> dict[str, object]:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    found: dict[str, object] = ready.json()["checks"]["relay"]
+    return found
+
+
+def test_the_in_server_relay_publishes_writes_and_readiness_reports_its_lag(
+    ledger: CreditLedger, nats_broker: NatsServerProcess
+) -> None:
+    spec = unique_spec()
+    with client_for(
+        ledger,
+        relay_in_server=True,
+        nats_url=nats_broker.url,
+        relay_stream=spec.name,
+        relay_subject_prefix=spec.subject_prefix,
+    ) as client:
+        for key in ("one", "two", "three"):
+            created = client.post(
+                "/v1/namespaces/acme/credit-purchases",
+                json=purchase_body(),
+                headers={"Idempotency-Key": key},
+            )
+            assert created.status_code == 201
+        deadline = time.monotonic() + 20
+        while (check := relay_check(client))["lag"] != 0:
+            assert time.monotonic() < deadline, check
+            time.sleep(0.05)
+        scraped = client.get("/metrics").text
+    assert check == {"status": "ok", "running": True, "position": 3, "lag": 0, "max_lag": None}
+    assert "creditledger_relay_lag_events 0.0" in scraped
+    assert "creditledger_relay_position 3.0" in scraped
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 3
+
+
+def test_a_relay_that_cannot_reach_its_broker_makes_the_server_unready_above_the_bound(
+    ledger: CreditLedger,
+) -> None:
+    with client_for(
+        ledger, relay_in_server=True, nats_url="nats://127.0.0.1:9", max_relay_lag=0
+    ) as client:
+        created = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": "k"},
+        )
+        assert created.status_code == 201
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert [error["code"] for error in ready.json()["errors"]] == ["relay_lag_too_high"]
