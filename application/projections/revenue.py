@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import ReadModelName, RevenueRow
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.domain.events import Initiated, PaymentSettled
 from creditledger.domain.money import payment_amount
+
+# A day's total of amounts below 10^18 with up to 18 decimals needs more than the default 28
+# digits; in this context no sum of them rounds.
+_EXACT_SUM = Context(prec=80, Emax=999, Emin=-999)
 
 
 def utc_day(event: PaymentSettled) -> date:
@@ -44,8 +48,8 @@ class SettledRevenueProjection(Projection):
                 namespace=terms.namespace,
                 currency=terms.currency,
                 day=key[2],
-                amount=(row.amount if row else Decimal(0)) + paid,
-                credits=(row.credits if row else Decimal(0)) + terms.credit_amount,
+                amount=_EXACT_SUM.add(row.amount if row else Decimal(0), paid),
+                credits=_EXACT_SUM.add(row.credits if row else Decimal(0), terms.credit_amount),
                 settlements=(row.settlements if row else 0) + 1,
             )
         )
