@@ -11,6 +11,7 @@ from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.demo import demo
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
+from creditledger.infrastructure.cli.readviews import balances, list_purchases
 from creditledger.infrastructure.cli.serve import serve
 from creditledger.infrastructure.cli.views import history, show
 
@@ -38,6 +39,7 @@ def root(
     state(ctx).database_url = database_url
 
 
+purchase_app.command("list")(list_purchases)
 app.add_typer(purchase_app, name="purchase")
 app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)
@@ -45,6 +47,7 @@ app.command("serve")(serve)
 app.add_typer(audit_app, name="audit")
 app.command("history")(history)
 app.command("show")(show)
+app.command("balances")(balances)
 
 
 def main() -> None:
