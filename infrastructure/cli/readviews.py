@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -19,7 +18,7 @@ from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.cli.common import ledger_for, print_json
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.purchase import Namespace
-from creditledger.infrastructure.cli.views import TIME_FORMATS, Json
+from creditledger.infrastructure.cli.views import AsOf, Json
 from creditledger.infrastructure.projections.service import open_read_models
 
 
@@ -85,14 +84,7 @@ def balances(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
     *,
     namespace: Namespace,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=TIME_FORMATS,
-            help="Balances as of this time, e.g. 2026-01-01T12:00:00Z.",
-        ),
-    ] = None,
+    as_of: AsOf = None,
     as_json: Json = False,
 ) -> None:
     """A customer's ledger balances per currency and account, now or as of a time."""

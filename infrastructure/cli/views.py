@@ -23,6 +23,12 @@ Json = Annotated[
 ]
 PurchaseId = Annotated[UUID, typer.Argument(help="Purchase id.")]
 TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of", formats=TIME_FORMATS, help="As of this time, e.g. 2026-01-01T12:00:00Z."
+    ),
+]
 
 
 def history(
@@ -42,14 +48,7 @@ def show(
     purchase_id: PurchaseId,
     *,
     namespace: Namespace,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=TIME_FORMATS,
-            help="State as of this time, e.g. 2026-01-01T12:00:00Z.",
-        ),
-    ] = None,
+    as_of: AsOf = None,
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="State at this version.")
     ] = None,
