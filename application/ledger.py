@@ -33,7 +33,7 @@ from creditledger.application.group_commit import (
     last_position,
 )
 from creditledger.application.purchase_cache import PurchaseCache
-from creditledger.application.views import HistoryEntry, PurchaseView, history_of
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
@@ -124,17 +124,9 @@ class CreditLedger(Application[UUID]):
 
     # -- commands -----------------------------------------------------------------------------
 
-    def initiate_purchase(self, command: InitiatePurchase) -> PurchaseView:
-        return self.initiate(command).purchase
-
-    def authorize_payment(self, command: AuthorizePayment) -> PurchaseView:
-        return self.authorize(command).purchase
-
-    def settle_payment(self, command: SettlePayment) -> PurchaseView:
-        return self.settle(command).purchase
-
     def initiate(self, command: InitiatePurchase) -> Outcome:
-        """Like ``initiate_purchase``, and also says whether the answer is a replay."""
+        """Create a purchase (its credits granted), or replay the answer to an earlier request
+        with the same idempotency key."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         # With a key the id is derived, so two racing creates collide on version 1 and the
@@ -186,9 +178,11 @@ class CreditLedger(Application[UUID]):
         return existing
 
     def authorize(self, command: AuthorizePayment) -> Outcome:
+        """Authorize the purchase's external payment (or replay an earlier answer)."""
         return self._change(command, CreditPurchase.authorize_payment)
 
     def settle(self, command: SettlePayment) -> Outcome:
+        """Settle the purchase's external payment (or replay an earlier answer)."""
         return self._change(command, CreditPurchase.settle_payment)
 
     def _change(
@@ -327,6 +321,17 @@ class CreditLedger(Application[UUID]):
     def purchase_history(self, namespace: str, purchase_id: UUID) -> list[HistoryEntry]:
         """Every event of the purchase, oldest first, each with the status it left behind."""
         return history_of(self._namespaced_events(namespace, purchase_id))
+
+    def head_position(self) -> int:
+        """The log position of the last event written (0 while the log is empty).
+
+        A reader that reaches it has seen every write acknowledged so far; it raises
+        ``StoreUnavailableError`` when the store cannot be read.
+        """
+        try:
+            return self.recorder.max_notification_id() or 0
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
 
     # -- loading ------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from creditledger.application.projections.rows import (
     RevenueRow,
 )
 from creditledger.application.projections.signal import ProjectionSignal
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import FieldError, ValidationFailedError
 from creditledger.domain.ledger import Account
 from creditledger.domain.money import minor_units

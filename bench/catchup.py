@@ -37,8 +37,8 @@ from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
-from creditledger.infrastructure.projections.service import open_read_models, open_view_database
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LOAD_CHUNK = 2_000
@@ -196,7 +196,7 @@ def measure_lag(
                 def write(index: int) -> None:
                     rng = random.Random(index)
                     while not stop.is_set():
-                        purchase = ledger.initiate_purchase(
+                        purchase = ledger.initiate(
                             InitiatePurchase(
                                 namespace="bench",
                                 customer_id=f"cust-{rng.randrange(50)}",
@@ -205,13 +205,11 @@ def measure_lag(
                                 cost_basis="0.5",
                                 settlement=SettlementInput(type="external"),
                             )
-                        )
-                        ledger.authorize_payment(
+                        ).purchase
+                        ledger.authorize(
                             AuthorizePayment(namespace="bench", purchase_id=purchase.id)
                         )
-                        ledger.settle_payment(
-                            SettlePayment(namespace="bench", purchase_id=purchase.id)
-                        )
+                        ledger.settle(SettlePayment(namespace="bench", purchase_id=purchase.id))
                         commands[index] += 3
 
                 threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]

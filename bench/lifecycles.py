@@ -79,20 +79,20 @@ def initiate_command(index: int) -> InitiatePurchase:
 
 def run_lifecycle(ledger: CreditLedger, index: int) -> UUID:
     """One purchase from initiation to final, through the public Python API."""
-    purchase = ledger.initiate_purchase(initiate_command(index))
-    ledger.authorize_payment(AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id))
-    ledger.settle_payment(SettlePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    purchase = ledger.initiate(initiate_command(index)).purchase
+    ledger.authorize(AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    ledger.settle(SettlePayment(namespace=NAMESPACE, purchase_id=purchase.id))
     return purchase.id
 
 
 def timed_lifecycle(ledger: CreditLedger, latencies: list[float], index: int) -> UUID:
     """``run_lifecycle``, recording how long each of its three commands took."""
     started = time.perf_counter()
-    purchase = ledger.initiate_purchase(initiate_command(index))
+    purchase = ledger.initiate(initiate_command(index)).purchase
     initiated = time.perf_counter()
-    ledger.authorize_payment(AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    ledger.authorize(AuthorizePayment(namespace=NAMESPACE, purchase_id=purchase.id))
     authorized = time.perf_counter()
-    ledger.settle_payment(SettlePayment(namespace=NAMESPACE, purchase_id=purchase.id))
+    ledger.settle(SettlePayment(namespace=NAMESPACE, purchase_id=purchase.id))
     settled = time.perf_counter()
     # One extend per lifecycle: atomic under the GIL, so concurrent callers can share the list.
     latencies.extend((initiated - started, authorized - initiated, settled - authorized))

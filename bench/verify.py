@@ -30,7 +30,7 @@ from uuid import UUID, uuid4
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
-from creditledger.infrastructure.audit.service import export_to_file, take_checkpoint, verify_file
+from creditledger.infrastructure.audit.jobs import export_to_file, take_checkpoint, verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
 DEFAULT_EVENTS = 1_000_000

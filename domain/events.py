@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +19,7 @@ from creditledger.domain.intent import PurchaseIntent
 from creditledger.domain.status import EventType, InitialPaymentStatus, SettlementType
 
 
-class PurchaseEvent(BaseModel):
+class PurchaseEventBase(BaseModel):
     """What every purchase event carries: whose, which version, when it was recorded, and why.
 
     ``idempotency_key`` and ``request_fingerprint`` belong to the command that produced the
@@ -40,7 +40,7 @@ class PurchaseEvent(BaseModel):
     request_fingerprint: str | None = None
 
 
-class Initiated(PurchaseEvent):
+class Initiated(PurchaseEventBase):
     """Credits were granted: the whole normalized intent and the grant's ledger reference."""
 
     TOPIC = "creditledger.purchase:Initiated"
@@ -79,7 +79,7 @@ class Initiated(PurchaseEvent):
         )
 
 
-class PaymentAuthorized(PurchaseEvent):
+class PaymentAuthorized(PurchaseEventBase):
     """The external payment was authorized for ``amount`` (credit amount x cost basis, rounded)."""
 
     TOPIC = "creditledger.purchase:PaymentAuthorized"
@@ -91,7 +91,7 @@ class PaymentAuthorized(PurchaseEvent):
     external_reference: str | None = None
 
 
-class PaymentSettled(PurchaseEvent):
+class PaymentSettled(PurchaseEventBase):
     """The authorized external payment settled."""
 
     TOPIC = "creditledger.purchase:PaymentSettled"
@@ -101,6 +101,11 @@ class PaymentSettled(PurchaseEvent):
     at: datetime
     external_reference: str | None = None
 
+
+PurchaseEvent: TypeAlias = Initiated | PaymentAuthorized | PaymentSettled
+"""Every purchase event type, closed: code that acts on events matches on it, one case per type,
+and ends with ``case _: assert_never(event)``, so a type added here and forgotten there fails
+``mypy``. Adding a type means adding it here."""
 
 EVENT_CLASSES: dict[str, type[PurchaseEvent]] = {
     cls.TOPIC: cls for cls in (Initiated, PaymentAuthorized, PaymentSettled)

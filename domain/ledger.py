@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import assert_never
 from uuid import UUID
 
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
@@ -66,18 +67,20 @@ def postings_for(initiated: Initiated, event: PurchaseEvent) -> list[Posting]:
             at=event.timestamp,
         )
 
-    if isinstance(event, Initiated):
-        group = event.credit_grant_transaction_group_id
-        entries = _issue(group, amount, entry)
-        if event.settlement_type is SettlementType.PROMOTIONAL:
-            # Free credit: issued, authorized and settled at once, in the grant's group.
-            entries += _authorize(group, amount, entry) + _settle(group, amount, entry)
-        return entries
-    if isinstance(event, PaymentAuthorized):
-        return _authorize(event.transaction_group_id, amount, entry)
-    if isinstance(event, PaymentSettled):
-        return _settle(event.transaction_group_id, amount, entry)
-    return []  # pragma: no cover - every purchase event books something
+    match event:
+        case Initiated():
+            group = event.credit_grant_transaction_group_id
+            entries = _issue(group, amount, entry)
+            if event.settlement_type is SettlementType.PROMOTIONAL:
+                # Free credit: issued, authorized and settled at once, in the grant's group.
+                entries += _authorize(group, amount, entry) + _settle(group, amount, entry)
+            return entries
+        case PaymentAuthorized():
+            return _authorize(event.transaction_group_id, amount, entry)
+        case PaymentSettled():
+            return _settle(event.transaction_group_id, amount, entry)
+        case _:
+            assert_never(event)
 
 
 def _issue(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import assert_never
 from uuid import UUID
 
 from creditledger.domain.errors import (
@@ -208,14 +209,15 @@ class CreditPurchase:
                 f"event v{event.originator_version} of {event.originator_id} does not follow "
                 f"v{self._version} of {self._id}"
             )
-        if isinstance(event, Initiated):
-            self._apply_initiated(event)
-        elif isinstance(event, PaymentAuthorized):
-            self._apply_authorized(event)
-        elif isinstance(event, PaymentSettled):
-            self._apply_settled(event)
-        else:  # pragma: no cover - EVENT_CLASSES is closed
-            raise EventSequenceError(f"unknown event {type(event).__name__}")
+        match event:
+            case Initiated():
+                self._apply_initiated(event)
+            case PaymentAuthorized():
+                self._apply_authorized(event)
+            case PaymentSettled():
+                self._apply_settled(event)
+            case _:
+                assert_never(event)
         if self.initiated is None:  # pragma: no cover - _apply_initiated always sets it
             raise EventSequenceError("purchase has no Initiated event")
         self.status = STATUS_AFTER[(self.initiated.settlement_type, event.TYPE)]

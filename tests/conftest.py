@@ -15,9 +15,9 @@ import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
-from tests.support import (
+from tests.clock import FixedClock
+from tests.stores import (
     BACKENDS,
-    FixedClock,
     postgres_reachable,
     postgres_required,
     postgres_schema,

@@ -20,10 +20,11 @@ from creditledger.application.commands import (
 )
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.ledger import Account, Posting, postings_for
-from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.infrastructure.bootstrap import open_read_models
+from creditledger.infrastructure.projections.service import ReadModelService
 
 
 def initiate(
@@ -38,7 +39,7 @@ def initiate(
     initial_status: str | None = None,
     priority: int | None = None,
 ) -> PurchaseView:
-    return ledger.initiate_purchase(
+    return ledger.initiate(
         InitiatePurchase(
             namespace=namespace,
             customer_id=customer,
@@ -48,19 +49,19 @@ def initiate(
             settlement=SettlementInput(type=settlement, initial_status=initial_status),
             priority=priority,
         )
-    )
+    ).purchase
 
 
 def authorize(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
-    return ledger.authorize_payment(
+    return ledger.authorize(
         AuthorizePayment(namespace=purchase.namespace, purchase_id=purchase.id)
-    )
+    ).purchase
 
 
 def settle(ledger: CreditLedger, purchase: PurchaseView) -> PurchaseView:
-    return ledger.settle_payment(
+    return ledger.settle(
         SettlePayment(namespace=purchase.namespace, purchase_id=purchase.id)
-    )
+    ).purchase
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.purchase import CreditPurchase
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import assert_never
 
 from creditledger.application.projections.projection import (
     Projection,
@@ -12,7 +13,7 @@ from creditledger.application.projections.projection import (
 )
 from creditledger.application.projections.rows import PurchaseRow, ReadModelName, evolve
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.application.views import (
+from creditledger.application.purchase_view import (
     CreditGrantView,
     ExternalPaymentView,
     LedgerReferenceView,
@@ -58,23 +59,26 @@ class PurchasesProjection(Projection):
             updated_at=event.timestamp,
             position=recorded.position,
         )
-        if isinstance(event, PaymentAuthorized):
-            row = evolve(
-                row,
-                payment_status=PaymentStatus.AUTHORIZED,
-                authorized_amount=event.amount,
-                authorized_transaction_group_id=event.transaction_group_id,
-                authorized_at=event.at,
-                authorized_reference=event.external_reference,
-            )
-        elif isinstance(event, PaymentSettled):
-            row = evolve(
-                row,
-                payment_status=PaymentStatus.SETTLED,
-                settled_transaction_group_id=event.transaction_group_id,
-                settled_at=event.at,
-                settled_reference=event.external_reference,
-            )
+        match event:
+            case PaymentAuthorized():
+                row = evolve(
+                    row,
+                    payment_status=PaymentStatus.AUTHORIZED,
+                    authorized_amount=event.amount,
+                    authorized_transaction_group_id=event.transaction_group_id,
+                    authorized_at=event.at,
+                    authorized_reference=event.external_reference,
+                )
+            case PaymentSettled():
+                row = evolve(
+                    row,
+                    payment_status=PaymentStatus.SETTLED,
+                    settled_transaction_group_id=event.transaction_group_id,
+                    settled_at=event.at,
+                    settled_reference=event.external_reference,
+                )
+            case _:
+                assert_never(event)
         store.put_purchase(row)
 
 

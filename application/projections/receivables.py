@@ -8,6 +8,7 @@ still be answered exactly; promotional credit is never owed and has no row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import assert_never
 
 from creditledger.application.projections.projection import (
     Projection,
@@ -60,7 +61,11 @@ class ReceivablesProjection(Projection):
         row = store.receivable(event.originator_id)
         if row is None:
             raise ProjectionError(f"purchase {event.originator_id} has no receivable to update")
-        if isinstance(event, PaymentAuthorized):
-            store.put_receivable(evolve(row, authorized_at=event.at, position=recorded.position))
-        elif isinstance(event, PaymentSettled):
-            store.put_receivable(evolve(row, settled_at=event.at, position=recorded.position))
+        match event:
+            case PaymentAuthorized():
+                row = evolve(row, authorized_at=event.at)
+            case PaymentSettled():
+                row = evolve(row, settled_at=event.at)
+            case _:
+                assert_never(event)
+        store.put_receivable(evolve(row, position=recorded.position))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date
 from decimal import Context, Decimal
+from typing import assert_never
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import ReadModelName, RevenueRow
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.domain.events import Initiated, PaymentSettled
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
 from creditledger.domain.money import payment_amount
 
 # A day's total of amounts below 10^18 with up to 18 decimals needs more than the default 28
@@ -36,7 +37,14 @@ class SettledRevenueProjection(Projection):
 
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
         event = recorded.event
-        if not isinstance(event, PaymentSettled) or terms.cost_basis is None:
+        match event:
+            case PaymentSettled():
+                pass
+            case Initiated() | PaymentAuthorized():
+                return  # revenue is booked when the payment settles
+            case _:
+                assert_never(event)
+        if terms.cost_basis is None:
             return
         # What the customer paid: the amount the payment was authorized for, computed the same
         # way (credit amount x cost basis, rounded once to the currency).

@@ -45,6 +45,7 @@ from hypothesis.stateful import (
 
 from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
 from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.purchase_view import PurchaseView, history_of
 from creditledger.application.testing.clock import ManualClock
 from creditledger.application.testing.model import (
     PAYMENT_AUTHORIZED,
@@ -67,7 +68,6 @@ from creditledger.application.testing.strategies import (
     optional_keys,
     valid_initiations,
 )
-from creditledger.application.views import PurchaseView, history_of
 from creditledger.domain.errors import LedgerError, ValidationFailedError
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.ledger import Posting, postings_for

@@ -68,7 +68,7 @@ class ReadModelMachine(CreditPurchaseMachine):
     Subclasses provide ``make_ledger`` and ``make_read_models``, e.g.::
 
         def make_read_models(self, ledger):
-            return open_read_models(ledger)   # infrastructure.projections.service
+            return open_read_models(ledger)   # creditledger.infrastructure.bootstrap
     """
 
     read_model_timeout: float = 30.0
@@ -85,7 +85,7 @@ class ReadModelMachine(CreditPurchaseMachine):
         """The read models of ``ledger``, fed by a projector (its own thread, say)."""
         msg = (
             "subclass ReadModelMachine and return the ledger's read models, e.g. "
-            "creditledger.infrastructure.projections.service.open_read_models(ledger)"
+            "creditledger.infrastructure.bootstrap.open_read_models(ledger)"
         )
         raise NotImplementedError(msg)
 

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from creditledger.infrastructure.cli.audit import audit_app
-from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.demo import demo
+from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
+from creditledger.infrastructure.cli.purchase_tables import history, show
 from creditledger.infrastructure.cli.readviews import balances, list_purchases
 from creditledger.infrastructure.cli.serve import serve
-from creditledger.infrastructure.cli.views import history, show
 
 app = typer.Typer(
     name="creditledger",

@@ -25,9 +25,7 @@ from creditledger.application.audit.transcribe import UnreadableEventError
 from creditledger.application.audit.verify import VerificationReport
 from creditledger.infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store
 from creditledger.infrastructure.audit.files import STDIO
-from creditledger.infrastructure.audit.live import StoreLiveLedger
-from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
-from creditledger.infrastructure.audit.service import (
+from creditledger.infrastructure.audit.jobs import (
     LiveComparison,
     compare_with_sources,
     describe_store,
@@ -35,7 +33,10 @@ from creditledger.infrastructure.audit.service import (
     take_checkpoint,
     verify_file,
 )
-from creditledger.infrastructure.cli.common import (
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
+from creditledger.infrastructure.bootstrap import open_read_models
+from creditledger.infrastructure.cli.invocation import (
     EXIT_CODES_HELP,
     ExitCode,
     ledger_for,
@@ -44,7 +45,6 @@ from creditledger.infrastructure.cli.common import (
 )
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.progress import progress_bar
-from creditledger.infrastructure.projections.service import open_read_models
 
 audit_app = typer.Typer(
     help="Export the event log, verify an export offline (hash chain, checkpoints, full replay), "

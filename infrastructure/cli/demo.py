@@ -14,14 +14,14 @@ from creditledger.application.commands import (
     SettlementInput,
     SettlePayment,
 )
-from creditledger.infrastructure.cli.common import ledger_for
+from creditledger.infrastructure.cli.invocation import ledger_for
 
 
 def demo(ctx: typer.Context) -> None:
     """Initiate, authorize and settle one external purchase, then print its history."""
     console = Console()
     with ledger_for(ctx) as ledger:
-        purchase = ledger.initiate_purchase(
+        purchase = ledger.initiate(
             InitiatePurchase(
                 namespace="demo",
                 customer_id="cust-1",
@@ -33,15 +33,15 @@ def demo(ctx: typer.Context) -> None:
                 name="Top-up",
                 idempotency_key=f"demo-{uuid4()}",
             )
-        )
+        ).purchase
         console.print(f"initiated [bold]{purchase.id}[/]: {purchase.status}")
-        authorized = ledger.authorize_payment(
+        authorized = ledger.authorize(
             AuthorizePayment(namespace="demo", purchase_id=purchase.id, external_reference="psp-1")
-        )
+        ).purchase
         console.print(f"authorized: {authorized.status}")
-        settled = ledger.settle_payment(
+        settled = ledger.settle(
             SettlePayment(namespace="demo", purchase_id=purchase.id, external_reference="psp-1")
-        )
+        ).purchase
         console.print(
             f"settled: {settled.status}; credits {settled.credit_amount} {settled.currency}, "
             f"paid {settled.payment_amount} {settled.currency}"

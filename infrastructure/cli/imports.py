@@ -31,7 +31,12 @@ from creditledger.application.bulk_import import (
 )
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.domain.errors import FieldError, ValidationFailedError
-from creditledger.infrastructure.cli.common import ExitCode, field_errors, ledger_for, problem_of
+from creditledger.infrastructure.cli.invocation import (
+    ExitCode,
+    field_errors,
+    ledger_for,
+    problem_of,
+)
 from creditledger.infrastructure.http.schemas import PurchaseCreate
 
 KEY_FIELD = "idempotency_key"

@@ -17,12 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, ExitCode, ledger_for
+from creditledger.infrastructure.bootstrap import open_view_database
+from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ExitCode, ledger_for
 from creditledger.infrastructure.cli.output import json_wanted, print_table, table
 from creditledger.infrastructure.projections import operations
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
 from creditledger.infrastructure.projections.runner import Progress as OnProgress
-from creditledger.infrastructure.projections.service import POLL_SECONDS, open_view_database
+from creditledger.infrastructure.projections.service import POLL_SECONDS
 
 projections_app = typer.Typer(
     help="Read models (purchases, ledger, receivables, settled revenue): run the projector, "

@@ -14,8 +14,8 @@ from creditledger.application.commands import (
     SettlementInput,
     SettlePayment,
 )
-from creditledger.infrastructure.cli.common import EXIT_CODES_HELP, ledger_for, print_json
 from creditledger.infrastructure.cli.imports import import_file
+from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ledger_for, print_json
 
 purchase_app = typer.Typer(
     help=f"Initiate, authorize, settle and inspect credit purchases. {EXIT_CODES_HELP}",
@@ -90,7 +90,7 @@ def initiate(
             metadata=_metadata(metadata or []),
             idempotency_key=idempotency_key,
         )
-        print_json(ledger.initiate_purchase(command))
+        print_json(ledger.initiate(command).purchase)
 
 
 def payment(
@@ -113,9 +113,9 @@ def payment(
     )
     with ledger_for(ctx) as ledger:
         if isinstance(command, AuthorizePayment):
-            print_json(ledger.authorize_payment(command))
+            print_json(ledger.authorize(command).purchase)
         else:
-            print_json(ledger.settle_payment(command))
+            print_json(ledger.settle(command).purchase)
 
 
 purchase_app.command("authorize", help="Record that the external payment was authorized.")(payment)

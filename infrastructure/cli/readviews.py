@@ -15,11 +15,11 @@ import typer
 
 from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT, ReadModels
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.cli.common import ledger_for, print_json
+from creditledger.infrastructure.bootstrap import open_read_models
+from creditledger.infrastructure.cli.invocation import ledger_for, print_json
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.purchase import Namespace
-from creditledger.infrastructure.cli.views import AsOf, Json
-from creditledger.infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.cli.purchase_tables import AsOf, Json
 
 
 @contextmanager

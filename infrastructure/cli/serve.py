@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from creditledger.infrastructure.cli.common import ExitCode, state
+from creditledger.infrastructure.cli.invocation import ExitCode, state
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

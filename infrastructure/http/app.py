@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.deps import Services
 from creditledger.infrastructure.http.errors import install_problem_handlers
@@ -31,8 +31,7 @@ from creditledger.infrastructure.http.logging import FIELDS
 from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
-from creditledger.infrastructure.http.routes import customers, feed, purchases, reports, service
-from creditledger.infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
@@ -138,7 +137,7 @@ def create_app(
         customers.router,
         reports.router,
         feed.router,
-        service.router,
+        probes.router,
     ):
         app.include_router(router)
     return app

@@ -52,9 +52,15 @@ STATUS_BY_CODE: dict[str, int] = {
     "store_unavailable": 503,
     "not_ready": 503,
     "projection_behind": 503,
+    # A history or a view that does not add up is corruption or a bug, never the caller's
+    # doing: a server error, logged with its traceback.
+    "event_sequence_broken": 500,
+    "projection_failed": 500,
     "internal_error": 500,
 }
-"""The HTTP status of every problem code. A code missing here is a server error (500)."""
+"""The HTTP status of every problem code: each code of a ``LedgerError`` of the domain and the
+application (tests/infrastructure/test_http_error_statuses.py checks that none is missing), then
+the codes the HTTP shell raises itself. An unknown code is a server error (500)."""
 
 HTTP_TITLES: dict[str, str] = {
     "validation_failed": "Validation failed",

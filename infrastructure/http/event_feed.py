@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.application.views import event_data
+from creditledger.application.purchase_view import event_data
 from creditledger.domain.events import Initiated, PurchaseEvent
 
 SCAN_FACTOR = 10

@@ -72,7 +72,7 @@ class StoreProbe:
         """What is wrong with the store, if anything: empty when a read answered in time."""
         if ledger is None:
             return [FieldError("store", "store_not_open", "the ledger is not open")]
-        answer = await self._ask(ledger.recorder.max_notification_id, "store")
+        answer = await self._ask(ledger.head_position, "store")
         return [answer] if isinstance(answer, FieldError) else []
 
     async def projection(self, views: ReadModelService | None) -> ProjectionState | FieldError:

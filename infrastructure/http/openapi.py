@@ -1,16 +1,14 @@
-"""The OpenAPI 3.1 document: every error response documented, with examples; and its regeneration.
+"""The OpenAPI 3.1 document: every error response documented, with examples.
 
 The committed copy lives in ``docs/openapi.json``; a test fails when it drifts from the app.
-Regenerate it with ``.venv/bin/python -m creditledger.infrastructure.http.openapi
+Regenerate it with ``.venv/bin/python -m creditledger.infrastructure.http.openapi_file
 docs/openapi.json``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi.openapi.utils import get_openapi
@@ -425,20 +423,3 @@ def build_openapi(routes: Sequence[BaseRoute]) -> dict[str, Any]:
 
 def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Write the app's OpenAPI document to the given path (or stdout)."""
-    from creditledger.infrastructure.http.app import create_app  # noqa: PLC0415 - the app imports this module
-    from creditledger.infrastructure.settings import Settings  # noqa: PLC0415
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    text = render(create_app(Settings(database_url="memory://")).openapi())
-    if args:
-        Path(args[0]).write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from creditledger.application.commands import AmountInput, InitiatePurchase, SettlementInput
 from creditledger.application.input_types import Timestamp
-from creditledger.application.views import HistoryEntry, PurchaseView
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.domain.intent import (
     MAX_FEATURE_FILTERS,
     MAX_FEATURE_KEY_LENGTH,

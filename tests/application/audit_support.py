@@ -33,10 +33,11 @@ from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
-from creditledger.infrastructure.audit.service import export_to_file
+from creditledger.application.purchase_view import PurchaseView
+from creditledger.infrastructure.audit.jobs import export_to_file
 from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
-from tests.support import POSTGRES_URL, START, FixedClock
+from tests.clock import START, FixedClock
+from tests.stores import POSTGRES_URL
 
 EVENT_COUNT = 10
 
@@ -56,23 +57,23 @@ def populate(ledger: CreditLedger, clock: FixedClock) -> Purchases:
     def tick() -> None:
         clock.advance(1)
 
-    a = ledger.initiate_purchase(external_purchase(customer_id="cust-a"))
+    a = ledger.initiate(external_purchase(customer_id="cust-a")).purchase
     tick()
-    b = ledger.initiate_purchase(external_purchase(namespace="globex", customer_id="cust-b"))
+    b = ledger.initiate(external_purchase(namespace="globex", customer_id="cust-b")).purchase
     tick()
-    ledger.authorize_payment(authorize(a.id, external_reference="psp-a"))
+    ledger.authorize(authorize(a.id, external_reference="psp-a"))
     tick()
-    c = ledger.initiate_purchase(promotional_purchase(customer_id="cust-c", credit_amount="25"))
+    c = ledger.initiate(promotional_purchase(customer_id="cust-c", credit_amount="25")).purchase
     tick()
-    ledger.settle_payment(settle(a.id, external_reference="psp-a"))
+    ledger.settle(settle(a.id, external_reference="psp-a"))
     tick()
-    d = ledger.initiate_purchase(
+    d = ledger.initiate(
         external_purchase(customer_id="cust-a", credit_amount="30", initial_status="settled")
-    )
+    ).purchase
     tick()
-    e = ledger.initiate_purchase(
+    e = ledger.initiate(
         external_purchase(namespace="globex", customer_id="cust-e", initial_status="authorized")
-    )
+    ).purchase
     tick()
     return Purchases(a, b, c, d, e)
 

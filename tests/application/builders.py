@@ -18,7 +18,7 @@ from creditledger.application.commands import (
     SettlePayment,
 )
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import HistoryEntry, PurchaseView
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 
 NAMESPACE = "acme"
 

@@ -140,9 +140,7 @@ def authorize_each(
             with open_ledger(database_url) as ledger:
                 barrier.wait(BARRIER_TIMEOUT)
                 try:
-                    ledger.authorize_payment(
-                        AuthorizePayment(namespace=namespace, purchase_id=purchase_id)
-                    )
+                    ledger.authorize(AuthorizePayment(namespace=namespace, purchase_id=purchase_id))
                     outcome = "ok"
                 except LedgerError as error:
                     outcome = error.code

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from creditledger.infrastructure.audit.service import take_checkpoint
+from creditledger.infrastructure.audit.jobs import take_checkpoint
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import edit_event, export_lines, populate, rehash
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audit-export.md"
 

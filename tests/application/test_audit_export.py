@@ -10,7 +10,7 @@ from pathlib import Path
 
 from creditledger.application.audit.chain import GENESIS_HASH
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.audit.service import export_log, take_checkpoint
+from creditledger.infrastructure.audit.jobs import export_log, take_checkpoint
 from tests.application.audit_support import (
     EVENT_COUNT,
     event_index,
@@ -19,7 +19,7 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -138,8 +138,8 @@ def test_an_export_while_writers_run_is_exactly_the_log_up_to_its_cut(
     def write() -> None:
         try:
             while not stop.is_set():
-                purchase = ledger.initiate_purchase(external_purchase(customer_id="writer"))
-                ledger.authorize_payment(authorize(purchase.id))
+                purchase = ledger.initiate(external_purchase(customer_id="writer")).purchase
+                ledger.authorize(authorize(purchase.id))
         except BaseException as error:  # pragma: no cover - reported below
             failures.append(error)
 

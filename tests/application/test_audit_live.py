@@ -8,8 +8,8 @@ from pathlib import Path
 
 from creditledger.application.audit.state import BalanceKey
 from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.jobs import LiveComparison, compare_with_live
 from creditledger.infrastructure.audit.live import StoreLiveLedger
-from creditledger.infrastructure.audit.service import LiveComparison, compare_with_live
 from tests.application.audit_support import (
     edit_event,
     export_lines,
@@ -19,7 +19,7 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def _compare(ledger: CreditLedger, lines: list[str]) -> LiveComparison:
@@ -44,8 +44,8 @@ def test_writes_after_the_export_do_not_count_as_differences(
 ) -> None:
     purchases = populate(ledger, clock)
     lines = export_lines(ledger, tmp_path / "export.jsonl")
-    ledger.authorize_payment(authorize(purchases.b.id, namespace="globex"))
-    ledger.initiate_purchase(external_purchase(customer_id="cust-later"))
+    ledger.authorize(authorize(purchases.b.id, namespace="globex"))
+    ledger.initiate(external_purchase(customer_id="cust-later"))
     assert _compare(ledger, lines).differences == []
 
 

@@ -14,13 +14,13 @@ from creditledger.application.audit.state import BalanceKey
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import PurchaseRow, evolve
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.audit.live import StoreLiveLedger
-from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
-from creditledger.infrastructure.audit.service import (
+from creditledger.infrastructure.audit.jobs import (
     LiveComparison,
     compare_with_live,
     compare_with_sources,
 )
+from creditledger.infrastructure.audit.live import StoreLiveLedger
+from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
 from creditledger.infrastructure.projections.memory import MemoryViewDatabase
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.application.audit_support import (
@@ -30,8 +30,9 @@ from tests.application.audit_support import (
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase, settle
+from tests.clock import FixedClock
 from tests.readmodels_support import read_models
-from tests.support import POSTGRES_URL, FixedClock
+from tests.stores import POSTGRES_URL
 
 
 def _compare(service: ReadModelService, lines: list[str]) -> LiveComparison:
@@ -119,9 +120,9 @@ def test_views_past_the_cut_are_compared_exactly_at_the_cut_even_with_a_clock_go
     # After the cut, stamped *before* the cut's events: a balance "as of the cut's time" would
     # count these, and the purchase rows of B and E no longer hold their state at the cut.
     clock.advance(-60)
-    ledger.authorize_payment(authorize(purchases.b.id, namespace="globex"))
-    ledger.settle_payment(settle(purchases.e.id, namespace="globex"))
-    ledger.initiate_purchase(external_purchase(customer_id="cust-a", credit_amount="7"))
+    ledger.authorize(authorize(purchases.b.id, namespace="globex"))
+    ledger.settle(settle(purchases.e.id, namespace="globex"))
+    ledger.initiate(external_purchase(customer_id="cust-a", credit_amount="7"))
     with read_models(ledger) as service:
         service.runner.catch_up()
         assert service.read_models.position() == EVENT_COUNT + 3

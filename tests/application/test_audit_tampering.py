@@ -16,7 +16,7 @@ import pytest
 from creditledger.application.audit.findings import VerificationFailedError
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.audit.service import take_checkpoint
+from creditledger.infrastructure.audit.jobs import take_checkpoint
 from tests.application.audit_support import (
     EVENT_COUNT,
     edit_event,
@@ -28,7 +28,7 @@ from tests.application.audit_support import (
     verify_lines,
     without_checkpoints,
 )
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

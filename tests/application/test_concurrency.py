@@ -16,7 +16,7 @@ import pytest
 
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger, Outcome
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     PaymentAlreadyAuthorizedError,
@@ -26,7 +26,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
 from tests.application.racers import authorize_each, race, race_processes
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 ROUNDS = 20
 PROCESS_ROUNDS = 10
@@ -47,7 +47,7 @@ def test_two_racing_authorizations_record_exactly_one_payment_authorization(
 ) -> None:
     first, second = racing_ledgers
     for _ in range(ROUNDS):
-        purchase = first.initiate_purchase(external_purchase())
+        purchase = first.initiate(external_purchase()).purchase
 
         results = race([_authorizing(first, purchase.id), _authorizing(second, purchase.id)])
 
@@ -82,7 +82,7 @@ def test_two_racing_initiates_with_one_key_create_exactly_one_purchase(
 
 
 def _authorizing(ledger: CreditLedger, purchase_id: UUID) -> Callable[[], PurchaseView]:
-    return lambda: ledger.authorize_payment(authorize(purchase_id))
+    return lambda: ledger.authorize(authorize(purchase_id)).purchase
 
 
 def _initiating(ledger: CreditLedger, key: str) -> Callable[[], Outcome]:
@@ -100,7 +100,7 @@ def _outcome(value: Outcome | None, error: str | None) -> Outcome:
 def test_two_processes_starting_and_authorizing_together_authorize_each_purchase_once(
     ledger: CreditLedger, store_url: str
 ) -> None:
-    purchases = [ledger.initiate_purchase(external_purchase()).id for _ in range(PROCESS_ROUNDS)]
+    purchases = [ledger.initiate(external_purchase()).purchase.id for _ in range(PROCESS_ROUNDS)]
 
     outcomes = race_processes(
         2, authorize_each, (store_url, NAMESPACE, purchases), expected_results=2 * PROCESS_ROUNDS
@@ -171,12 +171,12 @@ def test_when_the_retries_run_out_the_caller_gets_a_concurrent_modification(
     interleaving_clock: InterleavingClock,
 ) -> None:
     ledger = open_with_attempts(1)
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     other = _other_writer(backend, ledger, open_store)
-    interleaving_clock.arm(lambda: other.authorize_payment(authorize(purchase.id)))
+    interleaving_clock.arm(lambda: other.authorize(authorize(purchase.id)).purchase)
 
     with pytest.raises(ConcurrentModificationError) as refused:
-        ledger.authorize_payment(authorize(purchase.id))
+        ledger.authorize(authorize(purchase.id))
 
     assert refused.value.code == "concurrent_modification"
     history = ledger.purchase_history(NAMESPACE, purchase.id)
@@ -190,12 +190,12 @@ def test_a_conflicting_authorization_is_retried_and_refused_as_already_authorize
     interleaving_clock: InterleavingClock,
 ) -> None:
     ledger = open_with_attempts(2)
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     other = _other_writer(backend, ledger, open_store)
-    interleaving_clock.arm(lambda: other.authorize_payment(authorize(purchase.id)))
+    interleaving_clock.arm(lambda: other.authorize(authorize(purchase.id)).purchase)
 
     with pytest.raises(PaymentAlreadyAuthorizedError):
-        ledger.authorize_payment(authorize(purchase.id))
+        ledger.authorize(authorize(purchase.id))
 
     history = ledger.purchase_history(NAMESPACE, purchase.id)
     assert [entry.type for entry in history] == ["Initiated", "PaymentAuthorized"]
@@ -208,12 +208,12 @@ def test_a_settlement_that_lost_a_race_to_another_settlement_is_refused_as_alrea
     interleaving_clock: InterleavingClock,
 ) -> None:
     ledger = open_with_attempts(2)
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     other = _other_writer(backend, ledger, open_store)
-    interleaving_clock.arm(lambda: other.settle_payment(settle(purchase.id)))
+    interleaving_clock.arm(lambda: other.settle(settle(purchase.id)).purchase)
 
     with pytest.raises(PaymentAlreadySettledError):
-        ledger.settle_payment(settle(purchase.id))
+        ledger.settle(settle(purchase.id))
 
     history = ledger.purchase_history(NAMESPACE, purchase.id)
     assert [entry.type for entry in history] == ["Initiated", "PaymentAuthorized", "PaymentSettled"]
@@ -233,7 +233,7 @@ def test_a_conflicting_initiate_with_the_same_key_is_retried_and_replays_the_win
     other = _other_writer(backend, ledger, open_store)
     command = external_purchase(idempotency_key="order-1")
     created: list[PurchaseView] = []
-    interleaving_clock.arm(lambda: created.append(other.initiate_purchase(command)))
+    interleaving_clock.arm(lambda: created.append(other.initiate(command).purchase))
 
     outcome = ledger.initiate(command)
 
@@ -253,11 +253,11 @@ def test_an_authorization_saved_after_the_purchase_was_loaded_wins_over_a_stale_
     # The settle loaded a pending purchase (so it meant to authorize and settle); after the
     # conflict it reloads, finds the payment authorized, and only settles.
     ledger = open_with_attempts(2)
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     other = _other_writer(backend, ledger, open_store)
-    interleaving_clock.arm(lambda: other.authorize_payment(authorize(purchase.id)))
+    interleaving_clock.arm(lambda: other.authorize(authorize(purchase.id)).purchase)
 
-    settled = ledger.settle_payment(settle(purchase.id))
+    settled = ledger.settle(settle(purchase.id)).purchase
 
     assert settled.status == "final"
     history = ledger.purchase_history(NAMESPACE, purchase.id)

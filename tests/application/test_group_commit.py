@@ -32,7 +32,8 @@ from creditledger.domain.errors import LedgerError
 from creditledger.domain.events import PurchaseEvent
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.settings import Settings
-from tests.support import POSTGRES_URL, FixedClock, postgres_url, truncate_schema
+from tests.clock import FixedClock
+from tests.stores import POSTGRES_URL, postgres_url, truncate_schema
 
 NAMESPACE = "acme"
 
@@ -171,7 +172,7 @@ def test_concurrent_mixed_commands_match_the_committed_history(
     batched_ledger: CreditLedger,
 ) -> None:
     ledger = batched_ledger
-    purchases = [ledger.initiate_purchase(_initiate(f"setup-{i}")).id for i in range(8)]
+    purchases = [ledger.initiate(_initiate(f"setup-{i}")).purchase.id for i in range(8)]
     commands = _mixed_commands(purchases, rounds=240, seed=7)
 
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -258,7 +259,7 @@ def test_a_write_the_database_refuses_fails_only_its_own_command(
     batched_ledger: CreditLedger, refuse_poison: Callable[[], None]
 ) -> None:
     ledger = batched_ledger
-    ledger.initiate_purchase(_initiate("warm-up"))  # creates the tables
+    ledger.initiate(_initiate("warm-up"))  # creates the tables
     refuse_poison()
     customers = [f"cust-{i}" for i in range(40)]
     customers[17] = "poison"
@@ -279,7 +280,7 @@ def test_a_write_the_database_refuses_fails_only_its_own_command(
     assert "poison" not in stored_customers
     assert len(stored_customers) == 40  # the 39 neighbours and the warm-up purchase
     # The writer keeps serving.
-    assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
+    assert ledger.initiate(_initiate("after")).purchase.status == "active.payment.pending"
 
 
 def test_closing_the_ledger_finishes_what_callers_were_told_is_written(
@@ -290,7 +291,7 @@ def test_closing_the_ledger_finishes_what_callers_were_told_is_written(
     lock = threading.Lock()
 
     def initiate(index: int) -> None:
-        view = ledger.initiate_purchase(_initiate(f"close-{index}"))
+        view = ledger.initiate(_initiate(f"close-{index}")).purchase
         with lock:
             acknowledged.append(view.id)
 
@@ -325,7 +326,7 @@ def test_connections_killed_under_load_lose_nothing_and_the_ledger_recovers(
     )
     ledger = open_ledger(settings=settings, clock=FixedClock())
     try:
-        purchases = [ledger.initiate_purchase(_initiate(f"setup-{i}")).id for i in range(8)]
+        purchases = [ledger.initiate(_initiate(f"setup-{i}")).purchase.id for i in range(8)]
         commands = _mixed_commands(purchases, rounds=400, seed=11)
         stop = threading.Event()
         kills: list[int] = []
@@ -360,7 +361,7 @@ def test_connections_killed_under_load_lose_nothing_and_the_ledger_recovers(
         assert written_keys - {f"setup-{i}" for i in range(8)} <= answered
         _assert_history_is_sound(ledger, events, answers)
         # The service keeps working once the connections are back.
-        assert ledger.initiate_purchase(_initiate("after")).status == "active.payment.pending"
+        assert ledger.initiate(_initiate("after")).purchase.status == "active.payment.pending"
     finally:
         ledger.close()
 
@@ -376,7 +377,7 @@ def test_a_store_that_refuses_writes_for_a_while_fails_those_commands_then_recov
     )
     ledger = open_ledger(settings=settings, clock=FixedClock())
     try:
-        ledger.initiate_purchase(_initiate("warm-up"))
+        ledger.initiate(_initiate("warm-up"))
         # Another process holds the database's write lock past the ledger's lock timeout: every
         # transaction written meanwhile is refused, as by a store that is down for writes.
         blocker = sqlite3.connect(path, isolation_level=None)

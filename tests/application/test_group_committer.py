@@ -19,7 +19,7 @@ from creditledger.application.group_commit import (
     RetryDecisionError,
 )
 from creditledger.domain.events import PurchaseEvent
-from tests.support import initiated_event
+from tests.stores import initiated_event
 
 
 def new_events() -> list[PurchaseEvent]:

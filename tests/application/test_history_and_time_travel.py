@@ -9,19 +9,19 @@ from uuid import uuid4
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 def _lifecycle(ledger: CreditLedger, clock: FixedClock) -> list[PurchaseView]:
     """A purchase initiated at START, authorized a minute later and settled a minute after that."""
-    initiated = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+    initiated = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
     clock.advance(60)
-    authorized = ledger.authorize_payment(authorize(initiated.id, external_reference="psp-1"))
+    authorized = ledger.authorize(authorize(initiated.id, external_reference="psp-1")).purchase
     clock.advance(60)
-    settled = ledger.settle_payment(settle(initiated.id))
+    settled = ledger.settle(settle(initiated.id)).purchase
     return [initiated, authorized, settled]
 
 
@@ -101,8 +101,8 @@ class TestAtVersion:
     def test_the_version_of_a_direct_settlement_in_between_shows_the_authorization(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        ledger.settle_payment(settle(purchase.id))
+        purchase = ledger.initiate(external_purchase()).purchase
+        ledger.settle(settle(purchase.id))
 
         halfway = ledger.get_purchase(NAMESPACE, purchase.id, version=2)
 
@@ -163,10 +163,10 @@ class TestAsOf:
     def test_event_times_never_run_backwards_even_when_the_clock_does(
         self, ledger: CreditLedger, clock: FixedClock
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
+        purchase = ledger.initiate(external_purchase()).purchase
         clock.set(START - timedelta(hours=1))
 
-        authorized = ledger.authorize_payment(authorize(purchase.id))
+        authorized = ledger.authorize(authorize(purchase.id)).purchase
 
         assert authorized.updated_at == START
         history = ledger.purchase_history(NAMESPACE, purchase.id)

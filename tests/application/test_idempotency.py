@@ -21,7 +21,7 @@ from tests.application.builders import (
     nothing_written,
     settle,
 )
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 class TestInitiate:
@@ -43,15 +43,15 @@ class TestInitiate:
     def test_the_purchase_id_is_derived_from_the_namespace_and_the_key(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+        purchase = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
 
         assert purchase.id == purchase_id_for_key(NAMESPACE, "order-1")
 
     def test_a_replay_after_the_purchase_moved_on_returns_what_the_initiate_produced(
         self, ledger: CreditLedger
     ) -> None:
-        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
-        ledger.authorize_payment(authorize(first.id))
+        first = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
+        ledger.authorize(authorize(first.id))
 
         retry = ledger.initiate(external_purchase(idempotency_key="order-1"))
 
@@ -64,7 +64,7 @@ class TestInitiate:
         self, ledger: CreditLedger
     ) -> None:
         command = external_purchase(initial_status="settled", idempotency_key="order-1")
-        first = ledger.initiate_purchase(command)
+        first = ledger.initiate(command).purchase
 
         retry = ledger.initiate(command)
 
@@ -90,7 +90,7 @@ class TestInitiate:
         assert retry.purchase == first.purchase
 
     def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
-        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+        first = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
 
         with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError) as rejected:
             ledger.initiate(external_purchase(credit_amount="5", idempotency_key="order-1"))
@@ -100,7 +100,7 @@ class TestInitiate:
     def test_a_reused_key_is_rejected_even_when_the_new_request_is_invalid(
         self, ledger: CreditLedger
     ) -> None:
-        first = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+        first = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
 
         with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
             ledger.initiate(external_purchase(cost_basis="0", idempotency_key="order-1"))
@@ -119,7 +119,7 @@ class TestAuthorize:
     def test_retrying_with_the_same_key_replays_the_authorization(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
+        purchase = ledger.initiate(external_purchase()).purchase
         first = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1"))
 
         with nothing_written(ledger, first.purchase):
@@ -132,9 +132,9 @@ class TestAuthorize:
     def test_a_replay_after_settlement_returns_the_authorized_purchase(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        first = ledger.authorize_payment(authorize(purchase.id, idempotency_key="auth-1"))
-        ledger.settle_payment(settle(purchase.id))
+        purchase = ledger.initiate(external_purchase()).purchase
+        first = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1")).purchase
+        ledger.settle(settle(purchase.id))
 
         retry = ledger.authorize(authorize(purchase.id, idempotency_key="auth-1"))
 
@@ -145,10 +145,10 @@ class TestAuthorize:
     def test_a_retry_with_an_outdated_expected_version_still_replays(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        first = ledger.authorize_payment(
+        purchase = ledger.initiate(external_purchase()).purchase
+        first = ledger.authorize(
             authorize(purchase.id, idempotency_key="auth-1", expected_version=1)
-        )
+        ).purchase
 
         retry = ledger.authorize(
             authorize(purchase.id, idempotency_key="auth-1", expected_version=1)
@@ -158,10 +158,10 @@ class TestAuthorize:
         assert retry.purchase == first
 
     def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        first = ledger.authorize_payment(
+        purchase = ledger.initiate(external_purchase()).purchase
+        first = ledger.authorize(
             authorize(purchase.id, idempotency_key="auth-1", external_reference="psp-1")
-        )
+        ).purchase
 
         with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
             ledger.authorize(
@@ -169,7 +169,7 @@ class TestAuthorize:
             )
 
     def test_a_key_used_to_initiate_cannot_authorize(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="order-1"))
+        purchase = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
 
         with nothing_written(ledger, purchase), pytest.raises(IdempotencyKeyReusedError):
             ledger.authorize(authorize(purchase.id, idempotency_key="order-1"))
@@ -177,7 +177,7 @@ class TestAuthorize:
 
 class TestSettle:
     def test_retrying_with_the_same_key_replays_the_settlement(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
+        purchase = ledger.initiate(external_purchase()).purchase
         first = ledger.settle(settle(purchase.id, idempotency_key="settle-1"))
 
         with nothing_written(ledger, first.purchase):
@@ -190,9 +190,9 @@ class TestSettle:
     def test_a_retried_settle_is_not_mistaken_for_a_second_settlement(
         self, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        ledger.authorize_payment(authorize(purchase.id))
-        first = ledger.settle_payment(settle(purchase.id, idempotency_key="settle-1"))
+        purchase = ledger.initiate(external_purchase()).purchase
+        ledger.authorize(authorize(purchase.id))
+        first = ledger.settle(settle(purchase.id, idempotency_key="settle-1")).purchase
 
         retry = ledger.settle(settle(purchase.id, idempotency_key="settle-1"))
 
@@ -200,15 +200,15 @@ class TestSettle:
         assert retry.purchase == first
 
     def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        first = ledger.settle_payment(settle(purchase.id, idempotency_key="settle-1"))
+        purchase = ledger.initiate(external_purchase()).purchase
+        first = ledger.settle(settle(purchase.id, idempotency_key="settle-1")).purchase
 
         with nothing_written(ledger, first), pytest.raises(IdempotencyKeyReusedError):
             ledger.settle(settle(purchase.id, idempotency_key="settle-1", external_reference="x"))
 
     def test_an_authorize_key_cannot_be_reused_to_settle(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase())
-        authorized = ledger.authorize_payment(authorize(purchase.id, idempotency_key="pay-1"))
+        purchase = ledger.initiate(external_purchase()).purchase
+        authorized = ledger.authorize(authorize(purchase.id, idempotency_key="pay-1")).purchase
 
         with nothing_written(ledger, authorized), pytest.raises(IdempotencyKeyReusedError):
             ledger.settle(settle(purchase.id, idempotency_key="pay-1"))
@@ -220,8 +220,8 @@ def test_keys_are_remembered_across_a_restart(
     if backend == "memory":
         pytest.skip("an in-memory store does not outlive its ledger: restart is meaningless")
     before = open_store()
-    initiated = before.initiate_purchase(external_purchase(idempotency_key="order-1"))
-    authorized = before.authorize_payment(authorize(initiated.id, idempotency_key="auth-1"))
+    initiated = before.initiate(external_purchase(idempotency_key="order-1")).purchase
+    authorized = before.authorize(authorize(initiated.id, idempotency_key="auth-1")).purchase
     before.close()
 
     after = open_store()
@@ -244,7 +244,7 @@ def test_a_retry_made_after_the_request_became_invalid_still_gets_the_first_answ
     # ask for. A retry is not a new request: it gets its first answer, read from the store.
     request = external_purchase(idempotency_key="order-1", expires_at=START + timedelta(days=1))
     first = open_store()
-    initiated = first.initiate_purchase(request)
+    initiated = first.initiate(request).purchase
     clock.advance(2 * 24 * 3600)
     ledger = first if backend == "memory" else open_store()  # a restart: nothing cached
 

@@ -11,13 +11,13 @@ from decimal import Decimal
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.identity import LedgerStep, transaction_group_id
 from tests.application.builders import event_types, external_purchase, promotional_purchase
-from tests.support import START, FixedClock
+from tests.clock import START, FixedClock
 
 
 def test_an_external_purchase_created_as_created_waits_for_payment_with_credits_granted(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase(initial_status="created"))
+    purchase = ledger.initiate(external_purchase(initial_status="created")).purchase
 
     assert purchase.status == "active.payment.pending"
     assert purchase.meta_status == "active"
@@ -33,7 +33,7 @@ def test_an_external_purchase_created_as_created_waits_for_payment_with_credits_
 def test_an_external_purchase_without_initial_status_starts_as_created(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
 
     assert purchase.settlement.initial_status == "created"
     assert purchase.status == "active.payment.pending"
@@ -42,7 +42,7 @@ def test_an_external_purchase_without_initial_status_starts_as_created(
 def test_an_external_purchase_created_as_authorized_has_its_payment_authorized(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase(initial_status="authorized"))
+    purchase = ledger.initiate(external_purchase(initial_status="authorized")).purchase
 
     assert purchase.status == "active.payment.authorized"
     assert purchase.meta_status == "active"
@@ -57,7 +57,7 @@ def test_an_external_purchase_created_as_authorized_has_its_payment_authorized(
 def test_an_external_purchase_created_as_settled_is_final_after_grant_authorize_and_settle(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase(initial_status="settled"))
+    purchase = ledger.initiate(external_purchase(initial_status="settled")).purchase
 
     assert purchase.status == "final"
     assert purchase.meta_status == "final"
@@ -87,9 +87,9 @@ def test_an_external_purchase_created_as_settled_is_final_after_grant_authorize_
 def test_a_credit_amount_of_100_123_usd_is_stored_as_100_12_and_used_everywhere(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(credit_amount="100.123", cost_basis="0.5", initial_status="settled")
-    )
+    ).purchase
 
     assert purchase.credit_amount == Decimal("100.12")
     assert purchase.payment_amount == Decimal("50.06")
@@ -105,7 +105,7 @@ def test_a_credit_amount_of_100_123_usd_is_stored_as_100_12_and_used_everywhere(
 
 
 def test_the_cost_basis_is_kept_as_given_not_rounded(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(external_purchase(credit_amount="1", cost_basis="0.005"))
+    purchase = ledger.initiate(external_purchase(credit_amount="1", cost_basis="0.005")).purchase
 
     assert purchase.cost_basis == Decimal("0.005")
 
@@ -113,9 +113,9 @@ def test_the_cost_basis_is_kept_as_given_not_rounded(ledger: CreditLedger) -> No
 def test_one_usd_at_a_cost_basis_of_0_005_with_priority_20_pays_one_cent(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(credit_amount="1", cost_basis="0.005", priority=20)
-    )
+    ).purchase
 
     assert purchase.priority == 20
     assert purchase.credit_amount == Decimal("1.00")
@@ -124,7 +124,7 @@ def test_one_usd_at_a_cost_basis_of_0_005_with_priority_20_pays_one_cent(
 
 
 def test_a_purchase_without_priority_gets_the_default_priority_100(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
 
     assert purchase.priority == 100
 
@@ -132,7 +132,7 @@ def test_a_purchase_without_priority_gets_the_default_priority_100(ledger: Credi
 def test_a_promotional_purchase_is_final_at_once_with_credits_granted_and_no_payment(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(promotional_purchase(credit_amount="25"))
+    purchase = ledger.initiate(promotional_purchase(credit_amount="25")).purchase
 
     assert purchase.status == "final"
     assert purchase.meta_status == "final"
@@ -149,9 +149,9 @@ def test_a_promotional_purchase_is_final_at_once_with_credits_granted_and_no_pay
 
 
 def test_feature_filters_are_stored_sorted(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(feature_filters=["storage", "api_calls", "compute"])
-    )
+    ).purchase
 
     assert purchase.feature_filters == ["api_calls", "compute", "storage"]
     assert ledger.get_purchase(purchase.namespace, purchase.id).feature_filters == [
@@ -162,9 +162,9 @@ def test_feature_filters_are_stored_sorted(ledger: CreditLedger) -> None:
 
 
 def test_the_descriptive_fields_are_stored_as_given(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(name="Top-up", metadata={"order": "A-1"}, customer_id="cust-42")
-    )
+    ).purchase
     reread = ledger.get_purchase(purchase.namespace, purchase.id)
 
     assert (reread.name, reread.metadata, reread.customer_id) == (
@@ -178,7 +178,7 @@ def test_an_expiry_is_stored_in_utc_truncated_to_the_second(ledger: CreditLedger
     plus_two = timezone(timedelta(hours=2))
     expires = datetime(2027, 1, 1, 14, 30, 15, 999_999, tzinfo=plus_two)
 
-    purchase = ledger.initiate_purchase(external_purchase(expires_at=expires))
+    purchase = ledger.initiate(external_purchase(expires_at=expires)).purchase
 
     assert purchase.expires_at == datetime(2027, 1, 1, 12, 30, 15, tzinfo=UTC)
     stored = ledger.get_purchase(purchase.namespace, purchase.id).expires_at
@@ -192,7 +192,7 @@ def test_the_purchase_is_stamped_with_the_injected_clock(
 ) -> None:
     clock.advance(90)
 
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
 
     assert purchase.created_at == purchase.updated_at == START + timedelta(seconds=90)
 

@@ -140,11 +140,11 @@ def test_each_bad_external_purchase_is_rejected_with_its_problem_and_nothing_is_
 ) -> None:
     # One store for the whole table: rejections write nothing, so the cases cannot interfere,
     # and opening a PostgreSQL store per case would cost more than the table itself.
-    ledger.initiate_purchase(external_purchase())  # the log is not empty: nothing may be added
+    ledger.initiate(external_purchase())  # the log is not empty: nothing may be added
     for name, overrides, expected in CASES:
         with subtests.test(name):
             with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-                ledger.initiate_purchase(external_purchase(**overrides))
+                ledger.initiate(external_purchase(**overrides))
 
             assert rejected.value.code == "validation_failed"
             assert {(error.field, error.code) for error in rejected.value.errors} == expected
@@ -153,9 +153,7 @@ def test_each_bad_external_purchase_is_rejected_with_its_problem_and_nothing_is_
 
 def test_a_request_with_three_problems_lists_all_three(ledger: CreditLedger) -> None:
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(
-            external_purchase(currency="usd", credit_amount="0", cost_basis="-1")
-        )
+        ledger.initiate(external_purchase(currency="usd", credit_amount="0", cost_basis="-1"))
 
     assert [(error.field, error.code) for error in rejected.value.errors] == [
         ("currency", "invalid_currency"),
@@ -175,7 +173,7 @@ def test_every_problem_of_a_request_is_listed_with_a_message(ledger: CreditLedge
     )
 
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(command)
+        ledger.initiate(command)
 
     assert {(error.field, error.code) for error in rejected.value.errors} == {
         ("credit_amount", "not_finite"),
@@ -194,7 +192,7 @@ def test_a_cost_basis_that_is_not_positive_is_rejected_before_anything_is_grante
     ledger: CreditLedger, cost_basis: str
 ) -> None:
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(external_purchase(cost_basis=cost_basis, idempotency_key="k-1"))
+        ledger.initiate(external_purchase(cost_basis=cost_basis, idempotency_key="k-1"))
 
     assert rejected.value.codes == {"cost_basis_not_positive"}
     with pytest.raises(CreditPurchaseNotFoundError):
@@ -203,7 +201,7 @@ def test_a_cost_basis_that_is_not_positive_is_rejected_before_anything_is_grante
 
 def test_a_promotional_purchase_with_a_cost_basis_is_rejected(ledger: CreditLedger) -> None:
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(promotional_purchase(cost_basis="0.5"))
+        ledger.initiate(promotional_purchase(cost_basis="0.5"))
 
     assert [(e.field, e.code) for e in rejected.value.errors] == [
         ("cost_basis", "cost_basis_not_allowed")
@@ -218,7 +216,7 @@ def test_a_promotional_purchase_with_an_initial_payment_status_is_rejected(
     )
 
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(command)
+        ledger.initiate(command)
 
     assert rejected.value.codes == {"invalid_initial_status"}
 
@@ -230,14 +228,14 @@ def test_a_settlement_type_without_rules_is_rejected(
     command = external_purchase(settlement=SettlementInput(type=settlement_type))
 
     with nothing_written(ledger), pytest.raises(ValidationFailedError) as rejected:
-        ledger.initiate_purchase(command)
+        ledger.initiate(command)
 
     assert rejected.value.codes == {"settlement_type_not_supported"}
 
 
 def test_a_rejected_initiate_does_not_burn_its_idempotency_key(ledger: CreditLedger) -> None:
     with pytest.raises(ValidationFailedError):
-        ledger.initiate_purchase(external_purchase(cost_basis="0", idempotency_key="order-7"))
+        ledger.initiate(external_purchase(cost_basis="0", idempotency_key="order-7"))
 
     outcome = ledger.initiate(external_purchase(idempotency_key="order-7"))
 
@@ -259,9 +257,9 @@ def test_a_rejected_initiate_does_not_burn_its_idempotency_key(ledger: CreditLed
 def test_the_credit_amount_is_rounded_to_the_currency_half_away_from_zero(
     ledger: CreditLedger, currency: str, credit_amount: str, stored: Decimal
 ) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(currency=currency, credit_amount=credit_amount, cost_basis="1")
-    )
+    ).purchase
     reread = ledger.get_purchase(purchase.namespace, purchase.id)
 
     assert reread.credit_amount == stored
@@ -282,11 +280,11 @@ def test_the_credit_amount_is_rounded_to_the_currency_half_away_from_zero(
 def test_the_payment_amount_is_credit_times_cost_basis_rounded_half_away_from_zero(
     ledger: CreditLedger, credit_amount: str, cost_basis: str, paid: Decimal
 ) -> None:
-    purchase = ledger.initiate_purchase(
+    purchase = ledger.initiate(
         external_purchase(
             credit_amount=credit_amount, cost_basis=cost_basis, initial_status="authorized"
         )
-    )
+    ).purchase
     payment = ledger.get_purchase(purchase.namespace, purchase.id).realizations.external_payment
 
     assert payment is not None

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
 from tests.application.builders import authorize, external_purchase, nothing_written, settle
-from tests.support import START
+from tests.clock import START
 
 OTHER = "globex"
 
@@ -30,7 +30,7 @@ ATTEMPTS: dict[str, Attempt] = {
 def test_another_namespace_cannot_see_or_change_a_purchase(
     ledger: CreditLedger, attempt: Attempt
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
 
     with nothing_written(ledger, purchase), pytest.raises(CreditPurchaseNotFoundError) as refused:
         attempt(ledger, purchase)
@@ -40,8 +40,8 @@ def test_another_namespace_cannot_see_or_change_a_purchase(
 
 
 def test_each_namespace_sees_its_own_purchases(ledger: CreditLedger) -> None:
-    ours = ledger.initiate_purchase(external_purchase())
-    theirs = ledger.initiate_purchase(external_purchase(namespace=OTHER))
+    ours = ledger.initiate(external_purchase()).purchase
+    theirs = ledger.initiate(external_purchase(namespace=OTHER)).purchase
 
     assert ledger.get_purchase(ours.namespace, ours.id) == ours
     assert ledger.get_purchase(OTHER, theirs.id) == theirs
@@ -53,7 +53,7 @@ def test_a_key_that_blurs_into_another_namespace_never_replays_that_tenants_purc
     ledger: CreditLedger,
 ) -> None:
     # ("a", "b/c") and ("a/b", "c") derive the same purchase id; "a/b" is no valid namespace.
-    theirs = ledger.initiate_purchase(external_purchase(namespace="a", idempotency_key="b/c"))
+    theirs = ledger.initiate(external_purchase(namespace="a", idempotency_key="b/c")).purchase
 
     with nothing_written(ledger, theirs), pytest.raises(ValidationFailedError) as refused:
         ledger.initiate(external_purchase(namespace="a/b", idempotency_key="c"))

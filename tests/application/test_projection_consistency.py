@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.projections.service import open_read_models
+from creditledger.infrastructure.bootstrap import open_read_models
 from tests.readmodels_support import initiate, read_models
 
 

@@ -13,6 +13,7 @@ from creditledger.application.readmodels import CustomerBalances
 from creditledger.domain.errors import ValidationFailedError
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import FixedClock
 from tests.readmodels_support import (
     authorize,
     folded_balances,
@@ -21,7 +22,6 @@ from tests.readmodels_support import (
     read_models,
     settle,
 )
-from tests.support import FixedClock
 
 FBO = Account.CUSTOMER_FBO
 OPEN = Account.CUSTOMER_RECEIVABLE_OPEN

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from creditledger.application.ledger import CreditLedger
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.readmodels import MAX_LIMIT
-from creditledger.application.views import PurchaseView
 from creditledger.domain.errors import ValidationFailedError
 from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
-from tests.support import FixedClock
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from creditledger.domain.errors import ValidationFailedError
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
 from creditledger.domain.status import InitialPaymentStatus, SettlementType
 from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import START, FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
-from tests.support import START, FixedClock
 
 
 @pytest.fixture

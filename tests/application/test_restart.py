@@ -13,7 +13,7 @@ from tests.application.builders import (
     promotional_purchase,
     settle,
 )
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def test_after_a_restart_every_purchase_and_history_reads_back_identically(
@@ -22,21 +22,21 @@ def test_after_a_restart_every_purchase_and_history_reads_back_identically(
     if backend == "memory":
         pytest.skip("an in-memory store does not outlive its ledger: restart is meaningless")
     before = open_store()
-    pending = before.initiate_purchase(external_purchase(feature_filters=["b", "a"]))
+    pending = before.initiate(external_purchase(feature_filters=["b", "a"])).purchase
     clock.advance(1)
-    authorized = before.initiate_purchase(external_purchase(initial_status="authorized"))
+    authorized = before.initiate(external_purchase(initial_status="authorized")).purchase
     clock.advance(1)
-    settled_later = before.initiate_purchase(external_purchase(idempotency_key="order-1"))
-    before.authorize_payment(authorize(settled_later.id, external_reference="psp-1"))
+    settled_later = before.initiate(external_purchase(idempotency_key="order-1")).purchase
+    before.authorize(authorize(settled_later.id, external_reference="psp-1"))
     clock.advance(1)
-    before.settle_payment(settle(settled_later.id, idempotency_key="settle-1"))
-    settled_at_once = before.initiate_purchase(
+    before.settle(settle(settled_later.id, idempotency_key="settle-1"))
+    settled_at_once = before.initiate(
         external_purchase(currency="JPY", credit_amount="1000.5", cost_basis="0.33")
-    )
-    before.settle_payment(settle(settled_at_once.id))
-    promotional = before.initiate_purchase(
+    ).purchase
+    before.settle(settle(settled_at_once.id))
+    promotional = before.initiate(
         promotional_purchase(metadata={"campaign": "spring"}, name="Gift")
-    )
+    ).purchase
     purchases = [pending, authorized, settled_later, settled_at_once, promotional]
     written = {
         p.id: (

@@ -22,18 +22,18 @@ from tests.application.builders import (
     promotional_purchase,
     settle,
 )
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 
 def test_settling_an_authorized_purchase_makes_it_final_and_keeps_both_ledger_groups(
     ledger: CreditLedger, clock: FixedClock
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     clock.advance(60)
-    authorized = ledger.authorize_payment(authorize(purchase.id, external_reference="psp-a"))
+    authorized = ledger.authorize(authorize(purchase.id, external_reference="psp-a")).purchase
     clock.advance(60)
 
-    settled = ledger.settle_payment(settle(purchase.id, external_reference="psp-s"))
+    settled = ledger.settle(settle(purchase.id, external_reference="psp-s")).purchase
 
     assert settled.status == "final"
     assert settled.meta_status == "final"
@@ -62,10 +62,10 @@ def test_settling_an_authorized_purchase_makes_it_final_and_keeps_both_ledger_gr
 def test_settling_a_pending_purchase_authorizes_then_settles_in_one_command(
     ledger: CreditLedger, clock: FixedClock
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
     clock.advance(60)
 
-    settled = ledger.settle_payment(settle(purchase.id, external_reference="psp-1"))
+    settled = ledger.settle(settle(purchase.id, external_reference="psp-1")).purchase
 
     assert settled.status == "final"
     payment = settled.realizations.external_payment
@@ -87,39 +87,39 @@ def test_settling_a_pending_purchase_authorizes_then_settles_in_one_command(
 def test_settling_a_final_purchase_is_rejected_and_changes_nothing(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
-    final = ledger.settle_payment(settle(purchase.id))
+    purchase = ledger.initiate(external_purchase()).purchase
+    final = ledger.settle(settle(purchase.id)).purchase
 
     with nothing_written(ledger, final), pytest.raises(PaymentAlreadySettledError) as rejected:
-        ledger.settle_payment(settle(purchase.id))
+        ledger.settle(settle(purchase.id))
 
     assert rejected.value.code == "payment_already_settled"
 
 
 def test_settling_a_purchase_created_as_settled_is_rejected(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(external_purchase(initial_status="settled"))
+    purchase = ledger.initiate(external_purchase(initial_status="settled")).purchase
 
     with nothing_written(ledger, purchase), pytest.raises(PaymentAlreadySettledError):
-        ledger.settle_payment(settle(purchase.id))
+        ledger.settle(settle(purchase.id))
 
 
 def test_settling_a_promotional_purchase_is_an_invalid_transition(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(promotional_purchase())
+    purchase = ledger.initiate(promotional_purchase()).purchase
 
     with nothing_written(ledger, purchase), pytest.raises(InvalidTransitionError):
-        ledger.settle_payment(settle(purchase.id))
+        ledger.settle(settle(purchase.id))
 
 
 def test_settling_a_purchase_that_does_not_exist_is_not_found(ledger: CreditLedger) -> None:
     with nothing_written(ledger), pytest.raises(CreditPurchaseNotFoundError):
-        ledger.settle_payment(settle(uuid4()))
+        ledger.settle(settle(uuid4()))
 
 
 def test_settling_at_another_version_than_expected_is_rejected(ledger: CreditLedger) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
-    authorized = ledger.authorize_payment(authorize(purchase.id))
+    purchase = ledger.initiate(external_purchase()).purchase
+    authorized = ledger.authorize(authorize(purchase.id)).purchase
 
     with nothing_written(ledger, authorized), pytest.raises(VersionMismatchError):
-        ledger.settle_payment(settle(purchase.id, expected_version=1))
+        ledger.settle(settle(purchase.id, expected_version=1))
 
-    assert ledger.settle_payment(settle(purchase.id, expected_version=2)).status == "final"
+    assert ledger.settle(settle(purchase.id, expected_version=2)).purchase.status == "final"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import postgres_reachable, postgres_required, postgres_schema, postgres_url
+from tests.stores import postgres_reachable, postgres_required, postgres_schema, postgres_url
 
 HTTP_BACKENDS = ("sqlite", "postgres")
 """Backends a separate server process can share with the test: memory lives inside one process."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from creditledger.infrastructure.audit.service import take_checkpoint
+from creditledger.infrastructure.audit.jobs import take_checkpoint
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import (
     EVENT_COUNT,
@@ -31,8 +31,9 @@ from tests.application.audit_support import (
     rehash,
     without_checkpoints,
 )
+from tests.clock import START, FixedClock
 from tests.e2e.cli_support import on_terminal
-from tests.support import START, FixedClock, postgres_url, truncate_schema
+from tests.stores import postgres_url, truncate_schema
 
 ENTRY_POINT = Path(sys.executable).with_name("creditledger")
 TIMEOUT = 60

@@ -124,7 +124,7 @@ def test_authorizing_an_authorized_purchase_exits_5_and_changes_nothing(
     database_url: str,
 ) -> None:
     with open_ledger(database_url) as ledger:
-        purchase = ledger.initiate_purchase(external_purchase(initial_status="authorized"))
+        purchase = ledger.initiate(external_purchase(initial_status="authorized")).purchase
 
     result = creditledger(database_url, f"purchase authorize {purchase.id} -n acme")
 

@@ -19,9 +19,9 @@ import pytest
 
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import Purchases, populate
+from tests.clock import START, FixedClock
 from tests.e2e.cli_support import ENTRY_POINT, TIMEOUT, on_terminal
 from tests.e2e.http_support import HTTP_BACKENDS, store_url_for
-from tests.support import START, FixedClock
 
 
 @pytest.fixture(params=HTTP_BACKENDS)

@@ -11,7 +11,7 @@ from creditledger.infrastructure.http.openapi import render
 from tests.infrastructure.http_app import settings
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
-REGENERATE = ".venv/bin/python -m creditledger.infrastructure.http.openapi docs/openapi.json"
+REGENERATE = ".venv/bin/python -m creditledger.infrastructure.http.openapi_file docs/openapi.json"
 
 
 def _served() -> dict[str, Any]:

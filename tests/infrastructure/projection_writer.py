@@ -49,7 +49,7 @@ def main(url: str, seed: int, commands: int) -> None:
             action = rng.choice(("initiate", "initiate", "authorize", "settle"))
             try:
                 if action == "initiate":
-                    ledger.initiate_purchase(
+                    ledger.initiate(
                         InitiatePurchase(
                             namespace="race",
                             customer_id=f"cust-{rng.randrange(4)}",
@@ -61,11 +61,9 @@ def main(url: str, seed: int, commands: int) -> None:
                         )
                     )
                 elif action == "authorize":
-                    ledger.authorize_payment(
-                        AuthorizePayment(namespace="race", purchase_id=purchase_id)
-                    )
+                    ledger.authorize(AuthorizePayment(namespace="race", purchase_id=purchase_id))
                 else:
-                    ledger.settle_payment(SettlePayment(namespace="race", purchase_id=purchase_id))
+                    ledger.settle(SettlePayment(namespace="race", purchase_id=purchase_id))
             except LedgerError:
                 continue
 

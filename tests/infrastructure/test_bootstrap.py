@@ -9,9 +9,10 @@ import pytest
 from eventsourcing.postgres import PostgresFactory
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.bootstrap import open_ledger
+from creditledger.infrastructure.bootstrap import ledger_env, open_ledger, open_read_models
+from creditledger.infrastructure.settings import Settings
 from tests.application.builders import external_purchase
-from tests.support import FixedClock
+from tests.clock import FixedClock
 
 AMBIENT_SWITCHES = {
     # What an operator's shell might carry for some other eventsourcing application.
@@ -48,7 +49,7 @@ def test_ambient_eventsourcing_variables_do_not_change_the_store(
     if backend == "memory":
         pytest.skip("the in-memory store is what the ambient variables ask for")
     before = open_store()
-    purchase = before.initiate_purchase(external_purchase())
+    purchase = before.initiate(external_purchase()).purchase
     before.close()
 
     after = open_store()
@@ -60,7 +61,7 @@ def test_ambient_eventsourcing_variables_do_not_change_the_store(
 def test_events_are_stored_through_our_mapper_whatever_the_environment_says(
     ledger: CreditLedger,
 ) -> None:
-    purchase = ledger.initiate_purchase(external_purchase())
+    purchase = ledger.initiate(external_purchase()).purchase
 
     assert ledger.env.get("MAPPER_TOPIC") == (
         "creditledger.infrastructure.persistence.mapper:PurchaseEventMapper"
@@ -80,8 +81,30 @@ def test_without_arguments_the_ledger_opens_the_store_named_by_the_environment(
     monkeypatch.setenv("CREDITLEDGER_DATABASE_URL", f"sqlite:///{path}")
 
     with open_ledger(clock=clock) as ledger:
-        purchase = ledger.initiate_purchase(external_purchase())
+        purchase = ledger.initiate(external_purchase()).purchase
     with open_ledger(clock=clock) as reopened:
         assert reopened.get_purchase(purchase.namespace, purchase.id) == purchase
 
     assert path.is_file()
+
+
+def test_read_models_are_opened_only_for_a_ledger_the_composition_root_built() -> None:
+    ledger = CreditLedger(ledger_env(Settings(database_url="memory://")))
+    try:
+        with pytest.raises(ValueError, match="open_ledger"):
+            open_read_models(ledger)
+    finally:
+        ledger.close()
+
+
+def test_the_read_models_follow_the_store_the_ledger_was_opened_on(
+    store_url: str, clock: FixedClock
+) -> None:
+    with open_ledger(store_url, clock=clock) as ledger:
+        purchase = ledger.initiate(external_purchase()).purchase
+    # A restarted process: a new ledger on the same store, and its read models.
+    with open_ledger(store_url, clock=clock) as ledger, open_read_models(ledger) as service:
+        service.read_models.wait_until(ledger.head_position(), timeout=30)
+        page = service.read_models.list_purchases(purchase.namespace)
+    expected = [] if store_url == "memory://" else [purchase.id]
+    assert [row.id for row in page.items] == expected

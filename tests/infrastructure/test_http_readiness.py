@@ -9,7 +9,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.http.deps import Services
 from tests.infrastructure.http_app import TestClient, client_for, purchase_body
-from tests.support import (
+from tests.stores import (
     POSTGRES_URL,
     postgres_reachable,
     postgres_required,

@@ -29,7 +29,7 @@ from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase
 from creditledger.infrastructure.persistence.mapper import PurchaseEventMapper
 from tests.application.builders import external_purchase
-from tests.support import POSTGRES_URL
+from tests.stores import POSTGRES_URL
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -200,7 +200,7 @@ class TestUpcasting:
 
 class TestInTheStore:
     def test_the_ledger_reads_its_own_log_through_the_mapper(self, ledger: CreditLedger) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(initial_status="settled"))
+        purchase = ledger.initiate(external_purchase(initial_status="settled")).purchase
 
         notifications = ledger.recorder.select_notifications(start=None, limit=10)
         events = [ledger.mapper.to_domain_event(notification) for notification in notifications]
@@ -212,7 +212,7 @@ class TestInTheStore:
     def test_the_stored_state_is_json_that_sql_can_query(
         self, backend: str, store_url: str, ledger: CreditLedger
     ) -> None:
-        purchase = ledger.initiate_purchase(external_purchase(credit_amount="100.123"))
+        purchase = ledger.initiate(external_purchase(credit_amount="100.123")).purchase
 
         if backend == "sqlite":
             amounts = _sqlite_credit_amounts(store_url)

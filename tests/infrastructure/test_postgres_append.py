@@ -22,7 +22,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
 from creditledger.infrastructure.settings import Settings
 from tests.application.builders import NAMESPACE, external_purchase
-from tests.support import POSTGRES_URL, postgres_url, truncate_schema
+from tests.stores import POSTGRES_URL, postgres_url, truncate_schema
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_after_a_server_restart_killed_every_pooled_connection_the_next_commands
     truncate_schema(postgres_session_schema)
     settings = Settings(database_url=postgres_url(postgres_session_schema), pool_size=16)
     with open_ledger(settings=settings) as ledger:
-        purchase = ledger.initiate_purchase(external_purchase(idempotency_key="before"))
+        purchase = ledger.initiate(external_purchase(idempotency_key="before")).purchase
         datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
         datastore.pool.wait()  # all 16 connections open and idle
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.cli.app import app
-from creditledger.infrastructure.cli.common import ExitCode
+from creditledger.infrastructure.cli.invocation import ExitCode
 from tests.readmodels_support import authorize, initiate, settle
-from tests.support import POSTGRES_URL
+from tests.stores import POSTGRES_URL
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

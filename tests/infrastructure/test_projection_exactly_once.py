@@ -12,13 +12,11 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.projection import ProjectionError
 from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import PaymentAuthorized
+from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
 from creditledger.infrastructure.projections.operations import verify
 from creditledger.infrastructure.projections.runner import ProjectionRunner
-from creditledger.infrastructure.projections.service import (
-    ReadModelService,
-    open_read_models,
-    open_view_database,
-)
+from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import START, FixedClock
 from tests.readmodels_support import (
     authorize,
     initiate,
@@ -27,7 +25,6 @@ from tests.readmodels_support import (
     read_models,
     settle,
 )
-from tests.support import START, FixedClock
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.events import PurchaseEvent
+from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.operations import verify
-from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.infrastructure.projections.service import ReadModelService
 from tests.readmodels_support import logged_events, logged_postings, read_models
-from tests.support import POSTGRES_URL, initiated_event
+from tests.stores import POSTGRES_URL, initiated_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

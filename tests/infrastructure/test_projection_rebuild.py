@@ -10,10 +10,11 @@ import pytest
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.domain.ledger import Account
+from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.operations import rebuild, verify
-from creditledger.infrastructure.projections.service import ReadModelService, open_read_models
+from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
-from tests.support import FixedClock
 
 PURCHASES = 30
 

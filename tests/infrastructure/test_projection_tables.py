@@ -14,7 +14,7 @@ from creditledger.infrastructure.projections.layout import Table
 from creditledger.infrastructure.projections.service import ReadModelService
 from creditledger.infrastructure.projections.tables import SPECS
 from tests.readmodels_support import initiate, read_models
-from tests.support import POSTGRES_URL
+from tests.stores import POSTGRES_URL
 
 
 @pytest.fixture

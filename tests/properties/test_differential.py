@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.testing.clock import DEFAULT_START
 from creditledger.application.testing.machine import differences, state_of
 from creditledger.application.testing.model import LedgerModel, ModelPurchase
@@ -24,7 +25,6 @@ from creditledger.application.testing.strategies import (
     external_references,
     valid_initiations,
 )
-from creditledger.application.views import PurchaseView
 from creditledger.domain.errors import LedgerError
 from creditledger.domain.purchase import CommandContext, CreditPurchase
 

@@ -15,7 +15,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.testing import CreditPurchaseMachine, settings_for
 from creditledger.infrastructure.bootstrap import open_ledger
-from tests.support import postgres_url, truncate_schema
+from tests.stores import postgres_url, truncate_schema
 
 
 class StoreMachine(CreditPurchaseMachine):

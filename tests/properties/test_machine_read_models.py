@@ -18,9 +18,8 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.testing import settings_for
 from creditledger.application.testing.profiles import Target
 from creditledger.application.testing.read_models import ReadModelHandle, ReadModelMachine
-from creditledger.infrastructure.bootstrap import open_ledger
-from creditledger.infrastructure.projections.service import open_read_models
-from tests.support import postgres_url, truncate_schema
+from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
+from tests.stores import postgres_url, truncate_schema
 
 EXAMPLES = {"memory": 15, "sqlite": 5, "postgres": 4}
 STEPS = 20

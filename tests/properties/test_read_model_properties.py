@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.views import PurchaseView
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import PurchaseStateError, ValidationFailedError
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
 from creditledger.domain.ledger import Account
@@ -38,6 +38,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.projections.operations import verify
 from creditledger.infrastructure.projections.runner import ProjectionRunner
 from creditledger.infrastructure.projections.service import ReadModelService
+from tests.clock import FixedClock
 from tests.readmodels_support import (
     authorize,
     folded_balances,
@@ -47,7 +48,7 @@ from tests.readmodels_support import (
     read_models,
     settle,
 )
-from tests.support import POSTGRES_URL, FixedClock, postgres_url
+from tests.stores import POSTGRES_URL, postgres_url
 
 EXAMPLES = int(os.environ.get("CREDITLEDGER_PROPERTY_EXAMPLES", "50"))
 CUSTOMERS = ("cust-1", "cust-2", "cust-3")

@@ -13,14 +13,14 @@ import contextlib
 from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
 
 from creditledger.application.commands import AuthorizePayment, SettlePayment
+from creditledger.application.errors import StoreUnavailableError
 from creditledger.application.input_types import AwareTimestamp, StorableText
 from creditledger.application.ledger import CreditLedger, Outcome
+from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
-from creditledger.application.views import PurchaseView
 from creditledger.domain.errors import CreditPurchaseNotFoundError
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.http.deps import (
@@ -135,8 +135,8 @@ def _answer(
         # A replay wrote nothing (or a store did not report positions): the log's head is at or
         # past the original write, which is what read-your-writes needs. The answer stands even
         # if the head cannot be read.
-        with contextlib.suppress(PersistenceError):
-            position = ledger.recorder.max_notification_id() or 0
+        with contextlib.suppress(StoreUnavailableError):
+            position = ledger.head_position()
     if position is not None:
         answer["X-Position"] = str(position)
     if outcome.replayed:

@@ -1,46 +1,23 @@
-"""Test helpers shared by every layer's tests: a clock the test controls, and store URLs."""
+"""The stores tests run on: the backends, the PostgreSQL test server's schemas, a sample event."""
 
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase
+from tests.clock import START
 
 POSTGRES_URL = os.environ.get(
     "CREDITLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ("memory", "sqlite", "postgres")
-START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    """A clock that stands still until the test moves it; safe to share between threads."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float = 1.0) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
-
-    def set(self, moment: datetime) -> None:
-        with self._lock:
-            self._now = moment
 
 
 def postgres_required() -> bool:

@@ -13,8 +13,8 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from creditledger.application.views import HistoryEntry, PurchaseView
-from creditledger.infrastructure.cli.common import ledger_for, print_json
+from creditledger.application.purchase_view import HistoryEntry, PurchaseView
+from creditledger.infrastructure.cli.invocation import ledger_for, print_json
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.purchase import Namespace
 
