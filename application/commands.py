@@ -13,8 +13,10 @@ from decimal import Decimal
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, field_validator
+from pydantic_core import PydanticSerializationError
 
+from creditledger.application.input_types import StorableText, Timestamp
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -50,8 +52,19 @@ class Command(BaseModel):
         """A digest of the request without its key: the same key must come with the same request."""
         # pydantic's JSON is canonical for one command class: fields in declaration order,
         # values in their normal form; the command's name keeps classes apart.
-        body = self.model_dump_json(exclude={"idempotency_key", "expected_version"})
+        excluded = {"idempotency_key", "expected_version"}
+        normal = self.normalized()
+        try:
+            body = normal.model_dump_json(exclude=excluded)
+        except PydanticSerializationError:
+            # Only text UTF-8 cannot carry (an unpaired surrogate) fails here. The domain refuses
+            # such a request, so it never matches a stored digest: any stable digest will do.
+            body = repr(normal.model_dump(exclude=excluded))
         return hashlib.sha256(f"{self.NAME}\n{body}".encode()).hexdigest()
+
+    def normalized(self) -> Command:
+        """The request with every order that carries no meaning put in one order."""
+        return self
 
 
 class SettlementInput(BaseModel):
@@ -72,8 +85,8 @@ class InitiatePurchase(Command):
     credit_amount: AmountInput
     cost_basis: AmountInput | None = None
     settlement: SettlementInput
-    priority: int | None = None
-    expires_at: datetime | None = None
+    priority: Annotated[int, Strict()] | None = None
+    expires_at: Timestamp | None = None
     feature_filters: list[str] = Field(default_factory=list)
     name: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -83,6 +96,12 @@ class InitiatePurchase(Command):
     def _keys_in_order(cls, metadata: dict[str, str]) -> dict[str, str]:
         # JSON objects have no order: {"a","b"} and {"b","a"} are the same request.
         return dict(sorted(metadata.items()))
+
+    def normalized(self) -> InitiatePurchase:
+        # The purchase stores its feature keys sorted: a retry listing them in another order
+        # asks for the same purchase. (Sorted here, not on input: problems name the caller's
+        # own positions, such as feature_filters[2].)
+        return self.model_copy(update={"feature_filters": sorted(self.feature_filters)})
 
     def intent(self, now: datetime) -> PurchaseIntent:
         """The purchase this asks for, validated and normalized as of ``now``.
@@ -109,7 +128,7 @@ class InitiatePurchase(Command):
 
 class PaymentCommand(Command):
     purchase_id: UUID
-    external_reference: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    external_reference: Annotated[StorableText, Field(min_length=1, max_length=256)] | None = None
     expected_version: int | None = None
     """If set (HTTP ``If-Match``), the command applies only to exactly this version."""
 

@@ -38,6 +38,7 @@ from creditledger.application.write_health import WriteHealth
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
+    FieldError,
     IdempotencyKeyReusedError,
     LedgerError,
     ValidationFailedError,
@@ -317,9 +318,10 @@ class CreditLedger(Application[UUID]):
                 )
             events = events[:version]
         if as_of is not None:
-            if as_of.tzinfo is None:
-                msg = "as_of must be timezone-aware"
-                raise ValueError(msg)
+            if as_of.tzinfo is None or as_of.utcoffset() is None:
+                raise ValidationFailedError(
+                    [FieldError("as_of", "timezone_required", "must include a timezone")]
+                )
             events = [event for event in events if event.timestamp <= as_of]
             if not events:
                 raise CreditPurchaseNotFoundError(

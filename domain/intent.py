@@ -15,9 +15,16 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from creditledger.domain.errors import FieldError, ValidationFailedError
-from creditledger.domain.money import is_currency, parse_decimal, payment_amount, round_money
+from creditledger.domain.money import (
+    MAX_ADJUSTED_EXPONENT,
+    is_currency,
+    parse_decimal,
+    payment_amount,
+    round_money,
+)
 from creditledger.domain.rules import SUPPORTED_SETTLEMENTS
 from creditledger.domain.status import InitialPaymentStatus, SettlementType
+from creditledger.domain.text import is_storable, unstorable_problem
 
 DEFAULT_PRIORITY = 100
 MIN_PRIORITY, MAX_PRIORITY = 1, 32767  # OpenMeter's credit grants take an int16 priority
@@ -187,7 +194,11 @@ def _identity_problems(namespace: str, customer_id: str, name: str | None) -> li
                 "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
             )
         )
-    if not customer_id.strip() or len(customer_id) > MAX_ID_LENGTH or _CONTROL.search(customer_id):
+    if not is_storable(customer_id):
+        problems.append(unstorable_problem("customer_id"))
+    elif (
+        not customer_id.strip() or len(customer_id) > MAX_ID_LENGTH or _CONTROL.search(customer_id)
+    ):
         problems.append(
             FieldError(
                 "customer_id",
@@ -195,7 +206,9 @@ def _identity_problems(namespace: str, customer_id: str, name: str | None) -> li
                 f"must be a non-blank id of at most {MAX_ID_LENGTH} printable characters",
             )
         )
-    if name is not None and (not name.strip() or len(name) > MAX_NAME_LENGTH):
+    if name is not None and not is_storable(name):
+        problems.append(unstorable_problem("name"))
+    elif name is not None and (not name.strip() or len(name) > MAX_NAME_LENGTH):
         problems.append(
             FieldError(
                 "name", "invalid_name", f"must be 1 to {MAX_NAME_LENGTH} characters when given"
@@ -265,15 +278,20 @@ def _initial_status(
 
 
 def _amount_problems(amount: Decimal) -> list[FieldError]:
-    if amount > 0:
-        return []
-    return [
-        FieldError(
-            "credit_amount",
-            "credit_amount_not_positive",
-            "credit amount must be positive after rounding to the currency",
-        )
-    ]
+    if amount <= 0:
+        return [
+            FieldError(
+                "credit_amount",
+                "credit_amount_not_positive",
+                "credit amount must be positive after rounding to the currency",
+            )
+        ]
+    # The bound holds for the amount the ledger books: rounding may carry 999...9.995 to 10^18.
+    if amount.adjusted() > MAX_ADJUSTED_EXPONENT:
+        return [
+            FieldError("credit_amount", "out_of_range", "must be less than 10^18 after rounding")
+        ]
+    return []
 
 
 def _cost_basis_problems(
@@ -303,15 +321,27 @@ def _cost_basis_problems(
 
 
 def _payment_amount_problems(amount: Decimal, basis: Decimal, currency: str) -> list[FieldError]:
-    if amount <= 0 or basis <= 0 or payment_amount(amount, basis, currency) > 0:
+    if amount <= 0 or basis <= 0:
         return []
-    return [
-        FieldError(
-            "cost_basis",
-            "payment_amount_not_positive",
-            "credit amount x cost basis rounds to zero in the currency: nothing to pay",
-        )
-    ]
+    paid = payment_amount(amount, basis, currency)
+    if paid <= 0:
+        return [
+            FieldError(
+                "cost_basis",
+                "payment_amount_not_positive",
+                "credit amount x cost basis rounds to zero in the currency: nothing to pay",
+            )
+        ]
+    # The payment is booked as an amount like any other: the same bound applies to it.
+    if paid.adjusted() > MAX_ADJUSTED_EXPONENT:
+        return [
+            FieldError(
+                "cost_basis",
+                "payment_amount_out_of_range",
+                "credit amount x cost basis must be less than 10^18 after rounding",
+            )
+        ]
+    return []
 
 
 def _priority_problems(priority: int) -> list[FieldError]:
@@ -360,12 +390,9 @@ def _feature_filter_problems(filters: Sequence[str]) -> list[FieldError]:
         )
     seen: set[str] = set()
     for index, key in enumerate(filters):
-        if not key.strip() or len(key) > MAX_FEATURE_KEY_LENGTH or _CONTROL.search(key):
-            problems.append(
-                FieldError(
-                    f"feature_filters[{index}]", "feature_key_required", "feature key is required"
-                )
-            )
+        problem = _feature_key_problem(f"feature_filters[{index}]", key)
+        if problem is not None:
+            problems.append(problem)
         elif key in seen:
             problems.append(
                 FieldError(
@@ -378,6 +405,20 @@ def _feature_filter_problems(filters: Sequence[str]) -> list[FieldError]:
     return problems
 
 
+def _feature_key_problem(field: str, key: str) -> FieldError | None:
+    if not is_storable(key):
+        return unstorable_problem(field)
+    if not key.strip():
+        return FieldError(field, "feature_key_required", "feature key is required")
+    if len(key) > MAX_FEATURE_KEY_LENGTH:
+        return FieldError(
+            field, "feature_key_too_long", f"at most {MAX_FEATURE_KEY_LENGTH} characters"
+        )
+    if _CONTROL.search(key):
+        return FieldError(field, "invalid_feature_key", "must not contain control characters")
+    return None
+
+
 def _metadata_problems(metadata: Mapping[str, str]) -> list[FieldError]:
     problems = []
     if len(metadata) > MAX_METADATA_ENTRIES:
@@ -387,6 +428,9 @@ def _metadata_problems(metadata: Mapping[str, str]) -> list[FieldError]:
             )
         )
     for key, value in metadata.items():
+        if not (is_storable(key) and is_storable(value)):
+            problems.append(unstorable_problem(f"metadata.{key[:64]}"))
+            continue
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:
             problems.append(
                 FieldError(

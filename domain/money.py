@@ -29,7 +29,8 @@ MIN_EXPONENT = -18
 _EXACT = Context(prec=80, Emax=999, Emin=-999)
 
 _NON_FINITE_WORDS = frozenset({"nan", "snan", "inf", "infinity"})
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# [0-9], not \d: \d (and Decimal()) take any script's digits, Arabic-Indic or fullwidth ones too.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import assert_never
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
@@ -12,6 +12,10 @@ from creditledger.application.projections.rows import ReadModelName, RevenueRow
 from creditledger.application.projections.store import RevenueStore
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
 from creditledger.domain.money import payment_amount
+
+# A day's total of amounts below 10^18 with up to 18 decimals needs more than the default 28
+# digits; in this context no sum of them rounds.
+_EXACT_SUM = Context(prec=80, Emax=999, Emin=-999)
 
 
 def utc_day(event: PaymentSettled) -> date:
@@ -54,8 +58,8 @@ class SettledRevenueProjection(Projection):
                 namespace=terms.namespace,
                 currency=terms.currency,
                 day=key[2],
-                amount=(row.amount if row else Decimal(0)) + paid,
-                credits=(row.credits if row else Decimal(0)) + terms.credit_amount,
+                amount=_EXACT_SUM.add(row.amount if row else Decimal(0), paid),
+                credits=_EXACT_SUM.add(row.credits if row else Decimal(0), terms.credit_amount),
                 settlements=(row.settlements if row else 0) + 1,
             )
         )

@@ -10,7 +10,9 @@ creditledger does). See ``docs/property-testing.md``.
 - ``read_models``: ``ReadModelMachine``, the same machine checking the read models after every
   step (subclass with ``make_ledger`` and ``make_read_models``);
 - ``clock``: ``ManualClock``, a thread-safe clock the test moves;
-- ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles.
+- ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles; importing the kit
+  loads the one ``HYPOTHESIS_PROFILE`` names (else ``ci`` under ``CI``, else ``dev``), unless a
+  profile of yours is already loaded.
 """
 
 from __future__ import annotations
@@ -28,13 +30,21 @@ from creditledger.application.testing.machine import (
     check,
 )
 from creditledger.application.testing.model import LedgerModel, TransitionTable, Verdict
-from creditledger.application.testing.profiles import budget_for, load_profile, settings_for
+from creditledger.application.testing.profiles import (
+    apply_selected_profile,
+    budget_for,
+    load_profile,
+    settings_for,
+)
 from creditledger.application.testing.read_models import ReadModelMachine
 from creditledger.application.testing.strategies import (
     InvalidInitiation,
     invalid_initiations,
     valid_initiations,
 )
+
+# HYPOTHESIS_PROFILE takes effect in any project that imports the kit (see profiles).
+apply_selected_profile()
 
 __all__ = [
     "CreditPurchaseMachine",
@@ -45,6 +55,7 @@ __all__ = [
     "ReadModelMachine",
     "TransitionTable",
     "Verdict",
+    "apply_selected_profile",
     "budget_for",
     "check",
     "invalid_initiations",

@@ -11,7 +11,9 @@ every step, that the two agree and that the ledger's own guarantees hold:
 - an idempotent retry answers exactly what the first request was answered, and writes nothing;
 - replaying the stored events gives the state the ledger answered with, and the state at every
   past version and as of any past moment is what it was then;
-- every ledger transaction group balances, each belongs to one event of one purchase, and no
+- every event books exactly the postings the model derives on its own (from the transition
+  table's statuses and the credit amount, never from the ledger's ``postings_for``); every
+  ledger transaction group balances, each belongs to one event of one purchase, and no
   purchase is ever authorized or settled twice;
 - nothing but a command writes to the log (queries and replays write nothing).
 
@@ -55,6 +57,7 @@ from creditledger.application.testing.model import (
     PaymentRequest,
     Verdict,
 )
+from creditledger.application.testing.model_postings import entries_by_version, expected_postings
 from creditledger.application.testing.strategies import (
     NAMESPACES,
     InvalidInitiation,
@@ -522,6 +525,20 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             for offset, event_type in enumerate(verdict.events, start=1)
         ]
         check(got == want, f"the command wrote {got}; the model expected {want}")
+        booked = entries_by_version(
+            (posting.purchase_id, posting.version, posting.account.value, posting.amount)
+            for posting in self.postings
+            if posting.purchase_id == purchase.id and posting.version > before
+        )
+        derived = entries_by_version(
+            (posting.purchase_id, posting.version, posting.account, posting.amount)
+            for posting in expected_postings(purchase)
+            if posting.version > before
+        )
+        check(
+            booked == derived,
+            f"the ledger booked {booked} for {purchase.id}; the model expected {derived}",
+        )
         for stored, expected in zip(written, purchase.events[before:], strict=True):
             check(
                 stored.timestamp == expected.at

@@ -1,9 +1,12 @@
 """Hypothesis profiles for the ledger's property tests: ``dev``, ``ci`` and ``thorough``.
 
 ``HYPOTHESIS_PROFILE`` picks one; without it, ``ci`` when the ``CI`` variable is set and ``dev``
-otherwise. A profile sets the default for every ``@given`` test, and ``settings_for`` scales
-the state machine to the store it runs on: a history on PostgreSQL costs a hundred times one in
-memory, so it gets fewer examples, never a deadline (store latency is not a property).
+otherwise. Importing ``creditledger.application.testing`` registers them and loads that one
+(``apply_selected_profile``), unless a profile of the user's is already loaded.
+
+A profile sets the default for every ``@given`` test, and ``settings_for`` scales the state
+machine to the store it runs on: a history on PostgreSQL costs a hundred times one in memory, so
+it gets fewer examples, never a deadline (store latency is not a property).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
 
 PROFILE_VARIABLE = "HYPOTHESIS_PROFILE"
 DEV, CI, THOROUGH = "dev", "ci", "thorough"
@@ -83,6 +87,28 @@ def load_profile(environ: Mapping[str, str] | None = None) -> str:
     """Register the profiles, load the selected one, and return its name."""
     register_profiles()
     name = selected_profile(environ)
+    settings.load_profile(name)
+    return name
+
+
+def apply_selected_profile(environ: Mapping[str, str] | None = None) -> str:
+    """Register the profiles and load the selected one, unless the user already chose one.
+
+    Run when the kit is imported, so that ``HYPOTHESIS_PROFILE`` works in any project, not only
+    under a conftest that calls ``load_profile``. A profile already loaded (a conftest's,
+    ``--hypothesis-profile``) is the user's choice and stays; only Hypothesis' own ``default``,
+    and the ``ci`` it loads by itself on CI, give way. A selected name nobody registered (yet) is
+    left for the user's own code to load. Returns the profile in force.
+    """
+    current = settings.get_current_profile_name()
+    register_profiles()
+    if current not in ("default", CI):
+        return current
+    name = selected_profile(environ)
+    try:
+        settings.get_profile(name)
+    except InvalidArgument:
+        return current
     settings.load_profile(name)
     return name
 

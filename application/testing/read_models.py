@@ -7,9 +7,9 @@ seen, and checks that:
 
 - the purchases view lists exactly the model's purchases, each equal to the model's state
   (status, amounts, realizations, version, times);
-- every customer's balances equal the fold of ``creditledger.domain.ledger.postings_for`` over the
-  log, now and as of past moments (the time of a posting, and just before it: clocks that went back
-  included);
+- every customer's balances equal the model's own (``model_postings``: derived from the
+  transition table and the amounts, not from the ledger's ``postings_for``), now and as of past
+  moments (the time of a posting, and just before it: clocks that went back included);
 - every transaction group in the ledger view sums to zero;
 - the receivables are exactly the payment-backed purchases not yet settled, each at its stage
   (``open`` while pending, ``authorized`` once authorized).
@@ -17,7 +17,6 @@ seen, and checks that:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -34,7 +33,8 @@ from creditledger.application.testing.machine import (
     differences,
     state_of,
 )
-from creditledger.domain.ledger import Account, Posting
+from creditledger.application.testing.model_postings import expected_balances, expected_postings
+from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
 
 _OPEN_STAGES = {
@@ -149,34 +149,39 @@ class ReadModelMachine(CreditPurchaseMachine):
             check(not diff, f"the purchases view's row of {purchase_id} differs: {diff}")
 
     def _check_balances(self, read: ReadModels) -> None:
+        postings = [
+            posting
+            for purchase in self.model.purchases.values()
+            for posting in expected_postings(purchase)
+        ]
         moments: list[datetime | None] = [None]
-        if self.postings:
+        if postings:
             # A posting's own time (inclusive) and just before it: where a wrong order shows.
-            middle = self.postings[len(self.postings) // 2].at
+            middle = sorted(posting.at for posting in postings)[len(postings) // 2]
             moments += [middle, middle - _TICK]
-        customers = {(posting.namespace, posting.customer_id) for posting in self.postings}
-        for namespace, customer in sorted(customers):
-            for moment in moments:
-                expected = _fold(
-                    posting
-                    for posting in self.postings
-                    if (posting.namespace, posting.customer_id) == (namespace, customer)
-                    and (moment is None or posting.at <= moment)
-                )
+        customers = {(posting.namespace, posting.customer_id) for posting in postings}
+        for moment in moments:
+            balances = expected_balances(postings, as_of=moment)
+            for namespace, customer in sorted(customers):
+                expected = {
+                    (currency, Account(account)): amount
+                    for (owner_namespace, owner, currency, account), amount in balances.items()
+                    if (owner_namespace, owner) == (namespace, customer)
+                }
                 found = read.balances(namespace, customer, as_of=moment)
                 for (currency, account), amount in expected.items():
                     check(
                         found.balance(currency, account) == amount,
                         f"balance of {namespace}/{customer}/{currency}/{account} as of "
                         f"{moment or 'now'}: view {found.balance(currency, account)}, "
-                        f"log {amount}",
+                        f"model {amount}",
                     )
                 extra = [
                     line
                     for line in found.balances
                     if line.balance != 0 and (line.currency, line.account) not in expected
                 ]
-                check(not extra, f"balances the log does not book, as of {moment}: {extra}")
+                check(not extra, f"balances the model does not expect, as of {moment}: {extra}")
 
     def _check_groups(self) -> None:
         sums: dict[UUID, Decimal] = {}
@@ -214,11 +219,3 @@ class ReadModelMachine(CreditPurchaseMachine):
                 f"receivables of {namespace}: view {found}, pending/authorized purchases "
                 f"{expected}",
             )
-
-
-def _fold(postings: Iterable[Posting]) -> dict[tuple[str, Account], Decimal]:
-    totals: dict[tuple[str, Account], Decimal] = {}
-    for posting in postings:
-        key = (posting.currency, posting.account)
-        totals[key] = totals.get(key, Decimal(0)) + posting.amount
-    return totals

@@ -221,8 +221,11 @@ def _draw_cost_basis(draw: st.DrawFn, credit_amount: Fraction, currency: str) ->
         raw = target / credit_amount * scale
         basis = Fraction(ceil(raw) if draw(st.booleans()) else floor(raw), scale)
     smallest = Fraction(ceil(quantum / 2 / credit_amount * 10**MAX_PLACES), 10**MAX_PLACES)
-    # Below the smallest basis the payment rounds to nothing: invalid, so lift it.
-    return max(basis, smallest)
+    # (Six decimals: enough below the bound, and few enough digits to stay a valid basis.)
+    largest = Fraction(floor((10**18 - quantum) / credit_amount * 10**6), 10**6)
+    # Below the smallest basis the payment rounds to nothing, above the largest it reaches
+    # 10^18: both invalid, so keep the basis between them.
+    return min(max(basis, smallest), largest)
 
 
 def _write(draw: st.DrawFn, value: Fraction) -> str | int | Decimal:
@@ -441,12 +444,22 @@ def _plant_namespace_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]
     return frozenset({"invalid_namespace"})
 
 
+_UNSTORABLE_TEXTS = ("cust\x00", "c\ud800d", "\udfff")
+"""Text no store can hold (NUL, unpaired surrogates): refused as unstorable_character."""
+
+
 def _plant_customer_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
-    fields["customer_id"] = _pick(draw, ("", "   ", "cust\x00", "c\x1fd", "x" * 257))
+    if draw(st.booleans()):
+        fields["customer_id"] = _pick(draw, _UNSTORABLE_TEXTS)
+        return frozenset({"unstorable_character"})
+    fields["customer_id"] = _pick(draw, ("", "   ", "c\x1fd", "x" * 257))
     return frozenset({"customer_id_required"})
 
 
 def _plant_name_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
+    if draw(st.booleans()):
+        fields["name"] = _pick(draw, _UNSTORABLE_TEXTS)
+        return frozenset({"unstorable_character"})
     fields["name"] = _pick(draw, ("", "  ", "n" * 257))
     return frozenset({"invalid_name"})
 
@@ -473,22 +486,32 @@ def _plant_expiry_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
 
 def _plant_feature_filter_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
     filters = list(fields["feature_filters"])
-    choice = _pick(draw, ("duplicate", "blank", "too_many"))
+    choice = _pick(draw, ("duplicate", "blank", "too_long", "control", "unstorable", "too_many"))
     if choice == "duplicate":
         key = draw(feature_keys())
         fields["feature_filters"] = [*filters, key, key] if key not in filters else [*filters, key]
         return frozenset({"duplicate_feature_key"})
-    if choice == "blank":
-        fields["feature_filters"] = [*filters, _pick(draw, ("", "   ", "a\x00"))]
-        return frozenset({"feature_key_required"})
+    bad_keys = {
+        "blank": (("", "   "), "feature_key_required"),
+        "too_long": (("k" * 257,), "feature_key_too_long"),
+        "control": (("a\tb", "a\x1fb", "\x7f"), "invalid_feature_key"),
+        "unstorable": (_UNSTORABLE_TEXTS, "unstorable_character"),
+    }
+    if choice in bad_keys:
+        keys, code = bad_keys[choice]
+        fields["feature_filters"] = [*filters, _pick(draw, keys)]
+        return frozenset({code})
     fields["feature_filters"] = [f"feature-{index}" for index in range(101)]
     return frozenset({"too_many_feature_filters"})
 
 
 def _plant_metadata_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
     labels = dict(fields["metadata"])
-    choice = _pick(draw, ("empty_key", "long_key", "long_value", "too_many"))
-    if choice == "empty_key":
+    choice = _pick(draw, ("empty_key", "long_key", "long_value", "unstorable", "too_many"))
+    if choice == "unstorable":
+        labels["note"] = _pick(draw, _UNSTORABLE_TEXTS)
+        code = "unstorable_character"
+    elif choice == "empty_key":
         labels[""] = "value"
         code = "invalid_metadata_key"
     elif choice == "long_key":

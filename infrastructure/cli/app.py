@@ -12,6 +12,7 @@ from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
 from creditledger.infrastructure.cli.purchase_tables import history, show
+from creditledger.infrastructure.cli.readviews import balances, list_purchases
 from creditledger.infrastructure.cli.relay import consume, relay
 from creditledger.infrastructure.cli.serve import serve
 
@@ -39,6 +40,7 @@ def root(
     state(ctx).database_url = database_url
 
 
+purchase_app.command("list")(list_purchases)
 app.add_typer(purchase_app, name="purchase")
 app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)
@@ -48,6 +50,7 @@ app.command("history")(history)
 app.command("show")(show)
 app.command("relay")(relay)
 app.command("consume")(consume)
+app.command("balances")(balances)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from creditledger.infrastructure.cli.invocation import (
     print_json,
     state,
 )
+from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.progress import progress_bar
 
 audit_app = typer.Typer(
@@ -51,7 +52,12 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (no progress bar).")]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print JSON on a terminal too (no progress bar); a pipe always gets JSON."
+    ),
+]
 MAX_DIFFERENCES_SHOWN = 20
 
 
@@ -129,10 +135,12 @@ def export(
         "final_hash": trailer.final_hash,
         "checkpoints_included": len(header.checkpoints),
     }
-    if as_json:
+    if out == STDIO:
+        return  # stdout carries the export itself
+    if json_wanted(as_json):
         print_json(summary)
-    elif out != STDIO:
-        _print_table("Export", summary)
+    else:
+        print_table(_fields_table("Export", summary))
 
 
 @audit_app.command("verify")
@@ -173,6 +181,7 @@ def verify(
     Exit 0 when everything checks out; exit 6 naming the first position where the export (or,
     with --against-live, the live state) diverges.
     """
+    as_json = json_wanted(as_json)
     checkpoints = _checkpoint_option(checkpoint or [])
     if export_path != STDIO and not Path(export_path).is_file():
         msg = f"no such export file: {export_path}"
@@ -278,10 +287,10 @@ def checkpoint_command(ctx: typer.Context, as_json: Json = False) -> None:
     if recorded is None:
         raise _fail("no checkpoint recorded: the log is empty", ExitCode.FAILED)
     data = recorded.model_dump(mode="json")
-    if as_json:
+    if json_wanted(as_json):
         print_json(data)
     else:
-        _print_table("Checkpoint recorded", data)
+        print_table(_fields_table("Checkpoint recorded", data))
 
 
 @audit_app.command("checkpoints")
@@ -289,71 +298,69 @@ def checkpoints_command(ctx: typer.Context, as_json: Json = False) -> None:
     """List the checkpoints recorded in the store (keep a copy outside it, too)."""
     with ledger_for(ctx) as ledger:
         found = checkpoint_store(ledger).all()
-    if as_json:
+    if json_wanted(as_json):
         print_json([item.model_dump(mode="json") for item in found])
         return
-    table = Table(title="Checkpoints")
-    for column in ("position", "chain_hash", "recorded_at"):
-        table.add_column(column)
+    listed = table("Checkpoints", "position", "chain_hash", "recorded_at")
     for item in found:
         recorded_at = item.recorded_at.isoformat() if item.recorded_at else ""
-        table.add_row(str(item.position), item.chain_hash, recorded_at)
-    Console().print(table)
+        listed.add_row(str(item.position), item.chain_hash, recorded_at)
+    print_table(listed)
 
 
-def _print_table(title: str, values: dict[str, Any]) -> None:
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in values.items():
-        table.add_row(key, "" if value is None else str(value))
-    Console().print(table)
+def _fields_table(title: str, values: dict[str, Any]) -> Table:
+    return field_table(
+        title, [(key, "" if value is None else str(value)) for key, value in values.items()]
+    )
 
 
 def _print_verify(report: VerificationReport, comparisons: list[LiveComparison]) -> None:
     console = Console()
     summary = report.summary()
     export_facts = summary["export"]
-    table = Table(title="Verification", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_row("store", str(export_facts["store"]))
-    table.add_row("namespace", str(export_facts["namespace"] or "(all)"))
-    table.add_row("positions", f"{export_facts['from_position']}..{export_facts['last_position']}")
-    table.add_row("events", f"{report.events:,}")
-    table.add_row("final hash", str(report.final_hash))
+    diverged = any(comparison.differences for comparison in comparisons)
+    # The verdict comes first: a failed verification must not read as a normal summary.
+    if report.failure is not None:
+        console.print(f"[bold red]FAILED[/] {report.failure.describe()}")
+    elif diverged:
+        console.print("[bold red]FAILED[/]: the live state differs from the export (see below)")
+    verdict = "FAILED" if report.failure is not None or diverged else "verified"
+    facts = table(f"Verification: {verdict}", "field", "value", show_header=False)
+    facts.add_row("store", str(export_facts["store"]))
+    facts.add_row("namespace", str(export_facts["namespace"] or "(all)"))
+    facts.add_row("positions", f"{export_facts['from_position']}..{export_facts['last_position']}")
+    facts.add_row("events", f"{report.events:,}")
+    facts.add_row("final hash", str(report.final_hash))
     checkpoints = summary["checkpoints"]
-    table.add_row(
+    facts.add_row(
         "checkpoints",
         f"{len(checkpoints['checked'])} checked, {len(checkpoints['unchecked'])} not checkable",
     )
     purchases = summary["purchases"]
     statuses = ", ".join(f"{count} {status}" for status, count in purchases["by_status"].items())
-    table.add_row("purchases", f"{purchases['total']:,} ({statuses or 'none'})")
+    facts.add_row("purchases", f"{purchases['total']:,} ({statuses or 'none'})")
     if purchases["partial_histories"]:
-        table.add_row("partial histories", f"{purchases['partial_histories']:,} (set aside)")
-    table.add_row("balance rows", f"{summary['balances']['rows']:,}")
-    table.add_row(
+        facts.add_row("partial histories", f"{purchases['partial_histories']:,} (set aside)")
+    facts.add_row("balance rows", f"{summary['balances']['rows']:,}")
+    facts.add_row(
         "double entry",
         "every currency sums to zero"
         if summary["balances"]["currencies_balanced"]
         else "[red]a currency does not sum to zero[/]",
     )
     for comparison in comparisons:
-        table.add_row(
+        facts.add_row(
             f"vs {SOURCE_NAMES.get(comparison.source, 'the live state')}",
             f"{comparison.purchases:,} purchases, "
             + (f"{comparison.balances:,} balances" if comparison.balances_compared else "")
             + f": {len(comparison.differences)} difference(s)",
         )
-    console.print(table)
+    print_table(facts)
     if summary["balances"]["totals"]:
-        totals = Table(title="Balances by currency and account")
-        for column in ("currency", "account", "balance"):
-            totals.add_column(column)
+        totals = table("Balances by currency and account", "currency", "account", "balance")
         for row in summary["balances"]["totals"]:
             totals.add_row(row["currency"], row["account"], row["balance"])
-        console.print(totals)
+        print_table(totals)
     for unchecked in checkpoints["unchecked"]:
         console.print(f"checkpoint {unchecked['position']} not checked: {unchecked['reason']}")
     live_notes = sorted({note for comparison in comparisons for note in comparison.notes})
@@ -367,7 +374,7 @@ def _print_verify(report: VerificationReport, comparisons: list[LiveComparison])
                 f"({where}) {item.kind} {item.key}: {item.detail}: "
                 f"export {item.export!s}, live {item.live!s}"
             )
-    if report.failure is None and not any(comparison.differences for comparison in comparisons):
+    if report.failure is None and not diverged:
         console.print("[green]verified[/]")
     elif report.failure is not None:
-        console.print(f"[red]FAILED[/] {report.failure.describe()}")
+        console.print(f"[bold red]FAILED[/] {report.failure.describe()}")

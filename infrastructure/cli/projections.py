@@ -14,12 +14,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_view_database
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ExitCode, ledger_for
+from creditledger.infrastructure.cli.output import json_wanted, print_table, table
 from creditledger.infrastructure.projections import operations
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
 from creditledger.infrastructure.projections.runner import Progress as OnProgress
@@ -152,16 +152,20 @@ def status(ctx: typer.Context, as_json: JsonOutput = False) -> None:
             report = operations.status(EventLog(ledger), database)
         finally:
             database.close()
-    if as_json:
+    if json_wanted(as_json):
         _print_json(report.as_dict())
         return
-    table = Table(title=f"Read models (log head {report.head})")
-    for column in ("model", "position", "lag (events)", "lag (seconds)"):
-        table.add_column(column)
+    models = table(
+        f"Read models (log head {report.head})",
+        "model",
+        "position",
+        "lag (events)",
+        "lag (seconds)",
+    )
     for model in report.models:
         seconds = "-" if model.lag_seconds is None else f"{model.lag_seconds:.1f}"
-        table.add_row(model.name, str(model.position), str(model.lag), seconds)
-    Console().print(table)
+        models.add_row(model.name, str(model.position), str(model.lag), seconds)
+    print_table(models)
 
 
 @projections_app.command("rebuild")

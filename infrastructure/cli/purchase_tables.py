@@ -1,7 +1,7 @@
 """``creditledger history ID`` and ``creditledger show ID``: a purchase for people or for scripts.
 
-The same queries as ``purchase history`` and ``purchase show``, rendered as rich tables, or as
-the same JSON with ``--json``.
+The same queries as ``purchase history`` and ``purchase show``: the same JSON when stdout is not
+a terminal (or with ``--json``), a table on a terminal.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.infrastructure.cli.invocation import ledger_for, print_json
+from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.purchase import Namespace
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print JSON on a terminal too (a pipe always gets JSON).")
+]
 PurchaseId = Annotated[UUID, typer.Argument(help="Purchase id.")]
 TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of", formats=TIME_FORMATS, help="As of this time, e.g. 2026-01-01T12:00:00Z."
+    ),
+]
 
 
 def history(
@@ -29,10 +37,10 @@ def history(
     """Every event of a purchase, oldest first, with the status it left the purchase in."""
     with ledger_for(ctx) as ledger:
         entries = ledger.purchase_history(namespace, purchase_id)
-    if as_json:
+    if json_wanted(as_json):
         print_json(entries)
         return
-    Console().print(_history_table(purchase_id, entries))
+    print_table(_history_table(purchase_id, entries))
 
 
 def show(
@@ -40,14 +48,7 @@ def show(
     purchase_id: PurchaseId,
     *,
     namespace: Namespace,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=TIME_FORMATS,
-            help="State as of this time, e.g. 2026-01-01T12:00:00Z.",
-        ),
-    ] = None,
+    as_of: AsOf = None,
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="State at this version.")
     ] = None,
@@ -59,27 +60,24 @@ def show(
         raise typer.BadParameter(msg)
     with ledger_for(ctx) as ledger:
         view = ledger.get_purchase(namespace, purchase_id, version=version, as_of=as_of)
-    if as_json:
+    if json_wanted(as_json):
         print_json(view)
         return
-    Console().print(_purchase_table(view))
+    print_table(_purchase_table(view))
 
 
 def _history_table(purchase_id: UUID, entries: list[HistoryEntry]) -> Table:
-    table = Table(title=f"History of purchase {purchase_id}")
-    for column in ("version", "type", "recorded_at", "status_after"):
-        table.add_column(column)
+    found = table(
+        f"History of purchase {purchase_id}", "version", "type", "recorded_at", "status_after"
+    )
     for entry in entries:
-        table.add_row(
+        found.add_row(
             str(entry.version), entry.type, entry.recorded_at.isoformat(), entry.status_after
         )
-    return table
+    return found
 
 
 def _purchase_table(view: PurchaseView) -> Table:
-    table = Table(title=f"Purchase {view.id} (version {view.version})", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
     grant = view.realizations.credit_grant
     payment = view.realizations.external_payment
     rows = [
@@ -107,6 +105,4 @@ def _purchase_table(view: PurchaseView) -> Table:
                 )
             )
     rows += [("created", view.created_at.isoformat()), ("updated", view.updated_at.isoformat())]
-    for field, value in rows:
-        table.add_row(field, value)
-    return table
+    return field_table(f"Purchase {view.id} (version {view.version})", rows)

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from creditledger.domain.errors import FieldError, LedgerError, ValidationFailedError
+from creditledger.domain.text import printable_field
 from creditledger.infrastructure.http.allow import allowed_methods
 from creditledger.infrastructure.http.logging import REQUEST_ID
 
@@ -159,7 +160,8 @@ def field_name(location: Sequence[int | str]) -> str:
             name += f"[{part}]"
         else:
             name += f".{part}" if name else str(part)
-    return name or "body"
+    # A dict key in the location is the caller's text, possibly not even encodable.
+    return printable_field(name) or "body"
 
 
 def field_errors(items: Iterable[Mapping[str, Any]]) -> list[FieldError]:

@@ -12,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from creditledger.application.commands import AmountInput, InitiatePurchase, SettlementInput
+from creditledger.application.input_types import Timestamp
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.domain.intent import (
     MAX_FEATURE_FILTERS,
@@ -105,7 +106,7 @@ class PurchaseCreate(_Request):
     ] = None
     settlement: SettlementRequest
     priority: Annotated[
-        int | None,
+        Annotated[int, Strict()] | None,
         Field(
             description=f"Consumption priority, {MIN_PRIORITY} to {MAX_PRIORITY} (default 100).",
             json_schema_extra={"minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY},
@@ -113,7 +114,7 @@ class PurchaseCreate(_Request):
         ),
     ] = None
     expires_at: Annotated[
-        datetime | None,
+        Timestamp | None,
         Field(
             description="When the credits expire: RFC 3339 with an offset, in the future; "
             "truncated to the second, in UTC.",

@@ -10,7 +10,7 @@ import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
-from creditledger.domain.errors import CreditPurchaseNotFoundError
+from creditledger.domain.errors import CreditPurchaseNotFoundError, ValidationFailedError
 from tests.application.builders import NAMESPACE, authorize, external_purchase, settle
 from tests.clock import START, FixedClock
 
@@ -153,8 +153,12 @@ class TestAsOf:
     def test_a_naive_time_is_refused(self, ledger: CreditLedger, clock: FixedClock) -> None:
         purchase, _, _ = _lifecycle(ledger, clock)
 
-        with pytest.raises(ValueError, match="timezone-aware"):
+        with pytest.raises(ValidationFailedError) as refused:
             ledger.get_purchase(NAMESPACE, purchase.id, as_of=datetime(2026, 1, 1, 12, 1))
+
+        assert [(error.field, error.code) for error in refused.value.errors] == [
+            ("as_of", "timezone_required")
+        ]
 
     def test_event_times_never_run_backwards_even_when_the_clock_does(
         self, ledger: CreditLedger, clock: FixedClock

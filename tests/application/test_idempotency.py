@@ -72,6 +72,23 @@ class TestInitiate:
         assert retry.purchase == first
         assert retry.purchase.version == 3
 
+    def test_a_retry_listing_the_feature_keys_in_another_order_replays(
+        self, ledger: CreditLedger
+    ) -> None:
+        first = ledger.initiate(
+            external_purchase(idempotency_key="order-9", feature_filters=["storage", "api_calls"])
+        )
+
+        with nothing_written(ledger, first.purchase):
+            retry = ledger.initiate(
+                external_purchase(
+                    idempotency_key="order-9", feature_filters=["api_calls", "storage"]
+                )
+            )
+
+        assert retry.replayed
+        assert retry.purchase == first.purchase
+
     def test_the_same_key_with_a_different_request_is_rejected(self, ledger: CreditLedger) -> None:
         first = ledger.initiate(external_purchase(idempotency_key="order-1")).purchase
 

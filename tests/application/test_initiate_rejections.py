@@ -40,6 +40,8 @@ BAD_AMOUNTS: list[tuple[str, object, str]] = [
     ("bool", True, "not_a_decimal"),
     ("words", "ten", "not_a_decimal"),
     ("empty", "", "not_a_decimal"),
+    ("Arabic-Indic digits", "\u0661\u0660\u0660", "not_a_decimal"),
+    ("fullwidth digits", "\uff11\uff10\uff10", "not_a_decimal"),
 ]
 
 
@@ -99,6 +101,37 @@ CASES: list[Case] = [
     ("priority above int16", {"priority": 32768}, {("priority", "priority_out_of_range")}),
     ("blank customer", {"customer_id": " "}, {("customer_id", "customer_id_required")}),
     ("bad namespace", {"namespace": "a b"}, {("namespace", "invalid_namespace")}),
+    (
+        "a credit amount that rounds up to 10^18",
+        {"credit_amount": "999999999999999999.995"},
+        {("credit_amount", "out_of_range")},
+    ),
+    (
+        "a payment of 10^18 or more",
+        {"credit_amount": "100000000000000000", "cost_basis": "10"},
+        {("cost_basis", "payment_amount_out_of_range")},
+    ),
+    (
+        "a feature key of 257 characters",
+        {"feature_filters": ["k" * 257]},
+        {("feature_filters[0]", "feature_key_too_long")},
+    ),
+    (
+        "a feature key with a control character",
+        {"feature_filters": ["api\tcalls"]},
+        {("feature_filters[0]", "invalid_feature_key")},
+    ),
+    *[
+        (f"{where}: {what}", overrides, {(field, "unstorable_character")})
+        for what, bad in (("NUL", "a\x00b"), ("lone surrogate", "a\ud800b"))
+        for where, overrides, field in (
+            ("customer id", {"customer_id": bad}, "customer_id"),
+            ("name", {"name": bad}, "name"),
+            ("feature key", {"feature_filters": ["ok", bad]}, "feature_filters[1]"),
+            ("metadata value", {"metadata": {"order": bad}}, "metadata.order"),
+            ("metadata key", {"metadata": {bad: "x"}}, "metadata." + ascii(bad)[1:-1]),
+        )
+    ],
 ]
 
 

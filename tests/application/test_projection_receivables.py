@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.readmodels import ReceivableStage
 from creditledger.domain.errors import ValidationFailedError
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.status import InitialPaymentStatus, SettlementType
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.clock import START, FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
@@ -105,3 +109,44 @@ def test_a_reversed_revenue_range_is_refused(views: ReadModelService) -> None:
     with pytest.raises(ValidationFailedError) as refused:
         views.read_models.settled_revenue("acme", date(2026, 2, 1), date(2026, 1, 1))
     assert refused.value.codes == {"range_reversed"}
+
+
+def test_settled_revenue_is_summed_exactly_however_many_digits_it_takes(
+    ledger: CreditLedger, views: ReadModelService
+) -> None:
+    # Logged before intake bounded the payment: its 30 digits must not be rounded to 28.
+    credit, basis = Decimal("1234567890123456.78"), Decimal("1000000000000.01")
+    paid = Decimal("1234567890123469125678901234.57")
+    purchase_id = uuid4()
+    common: dict[str, Any] = {"originator_id": purchase_id, "timestamp": START}
+    ledger.events.put(
+        [
+            Initiated(
+                **common,
+                originator_version=1,
+                namespace="acme",
+                customer_id="cust-1",
+                currency="USD",
+                credit_amount=credit,
+                cost_basis=basis,
+                settlement_type=SettlementType.EXTERNAL,
+                initial_payment_status=InitialPaymentStatus.CREATED,
+                priority=100,
+                expires_at=None,
+                feature_filters=(),
+                name=None,
+                metadata={},
+                credit_grant_transaction_group_id=uuid4(),
+                granted_at=START,
+            ),
+            PaymentAuthorized(
+                **common, originator_version=2, amount=paid, transaction_group_id=uuid4(), at=START
+            ),
+            PaymentSettled(**common, originator_version=3, transaction_group_id=uuid4(), at=START),
+        ]
+    )
+    views.runner.catch_up()
+
+    revenue = views.read_models.settled_revenue("acme", START.date(), START.date())
+
+    assert [(day.amount, day.credits) for day in revenue.days] == [(paid, credit)]

@@ -32,6 +32,7 @@ from tests.application.audit_support import (
     without_checkpoints,
 )
 from tests.clock import START, FixedClock
+from tests.e2e.cli_support import on_terminal
 from tests.stores import postgres_url, sqlite_bypassing_triggers, truncate_schema
 
 ENTRY_POINT = Path(sys.executable).with_name("creditledger")
@@ -89,7 +90,7 @@ def test_an_export_verifies_and_one_changed_byte_fails_naming_its_position(
 
     verified = creditledger(database, "audit", "verify", str(export))
     assert verified.returncode == 0, verified.stderr
-    assert "verified" in verified.stdout
+    assert json.loads(verified.stdout)["ok"] is True  # piped: JSON, even without --json
 
     lines = export.read_text().splitlines()
     index = event_index(lines, 6)
@@ -259,3 +260,28 @@ def test_show_refuses_a_time_and_a_version_together_as_bad_usage(database: Path)
     )
     assert both.returncode == 2
     assert "not both" in both.stderr
+
+
+@pytest.mark.usefixtures("purchases")
+def test_a_failed_verification_on_a_terminal_says_failed_before_anything_else(
+    database: Path, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.jsonl"
+    succeeded(creditledger(database, "audit", "export", str(export), "--json"))
+    lines = export.read_text().splitlines()
+    index = event_index(lines, 6)
+    lines[index] = lines[index].replace('"credit_amount":"30.00"', '"credit_amount":"31.00"')
+    export.write_text("\n".join(lines) + "\n")
+
+    code, shown = on_terminal(
+        "audit",
+        "verify",
+        str(export),
+        env={**os.environ, "CREDITLEDGER_DATABASE_URL": f"sqlite:///{database}"},
+    )
+
+    assert code == VERIFY_FAILED
+    first_line = shown.strip().splitlines()[0]
+    assert first_line.startswith("FAILED"), shown
+    assert "position 6" in first_line
+    assert "verified" not in shown.replace("Verification: FAILED", "")

@@ -116,6 +116,28 @@ def test_bad_lines_are_refused_with_every_problem_and_the_rest_imported(
     assert "2 created, 0 replayed, 3 refused (validation_failed: 3)" in summary
 
 
+def test_a_line_is_read_as_strictly_as_an_http_body(database_url: str, tmp_path: Path) -> None:
+    source = write_lines(
+        tmp_path / "lax.jsonl",
+        [
+            json.dumps({**GOOD, "idempotency_key": "a", "priority": "5"}),
+            json.dumps({**GOOD, "idempotency_key": "b", "expires_at": 4102444800}),
+            json.dumps({**GOOD, "idempotency_key": "c", "name": "a\u0000b"}),
+        ],
+    )
+
+    code, answers, summary = run_import(database_url, str(source), "-n", "acme")
+
+    assert code == 3, summary
+    assert [
+        [(e["field"], e["code"]) for e in answer["problem"]["errors"]] for answer in answers
+    ] == [
+        [("priority", "int_type")],
+        [("expires_at", "invalid_timestamp")],
+        [("name", "unstorable_character")],
+    ]
+
+
 def test_a_key_reused_with_another_request_is_a_conflict_and_stdin_is_read(
     database_url: str,
 ) -> None:

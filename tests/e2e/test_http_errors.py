@@ -216,3 +216,59 @@ def test_a_query_that_cannot_name_a_state_is_a_validation_failure(client: httpx.
         "validation_failed",
     )
     assert {error["field"] for error in problem["errors"]} == {"version", "as_of"}
+
+
+def test_lax_types_are_refused_not_coerced(client: httpx.Client) -> None:
+    # pydantic's lax mode would read true as priority 1, "5" as 5 and a bare number as a Unix
+    # time; the contract says an integer and an RFC 3339 string with an offset.
+    for priority, expires_at in ((True, 4102444800), ("5", "4102444800")):
+        problem = assert_problem(
+            client.post(
+                purchases_path(),
+                json=external_purchase(priority=priority, expires_at=expires_at),
+                headers={"Idempotency-Key": new_key()},
+            ),
+            422,
+            "validation_failed",
+        )
+        assert {(error["field"], error["code"]) for error in problem["errors"]} == {
+            ("priority", "int_type"),
+            ("expires_at", "invalid_timestamp"),
+        }
+
+
+def test_a_bare_number_is_no_time_to_read_as_of(client: httpx.Client) -> None:
+    purchase = create(client)
+    for path in (purchase_path(purchase["id"]), "/v1/namespaces/acme/customers/cust-1/balances"):
+        problem = assert_problem(
+            client.get(path, params={"as_of": "0.5"}), 422, "validation_failed"
+        )
+        assert [(error["field"], error["code"]) for error in problem["errors"]] == [
+            ("as_of", "invalid_timestamp")
+        ]
+
+
+def test_text_no_store_can_hold_is_refused_in_every_field(client: httpx.Client) -> None:
+    nul = "a\u0000b"
+    body = external_purchase(customer_id=nul, name=nul, metadata={nul: "x", "order": nul})
+    problem = assert_problem(
+        client.post(purchases_path(), json=body, headers={"Idempotency-Key": new_key()}),
+        422,
+        "validation_failed",
+    )
+    assert {(error["field"], error["code"]) for error in problem["errors"]} == {
+        ("customer_id", "unstorable_character"),
+        ("name", "unstorable_character"),
+        ("metadata.a\\x00b", "unstorable_character"),
+        ("metadata.order", "unstorable_character"),
+    }
+    purchase = create(client)
+    refused = assert_problem(
+        client.post(purchase_path(purchase["id"]) + "/authorize", json={"external_reference": nul}),
+        422,
+        "validation_failed",
+    )
+    assert [(error["field"], error["code"]) for error in refused["errors"]] == [
+        ("external_reference", "unstorable_character")
+    ]
+    assert history_types(client, purchase["id"]) == ["Initiated"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Security
-from pydantic import AwareDatetime
 
+from creditledger.application.input_types import AwareTimestamp, StorableText
 from creditledger.infrastructure.http.deps import ReadModelsDep, bearer_scheme
 from creditledger.infrastructure.http.gate import LedgerRoute
 from creditledger.infrastructure.http.openapi import problem_responses
@@ -37,10 +37,12 @@ router = APIRouter(
 def customer_balances(
     *,
     namespace: NamespacePath,
-    customer_id: Annotated[str, Path(description="The customer's id.", examples=["cust-1"])],
+    customer_id: Annotated[
+        StorableText, Path(description="The customer's id.", examples=["cust-1"])
+    ],
     read_models: ReadModelsDep,
     as_of: Annotated[
-        AwareDatetime | None,
+        AwareTimestamp | None,
         Query(
             description="Balances as they stood at this time, inclusive (RFC 3339 with an "
             "offset); absent: now."

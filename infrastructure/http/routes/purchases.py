@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
-from pydantic import AwareDatetime
 
 from creditledger.application.commands import AuthorizePayment, SettlePayment
 from creditledger.application.errors import StoreUnavailableError
+from creditledger.application.input_types import AwareTimestamp, StorableText
 from creditledger.application.ledger import CreditLedger, Outcome
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
@@ -213,7 +213,8 @@ def list_purchases(
     namespace: NamespacePath,
     read_models: ReadModelsDep,
     customer_id: Annotated[
-        str | None, Query(description="Only this customer's purchases.", examples=["cust-1"])
+        StorableText | None,
+        Query(description="Only this customer's purchases.", examples=["cust-1"]),
     ] = None,
     status: Annotated[
         str | None,
@@ -323,7 +324,7 @@ def get_purchase(
         ),
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None,
+        AwareTimestamp | None,
         Query(
             description="The purchase as it stood at this time, inclusive (RFC 3339 with an "
             "offset; 404 if it did not exist yet). With version too, both apply.",

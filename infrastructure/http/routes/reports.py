@@ -6,8 +6,8 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Security
-from pydantic import AwareDatetime
 
+from creditledger.application.input_types import AwareTimestamp
 from creditledger.application.readmodels import Receivables, SettledRevenue
 from creditledger.infrastructure.http.deps import ReadModelsDep, bearer_scheme
 from creditledger.infrastructure.http.gate import LedgerRoute
@@ -39,7 +39,7 @@ def receivables(
     namespace: NamespacePath,
     read_models: ReadModelsDep,
     as_of: Annotated[
-        AwareDatetime | None,
+        AwareTimestamp | None,
         Query(description="The moment, inclusive (RFC 3339 with an offset); absent: now."),
     ] = None,
 ) -> Receivables:
