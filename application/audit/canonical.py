@@ -43,7 +43,8 @@ _ENCODER = json.JSONEncoder(
 #   and reads the third exactly; NaN, lone surrogates, bad UTF-8 and too deep nesting make orjson
 #   fail. In all those cases the reference parses again and decides (its error, its value).
 #   Duplicate keys: both keep the last.
-# - writing: OPT_SORT_KEYS orders keys by UTF-8 bytes, which is code point order, and orjson
+# - writing: values holding a float go to the reference (see _writes_like_reference). For the
+#   others, OPT_SORT_KEYS orders keys by UTF-8 bytes, which is code point order, and orjson
 #   escapes exactly what the reference does with ensure_ascii=False (a Hypothesis test compares
 #   them on arbitrary JSON values). Values orjson cannot write (integers beyond 64 bits, lone
 #   surrogates) and types the reference does not write (datetimes, dataclasses, subclasses:
@@ -68,6 +69,15 @@ def _holds_float(value: Any) -> bool:
     return False
 
 
+def _writes_like_reference(value: Any) -> bool:
+    # Floats print differently (1e-08 against 1e-8); canonical values never hold one, but a
+    # value that does goes to the reference writer rather than to a second opinion.
+    kind = type(value)
+    if kind is dict or kind is list:
+        return not _holds_float(value)
+    return kind is not float
+
+
 def parse_json(text: str | bytes) -> Any:
     """Parse JSON, refusing floats, NaN and infinities (``NotCanonicalError``)."""
     try:
@@ -75,12 +85,13 @@ def parse_json(text: str | bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        kind = type(value)
-        if kind in (dict, list):
-            if not _holds_float(value):
-                return value
-        elif kind is not float:
+        if _writes_like_reference(value):
             return value
+    return reference_parse_json(text)
+
+
+def reference_parse_json(text: str | bytes) -> Any:
+    """``parse_json`` by the standard library alone: the reference the fast path must equal."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     return _DECODER.decode(text)
@@ -88,15 +99,24 @@ def parse_json(text: str | bytes) -> Any:
 
 def canonical_text(value: Any) -> str:
     """The canonical JSON text of a value (``canonical_bytes`` before UTF-8 encoding)."""
+    if not _writes_like_reference(value):
+        return reference_canonical_text(value)
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS).decode("utf-8")
     except TypeError:
-        return _ENCODER.encode(value)
+        return reference_canonical_text(value)
+
+
+def reference_canonical_text(value: Any) -> str:
+    """``canonical_text`` by the standard library alone: the reference the fast path must equal."""
+    return _ENCODER.encode(value)
 
 
 def canonical_bytes(value: Any) -> bytes:
     """The canonical bytes of a value: sorted keys, no whitespace, UTF-8."""
+    if not _writes_like_reference(value):
+        return reference_canonical_text(value).encode("utf-8")
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS)
     except TypeError:
-        return _ENCODER.encode(value).encode("utf-8")
+        return reference_canonical_text(value).encode("utf-8")

@@ -22,7 +22,7 @@ from creditledger.application.audit.records import (
     ExportTrailer,
     event_line,
 )
-from creditledger.application.audit.transcribe import StoredEntry, Transcriber
+from creditledger.application.audit.transcribe import NamespaceLookup, StoredEntry, Transcriber
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,19 @@ class ExportResult:
 class LogExporter:
     """Streams the log into export lines; ``write`` receives each line with its newline."""
 
-    def __init__(self, request: ExportRequest, write: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        request: ExportRequest,
+        write: Callable[[str], object],
+        lookup: NamespaceLookup | None = None,
+    ) -> None:
+        """``lookup``: see ``Transcriber`` (with it, memory does not grow with the log)."""
         if request.from_position < 1:
             msg = "from_position must be at least 1"
             raise ValueError(msg)
         self._request = request
         self._write = write
-        self._transcriber = Transcriber()
+        self._transcriber = Transcriber(lookup)
         self._hash = GENESIS_HASH
         self._start_position = 0
         self._header: ExportHeader | None = None

@@ -33,7 +33,12 @@ from creditledger.domain.errors import LedgerError
 from creditledger.domain.purchase import project_purchase
 from creditledger.infrastructure.audit.checkpoints import checkpoint_store
 from creditledger.infrastructure.audit.files import export_file, export_lines
-from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.infrastructure.audit.log import (
+    DEFAULT_BATCH_SIZE,
+    last_position,
+    namespace_lookup,
+    read_log,
+)
 from creditledger.infrastructure.audit.spill import SqliteClosedPurchases
 
 Progress = Callable[[int, int], object]
@@ -87,6 +92,7 @@ def export_log(
             checkpoints=checkpoints,
         ),
         out.write,
+        namespace_lookup(ledger),
     )
     for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
         for entry in batch:
@@ -137,7 +143,7 @@ def take_checkpoint(
     # Checkpoints first, then the cut: every checkpoint read was taken at or below the cut.
     checker = CheckpointChecker(store.all())
     cut = last_position(ledger)
-    chain = LogChain()
+    chain = LogChain(namespace_lookup(ledger))
     for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
         for entry in batch:
             chain.add(entry)
