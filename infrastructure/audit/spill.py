@@ -23,7 +23,7 @@ from creditledger.application.audit.closed import History, RecordedEvent
 
 FLUSH_EVERY = 2000
 """Closed purchases buffered in memory before one write."""
-CACHE_KIB = 32 * 1024
+CACHE_KIB = 8 * 1024
 """SQLite's page cache for the file, in KiB (its default is 2 MiB; more spares lookups)."""
 
 
