@@ -9,6 +9,8 @@ from __future__ import annotations
 REPLAY = "replay"
 CATCHUP = "projection-catchup"
 GROWTH = "growth"
+AUDIT_VERIFY = "audit-verify"
+AUDIT_EXPORT = "audit-export"
 
 
 def appends(per_save: int, threads: int) -> str:

@@ -14,12 +14,16 @@ Rows, by section:
    every aggregate;
 6. projection catch-up: the projector filling every read model from a bulk-loaded log,
    against the library's ``repository.get`` of every purchase in the same log;
-7. growth: creditledger lifecycles with 10^6 events already stored, against 10^3.
+7. growth: creditledger lifecycles with 10^6 events already stored, against 10^3;
+8. audit (``bench.verify``, SQLite, 10^6 events): offline ``audit verify`` and ``audit export``,
+   each against the library's ``repository.get`` of purchases of the same log; each job in its
+   own process, its peak RSS in the row's note.
 
 After the table, issue 7's targets (``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7]
-[--scale F] [--growth-events N] [--json PATH]``; JSON goes to ``bench/results/latest.json``.
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8]
+[--scale F] [--growth-events N] [--audit-events N] [--json PATH]``; JSON goes to
+``bench/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ from bench.report import Row, as_json, console, render, write_json
 from bench.stores import BACKENDS, Backend, fresh_store, ledger_configuration, postgres_problem
 from bench.targets import evaluate, render_targets, targets_json
 from bench.timing import Rate, Timing
+from bench.verify import measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "4", "5", "6", "7")
+SECTIONS = ("1", "3", "4", "5", "6", "7", "8")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
+AUDIT_EVENTS = 1_000_000
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 HTTP_CLIENTS = 32
 HTTP_TIME_LIMIT_SECONDS = 20.0
@@ -286,6 +292,50 @@ def growth_rows(
     ]
 
 
+def audit_rows(runs: int, audit_events: int) -> list[Row]:
+    """Section 8: offline verify and export (bench.verify) against the library's replay."""
+    figures = measure_verify(audit_events, runs=runs)
+    events = int(figures["events"])
+    replayed = int(figures["library_replay_sample_purchases"]) * 3
+
+    def rate(label: str, name: str, count: int) -> Rate:
+        rates = figures[f"{name}_runs"]
+        return Rate(label, "event", tuple(Timing(count, count, count / each) for each in rates))
+
+    replay = rate(
+        f"library replay: repository.get of {replayed // 3:,} purchases, one process",
+        "library_replay",
+        replayed,
+    )
+
+    def rss(name: str) -> str:
+        return f"peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+
+    size = f"{events:,} events"
+    return [
+        Row(
+            "8",
+            "audit verify (offline) vs library replay",
+            "sqlite",
+            size,
+            rate("audit verify of the export file, one process", "verify", events),
+            replay,
+            note=f"verify {rss('verify')}; library replay {rss('library_replay')}",
+            key=keys.AUDIT_VERIFY,
+        ),
+        Row(
+            "8",
+            "audit export vs library replay",
+            "sqlite",
+            size,
+            rate("audit export of the whole log to a file, one process", "export", events),
+            replay,
+            note=f"export {rss('export')}",
+            key=keys.AUDIT_EXPORT,
+        ),
+    ]
+
+
 @dataclass
 class Stopwatch:
     """How long each part of the suite took: the 5-minute budget is watched, not guessed."""
@@ -319,6 +369,7 @@ def run_suite(
     scale: Scale,
     growth_events: int,
     stopwatch: Stopwatch,
+    audit_events: int = AUDIT_EVENTS,
 ) -> list[Row]:
     rows: list[Row] = []
     reachable: list[Backend] = []
@@ -366,6 +417,11 @@ def run_suite(
             f"growth (section 7), {growth_events:,} events per backend",
             partial(growth_rows, reachable, runs, scale, growth_events),
         )
+    if "8" in sections and "sqlite" in reachable:
+        rows += stopwatch.run(
+            f"audit (section 8), {audit_events:,} events",
+            partial(audit_rows, runs, scale.of(audit_events, 3)),
+        )
     return sorted(rows, key=lambda row: row.section)
 
 
@@ -387,6 +443,9 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--growth-events", type=int, default=GROWTH_SIZES[1], help="the big store's events"
+    )
+    command.add_argument(
+        "--audit-events", type=int, default=AUDIT_EVENTS, help="the audit rows' log (section 8)"
     )
     command.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     return command
@@ -410,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale=Scale(options.scale),
         growth_events=options.growth_events,
         stopwatch=stopwatch,
+        audit_events=options.audit_events,
     )
     facts["load average at end"] = load_average()
     facts["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
@@ -423,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sections": sections,
         "scale": options.scale,
         "growth_sizes": [GROWTH_SIZES[0], options.growth_events],
+        "audit_events": options.audit_events,
         "events_per_lifecycle": EVENTS_PER_LIFECYCLE,
         "http_clients": HTTP_CLIENTS,
     }

@@ -57,15 +57,21 @@ _ORJSON_OPTIONS = (
 )
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _holds_float(value: Any) -> bool:
-    # The types of a container's members are collected at C speed; only nested containers are
-    # visited one by one.
+    # The set of member types is built at C speed; most containers hold scalars only.
     members = value.values() if type(value) is dict else value
     kinds = set(map(type, members))
+    if kinds <= _SCALARS:
+        return False
     if float in kinds:
         return True
-    if dict in kinds or list in kinds:
-        return any(type(member) in (dict, list) and _holds_float(member) for member in members)
+    for member in members:
+        kind = type(member)
+        if (kind is dict or kind is list) and member and _holds_float(member):
+            return True
     return False
 
 
@@ -101,6 +107,16 @@ def canonical_text(value: Any) -> str:
     """The canonical JSON text of a value (``canonical_bytes`` before UTF-8 encoding)."""
     if not _writes_like_reference(value):
         return reference_canonical_text(value)
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode("utf-8")
+    except TypeError:
+        return reference_canonical_text(value)
+
+
+def canonical_text_of_parsed(value: Any) -> str:
+    """``canonical_text`` of a value that holds no float by construction: built of what
+    ``parse_json`` returned (which refuses floats), strings, integers and None. Spares the check.
+    """
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS).decode("utf-8")
     except TypeError:

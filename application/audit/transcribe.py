@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.canonical import (
+    NotCanonicalError,
+    canonical_text_of_parsed,
+    parse_json,
+)
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import event_object
 from creditledger.domain.events import EVENT_CLASSES, Initiated
@@ -115,7 +119,7 @@ class LogChain:
     def add(self, entry: StoredEntry) -> dict[str, Any]:
         """Advance over ``entry``; returns its event object (with the purchase's namespace)."""
         event = self.transcriber.event_object(entry)
-        self.chain_hash = next_hash(self.chain_hash, canonical_bytes(event))
+        self.chain_hash = next_hash(self.chain_hash, canonical_text_of_parsed(event).encode())
         self.position = entry.position
         self.event_count += 1
         return event

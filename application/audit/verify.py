@@ -16,7 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.canonical import (
+    NotCanonicalError,
+    canonical_text_of_parsed,
+    parse_json,
+)
 from creditledger.application.audit.chain import next_hash
 from creditledger.application.audit.checkpoints import CheckpointChecker, UncheckedCheckpoint
 from creditledger.application.audit.closed import ClosedPurchases
@@ -263,7 +267,7 @@ class ExportVerifier:
             chain_hash = next_hash(previous, (line[: -len(given) - 11] + "}").encode("utf-8"))
             if chain_hash == given:
                 return chain_hash
-        return next_hash(previous, canonical_bytes(item))
+        return next_hash(previous, canonical_text_of_parsed(item).encode("utf-8"))
 
     def _event(self, item: dict[str, Any], line: str) -> None:
         header = self._header
