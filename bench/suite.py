@@ -19,7 +19,8 @@ Rows, by section:
    each against the library's ``repository.get`` of purchases of the same log; each job in its
    own process, its peak RSS in the row's note.
 
-After the table, issue 7's targets (``bench.targets``), judged on this run's rows.
+After the table, issue 7's targets and issue 14's audit ratio (``bench.targets``), judged on this
+run's rows.
 
 Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8]
 [--scale F] [--growth-events N] [--audit-events N] [--json PATH]``; JSON goes to

@@ -205,10 +205,11 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 6
+    assert len(document["targets"]) == 7
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
-    assert len(measured) == (0 if bench_backend == "memory" else 3)
+    expected = {"memory": 0, "sqlite": 4, "postgres": 3}  # SQLite adds the audit target
+    assert len(measured) == expected[bench_backend]
 
 
 def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(
