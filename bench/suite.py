@@ -310,30 +310,23 @@ def audit_rows(runs: int, audit_events: int) -> list[Row]:
     )
 
     def rss(name: str) -> str:
-        return f"peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+        return f"{name.replace('_', ' ')} peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
 
-    size = f"{events:,} events"
+    def row(job: str, label: str, key: str) -> Row:
+        return Row(
+            "8",
+            f"audit {job} vs library replay",
+            "sqlite",
+            f"{events:,} events",
+            rate(f"{label}, one process", job, events),
+            replay,
+            note=f"{rss(job)}; {rss('library_replay')}",
+            key=key,
+        )
+
     return [
-        Row(
-            "8",
-            "audit verify (offline) vs library replay",
-            "sqlite",
-            size,
-            rate("audit verify of the export file, one process", "verify", events),
-            replay,
-            note=f"verify {rss('verify')}; library replay {rss('library_replay')}",
-            key=keys.AUDIT_VERIFY,
-        ),
-        Row(
-            "8",
-            "audit export vs library replay",
-            "sqlite",
-            size,
-            rate("audit export of the whole log to a file, one process", "export", events),
-            replay,
-            note=f"export {rss('export')}",
-            key=keys.AUDIT_EXPORT,
-        ),
+        row("verify", "audit verify of the export file, offline", keys.AUDIT_VERIFY),
+        row("export", "audit export of the whole log to a file", keys.AUDIT_EXPORT),
     ]
 
 

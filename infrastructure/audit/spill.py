@@ -15,7 +15,6 @@ import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
@@ -28,7 +27,7 @@ CACHE_KIB = 8 * 1024
 
 
 class SqliteClosedPurchases:
-    """``ClosedPurchases`` in a temporary SQLite file; use as a context manager."""
+    """``ClosedPurchases`` in a temporary SQLite file, removed on ``close()`` or when collected."""
 
     def __init__(self, directory: str | None = None) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="creditledger-verify-", dir=directory)
@@ -50,17 +49,6 @@ class SqliteClosedPurchases:
         # The store lives as long as the report that reads it back, so also clean up when it is
         # garbage collected without close().
         weakref.finalize(self, _cleanup, self._db, self._directory)
-
-    def __enter__(self) -> SqliteClosedPurchases:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         _cleanup(self._db, self._directory)
