@@ -74,14 +74,17 @@ def _verify_in_child(export: Path, closed: str) -> str:
         timeout=600,
         check=False,
     )
-    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+    output = done.stdout.strip() or done.stderr.strip()
+    return output.splitlines()[-1] if output else f"no output, exit status {done.returncode}"
 
 
 def test_verify_keeps_within_a_memory_limit_that_the_all_in_memory_fold_exceeds(
     export: Path,
 ) -> None:
-    assert _verify_in_child(export, "disk") == f"ok {EVENTS}"
-    assert _verify_in_child(export, "memory") == "out of memory"
+    on_disk = _verify_in_child(export, "disk")
+    assert on_disk == f"ok {EVENTS}", on_disk
+    in_memory = _verify_in_child(export, "memory")
+    assert in_memory == "out of memory", in_memory
 
 
 def test_an_export_that_remembers_one_namespace_equals_one_that_remembers_all(
