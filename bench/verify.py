@@ -97,8 +97,15 @@ def _rate(events: int, seconds: float) -> float:
 
 
 def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size, in MiB."""
+    # Linux carries ru_maxrss over fork and exec, so a job's child would report the parent's
+    # peak (the loader's) if that is higher; VmHWM belongs to this process's own memory map.
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # -- the jobs: each runs in its own process, so its peak RSS is its own ---------------------------
