@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -26,24 +27,41 @@ CACHE_KIB = 8 * 1024
 """SQLite's page cache for the file, in KiB (its default is 2 MiB; more spares lookups)."""
 
 
+class ScratchFileError(Exception):
+    """The scratch file cannot be created, written or read (disk full, directory not writable)."""
+
+
+@contextmanager
+def _scratch(directory: str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as error:
+        msg = f"the scratch file of closed purchases in {directory} failed: {error}"
+        raise ScratchFileError(msg) from None
+
+
 class SqliteClosedPurchases:
     """``ClosedPurchases`` in a temporary SQLite file, removed on ``close()`` or when collected."""
 
     def __init__(self, directory: str | None = None) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="creditledger-verify-", dir=directory)
-        path = Path(self._directory.name) / "closed.sqlite"
-        self._db = sqlite3.connect(path, isolation_level=None)
-        # Scratch data for one run, read by this connection only: no journal, no fsync, no lock
-        # taken and released per statement; a crash loses only the run.
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        # A rowid table: the histories stay out of the key index, so a lookup reads small pages
-        # (WITHOUT ROWID stored them in the index and made a lookup about seven times slower).
-        self._db.execute(
-            "CREATE TABLE closed (purchase_id TEXT PRIMARY KEY, history BLOB NOT NULL)"
-        )
+        self._where = directory or tempfile.gettempdir()
+        with _scratch(self._where):
+            self._directory = tempfile.TemporaryDirectory(
+                prefix="creditledger-verify-", dir=directory
+            )
+            path = Path(self._directory.name) / "closed.sqlite"
+            self._db = sqlite3.connect(path, isolation_level=None)
+            # Scratch data for one run, read by this connection only: no journal, no fsync, no
+            # lock taken and released per statement; a crash loses only the run.
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # A rowid table: the histories stay out of the key index, so a lookup reads small
+            # pages (WITHOUT ROWID kept them in the index: lookups about seven times slower).
+            self._db.execute(
+                "CREATE TABLE closed (purchase_id TEXT PRIMARY KEY, history BLOB NOT NULL)"
+            )
         self._pending: dict[str, History] = {}
         self._count = 0
         # The store lives as long as the report that reads it back, so also clean up when it is
@@ -65,7 +83,8 @@ class SqliteClosedPurchases:
             history = self._read(purchase_id)
             if history is None:
                 return None
-            self._db.execute("DELETE FROM closed WHERE purchase_id = ?", (purchase_id,))
+            with _scratch(self._where):
+                self._db.execute("DELETE FROM closed WHERE purchase_id = ?", (purchase_id,))
         self._count -= 1
         return history
 
@@ -78,26 +97,26 @@ class SqliteClosedPurchases:
 
     def histories(self) -> Iterator[tuple[str, History]]:
         self._flush()
-        cursor = self._db.execute("SELECT purchase_id, history FROM closed")
-        while rows := cursor.fetchmany(1000):
-            for purchase_id, blob in rows:
-                yield purchase_id, _decoded(blob)
+        with _scratch(self._where):
+            cursor = self._db.execute("SELECT purchase_id, history FROM closed")
+            while rows := cursor.fetchmany(1000):
+                yield from ((purchase_id, _decoded(blob)) for purchase_id, blob in rows)
 
     def _read(self, purchase_id: str) -> History | None:
-        row = self._db.execute(
-            "SELECT history FROM closed WHERE purchase_id = ?", (purchase_id,)
-        ).fetchone()
+        with _scratch(self._where):
+            row = self._db.execute(
+                "SELECT history FROM closed WHERE purchase_id = ?", (purchase_id,)
+            ).fetchone()
         return _decoded(row[0]) if row is not None else None
 
     def _flush(self) -> None:
         if not self._pending:
             return
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO closed VALUES (?, ?)",
-            [(purchase_id, _encoded(history)) for purchase_id, history in self._pending.items()],
-        )
-        self._db.execute("COMMIT")
+        rows = [(purchase_id, _encoded(history)) for purchase_id, history in self._pending.items()]
+        with _scratch(self._where):
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO closed VALUES (?, ?)", rows)
+            self._db.execute("COMMIT")
         self._pending.clear()
 
 

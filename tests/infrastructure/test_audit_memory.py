@@ -10,6 +10,8 @@ on the same file: the limit is low enough to matter.
 
 Export: it remembers the namespaces of recent purchases only and looks older ones up in the store,
 with the same result on every backend.
+
+Verify's scratch file failing (a directory that cannot be written) is a typed error naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.verify import load
 from creditledger.application.audit import transcribe
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.audit.service import export_to_file
+from creditledger.infrastructure.audit.spill import ScratchFileError, SqliteClosedPurchases
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import export_lines, populate
 from tests.support import FixedClock
@@ -96,3 +99,11 @@ def test_an_export_that_remembers_one_namespace_equals_one_that_remembers_all(
     remembered_all = export_lines(ledger, tmp_path / "all.jsonl")
     monkeypatch.setattr(transcribe, "REMEMBERED_NAMESPACES", 1)
     assert export_lines(ledger, tmp_path / "one.jsonl") == remembered_all
+
+
+def test_a_scratch_directory_that_cannot_be_written_is_named_in_a_typed_error(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-directory"
+    with pytest.raises(ScratchFileError, match="no-such-directory"):
+        SqliteClosedPurchases(str(missing))
