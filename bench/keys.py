@@ -13,6 +13,8 @@ RELAY_PIPELINED = "relay-pipelined"
 RELAY_ONE_AT_A_TIME = "relay-one-at-a-time"
 RELAY_LAG = "relay-lag-32-callers"
 CONSUMER_CATCHUP = "consumer-catchup"
+AUDIT_VERIFY = "audit-verify"
+AUDIT_EXPORT = "audit-export"
 
 
 def appends(per_save: int, threads: int) -> str:

@@ -18,11 +18,16 @@ Rows, by section:
 8. the relay to NATS JetStream (pipelined and one ack at a time) against reading the log raw;
    the lag from commit to consumer apply under the 32-caller write load; the consumer kit's
    catch-up over 100k events (``bench.relay``; skipped when nats-server is not installed).
+9. audit (``bench.verify``, SQLite, 10^6 events): offline ``audit verify`` and ``audit export``,
+   each against the library's ``repository.get`` of purchases of the same log; each job in its
+   own process, its peak RSS in the row's note.
 
-After the table, issue 7's targets (``bench.targets``), judged on this run's rows.
+After the table, issue 7's targets and issue 14's audit ratio (``bench.targets``), judged on this
+run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8]
-[--scale F] [--growth-events N] [--json PATH]``; JSON goes to ``bench/results/latest.json``.
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8,9]
+[--scale F] [--growth-events N] [--audit-events N] [--json PATH]``; JSON goes to
+``bench/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -49,12 +54,14 @@ from bench.report import Row, as_json, console, render, write_json
 from bench.stores import BACKENDS, Backend, fresh_store, ledger_configuration, postgres_problem
 from bench.targets import evaluate, render_targets, targets_json
 from bench.timing import Rate, Timing
+from bench.verify import measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "4", "5", "6", "7", "8")
+SECTIONS = ("1", "3", "4", "5", "6", "7", "8", "9")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
+AUDIT_EVENTS = 1_000_000
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 HTTP_CLIENTS = 32
 HTTP_TIME_LIMIT_SECONDS = 20.0
@@ -290,6 +297,43 @@ def growth_rows(
     ]
 
 
+def audit_rows(runs: int, audit_events: int) -> list[Row]:
+    """Section 8: offline verify and export (bench.verify) against the library's replay."""
+    figures = measure_verify(audit_events, runs=runs)
+    events = int(figures["events"])
+    replayed = int(figures["library_replay_sample_purchases"]) * 3
+
+    def rate(label: str, name: str, count: int) -> Rate:
+        rates = figures[f"{name}_runs"]
+        return Rate(label, "event", tuple(Timing(count, count, count / each) for each in rates))
+
+    replay = rate(
+        f"library replay: repository.get of {replayed // 3:,} purchases, one process",
+        "library_replay",
+        replayed,
+    )
+
+    def rss(name: str) -> str:
+        return f"{name.replace('_', ' ')} peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+
+    def row(job: str, label: str, key: str) -> Row:
+        return Row(
+            "9",
+            f"audit {job} vs library replay",
+            "sqlite",
+            f"{events:,} events",
+            rate(f"{label}, one process", job, events),
+            replay,
+            note=f"{rss(job)}; {rss('library_replay')}",
+            key=key,
+        )
+
+    return [
+        row("verify", "audit verify of the export file, offline", keys.AUDIT_VERIFY),
+        row("export", "audit export of the whole log to a file", keys.AUDIT_EXPORT),
+    ]
+
+
 @dataclass
 class Stopwatch:
     """How long each part of the suite took: the 5-minute budget is watched, not guessed."""
@@ -323,6 +367,7 @@ def run_suite(
     scale: Scale,
     growth_events: int,
     stopwatch: Stopwatch,
+    audit_events: int = AUDIT_EVENTS,
 ) -> list[Row]:
     rows: list[Row] = []
     reachable: list[Backend] = []
@@ -365,6 +410,30 @@ def run_suite(
             rows += stopwatch.run(
                 f"{backend}: projection catch-up (section 6)", partial(catchup_part, backend)
             )
+    rows += _rows_over_every_backend(
+        reachable,
+        sections,
+        runs=runs,
+        scale=scale,
+        growth_events=growth_events,
+        audit_events=audit_events,
+        stopwatch=stopwatch,
+    )
+    return sorted(rows, key=lambda row: row.section)
+
+
+def _rows_over_every_backend(
+    reachable: Sequence[Backend],
+    sections: Sequence[str],
+    *,
+    runs: int,
+    scale: Scale,
+    growth_events: int,
+    audit_events: int,
+    stopwatch: Stopwatch,
+) -> list[Row]:
+    """Sections 7 to 9: each runs once, over the reachable backends it needs."""
+    rows: list[Row] = []
     if "7" in sections:
         rows += stopwatch.run(
             f"growth (section 7), {growth_events:,} events per backend",
@@ -375,7 +444,12 @@ def run_suite(
             "relay and consumer kit over NATS JetStream (section 8)",
             partial(relay_section_rows, reachable, runs, scale.factor),
         )
-    return sorted(rows, key=lambda row: row.section)
+    if "9" in sections and "sqlite" in reachable:
+        rows += stopwatch.run(
+            f"audit (section 9), {audit_events:,} events",
+            partial(audit_rows, runs, scale.of(audit_events, 3)),
+        )
+    return rows
 
 
 def parser() -> argparse.ArgumentParser:
@@ -396,6 +470,9 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--growth-events", type=int, default=GROWTH_SIZES[1], help="the big store's events"
+    )
+    command.add_argument(
+        "--audit-events", type=int, default=AUDIT_EVENTS, help="the audit rows' log (section 9)"
     )
     command.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     return command
@@ -419,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale=Scale(options.scale),
         growth_events=options.growth_events,
         stopwatch=stopwatch,
+        audit_events=options.audit_events,
     )
     facts["load average at end"] = load_average()
     facts["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
@@ -432,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sections": sections,
         "scale": options.scale,
         "growth_sizes": [GROWTH_SIZES[0], options.growth_events],
+        "audit_events": options.audit_events,
         "events_per_lifecycle": EVENTS_PER_LIFECYCLE,
         "http_clients": HTTP_CLIENTS,
     }

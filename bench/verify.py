@@ -2,7 +2,8 @@
 
 A SQLite store is bulk-loaded with external purchases of 3 events each (initiated, authorized,
 settled: made by the real aggregate, stored through the real mapper, inserted in large batches),
-then, in the same run:
+then each job runs ``--runs`` times (medians reported), each time in a fresh process so that its
+peak RSS is its own:
 
 - export: the whole log to a JSON Lines file (bulk reads, canonical bytes, hash chain);
 - verify: that file, offline (parse, chain, domain replay, postings, balances);
@@ -10,8 +11,9 @@ then, in the same run:
 - baseline: the bare library replaying purchases of the same size with ``repository.get`` (one
   round trip per purchase: the way the live path loads one).
 
-Run: ``.venv/bin/python -m bench.verify [--events N] [--replay-sample N] [--json PATH]``
-(default 1,000,000 events; ``--events 30000`` for a quick run).
+Run: ``.venv/bin/python -m bench.verify [--events N] [--runs R] [--replay-sample N] [--json PATH]``
+(default 1,000,000 events; ``--events 30000`` for a quick run; ``--events 10000000`` for the
+issue's memory target).
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from bench.machine import load_average, machine_facts
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
@@ -91,65 +97,121 @@ def _rate(events: int, seconds: float) -> float:
 
 
 def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size, in MiB."""
+    # Linux carries ru_maxrss over fork and exec, so a job's child would report the parent's
+    # peak (the loader's) if that is higher; VmHWM belongs to this process's own memory map.
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# -- the jobs: each runs in its own process, so its peak RSS is its own ---------------------------
+
+JOBS = ("export", "verify", "checkpoint", "replay")
+
+
+def run_job(job: str, store: Path, export: Path, sample: Path) -> dict[str, float]:
+    """One audit job, timed, in this process: its seconds, events and this process's peak RSS."""
+    if job == "verify":
+        started = time.perf_counter()
+        report = verify_file(str(export))
+        seconds = time.perf_counter() - started
+        if not report.ok:
+            msg = f"verify failed on an untouched export: {report.failure}"
+            raise RuntimeError(msg)
+        return {"seconds": seconds, "events": report.events, "peak_rss_mib": _peak_rss_mib()}
+    with open_ledger(f"sqlite:///{store}") as ledger:
+        started = time.perf_counter()
+        if job == "export":
+            result = export_to_file(
+                ledger, str(export), store="bench", exported_at=datetime.now(UTC)
+            )
+            events = result.trailer.event_count
+        elif job == "checkpoint":
+            checkpoint = take_checkpoint(ledger, datetime.now(UTC))
+            events = checkpoint.position if checkpoint else 0
+        else:
+            purchase_ids = [UUID(line) for line in sample.read_text().split()]
+            started = time.perf_counter()
+            for purchase_id in purchase_ids:
+                ledger.repository.get(purchase_id, projector_func=_project)
+            events = len(purchase_ids) * EVENTS_PER_PURCHASE
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "events": events, "peak_rss_mib": _peak_rss_mib()}
+
+
+def _in_child(job: str, store: Path, export: Path, sample: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.verify", "--job", job, str(store), str(export)]
+    done = subprocess.run(
+        [*command, str(sample)], capture_output=True, text=True, check=False, cwd=_ROOT
+    )
+    if done.returncode != 0:
+        msg = f"bench.verify --job {job} failed:\n{done.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure_verify(
-    events: int = DEFAULT_EVENTS, *, replay_sample: int = DEFAULT_REPLAY_SAMPLE
+    events: int = DEFAULT_EVENTS,
+    *,
+    replay_sample: int = DEFAULT_REPLAY_SAMPLE,
+    runs: int = 1,
+    on_progress: Callable[[str], object] = lambda message: None,
 ) -> dict[str, Any]:
-    """Load ``events`` events into a fresh SQLite store and time each audit job on them."""
+    """Load ``events`` events into a fresh SQLite store, then run each audit job ``runs`` times,
+    each in a fresh process (so each peak RSS is the job's own); the figures are medians.
+
+    The order of the jobs rotates from run to run, so a machine getting busier or quieter does
+    not always favour the same job."""
     with tempfile.TemporaryDirectory(prefix="creditledger-bench-verify-") as directory:
         store = Path(directory) / "ledger.sqlite"
         export = Path(directory) / "export.jsonl"
+        sample = Path(directory) / "sample.txt"
         with open_ledger(f"sqlite:///{store}") as ledger:
             started = time.perf_counter()
             purchase_ids = load(ledger, events)
             load_seconds = time.perf_counter() - started
             stored = ledger.recorder.max_notification_id() or 0
-
-            started = time.perf_counter()
-            exported = export_to_file(
-                ledger, str(export), store="bench", exported_at=datetime.now(UTC)
-            )
-            export_seconds = time.perf_counter() - started
-
-            started = time.perf_counter()
-            report = verify_file(str(export))
-            verify_seconds = time.perf_counter() - started
-            if not report.ok or report.events != stored:
-                msg = f"verify failed on an untouched export: {report.failure}"
-                raise RuntimeError(msg)
-
-            started = time.perf_counter()
-            checkpoint = take_checkpoint(ledger, datetime.now(UTC))
-            checkpoint_seconds = time.perf_counter() - started
-            if checkpoint is None or checkpoint.chain_hash != exported.trailer.final_hash:
-                msg = "the checkpoint's chain hash differs from the export's final hash"
-                raise RuntimeError(msg)
-
-            sample = purchase_ids[: max(1, min(replay_sample, len(purchase_ids)))]
-            started = time.perf_counter()
-            for purchase_id in sample:
-                ledger.repository.get(purchase_id, projector_func=_project)
-            replay_seconds = time.perf_counter() - started
-            replayed = len(sample) * EVENTS_PER_PURCHASE
+        chosen = purchase_ids[: max(1, min(replay_sample, len(purchase_ids)))]
+        sample.write_text("\n".join(str(purchase_id) for purchase_id in chosen))
+        on_progress(f"loaded {stored:,} events")
+        results: dict[str, list[dict[str, float]]] = {job: [] for job in JOBS}
+        # Export first: the other jobs read its file.
+        results["export"].append(_in_child("export", store, export, sample))
+        for run in range(runs):
+            others = [job for job in JOBS if job != "export" or run > 0]
+            rotation = run % len(others)
+            for job in others[rotation:] + others[:rotation]:
+                results[job].append(_in_child(job, store, export, sample))
+                on_progress(f"run {run + 1}/{runs}: {job}")
         export_bytes = export.stat().st_size if export.exists() else 0
-    return {
+    figures: dict[str, Any] = {
         "backend": "sqlite",
         "events": stored,
         "purchases": len(purchase_ids),
+        "runs": runs,
         "load_events_per_second": _rate(stored, load_seconds),
-        "export_events_per_second": _rate(stored, export_seconds),
         "export_bytes_per_event": export_bytes / stored if stored else 0,
-        "verify_events_per_second": _rate(stored, verify_seconds),
-        "verify_seconds": verify_seconds,
-        "checkpoint_events_per_second": _rate(stored, checkpoint_seconds),
-        "library_replay_events_per_second": _rate(replayed, replay_seconds),
-        "library_replay_sample_purchases": len(sample),
-        "verify_vs_library_replay": _rate(stored, verify_seconds) / _rate(replayed, replay_seconds),
-        "peak_rss_mib": _peak_rss_mib(),
+        "library_replay_sample_purchases": len(chosen),
     }
+    for job, done in results.items():
+        name = "library_replay" if job == "replay" else job
+        rates = [_rate(int(result["events"]), result["seconds"]) for result in done[-runs:]]
+        figures[f"{name}_events_per_second"] = statistics.median(rates)
+        figures[f"{name}_runs"] = rates
+        figures[f"{name}_peak_rss_mib"] = max(result["peak_rss_mib"] for result in done)
+    figures["verify_seconds"] = figures["events"] / figures["verify_events_per_second"]
+    figures["verify_vs_library_replay"] = (
+        figures["verify_events_per_second"] / figures["library_replay_events_per_second"]
+    )
+    return figures
 
 
 def _project(purchase: Any, events: Any) -> Any:
@@ -159,12 +221,28 @@ def _project(purchase: Any, events: Any) -> Any:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__)
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each job; medians reported")
     parser.add_argument("--replay-sample", type=int, default=DEFAULT_REPLAY_SAMPLE)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
-    figures = measure_verify(options.events, replay_sample=options.replay_sample)
+    if options.job:
+        print(json.dumps(run_job(options.job, *options.paths)))
+        return
+    print(f"machine: {machine_facts()}")
+    figures = measure_verify(
+        options.events,
+        replay_sample=options.replay_sample,
+        runs=options.runs,
+        on_progress=lambda message: print(message, file=sys.stderr),
+    )
+    figures["load average at end"] = load_average()
     for name, value in figures.items():
-        shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
+        if isinstance(value, list):
+            shown = ", ".join(f"{item:,.0f}" for item in value)
+        else:
+            shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
         print(f"{name:36} {shown}")
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2) + "\n")

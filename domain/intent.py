@@ -364,8 +364,15 @@ def _normalize_expiry(expires_at: datetime | None, problems: list[FieldError]) -
             FieldError("expires_at", "timezone_required", "must carry a UTC offset (e.g. 'Z')")
         )
         return None
-    # OpenMeter truncates charge timestamps to the second, in UTC.
-    return expires_at.astimezone(UTC).replace(microsecond=0)
+    try:
+        # OpenMeter truncates charge timestamps to the second, in UTC.
+        return expires_at.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        # 0001-01-01T00:00:05+02:00 is a valid RFC 3339 time that has no UTC datetime.
+        problems.append(
+            FieldError("expires_at", "out_of_range", "must fall within years 1 to 9999 in UTC")
+        )
+        return None
 
 
 def _expiry_problems(expires_at: datetime, now: datetime) -> list[FieldError]:

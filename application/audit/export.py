@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from creditledger.application.audit.canonical import canonical_bytes, canonical_text
+from creditledger.application.audit.canonical import canonical_text_of_parsed
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import (
     FORMAT_VERSION,
@@ -22,7 +22,7 @@ from creditledger.application.audit.records import (
     ExportTrailer,
     event_line,
 )
-from creditledger.application.audit.transcribe import StoredEntry, Transcriber
+from creditledger.application.audit.transcribe import NamespaceLookup, StoredEntry, Transcriber
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,19 @@ class ExportResult:
 class LogExporter:
     """Streams the log into export lines; ``write`` receives each line with its newline."""
 
-    def __init__(self, request: ExportRequest, write: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        request: ExportRequest,
+        write: Callable[[str], object],
+        lookup: NamespaceLookup | None = None,
+    ) -> None:
+        """``lookup``: see ``Transcriber`` (with it, memory does not grow with the log)."""
         if request.from_position < 1:
             msg = "from_position must be at least 1"
             raise ValueError(msg)
         self._request = request
         self._write = write
-        self._transcriber = Transcriber()
+        self._transcriber = Transcriber(lookup)
         self._hash = GENESIS_HASH
         self._start_position = 0
         self._header: ExportHeader | None = None
@@ -74,14 +80,14 @@ class LogExporter:
         event = self._transcriber.event_object(entry)
         if entry.position < request.from_position:
             if request.chain is ChainScope.LOG:
-                self._hash = next_hash(self._hash, canonical_bytes(event))
+                self._hash = next_hash(self._hash, canonical_text_of_parsed(event).encode())
                 self._start_position = entry.position
             return
         if request.namespace is not None and event["namespace"] != request.namespace:
             return
         if self._header is None:
             self._header = self._write_header(first_position=entry.position)
-        text = canonical_text(event)
+        text = canonical_text_of_parsed(event)
         self._hash = next_hash(self._hash, text.encode("utf-8"))
         self._write(event_line(text, self._hash) + "\n")
         self._count += 1

@@ -8,11 +8,16 @@ so the transcriber remembers it for the purchase's later events).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.canonical import (
+    NotCanonicalError,
+    canonical_text_of_parsed,
+    parse_json,
+)
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import event_object
 from creditledger.domain.events import EVENT_CLASSES, Initiated
@@ -41,11 +46,24 @@ class UnreadableEventError(Exception):
         super().__init__(f"stored event at position {position} is unreadable: {reason}")
 
 
-class Transcriber:
-    """Turns stored entries into export event objects, in log order."""
+NamespaceLookup = Callable[[UUID], "str | None"]
+"""The namespace a purchase's stored ``Initiated`` event (version 1) names, or None."""
 
-    def __init__(self) -> None:
+REMEMBERED_NAMESPACES = 100_000
+"""Purchases whose namespace the transcriber keeps at most, when it can look the others up."""
+
+
+class Transcriber:
+    """Turns stored entries into export event objects, in log order.
+
+    With ``lookup``, it remembers the namespaces of the latest ``REMEMBERED_NAMESPACES`` purchases
+    only, and asks ``lookup`` for an older purchase's: memory stays flat however long the log.
+    Without, it remembers every purchase's.
+    """
+
+    def __init__(self, lookup: NamespaceLookup | None = None) -> None:
         self._namespaces: dict[UUID, str] = {}
+        self._lookup = lookup
 
     def event_object(self, entry: StoredEntry) -> dict[str, Any]:
         try:
@@ -59,9 +77,9 @@ class Transcriber:
             found = data.get("namespace")
             namespace = found if isinstance(found, str) else None
             if namespace is not None and entry.version == 1:
-                self._namespaces[entry.purchase_id] = namespace
+                self._remember(entry.purchase_id, namespace)
         else:
-            namespace = self._namespaces.get(entry.purchase_id)
+            namespace = self._namespace_of(entry.purchase_id)
         timestamp = data.get("timestamp")
         return event_object(
             position=entry.position,
@@ -73,12 +91,27 @@ class Transcriber:
             data=data,
         )
 
+    def _remember(self, purchase_id: UUID, namespace: str) -> None:
+        namespaces = self._namespaces
+        namespaces[purchase_id] = namespace
+        if self._lookup is not None and len(namespaces) > REMEMBERED_NAMESPACES:
+            # Oldest first (dicts keep insertion order): the purchases least likely to move again.
+            del namespaces[next(iter(namespaces))]
+
+    def _namespace_of(self, purchase_id: UUID) -> str | None:
+        namespace = self._namespaces.get(purchase_id)
+        if namespace is None and self._lookup is not None:
+            # Its Initiated event precedes it in the log (version 1 commits first), so the store
+            # has it: the same answer as if it had been remembered.
+            namespace = self._lookup(purchase_id)
+        return namespace
+
 
 class LogChain:
     """The chain hash of the whole log, advanced one stored entry at a time."""
 
-    def __init__(self) -> None:
-        self.transcriber = Transcriber()
+    def __init__(self, lookup: NamespaceLookup | None = None) -> None:
+        self.transcriber = Transcriber(lookup)
         self.chain_hash = GENESIS_HASH
         self.position = 0
         self.event_count = 0
@@ -86,7 +119,7 @@ class LogChain:
     def add(self, entry: StoredEntry) -> dict[str, Any]:
         """Advance over ``entry``; returns its event object (with the purchase's namespace)."""
         event = self.transcriber.event_object(entry)
-        self.chain_hash = next_hash(self.chain_hash, canonical_bytes(event))
+        self.chain_hash = next_hash(self.chain_hash, canonical_text_of_parsed(event).encode())
         self.position = entry.position
         self.event_count += 1
         return event

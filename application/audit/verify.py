@@ -16,9 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
+from creditledger.application.audit.canonical import (
+    NotCanonicalError,
+    canonical_text_of_parsed,
+    parse_json,
+)
 from creditledger.application.audit.chain import next_hash
 from creditledger.application.audit.checkpoints import CheckpointChecker, UncheckedCheckpoint
+from creditledger.application.audit.closed import ClosedPurchases
 from creditledger.application.audit.findings import (
     Finding,
     VerificationFailedError,
@@ -66,9 +71,7 @@ class VerificationReport:
         return AuditScope(
             last_position=self.header.last_position,
             namespace=self.header.namespace,
-            purchase_ids=None
-            if whole
-            else frozenset(purchase.id for purchase in self.ledger.purchases.values()),
+            purchase_ids=None if whole else frozenset(self.ledger.purchase_ids()),
             balances=whole,
         )
 
@@ -105,7 +108,7 @@ class VerificationReport:
                 ],
             },
             "purchases": {
-                "total": len(ledger.purchases),
+                "total": ledger.purchase_count,
                 "by_status": ledger.statuses(),
                 "partial_histories": len(ledger.partial),
                 "partial_history_events": ledger.partial_events,
@@ -132,8 +135,12 @@ class VerificationReport:
 class ExportVerifier:
     """Feed it an export's lines in order, then ``finish()`` for the report."""
 
-    def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
+    def __init__(
+        self, checkpoints: Iterable[Checkpoint] = (), *, closed: ClosedPurchases | None = None
+    ) -> None:
+        """``closed``: where closed purchases go (default: memory; see ``LedgerFold``)."""
         self._given = list(checkpoints)
+        self._closed = closed
         self._checker = CheckpointChecker(())
         self._header: ExportHeader | None = None
         self._trailer: ExportTrailer | None = None
@@ -227,7 +234,9 @@ class ExportVerifier:
             raise fail("malformed_header", reason_of(error)) from None
         self._header = header
         self._hash = header.chain_start_hash
-        self._fold = LedgerFold(partial_history_allowed=header.from_position > 1)
+        self._fold = LedgerFold(
+            partial_history_allowed=header.from_position > 1, closed=self._closed
+        )
         checkpoints = [*header.checkpoints, *self._given]
         self._checker = CheckpointChecker(checkpoints)
         if header.chain is ChainScope.NAMESPACE:
@@ -258,7 +267,7 @@ class ExportVerifier:
             chain_hash = next_hash(previous, (line[: -len(given) - 11] + "}").encode("utf-8"))
             if chain_hash == given:
                 return chain_hash
-        return next_hash(previous, canonical_bytes(item))
+        return next_hash(previous, canonical_text_of_parsed(item).encode("utf-8"))
 
     def _event(self, item: dict[str, Any], line: str) -> None:
         header = self._header

@@ -15,6 +15,7 @@ from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from creditledger.application.audit.checkpoints import CheckpointChecker
+from creditledger.application.audit.closed import ClosedPurchases
 from creditledger.application.audit.export import ExportRequest, ExportResult, LogExporter
 from creditledger.application.audit.findings import Finding, VerificationFailedError
 from creditledger.application.audit.records import Checkpoint
@@ -32,7 +33,13 @@ from creditledger.domain.errors import LedgerError
 from creditledger.domain.purchase import project_purchase
 from creditledger.infrastructure.audit.checkpoints import checkpoint_store
 from creditledger.infrastructure.audit.files import export_file, export_lines
-from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.infrastructure.audit.log import (
+    DEFAULT_BATCH_SIZE,
+    last_position,
+    namespace_lookup,
+    read_log,
+)
+from creditledger.infrastructure.audit.spill import SqliteClosedPurchases
 
 Progress = Callable[[int, int], object]
 """Called with (done, total) after each batch."""
@@ -85,6 +92,7 @@ def export_log(
             checkpoints=checkpoints,
         ),
         out.write,
+        namespace_lookup(ledger),
     )
     for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
         for entry in batch:
@@ -135,7 +143,7 @@ def take_checkpoint(
     # Checkpoints first, then the cut: every checkpoint read was taken at or below the cut.
     checker = CheckpointChecker(store.all())
     cut = last_position(ledger)
-    chain = LogChain()
+    chain = LogChain(namespace_lookup(ledger))
     for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
         for entry in batch:
             chain.add(entry)
@@ -180,9 +188,16 @@ def verify_file(
     checkpoints: Iterable[Checkpoint] = (),
     on_progress: Progress = _no_progress,
     progress_every: int = 10_000,
+    closed: ClosedPurchases | None = None,
 ) -> VerificationReport:
-    """Verify an export file offline; stops reading at the first failure."""
-    verifier = ExportVerifier(checkpoints)
+    """Verify an export file offline; stops reading at the first failure.
+
+    Closed purchases go to ``closed``, by default a temporary file that lives as long as the
+    report (``--against-live`` reads them back), so memory does not grow with the log.
+    """
+    verifier = ExportVerifier(
+        checkpoints, closed=closed if closed is not None else SqliteClosedPurchases()
+    )
     with export_lines(path) as lines:
         for count, line in enumerate(lines, start=1):
             verifier.feed(line)
@@ -259,7 +274,7 @@ def _rolled_forward(
     purchases = dict(export.purchases)
     rolled = 0
     for purchase_id, events in live.later_events.items():
-        purchase = report.ledger.purchases.get(str(purchase_id))
+        purchase = report.ledger.purchase(str(purchase_id))
         if purchase is None or not events:
             continue
         try:

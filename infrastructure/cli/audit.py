@@ -35,6 +35,7 @@ from creditledger.infrastructure.audit.jobs import (
 )
 from creditledger.infrastructure.audit.live import StoreLiveLedger
 from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger, ViewsBehindError
+from creditledger.infrastructure.audit.spill import ScratchFileError
 from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.cli.invocation import (
     EXIT_CODES_HELP,
@@ -207,12 +208,17 @@ def verify(
                 comparisons = compare_with_sources(report, sources)
             except ViewsBehindError as error:
                 raise _fail(f"verification failed: {error}", ExitCode.FAILED) from None
+            except ScratchFileError as error:
+                raise _fail(f"verify could not run: {error}", ExitCode.FAILED) from None
     _finish_verify(report, comparisons, as_json=as_json)
 
 
 def _verify(path: str, checkpoints: list[Checkpoint], *, quiet: bool) -> VerificationReport:
-    with progress_bar("verify", quiet=quiet) as on_progress:
-        return verify_file(path, checkpoints=checkpoints, on_progress=on_progress)
+    try:
+        with progress_bar("verify", quiet=quiet) as on_progress:
+            return verify_file(path, checkpoints=checkpoints, on_progress=on_progress)
+    except ScratchFileError as error:
+        raise _fail(f"verify could not run: {error}", ExitCode.FAILED) from None
 
 
 def _finish_verify(

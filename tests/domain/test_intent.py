@@ -76,6 +76,13 @@ class TestNormalizeIntent:
     def test_a_naive_expiry_is_rejected(self) -> None:
         assert problems_of(expires_at=datetime(2027, 1, 1)) == {("expires_at", "timezone_required")}
 
+    def test_an_expiry_with_no_utc_equivalent_is_out_of_range(self) -> None:
+        # Found by schemathesis: two hours east of UTC on the first day of year 1 is before
+        # the first representable UTC moment; it used to escape as an OverflowError (a 500).
+        plus_two = timezone(timedelta(hours=2))
+        expiry = datetime(1, 1, 1, 0, 0, 5, tzinfo=plus_two)
+        assert problems_of(expires_at=expiry) == {("expires_at", "out_of_range")}
+
     def test_the_settlement_currency_must_be_the_credit_currency(self) -> None:
         assert normalize(settlement_currency="USD").currency == "USD"
         assert problems_of(settlement_currency="EUR") == {

@@ -1,0 +1,71 @@
+"""Where the offline fold keeps purchases that are closed, so its memory does not grow with the log.
+
+A purchase whose status is final accepts no further event: a valid log never mentions it again.
+The fold therefore keeps in memory only the purchases still open, and hands each closed one's
+history (its exported events, exactly as read) to a ``ClosedPurchases`` store. If a later line
+does mention a closed purchase (a tampered or corrupted export), the fold takes the history back
+and replays it through the same validated path, so the finding is the very one a fold that kept
+everything in memory would report.
+
+``MemoryClosedPurchases`` keeps histories in a dict (small exports, tests); the infrastructure
+provides one on disk (``creditledger.infrastructure.audit.spill``) whose memory is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
+
+
+class RecordedEvent(NamedTuple):
+    """One exported event as the fold read it, before decoding (enough to decode it again)."""
+
+    position: int
+    version: int
+    type: str
+    data: dict[str, Any]
+
+
+History = tuple[RecordedEvent, ...]
+
+
+class ClosedPurchases(Protocol):
+    """Histories of closed purchases, by purchase id as the export writes it."""
+
+    def add(self, purchase_id: str, history: History) -> None: ...
+
+    def take(self, purchase_id: str) -> History | None:
+        """Remove and return the purchase's history; None if it is not here."""
+        ...
+
+    def get(self, purchase_id: str) -> History | None:
+        """The purchase's history, left in place; None if it is not here."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def histories(self) -> Iterator[tuple[str, History]]:
+        """Every closed purchase's history (in no particular order)."""
+        ...
+
+
+class MemoryClosedPurchases:
+    """``ClosedPurchases`` in a dict: memory grows with the number of purchases."""
+
+    def __init__(self) -> None:
+        self._histories: dict[str, History] = {}
+
+    def add(self, purchase_id: str, history: History) -> None:
+        self._histories[purchase_id] = history
+
+    def take(self, purchase_id: str) -> History | None:
+        return self._histories.pop(purchase_id, None)
+
+    def get(self, purchase_id: str) -> History | None:
+        return self._histories.get(purchase_id)
+
+    def __len__(self) -> int:
+        return len(self._histories)
+
+    def histories(self) -> Iterator[tuple[str, History]]:
+        yield from self._histories.items()

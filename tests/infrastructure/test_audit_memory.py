@@ -1,0 +1,109 @@
+"""Audit jobs in bounded memory (issue 14).
+
+Offline verify: a log that the all-in-memory fold cannot verify under a memory limit is verified
+under it.
+
+The export is verified in a child process whose address space is capped (``RLIMIT_AS``) at what
+it uses after importing everything plus ``BUDGET_MIB``. The same child, folding with every purchase
+kept in memory (``MemoryClosedPurchases``, which is what verify did before), runs out of memory
+on the same file: the limit is low enough to matter.
+
+Export: it remembers the namespaces of recent purchases only and looks older ones up in the store,
+with the same result on every backend.
+
+Verify's scratch file failing (a directory that cannot be written) is a typed error naming it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench.verify import load
+from creditledger.application.audit import transcribe
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.jobs import export_to_file
+from creditledger.infrastructure.audit.spill import ScratchFileError, SqliteClosedPurchases
+from creditledger.infrastructure.bootstrap import open_ledger
+from tests.application.audit_support import export_lines, populate
+from tests.clock import FixedClock
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
+
+EVENTS = 90_000
+BUDGET_MIB = 48
+"""What verify may add to the child's address space; the in-memory fold needs several times it."""
+
+_CHILD = """
+import resource, sys
+from creditledger.application.audit.closed import MemoryClosedPurchases
+from creditledger.infrastructure.audit.jobs import verify_file
+
+def address_space():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+limit = address_space() + int(sys.argv[3]) * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+closed = MemoryClosedPurchases() if sys.argv[2] == "memory" else None
+try:
+    report = verify_file(sys.argv[1], closed=closed)
+except MemoryError:
+    print("out of memory")
+else:
+    print("ok" if report.ok else report.failure, report.events)
+"""
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("audit-memory") / "export.jsonl"
+    with open_ledger("memory://") as ledger:
+        load(ledger, EVENTS)
+        export_to_file(ledger, str(path), store="test", exported_at=datetime.now(UTC))
+    return path
+
+
+def _verify_in_child(export: Path, closed: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(export), closed, str(BUDGET_MIB)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout.strip() or done.stderr.strip()
+    return output.splitlines()[-1] if output else f"no output, exit status {done.returncode}"
+
+
+def test_verify_keeps_within_a_memory_limit_that_the_all_in_memory_fold_exceeds(
+    export: Path,
+) -> None:
+    on_disk = _verify_in_child(export, "disk")
+    assert on_disk == f"ok {EVENTS}", on_disk
+    in_memory = _verify_in_child(export, "memory")
+    assert in_memory == "out of memory", in_memory
+
+
+def test_an_export_that_remembers_one_namespace_equals_one_that_remembers_all(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ten events interleave purchases, so remembering only the latest purchase's namespace
+    # makes the exporter look the others up in the store.
+    populate(ledger, clock)
+    remembered_all = export_lines(ledger, tmp_path / "all.jsonl")
+    monkeypatch.setattr(transcribe, "REMEMBERED_NAMESPACES", 1)
+    assert export_lines(ledger, tmp_path / "one.jsonl") == remembered_all
+
+
+def test_a_scratch_directory_that_cannot_be_written_is_named_in_a_typed_error(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-directory"
+    with pytest.raises(ScratchFileError, match="no-such-directory"):
+        SqliteClosedPurchases(str(missing))

@@ -1,0 +1,210 @@
+"""The audit's fast path decides exactly as its reference path, on any input (issue 14).
+
+Two fast parts stand in for reference ones:
+
+- canonical JSON through orjson, for the standard library's parser and writer
+  (``creditledger.application.audit.canonical``): same value or same error, same bytes;
+- offline verification that keeps only open purchases in memory and spills closed ones to disk
+  (``verify_file``), for the fold that keeps every purchase in memory (``ExportVerifier`` with
+  ``MemoryClosedPurchases``): the same report, failure, statuses and balances, on exports tampered
+  with in every way (members edited, floats and huge integers put in, lines deleted, duplicated,
+  moved, events replayed on closed purchases), with and without the forger's rehash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from creditledger.application.audit import canonical
+from creditledger.application.audit.canonical import NotCanonicalError
+from creditledger.application.audit.closed import MemoryClosedPurchases
+from creditledger.application.audit.verify import ExportVerifier, VerificationReport
+from creditledger.infrastructure.audit.jobs import verify_file
+from creditledger.infrastructure.bootstrap import open_ledger
+from tests.application.audit_support import export_lines, populate, rehash
+from tests.clock import FixedClock
+
+# Strings with lone surrogates and control characters; integers beyond 64 bits; floats.
+_texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _texts
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_texts, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _outcome(parse: Any, text: str | bytes) -> tuple[str, Any]:
+    try:
+        return ("value", parse(text))
+    except ValueError as error:
+        return (type(error).__name__, str(error))
+
+
+@given(_values, st.sampled_from(["compact", "spaced", "nan"]), st.booleans())
+def test_parsing_gives_the_reference_value_or_the_reference_error(
+    value: Any, layout: str, as_bytes: bool
+) -> None:
+    if layout == "nan":
+        text = json.dumps([value, float("nan")])
+    else:
+        text = json.dumps(value, separators=(",", ":") if layout == "compact" else (", ", ": "))
+    given_text: str | bytes = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    fast = _outcome(canonical.parse_json, given_text)
+    reference = _outcome(canonical.reference_parse_json, given_text)
+    assert fast == reference
+    if fast[0] == "value":
+        # Also the same types (an integer never comes back as a float).
+        assert json.dumps(fast[1]) == json.dumps(reference[1])
+
+
+def _holds_float(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_float(member) for member in value.values())
+    if isinstance(value, list):
+        return any(_holds_float(member) for member in value)
+    return isinstance(value, float)
+
+
+@given(_values)
+def test_canonical_bytes_equal_the_reference_writer(value: Any) -> None:
+    try:
+        reference: tuple[str, Any] = ("text", canonical.reference_canonical_text(value))
+    except (TypeError, ValueError) as error:
+        reference = ("error", type(error).__name__)
+    try:
+        fast: tuple[str, Any] = ("text", canonical.canonical_text(value))
+    except (TypeError, ValueError) as error:
+        fast = ("error", type(error).__name__)
+    assert fast == reference
+    if not _holds_float(value):
+        try:
+            of_parsed: tuple[str, Any] = ("text", canonical.canonical_text_of_parsed(value))
+        except (TypeError, ValueError) as error:
+            of_parsed = ("error", type(error).__name__)
+        assert of_parsed == reference
+    if reference[0] == "text":
+        try:
+            expected = reference[1].encode("utf-8")
+        except UnicodeEncodeError:
+            return
+        assert canonical.canonical_bytes(value) == expected
+
+
+# -- whole exports ------------------------------------------------------------------------------
+
+
+@cache
+def _export(directory: str) -> tuple[str, ...]:
+    """A real export of the ten events of ``tests.application.audit_support`` (memory store)."""
+    clock = FixedClock()
+    with open_ledger("memory://", clock=clock) as ledger:
+        populate(ledger, clock)
+        return tuple(export_lines(ledger, Path(directory) / "base.jsonl"))
+
+
+_MEMBERS = ["position", "purchase_id", "version", "type", "namespace", "recorded_at"]
+_DATA_MEMBERS = [
+    "amount",
+    "credit_amount",
+    "cost_basis",
+    "currency",
+    "customer_id",
+    "namespace",
+    "settlement_type",
+    "timestamp",
+    "transaction_group_id",
+    "class_version",
+    "metadata",
+]
+_replacements = (
+    st.none()
+    | st.integers(min_value=-3, max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["USD", "EUR", "100.5", "-1", "globex", "x", "", "2026-01-01T00:00:00Z"])
+)
+
+
+@st.composite
+def _tampering(draw: st.DrawFn, lines: list[str]) -> list[str]:
+    events = list(range(1, len(lines) - 1))
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        kind = draw(st.sampled_from(["member", "data", "delete", "duplicate", "move", "swap_ids"]))
+        index = draw(st.sampled_from(events))
+        item = json.loads(lines[index])
+        if kind == "member":
+            item[draw(st.sampled_from(_MEMBERS))] = draw(_replacements)
+            lines[index] = json.dumps(item)
+        elif kind == "data":
+            item["data"][draw(st.sampled_from(_DATA_MEMBERS))] = draw(_replacements)
+            lines[index] = json.dumps(item)
+        elif kind == "delete":
+            del lines[index]
+            events = events[:-1]
+        elif kind == "duplicate":
+            # Also the replay of a closed purchase's event at the end of the log.
+            lines.insert(draw(st.sampled_from([*events, len(lines) - 1])), lines[index])
+            events = [*events, events[-1] + 1]
+        elif kind == "move":
+            moved = lines.pop(index)
+            lines.insert(draw(st.sampled_from(events)), moved)
+        else:
+            other = json.loads(lines[draw(st.sampled_from(events))])
+            item["purchase_id"] = other["purchase_id"]
+            lines[index] = json.dumps(item)
+    if draw(st.integers(min_value=0, max_value=3)):  # mostly: else the chain hides the rest
+        with contextlib.suppress(NotCanonicalError):  # a forger cannot hash a float either
+            lines = rehash(lines)
+    if not draw(st.integers(min_value=0, max_value=3)):
+        lines = lines[: draw(st.integers(min_value=1, max_value=len(lines)))]
+    return lines
+
+
+def _in_memory(lines: list[str]) -> VerificationReport:
+    verifier = ExportVerifier(closed=MemoryClosedPurchases())
+    for line in lines:
+        verifier.feed(line)
+        if verifier.failed:  # as verify_file: reading stops at the first failure
+            break
+    return verifier.finish()
+
+
+def _as_data(report: VerificationReport) -> dict[str, Any]:
+    return {
+        **report.summary(),
+        "balances": sorted((key, str(value)) for key, value in report.ledger.balances.items()),
+        "positions": sorted(
+            (str(purchase), at) for purchase, at in report.ledger.positions().purchases.items()
+        ),
+        "rows": sorted(
+            json.dumps(row.as_dict(), sort_keys=True)
+            for row in report.ledger.snapshot(None).purchases.values()
+        ),
+    }
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(data=st.data())
+def test_verify_with_closed_purchases_on_disk_equals_verify_in_memory(
+    data: st.DataObject, tmp_path_factory: Any
+) -> None:
+    directory = tmp_path_factory.getbasetemp()
+    lines = data.draw(_tampering(list(_export(str(directory)))))
+    path = directory / "tampered.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    report = verify_file(str(path))
+    event(report.failure.code if report.failure else "ok")
+    assert _as_data(report) == _as_data(_in_memory(lines))
