@@ -21,7 +21,11 @@ from creditledger.infrastructure.bootstrap import open_view_database
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ExitCode, ledger_for
 from creditledger.infrastructure.cli.output import json_wanted, print_table, table
 from creditledger.infrastructure.projections import operations
-from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from creditledger.infrastructure.projections.runner import (
+    DEFAULT_BATCH_SIZE,
+    ProjectionRunner,
+    ProjectionStuckError,
+)
 from creditledger.infrastructure.projections.runner import Progress as OnProgress
 from creditledger.infrastructure.projections.service import POLL_SECONDS
 
@@ -66,6 +70,17 @@ def _progress_bar(description: str, start: int, head: int) -> Iterator[OnProgres
         yield advance
 
 
+def _report_stuck(stuck: ProjectionStuckError) -> None:
+    """A problem document on stderr naming the refused event and the way past it."""
+    problem = {
+        "code": "projection_stuck",
+        "title": "Projection stuck",
+        "detail": str(stuck),
+        "position": stuck.failure.position,
+    }
+    sys.stderr.write(json.dumps(problem, indent=2) + "\n")
+
+
 @projections_app.command("run")
 def run(
     ctx: typer.Context,
@@ -100,8 +115,14 @@ def run(
             signal.signal(signal.SIGTERM, request_stop)
             signal.signal(signal.SIGINT, request_stop)
             start = min(database.positions().get(name, 0) for name in runner.names)
-            with _progress_bar("catching up", start, log.head()) as advance:
-                applied = runner.catch_up(progress=advance, stop=stop)
+            try:
+                with _progress_bar("catching up", start, log.head()) as advance:
+                    applied = runner.catch_up(progress=advance, stop=stop)
+            except ProjectionStuckError as stuck:
+                _report_stuck(stuck)
+                if until_caught_up:
+                    raise typer.Exit(ExitCode.FAILED) from None
+                applied = 0  # following the log retries it, with back-off, and reports it
             position = min(database.positions().get(name, 0) for name in runner.names)
             _err.print(f"caught up: {applied} events applied; position {position}")
             if not until_caught_up and not stop.is_set():

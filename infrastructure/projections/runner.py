@@ -50,6 +50,17 @@ class ProjectionFailure:
     """The failing batch held only this event: it is the one the store refuses."""
 
 
+class ProjectionStuckError(Exception):
+    """Catching up stopped at an event the read-model store refuses (a poison event)."""
+
+    def __init__(self, failure: ProjectionFailure) -> None:
+        super().__init__(
+            f"the read models are stuck at position {failure.position}: {failure.error}; fix "
+            f"the cause, or skip it: creditledger projections skip {failure.position}"
+        )
+        self.failure = failure
+
+
 @dataclass(frozen=True)
 class BatchResult:
     applied: int
@@ -144,10 +155,28 @@ class ProjectionRunner:
         progress: Progress | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Apply batches until nothing is left (or ``until`` is reached); return events applied."""
+        """Apply batches until nothing is left (or ``until`` is reached); return events applied.
+
+        A batch the store refuses is retried one event at a time, so the events before the
+        refused one are applied and ``ProjectionStuckError`` names it exactly.
+        """
         applied = 0
+        one_at_a_time = False
         while stop is None or not stop.is_set():
-            result = self.run_batch(until=until)
+            self._attempted = None
+            try:
+                result = self.run_batch(until=until, limit=1 if one_at_a_time else None)
+            except Exception as error:
+                attempted = self._attempted
+                if attempted is None:
+                    raise  # not an event's fault (the store is unreachable, say)
+                first, last = attempted
+                if first != last:
+                    one_at_a_time = True
+                    continue
+                raise ProjectionStuckError(
+                    ProjectionFailure(first, f"{type(error).__name__}: {error}", exact=True)
+                ) from error
             if result.blocked:
                 time.sleep(BLOCKED_RETRY_SECONDS)
                 continue

@@ -83,3 +83,44 @@ def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
     assert skipped.returncode == 0, skipped.stderr
     assert json.loads(skipped.stdout)["position"] == 2
     assert sorted(item["customer_id"] for item in listed["items"]) == ["after", "before"]
+
+
+def _projections_run(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ENTRY_POINT), "projections", *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CREDITLEDGER_DATABASE_URL": store_url},
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_projections_run_names_a_poison_event_met_while_catching_up(
+    ledger: CreditLedger, store_url: str
+) -> None:
+    # The read models exist (an empty catch-up makes them) before the store starts refusing.
+    assert _projections_run(store_url, "run", "--until-caught-up").returncode == 0
+    refuse_inserts(
+        store_url, "readmodel_purchases", "the store refuses this row", when=("customer_id", POISON)
+    )
+    for customer in ("before", POISON, "after"):
+        ledger.initiate(external_purchase(customer_id=customer))
+
+    stuck = _projections_run(store_url, "run", "--until-caught-up")
+    status = json.loads(_projections_run(store_url, "status", "--json").stdout)
+    skipped = _projections_run(store_url, "skip", "2")
+    resumed = _projections_run(store_url, "run", "--until-caught-up", "--json")
+
+    assert stuck.returncode == 1
+    problem = json.loads(stuck.stderr[stuck.stderr.index("{") :])
+    assert problem["code"] == "projection_stuck"
+    assert problem["position"] == 2
+    assert "the store refuses this row" in problem["detail"]
+    assert "creditledger projections skip 2" in problem["detail"]
+    assert "Traceback" not in stuck.stderr
+    assert {model["position"] for model in status["models"]} == {1}, status
+    assert skipped.returncode == 0, skipped.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["position"] == 3
