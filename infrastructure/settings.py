@@ -137,12 +137,17 @@ class Settings(BaseSettings):
         description="HTTP: run the relay in the server's process (default: 'creditledger relay' "
         "runs it on its own); /readyz and /metrics report its lag",
     )
+    relay_watch: bool = Field(
+        False,
+        description="HTTP: report the lag of a relay running in another process in /readyz and "
+        "/metrics, read from the stream's last message (implied by relay_in_server)",
+    )
     max_relay_lag: int | None = Field(
         None,
         ge=0,
-        description="HTTP, with relay_in_server: /readyz reports not ready when the stream is "
-        "more than this many events behind the log; default: the lag is only reported (a broker "
-        "outage must not take the ledger's API out of service)",
+        description="HTTP, with relay_in_server or relay_watch: /readyz reports not ready when "
+        "the stream is more than this many events behind the log; default: the lag is only "
+        "reported (a broker outage must not take the ledger's API out of service)",
     )
 
     @property

@@ -33,6 +33,8 @@ from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, Obs
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
 from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
 from creditledger.infrastructure.relay.relay import start_relay_thread
+from creditledger.infrastructure.relay.stream import stream_spec
+from creditledger.infrastructure.relay.watch import StreamWatch
 from creditledger.infrastructure.settings import ProjectorMode, Settings
 
 logger = logging.getLogger("creditledger.http")
@@ -101,6 +103,8 @@ def create_app(
         logger.info("read models open", extra={FIELDS: {"projector": settings.projector.value}})
         if settings.relay_in_server:
             services.relay = start_relay_thread(opened_ledger, services.views.database, settings)
+        elif settings.relay_watch:
+            services.stream_watch = StreamWatch(settings.nats_url, stream_spec(settings))
         try:
             yield
         finally:
@@ -150,6 +154,9 @@ async def _close_services(services: Services, *, owns_ledger: bool) -> None:
     relay, services.relay = services.relay, None
     if relay is not None:
         await anyio.to_thread.run_sync(relay.stop)
+    watch, services.stream_watch = services.stream_watch, None
+    if watch is not None:
+        await watch.close()
     views, services.views = services.views, None
     if views is not None:
         # Before the ledger: the projector thread reads the store the ledger closes.

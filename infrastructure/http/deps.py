@@ -21,6 +21,7 @@ from creditledger.infrastructure.http.health import StoreProbe
 from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.projections.service import ReadModelService
 from creditledger.infrastructure.relay.relay import RelayThread
+from creditledger.infrastructure.relay.watch import StreamWatch
 from creditledger.infrastructure.settings import ProjectorMode
 
 
@@ -39,6 +40,8 @@ class Services:
     read_your_writes_timeout: float = 5.0
     relay: RelayThread | None = None
     """The in-process relay (``CREDITLEDGER_RELAY_IN_SERVER``), whose lag /readyz reports."""
+    stream_watch: StreamWatch | None = None
+    """The stream of a relay running elsewhere (``CREDITLEDGER_RELAY_WATCH``), read for /readyz."""
     max_relay_lag: int | None = None
 
 

@@ -67,19 +67,23 @@ async def _projection_check(services: Services) -> tuple[dict[str, Any], list[Fi
     return report, problems
 
 
-def _relay_check(services: Services, head: int) -> tuple[dict[str, Any], list[FieldError]]:
-    """The in-process relay's report for /readyz: how far the stream is behind the log."""
-    relay = services.relay
-    if relay is None:
+async def _relay_check(services: Services, head: int) -> tuple[dict[str, Any], list[FieldError]]:
+    """How far the stream is behind the log: from the in-process relay, or read from the stream
+    when the relay runs elsewhere (``CREDITLEDGER_RELAY_WATCH``)."""
+    report: dict[str, Any]
+    if services.relay is not None:
+        relayed = services.relay.relayed
+        report = {"running": services.relay.running}
+    elif services.stream_watch is not None:
+        found = await services.stream_watch.relayed()
+        relayed = found.position
+        report = {"stream": services.stream_watch.spec.name}
+        if found.problem is not None:
+            report["problem"] = found.problem
+    else:
         return {"status": "not_in_this_process"}, []
-    relayed = relay.relayed
     lag = head - (relayed or 0)
-    report: dict[str, Any] = {
-        "running": relay.running,
-        "position": relayed,
-        "lag": lag,
-        "max_lag": services.max_relay_lag,
-    }
+    report |= {"position": relayed, "lag": lag, "max_lag": services.max_relay_lag}
     services.metrics.observe_relay(head, relayed or 0)
     problems = []
     if services.max_relay_lag is not None and lag > services.max_relay_lag:
@@ -113,13 +117,13 @@ async def readyz(request: Request) -> Readiness:
         projections, lagging = await _projection_check(services)
         problems.extend(lagging)
         if "head" in projections:
-            relay, relay_lagging = _relay_check(services, projections["head"])
+            relay, relay_lagging = await _relay_check(services, projections["head"])
             problems.extend(relay_lagging)
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise ProblemError("not_ready", detail, errors=problems)
     checks = {"store": "ok", "projections": projections}
-    if services.relay is not None:
+    if services.relay is not None or services.stream_watch is not None:
         checks["relay"] = relay
     return Readiness(status="ready", checks=checks)
 
@@ -146,6 +150,6 @@ async def metrics(request: Request) -> Response:
     state = await services.probe.projection(services.views)
     if not isinstance(state, FieldError):
         services.metrics.observe_projection(state.head, state.position, state.stuck_at)
-        _relay_check(services, state.head)
+        await _relay_check(services, state.head)
     registry = services.metrics
     return Response(registry.exposition(), media_type=registry.content_type)
