@@ -50,16 +50,20 @@ def _stuck(response: httpx.Response) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # the memory views refuse nothing
 def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
-    ledger: CreditLedger, store_url: str, caplog: pytest.LogCaptureFixture
+    ledger: CreditLedger,
+    store_url: str,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="creditledger.infrastructure.projections.runner")
     with client_for(ledger, database_url=store_url) as client:
-        refuse_inserts(
+        lift = refuse_inserts(
             store_url,
             "readmodel_purchases",
             "the read-model store refuses this row",
             when=("customer_id", POISON),
         )
+        request.addfinalizer(lift)  # the PostgreSQL schema outlives the test
         for customer in ("before", POISON, "after"):
             ledger.initiate(external_purchase(customer_id=customer))
 
@@ -98,13 +102,14 @@ def _projections_run(store_url: str, *arguments: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_projections_run_names_a_poison_event_met_while_catching_up(
-    ledger: CreditLedger, store_url: str
+    ledger: CreditLedger, store_url: str, request: pytest.FixtureRequest
 ) -> None:
     # The read models exist (an empty catch-up makes them) before the store starts refusing.
     assert _projections_run(store_url, "run", "--until-caught-up").returncode == 0
-    refuse_inserts(
+    lift = refuse_inserts(
         store_url, "readmodel_purchases", "the store refuses this row", when=("customer_id", POISON)
     )
+    request.addfinalizer(lift)  # the PostgreSQL schema outlives the test
     for customer in ("before", POISON, "after"):
         ledger.initiate(external_purchase(customer_id=customer))
 
