@@ -122,7 +122,9 @@ def relay_rows(backend: Backend, runs: int, events: int, url: str) -> list[Row]:
             "relay log -> JetStream, pipelined",
             backend,
             f"{events} events",
-            Rate("relay, pipelined (a batch of 500 in flight)", "event", pipelined),
+            Rate(
+                f"relay, pipelined (a batch of {DEFAULT_BATCH_SIZE} in flight)", "event", pipelined
+            ),
             raw,
             key=keys.RELAY_PIPELINED,
         ),

@@ -44,7 +44,7 @@ from creditledger.infrastructure.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 """Events read and published per round: also the most acks awaited at once when pipelined."""
 ACK_TIMEOUT_SECONDS = 10.0
 MAX_BATCHES_IN_FLIGHT = 1
