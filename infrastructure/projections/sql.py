@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -31,7 +32,7 @@ from creditledger.application.projections.rows import (
     RevenueKey,
     RevenueRow,
 )
-from creditledger.application.readmodels import Positioned
+from creditledger.application.readmodels import Positioned, ReadModelQueries
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.projections.layout import (
@@ -459,36 +460,47 @@ class SqlAccess:
         cursor.execute(f"DELETE FROM {tracking} WHERE name = ?", (rebuilt.tracking[model],))
 
 
-class SqlQueries:
-    """The read side over one open read transaction (a consistent snapshot)."""
+class SqlReads(ReadModelQueries):
+    """``ReadModelQueries`` in SQL: each query in one read transaction (a consistent snapshot).
 
-    def __init__(self, dialect: Dialect, cursor: Cursor, layout: Layout) -> None:
-        self.dialect = dialect
-        self.cursor = cursor
-        self.layout = layout
+    Mixed into the SQL view store, which provides the dialect, the live layout and ``_read``.
+    """
+
+    dialect: Dialect
+    live: Layout
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Cursor]:
+        """A cursor in a read-only snapshot transaction."""
 
     def _t(self, table: Table) -> str:
-        return self.dialect.qualify(self.layout.table(table))
+        return self.dialect.qualify(self.live.table(table))
 
     def positions(self) -> dict[str, int]:
-        self.cursor.execute(
+        with self._read() as cursor:
+            return self._positions(cursor)
+
+    def _positions(self, cursor: Cursor) -> dict[str, int]:
+        cursor.execute(
             f"SELECT name, position FROM {self.dialect.qualify(TRACKING_TABLE)} ORDER BY name"
         )
-        return {str(name): int(position) for name, position in self.cursor.fetchall()}
+        return {str(name): int(position) for name, position in cursor.fetchall()}
 
-    def position(self, model: ReadModelName) -> int:
-        self.cursor.execute(
+    def _position(self, cursor: Cursor, model: ReadModelName) -> int:
+        cursor.execute(
             f"SELECT position FROM {self.dialect.qualify(TRACKING_TABLE)} WHERE name = ?",
-            (self.layout.tracking[model],),
+            (self.live.tracking[model],),
         )
-        found = self.cursor.fetchone()
+        found = cursor.fetchone()
         return 0 if found is None else int(found[0])
 
-    def _rows(self, spec: TableSpec[RowT], where: str, params: Params, tail: str) -> list[RowT]:
-        self.cursor.execute(
+    def _rows(
+        self, cursor: Cursor, spec: TableSpec[RowT], where: str, params: Params, tail: str
+    ) -> list[RowT]:
+        cursor.execute(
             f"SELECT {', '.join(spec.names)} FROM {self._t(spec.table)} {where} {tail}", params
         )
-        return [self.dialect.row_of(spec, values) for values in self.cursor.fetchall()]
+        return [self.dialect.row_of(spec, values) for values in cursor.fetchall()]
 
     def purchases_page(
         self,
@@ -499,7 +511,6 @@ class SqlQueries:
         after: int,
         limit: int,
     ) -> Positioned[PurchaseRow]:
-        position = self.position(ReadModelName.PURCHASES)
         where = "WHERE namespace = ?"
         params: list[Any] = [namespace]
         if customer_id is not None:
@@ -510,54 +521,59 @@ class SqlQueries:
             params.append(status.value)
         where += " AND created_position > ?"
         params += [after, limit]
-        rows = self._rows(PURCHASES, where, params, "ORDER BY created_position LIMIT ?")
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.PURCHASES)
+            rows = self._rows(cursor, PURCHASES, where, params, "ORDER BY created_position LIMIT ?")
         return Positioned(position, rows)
 
     def balances(
         self, namespace: str, customer_id: str, as_of: datetime | None
     ) -> Positioned[tuple[str, Account, Decimal]]:
-        position = self.position(ReadModelName.LEDGER)
         accounts, entries = self._t(Table.ACCOUNTS), self._t(Table.ENTRIES)
-        if as_of is None:
-            self.cursor.execute(
-                f"SELECT currency, account, balance FROM {accounts} "
-                "WHERE namespace = ? AND customer_id = ? ORDER BY currency, account",
-                (namespace, customer_id),
-            )
-        else:
-            # One probe of the (account, time) index per account: the running balance of the
-            # account's last entry at or before the instant.
-            self.cursor.execute(
-                f"SELECT a.currency, a.account, (SELECT e.balance_after FROM {entries} e "
-                "WHERE e.namespace = a.namespace AND e.customer_id = a.customer_id "
-                "AND e.currency = a.currency AND e.account = a.account AND e.at <= ? "
-                "ORDER BY e.at DESC, e.position DESC, e.line DESC LIMIT 1) "
-                f"FROM {accounts} a WHERE a.namespace = ? AND a.customer_id = ? "
-                "ORDER BY a.currency, a.account",
-                (self.dialect.encode(Kind.TIMESTAMP, as_of), namespace, customer_id),
-            )
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.LEDGER)
+            if as_of is None:
+                cursor.execute(
+                    f"SELECT currency, account, balance FROM {accounts} "
+                    "WHERE namespace = ? AND customer_id = ? ORDER BY currency, account",
+                    (namespace, customer_id),
+                )
+            else:
+                # One probe of the (account, time) index per account: the running balance of
+                # the account's last entry at or before the instant.
+                cursor.execute(
+                    f"SELECT a.currency, a.account, (SELECT e.balance_after FROM {entries} e "
+                    "WHERE e.namespace = a.namespace AND e.customer_id = a.customer_id "
+                    "AND e.currency = a.currency AND e.account = a.account AND e.at <= ? "
+                    "ORDER BY e.at DESC, e.position DESC, e.line DESC LIMIT 1) "
+                    f"FROM {accounts} a WHERE a.namespace = ? AND a.customer_id = ? "
+                    "ORDER BY a.currency, a.account",
+                    (self.dialect.encode(Kind.TIMESTAMP, as_of), namespace, customer_id),
+                )
+            found = cursor.fetchall()
         rows = [
             (str(currency), Account(account), self.dialect.decode(Kind.NUMERIC, balance))
-            for currency, account, balance in self.cursor.fetchall()
+            for currency, account, balance in found
             if balance is not None
         ]
         return Positioned(position, rows)
 
     def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]:
-        position = self.position(ReadModelName.RECEIVABLES)
         moment = self.dialect.encode(Kind.TIMESTAMP, as_of)
-        rows = self._rows(
-            RECEIVABLES,
-            "WHERE namespace = ? AND opened_at <= ? AND (settled_at IS NULL OR settled_at > ?)",
-            (namespace, moment, moment),
-            "ORDER BY opened_at, purchase_id",
-        )
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.RECEIVABLES)
+            rows = self._rows(
+                cursor,
+                RECEIVABLES,
+                "WHERE namespace = ? AND opened_at <= ? AND (settled_at IS NULL OR settled_at > ?)",
+                (namespace, moment, moment),
+                "ORDER BY opened_at, purchase_id",
+            )
         return Positioned(position, rows)
 
     def settled_revenue(
         self, namespace: str, first: date, last: date, currency: str | None
     ) -> Positioned[RevenueRow]:
-        position = self.position(ReadModelName.SETTLED_REVENUE)
         where = "WHERE namespace = ? AND day >= ? AND day <= ?"
         params: list[Any] = [
             namespace,
@@ -567,19 +583,22 @@ class SqlQueries:
         if currency is not None:
             where += " AND currency = ?"
             params.append(currency)
-        rows = self._rows(REVENUE, where, params, "ORDER BY day, currency")
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.SETTLED_REVENUE)
+            rows = self._rows(cursor, REVENUE, where, params, "ORDER BY day, currency")
         return Positioned(position, rows)
 
     def snapshot(self) -> ReadModelSnapshot:
-        positions = self.positions()
         live = {name.value for name in ReadModelName}
-        return ReadModelSnapshot(
-            positions={name: position for name, position in positions.items() if name in live},
-            purchases=self._rows(PURCHASES, "", (), "ORDER BY purchase_id"),
-            entries=self._rows(ENTRIES, "", (), "ORDER BY position, line"),
-            accounts=self._rows(
-                ACCOUNTS, "", (), "ORDER BY namespace, customer_id, currency, account"
-            ),
-            receivables=self._rows(RECEIVABLES, "", (), "ORDER BY purchase_id"),
-            revenue=self._rows(REVENUE, "", (), "ORDER BY namespace, day, currency"),
-        )
+        with self._read() as cursor:
+            positions = self._positions(cursor)
+            return ReadModelSnapshot(
+                positions={name: position for name, position in positions.items() if name in live},
+                purchases=self._rows(cursor, PURCHASES, "", (), "ORDER BY purchase_id"),
+                entries=self._rows(cursor, ENTRIES, "", (), "ORDER BY position, line"),
+                accounts=self._rows(
+                    cursor, ACCOUNTS, "", (), "ORDER BY namespace, customer_id, currency, account"
+                ),
+                receivables=self._rows(cursor, RECEIVABLES, "", (), "ORDER BY purchase_id"),
+                revenue=self._rows(cursor, REVENUE, "", (), "ORDER BY namespace, day, currency"),
+            )
