@@ -1,6 +1,6 @@
 """What the SQLite and PostgreSQL view stores share: the queries and the batch transaction.
 
-Both speak the same SQL through ``sql.py`` (a dialect each); they differ only in how they hand
+Both speak the same SQL through ``sql/`` (a dialect each); they differ only in how they hand
 out a writing and a reading cursor, which each defines as ``_write`` and ``_read``.
 """
 
@@ -16,13 +16,10 @@ from creditledger.application.projections.rows import (
 from creditledger.infrastructure.projections.buffer import BufferedTransaction
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
-from creditledger.infrastructure.projections.sql import (
-    Cursor,
-    Dialect,
-    SqlAccess,
-    SqlReads,
-    SqlSchema,
-)
+from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect
+from creditledger.infrastructure.projections.sql.queries import SqlReads
+from creditledger.infrastructure.projections.sql.schema import SqlSchema
+from creditledger.infrastructure.projections.sql.writes import SqlAccess
 
 
 class SqlViewDatabase(SqlReads, ViewDatabase):
