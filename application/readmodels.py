@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,6 +26,7 @@ from creditledger.application.projections.purchases import purchase_view
 from creditledger.application.projections.rows import (
     PurchaseRow,
     ReadModelName,
+    ReadModelSnapshot,
     ReceivableRow,
     RevenueRow,
 )
@@ -52,10 +54,19 @@ class Positioned(Generic[T]):
 
 
 class ReadModelQueries(Protocol):
-    """The read side of a view store; each call reads in one transaction."""
+    """The read side of a view store: every read query, declared once.
 
-    def positions(self) -> dict[str, int]: ...
+    Each store implements it (``MemoryViewDatabase``, and ``SqlReads`` for SQLite and
+    PostgreSQL, through ``ViewDatabase``, which subclasses it so that mypy checks every store
+    implements every query). Each call reads in one transaction, and answers with the position
+    its read model stood at.
+    """
 
+    @abstractmethod
+    def positions(self) -> dict[str, int]:
+        """Every tracked position by its tracking name (live read models and rebuilds)."""
+
+    @abstractmethod
     def purchases_page(
         self,
         namespace: str,
@@ -64,21 +75,28 @@ class ReadModelQueries(Protocol):
         status: PurchaseStatus | None,
         after: int,
         limit: int,
-    ) -> Positioned[PurchaseRow]: ...
+    ) -> Positioned[PurchaseRow]:
+        """Up to ``limit`` purchases created after ``after`` (a ``created_position``), in order."""
 
+    @abstractmethod
     def balances(
         self, namespace: str, customer_id: str, as_of: datetime | None
     ) -> Positioned[tuple[str, Account, Decimal]]:
         """(currency, account, balance) of every account with an entry at or before ``as_of``."""
-        ...
 
+    @abstractmethod
     def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]:
         """Receivables opened at or before ``as_of`` and not settled by then."""
-        ...
 
+    @abstractmethod
     def settled_revenue(
         self, namespace: str, first: date, last: date, currency: str | None
-    ) -> Positioned[RevenueRow]: ...
+    ) -> Positioned[RevenueRow]:
+        """Settled revenue rows from day ``first`` to ``last`` (inclusive), by day and currency."""
+
+    @abstractmethod
+    def snapshot(self) -> ReadModelSnapshot:
+        """Every live row and position, read in one consistent snapshot."""
 
 
 class _Result(BaseModel):

@@ -29,7 +29,12 @@ from creditledger.application.audit.closed import (
     RecordedEvent,
 )
 from creditledger.application.audit.findings import fail, reason_of
-from creditledger.application.audit.state import BalanceKey, LedgerSnapshot, Positions, PurchaseRow
+from creditledger.application.audit.state import (
+    BalanceKey,
+    LedgerSnapshot,
+    Positions,
+    state_of_purchase,
+)
 from creditledger.domain.errors import LedgerError
 from creditledger.domain.events import EVENT_CLASSES, PurchaseEvent
 from creditledger.domain.ledger import Account, balances, postings_for, unbalanced_groups
@@ -234,7 +239,7 @@ class LedgerFold:
         """The purchases (whole histories only) and balances, as plain rows."""
         return LedgerSnapshot(
             purchases={
-                purchase.id: PurchaseRow.of_purchase(purchase) for purchase, _ in self._histories()
+                purchase.id: state_of_purchase(purchase) for purchase, _ in self._histories()
             },
             balances=self.balances,
             position=position,

@@ -1,10 +1,11 @@
 """The ledger's state as plain data, and a row-by-row comparison of two such states.
 
-Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseRow`` per purchase
-(status, version, realizations) and one balance per (namespace, customer, currency, account). Any
-provider of the live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where
-the two differ: the event store's own state (``creditledger.infrastructure.audit.live``) and the
-read models' tables (``creditledger.infrastructure.audit.readmodels``).
+Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseState`` per
+purchase (the part of the read model's purchase row that says its terms, status, version and
+realizations) and one balance per (namespace, customer, currency, account). Any provider of the
+live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where the two differ:
+the event store's own state (``creditledger.infrastructure.audit.live``) and the read models'
+tables (``creditledger.infrastructure.audit.readmodels``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
+from creditledger.application.projections.rows import PurchaseState
 from creditledger.application.purchase_view import PurchaseView
+from creditledger.domain.errors import EventSequenceError
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.purchase import CreditPurchase
 
@@ -28,86 +32,68 @@ class BalanceKey(NamedTuple):
     account: str
 
 
-@dataclass(frozen=True)
-class PurchaseRow:
-    """A purchase's state and realizations, as a read model row would hold them."""
+def state_of_purchase(purchase: CreditPurchase) -> PurchaseState:
+    """From the aggregate, as offline verification folds it."""
+    intent = purchase.intent
+    if purchase.status is None:
+        msg = f"purchase {purchase.id} has no status"
+        raise EventSequenceError(msg)
+    payment = purchase.payment
+    settled = payment.settled if payment else None
+    return PurchaseState(
+        namespace=intent.namespace,
+        purchase_id=purchase.id,
+        customer_id=intent.customer_id,
+        currency=intent.currency,
+        settlement_type=intent.settlement_type,
+        credit_amount=intent.credit_amount,
+        cost_basis=intent.cost_basis,
+        status=purchase.status,
+        version=purchase.version,
+        credit_grant_transaction_group_id=intent.credit_grant_transaction_group_id,
+        granted_at=intent.granted_at,
+        payment_status=payment.status if payment else None,
+        authorized_amount=payment.amount if payment else None,
+        authorized_transaction_group_id=(
+            payment.authorized.transaction_group_id if payment else None
+        ),
+        authorized_at=payment.authorized.at if payment else None,
+        settled_transaction_group_id=settled.transaction_group_id if settled else None,
+        settled_at=settled.at if settled else None,
+    )
 
-    namespace: str
-    purchase_id: UUID
-    customer_id: str
-    currency: str
-    settlement_type: str
-    credit_amount: Decimal
-    cost_basis: Decimal | None
-    status: str
-    version: int
-    credit_grant_transaction_group_id: UUID
-    granted_at: datetime
-    payment_status: str | None
-    payment_amount: Decimal | None
-    payment_authorized_transaction_group_id: UUID | None
-    payment_authorized_at: datetime | None
-    payment_settled_transaction_group_id: UUID | None
-    payment_settled_at: datetime | None
 
-    @classmethod
-    def of_purchase(cls, purchase: CreditPurchase) -> PurchaseRow:
-        """From the aggregate, as offline verification folds it."""
-        intent = purchase.intent
-        payment = purchase.payment
-        settled = payment.settled if payment else None
-        return cls(
-            namespace=intent.namespace,
-            purchase_id=purchase.id,
-            customer_id=intent.customer_id,
-            currency=intent.currency,
-            settlement_type=intent.settlement_type.value,
-            credit_amount=intent.credit_amount,
-            cost_basis=intent.cost_basis,
-            status=purchase.status.value if purchase.status else "",
-            version=purchase.version,
-            credit_grant_transaction_group_id=intent.credit_grant_transaction_group_id,
-            granted_at=intent.granted_at,
-            payment_status=payment.status.value if payment else None,
-            payment_amount=payment.amount if payment else None,
-            payment_authorized_transaction_group_id=(
-                payment.authorized.transaction_group_id if payment else None
-            ),
-            payment_authorized_at=payment.authorized.at if payment else None,
-            payment_settled_transaction_group_id=settled.transaction_group_id if settled else None,
-            payment_settled_at=settled.at if settled else None,
-        )
+def state_of_view(view: PurchaseView) -> PurchaseState:
+    """From the purchase view the live queries return."""
+    payment = view.realizations.external_payment
+    settled = payment.settled if payment else None
+    grant = view.realizations.credit_grant
+    return PurchaseState(
+        namespace=view.namespace,
+        purchase_id=view.id,
+        customer_id=view.customer_id,
+        currency=view.currency,
+        settlement_type=view.settlement.type,
+        credit_amount=view.credit_amount,
+        cost_basis=view.cost_basis,
+        status=view.status,
+        version=view.version,
+        credit_grant_transaction_group_id=grant.transaction_group_id,
+        granted_at=grant.granted_at,
+        payment_status=payment.status if payment else None,
+        authorized_amount=payment.amount if payment else None,
+        authorized_transaction_group_id=(
+            payment.authorized.transaction_group_id if payment else None
+        ),
+        authorized_at=payment.authorized.at if payment else None,
+        settled_transaction_group_id=settled.transaction_group_id if settled else None,
+        settled_at=settled.at if settled else None,
+    )
 
-    @classmethod
-    def of_view(cls, view: PurchaseView) -> PurchaseRow:
-        """From the purchase view the live queries return."""
-        payment = view.realizations.external_payment
-        settled = payment.settled if payment else None
-        grant = view.realizations.credit_grant
-        return cls(
-            namespace=view.namespace,
-            purchase_id=view.id,
-            customer_id=view.customer_id,
-            currency=view.currency,
-            settlement_type=view.settlement.type.value,
-            credit_amount=view.credit_amount,
-            cost_basis=view.cost_basis,
-            status=view.status.value,
-            version=view.version,
-            credit_grant_transaction_group_id=grant.transaction_group_id,
-            granted_at=grant.granted_at,
-            payment_status=payment.status.value if payment else None,
-            payment_amount=payment.amount if payment else None,
-            payment_authorized_transaction_group_id=(
-                payment.authorized.transaction_group_id if payment else None
-            ),
-            payment_authorized_at=payment.authorized.at if payment else None,
-            payment_settled_transaction_group_id=settled.transaction_group_id if settled else None,
-            payment_settled_at=settled.at if settled else None,
-        )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {item.name: _plain(getattr(self, item.name)) for item in fields(self)}
+def state_as_dict(state: PurchaseState) -> dict[str, Any]:
+    """The compared fields of a purchase, JSON-ready."""
+    return {item.name: _plain(getattr(state, item.name)) for item in fields(PurchaseState)}
 
 
 INITIATION_FIELDS = frozenset(
@@ -122,14 +108,14 @@ INITIATION_FIELDS = frozenset(
         "granted_at",
     }
 )
-"""The fields of a purchase row that its ``Initiated`` event alone decides."""
+"""The fields of a purchase state that its ``Initiated`` event alone decides."""
 
 
 @dataclass(frozen=True)
 class LedgerSnapshot:
     """Every purchase and every balance of a scope, at one log position."""
 
-    purchases: Mapping[UUID, PurchaseRow]
+    purchases: Mapping[UUID, PurchaseState]
     balances: Mapping[BalanceKey, Decimal]
     position: int | None = None
     later_events: Mapping[UUID, tuple[PurchaseEvent, ...]] = field(default_factory=dict)
@@ -238,7 +224,7 @@ def _purchase_differences(
             continue
         changed = [
             item.name
-            for item in fields(PurchaseRow)
+            for item in fields(PurchaseState)
             if getattr(ours, item.name) != getattr(theirs, item.name)
         ]
         if not changed:
@@ -287,6 +273,8 @@ def _balance_differences(
 
 def _plain(value: Any) -> Any:
     """JSON-ready: decimals as strings exactly, times in ISO 8601, ids as strings."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, datetime):

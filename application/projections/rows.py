@@ -52,8 +52,12 @@ class ReadModelName(StrEnum):
 
 
 @dataclass(frozen=True)
-class PurchaseRow:
-    """One purchase as it stands after the last event applied (``position``)."""
+class PurchaseState:
+    """A purchase's terms, status, version and realizations: what every account of it agrees on.
+
+    The read model's row extends it (``PurchaseRow``); the audit compares exactly these fields
+    between the state folded from an export and the live state (``application/audit/state.py``).
+    """
 
     purchase_id: UUID
     namespace: str
@@ -61,27 +65,38 @@ class PurchaseRow:
     currency: str
     credit_amount: Decimal
     cost_basis: Decimal | None
-    payment_amount: Decimal | None
     settlement_type: SettlementType
+    status: PurchaseStatus
+    version: int
+    credit_grant_transaction_group_id: UUID
+    granted_at: datetime
+    payment_status: PaymentStatus | None
+    authorized_amount: Decimal | None
+    """The external payment's amount, once authorized."""
+    authorized_transaction_group_id: UUID | None
+    authorized_at: datetime | None
+    settled_transaction_group_id: UUID | None
+    settled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PurchaseRow(PurchaseState):
+    """One purchase as it stands after the last event applied (``position``).
+
+    Its fields are ``PurchaseState``'s, then these (the table's columns follow the same order).
+    """
+
+    payment_amount: Decimal | None
+    """The payment the cost basis asks for (``payment_amount``), from the initiation."""
     initial_payment_status: InitialPaymentStatus | None
     priority: int
     expires_at: datetime | None
     feature_filters: tuple[str, ...]
     name: str | None
     metadata: dict[str, str]
-    status: PurchaseStatus
     meta_status: MetaStatus
-    credit_grant_transaction_group_id: UUID
-    granted_at: datetime
-    payment_status: PaymentStatus | None
-    authorized_amount: Decimal | None
-    authorized_transaction_group_id: UUID | None
-    authorized_at: datetime | None
     authorized_reference: str | None
-    settled_transaction_group_id: UUID | None
-    settled_at: datetime | None
     settled_reference: str | None
-    version: int
     created_at: datetime
     updated_at: datetime
     created_position: int

@@ -23,8 +23,8 @@ from creditledger.application.audit.state import (
     Difference,
     LedgerSnapshot,
     LiveLedger,
-    PurchaseRow,
     compare,
+    state_of_purchase,
 )
 from creditledger.application.audit.transcribe import LogChain
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
@@ -283,6 +283,6 @@ def _rolled_forward(
         except LedgerError:
             continue
         if advanced is not None:
-            purchases[purchase_id] = PurchaseRow.of_purchase(advanced)
+            purchases[purchase_id] = state_of_purchase(advanced)
             rolled += 1
     return replace(export, purchases=purchases), rolled

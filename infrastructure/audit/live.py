@@ -15,8 +15,14 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
-from creditledger.application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
+from creditledger.application.audit.state import (
+    AuditScope,
+    BalanceKey,
+    LedgerSnapshot,
+    state_of_view,
+)
 from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import PurchaseState
 from creditledger.domain.errors import LedgerError
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.ledger import balances, postings_for
@@ -34,7 +40,7 @@ class StoreLiveLedger:
 
     def snapshot(self, scope: AuditScope) -> LedgerSnapshot:
         versions_at_cut = self._versions_at_cut(scope.last_position)
-        purchases: dict[UUID, PurchaseRow] = {}
+        purchases: dict[UUID, PurchaseState] = {}
         totals: dict[BalanceKey, Decimal] = {}
         for purchase_id, namespace in self._purchases(scope):
             version = versions_at_cut.get(purchase_id)
@@ -43,7 +49,7 @@ class StoreLiveLedger:
             except LedgerError as error:
                 self.unreadable[purchase_id] = f"{error.code}: {error.detail}"
                 continue
-            purchases[purchase_id] = PurchaseRow.of_view(view)
+            purchases[purchase_id] = state_of_view(view)
             if scope.balances:
                 self._book(purchase_id, view.version, totals)
         return LedgerSnapshot(purchases, totals, position=scope.last_position)

@@ -23,9 +23,18 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
-from creditledger.application.audit.state import AuditScope, BalanceKey, LedgerSnapshot, PurchaseRow
+from creditledger.application.audit.state import (
+    AuditScope,
+    BalanceKey,
+    LedgerSnapshot,
+    state_of_view,
+)
 from creditledger.application.projections.purchases import purchase_view
-from creditledger.application.projections.rows import ReadModelName, ReadModelSnapshot
+from creditledger.application.projections.rows import (
+    PurchaseState,
+    ReadModelName,
+    ReadModelSnapshot,
+)
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, read_log
@@ -53,12 +62,12 @@ class ReadModelLiveLedger:
         views = self._service.database.snapshot()
         self.positions = dict(views.positions)
         purchases_at = views.positions.get(ReadModelName.PURCHASES.value, 0)
-        purchases: dict[UUID, PurchaseRow] = {}
+        purchases: dict[UUID, PurchaseState] = {}
         moved_on: dict[UUID, int] = {}
         for row in views.purchases:
             if row.created_position > cut or not _in_scope(scope, row.purchase_id, row.namespace):
                 continue
-            purchases[row.purchase_id] = PurchaseRow.of_view(purchase_view(row))
+            purchases[row.purchase_id] = state_of_view(purchase_view(row))
             if row.position > cut:
                 moved_on[row.purchase_id] = row.version
         return LedgerSnapshot(

@@ -12,21 +12,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date, datetime
-from decimal import Decimal
 
 from eventsourcing.persistence import Notification
 
-from creditledger.application.projections.rows import (
-    PurchaseRow,
-    ReadModelName,
-    ReadModelSnapshot,
-    ReceivableRow,
-    RevenueRow,
-)
-from creditledger.application.readmodels import Positioned
-from creditledger.domain.ledger import Account
-from creditledger.domain.status import PurchaseStatus
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.readmodels import ReadModelQueries
 from creditledger.infrastructure.projections.buffer import BufferedTransaction
 from creditledger.infrastructure.projections.layout import Layout, live_layout
 
@@ -43,8 +33,8 @@ class CommitOrderGuard:
         return notifications
 
 
-class ViewDatabase(ABC):
-    """The read models of one store."""
+class ViewDatabase(ReadModelQueries, ABC):
+    """The read models of one store: its queries (``ReadModelQueries``), tables and transactions."""
 
     kind: str
 
@@ -86,40 +76,7 @@ class ViewDatabase(ABC):
         """Make a waiting projector look at the log now (read-your-writes in one process)."""
         self._wake.set()
 
-    # -- reading --------------------------------------------------------------------------
-
-    @abstractmethod
-    def positions(self) -> dict[str, int]: ...
-
-    @abstractmethod
-    def purchases_page(
-        self,
-        namespace: str,
-        *,
-        customer_id: str | None,
-        status: PurchaseStatus | None,
-        after: int,
-        limit: int,
-    ) -> Positioned[PurchaseRow]: ...
-
-    @abstractmethod
-    def balances(
-        self, namespace: str, customer_id: str, as_of: datetime | None
-    ) -> Positioned[tuple[str, Account, Decimal]]: ...
-
-    @abstractmethod
-    def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]: ...
-
-    @abstractmethod
-    def settled_revenue(
-        self, namespace: str, first: date, last: date, currency: str | None
-    ) -> Positioned[RevenueRow]: ...
-
-    @abstractmethod
-    def snapshot(self) -> ReadModelSnapshot:
-        """Every live row and position, read in one consistent snapshot."""
-
-    def close(self) -> None:  # noqa: B027 - the memory store holds nothing to release
+    def close(self) -> None:
         """Release connections; the database is unusable afterwards."""
 
     def __enter__(self) -> ViewDatabase:

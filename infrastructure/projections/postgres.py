@@ -33,15 +33,15 @@ from creditledger.application.projections.rows import (
 )
 from creditledger.infrastructure.projections.database import CommitOrderGuard
 from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
-from creditledger.infrastructure.projections.sql import (
+from creditledger.infrastructure.projections.sql.dialect import (
     Convert,
     Cursor,
     Dialect,
     Params,
-    SqlSchema,
     updates_of,
 )
-from creditledger.infrastructure.projections.sqlbase import SqlViewDatabase
+from creditledger.infrastructure.projections.sql.schema import SqlSchema
+from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
 from creditledger.infrastructure.projections.tables import Kind, TableSpec
 
 _TYPES = {
@@ -138,7 +138,7 @@ class PostgresDialect(Dialect):
 
 
 class PgCursor:
-    """``sql.Cursor`` over a psycopg cursor: ``?`` placeholders, ``COPY`` for bulk inserts."""
+    """``sql.dialect.Cursor`` over psycopg: ``?`` placeholders, ``COPY`` for bulk inserts."""
 
     _translated: ClassVar[dict[str, str]] = {}
 

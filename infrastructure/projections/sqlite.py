@@ -27,14 +27,14 @@ from creditledger.application.projections.rows import (
     ReadModelName,
 )
 from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
-from creditledger.infrastructure.projections.sql import (
+from creditledger.infrastructure.projections.sql.dialect import (
     Convert,
     Cursor,
     Dialect,
     Params,
-    SqlSchema,
 )
-from creditledger.infrastructure.projections.sqlbase import SqlViewDatabase
+from creditledger.infrastructure.projections.sql.schema import SqlSchema
+from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
 from creditledger.infrastructure.projections.tables import Kind
 
 _TYPES = {
@@ -96,7 +96,7 @@ class SqliteDialect(Dialect):
 
 
 class SqliteCursor:
-    """``sql.Cursor`` over a sqlite3 cursor."""
+    """``sql.dialect.Cursor`` over a sqlite3 cursor."""
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor

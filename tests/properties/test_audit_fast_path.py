@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from creditledger.application.audit import canonical
 from creditledger.application.audit.canonical import NotCanonicalError
 from creditledger.application.audit.closed import MemoryClosedPurchases
+from creditledger.application.audit.state import state_as_dict
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
 from creditledger.infrastructure.audit.jobs import verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
@@ -190,7 +191,7 @@ def _as_data(report: VerificationReport) -> dict[str, Any]:
             (str(purchase), at) for purchase, at in report.ledger.positions().purchases.items()
         ),
         "rows": sorted(
-            json.dumps(row.as_dict(), sort_keys=True)
+            json.dumps(state_as_dict(row), sort_keys=True)
             for row in report.ledger.snapshot(None).purchases.values()
         ),
     }

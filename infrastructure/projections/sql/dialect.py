@@ -1,0 +1,172 @@
+# ruff: noqa: S608
+# (S608: statements name only our own tables and columns; every value is a bound parameter.)
+"""How one SQL store spells placeholders, column types and values; rows to parameters and back.
+
+The statements are written once with ``?`` placeholders; a dialect spells placeholders, column
+types and values its own way (PostgreSQL: ``NUMERIC``, ``timestamptz``, ``uuid``, ``jsonb``;
+SQLite: exact decimal ``TEXT``, fixed-width UTC ISO timestamps that sort as they compare).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from enum import Enum
+from operator import attrgetter
+from typing import Any, Protocol, TypeVar
+
+from creditledger.infrastructure.projections.layout import (
+    Table,
+)
+from creditledger.infrastructure.projections.tables import (
+    Kind,
+    TableSpec,
+)
+
+RowT = TypeVar("RowT")
+Params = Sequence[Any]
+
+
+class Cursor(Protocol):
+    """The little of a DB-API cursor the views use (adapted per driver)."""
+
+    def execute(self, sql: str, params: Params = ()) -> None: ...
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None: ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
+        """Insert many new rows (PostgreSQL: ``COPY``)."""
+        ...
+
+
+Convert = Callable[[Any], Any]
+
+
+class Dialect(ABC):
+    """How one SQL store spells names, types and values."""
+
+    lock_suffix = ""
+    """Appended to the tracking read: PostgreSQL locks the rows, SQLite's BEGIN IMMEDIATE has."""
+
+    def __init__(self) -> None:
+        self._plans: dict[
+            Table, tuple[Callable[[Any], tuple[Any, ...]], list[tuple[int, Convert]]]
+        ] = {}
+        self._readers: dict[Table, list[tuple[int, Convert]]] = {}
+
+    @abstractmethod
+    def qualify(self, table: str) -> str:
+        """The table's name as statements refer to it."""
+
+    @abstractmethod
+    def column_type(self, kind: Kind) -> str: ...
+
+    @abstractmethod
+    def encoder(self, kind: Kind) -> Convert | None:
+        """How a value of this kind is written (None: as it is)."""
+
+    @abstractmethod
+    def decoder(self, kind: Kind) -> Convert | None:
+        """How a stored value of this kind is read back (None: as it is)."""
+
+    @abstractmethod
+    def table_exists(self, cursor: Cursor, table: str) -> bool: ...
+
+    def encode(self, kind: Kind, value: Any) -> Any:
+        convert = self.encoder(kind)
+        return value if convert is None or value is None else convert(value)
+
+    def decode(self, kind: Kind, value: Any) -> Any:
+        convert = self.decoder(kind)
+        return value if convert is None or value is None else convert(value)
+
+    def any_of(self, column: str, count: int) -> str:
+        return f"{column} IN ({', '.join('?' * count)})"
+
+    def keys_in(
+        self, columns: Sequence[str], kinds: Sequence[Kind], keys: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        """A condition matching rows whose key columns equal one of ``keys`` (encoded).
+
+        Spelled as ORed equalities, which SQLite answers with one primary-key probe each (a
+        row-value ``IN (VALUES ...)`` would scan the table).
+        """
+        del kinds
+        one = "(" + " AND ".join(f"{column} = ?" for column in columns) + ")"
+        return " OR ".join([one] * len(keys)), [part for key in keys for part in key]
+
+    def any_params(self, values: Sequence[Any]) -> list[Any]:
+        return list(values)
+
+    def upsert(
+        self, cursor: Cursor, table: str, spec: TableSpec[Any], rows: Sequence[Params]
+    ) -> None:
+        """Insert the rows, or update the ones whose key exists (one statement per row)."""
+        names = spec.names
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates_of(spec)}",
+            rows,
+        )
+
+    # -- rows: converters worked out once per table, applied per value --------------------
+
+    def row_params(self, spec: TableSpec[Any], row: object) -> list[Any]:
+        plan = self._plans.get(spec.table)
+        if plan is None:
+            conversions = []
+            for index, column in enumerate(spec.columns):
+                convert = self.encoder(column.kind)
+                if (
+                    column.shape is not None
+                    and isinstance(column.shape, type)
+                    and issubclass(column.shape, Enum)
+                ):
+                    convert = _enum_value
+                if convert is not None:
+                    conversions.append((index, convert))
+            plan = self._plans[spec.table] = (attrgetter(*spec.names), conversions)
+        getter, conversions = plan
+        values = list(getter(row))
+        for index, convert in conversions:
+            value = values[index]
+            if value is not None:
+                values[index] = convert(value)
+        return values
+
+    def row_of(self, spec: TableSpec[RowT], stored: Sequence[Any]) -> RowT:
+        conversions = self._readers.get(spec.table)
+        if conversions is None:
+            conversions = []
+            for index, column in enumerate(spec.columns):
+                convert = self.decoder(column.kind)
+                if convert is not None and column.shape is not None:
+                    convert = _then(convert, column.shape)
+                elif column.shape is not None:
+                    convert = column.shape
+                if convert is not None:
+                    conversions.append((index, convert))
+            self._readers[spec.table] = conversions
+        values = list(stored)
+        for index, convert in conversions:
+            value = values[index]
+            if value is not None:
+                values[index] = convert(value)
+        return spec.row_type(*values)
+
+
+def updates_of(spec: TableSpec[Any]) -> str:
+    return ", ".join(f"{name} = excluded.{name}" for name in spec.names if name not in spec.key)
+
+
+def _enum_value(value: Enum) -> Any:
+    # Every enum stored is a StrEnum: str() of it is its value, without the descriptor lookup.
+    return str(value)
+
+
+def _then(first: Convert, second: Convert) -> Convert:
+    return lambda value: second(first(value))

@@ -1,0 +1,183 @@
+# ruff: noqa: S608
+# (S608: statements name only our own tables and columns; every value is a bound parameter.)
+"""The read queries in SQL (``ReadModelQueries``), each in one read transaction."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from creditledger.application.projections.rows import (
+    PurchaseRow,
+    ReadModelName,
+    ReadModelSnapshot,
+    ReceivableRow,
+    RevenueRow,
+)
+from creditledger.application.readmodels import Positioned, ReadModelQueries
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.layout import (
+    TRACKING_TABLE,
+    Layout,
+    Table,
+)
+from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect, Params
+from creditledger.infrastructure.projections.tables import (
+    ACCOUNTS,
+    ENTRIES,
+    PURCHASES,
+    RECEIVABLES,
+    REVENUE,
+    Kind,
+    TableSpec,
+)
+
+RowT = TypeVar("RowT")
+
+
+class SqlReads(ReadModelQueries):
+    """``ReadModelQueries`` in SQL: each query in one read transaction (a consistent snapshot).
+
+    Mixed into the SQL view store, which provides the dialect, the live layout and ``_read``.
+    """
+
+    dialect: Dialect
+    live: Layout
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Cursor]:
+        """A cursor in a read-only snapshot transaction."""
+
+    def _t(self, table: Table) -> str:
+        return self.dialect.qualify(self.live.table(table))
+
+    def positions(self) -> dict[str, int]:
+        with self._read() as cursor:
+            return self._positions(cursor)
+
+    def _positions(self, cursor: Cursor) -> dict[str, int]:
+        cursor.execute(
+            f"SELECT name, position FROM {self.dialect.qualify(TRACKING_TABLE)} ORDER BY name"
+        )
+        return {str(name): int(position) for name, position in cursor.fetchall()}
+
+    def _position(self, cursor: Cursor, model: ReadModelName) -> int:
+        cursor.execute(
+            f"SELECT position FROM {self.dialect.qualify(TRACKING_TABLE)} WHERE name = ?",
+            (self.live.tracking[model],),
+        )
+        found = cursor.fetchone()
+        return 0 if found is None else int(found[0])
+
+    def _rows(
+        self, cursor: Cursor, spec: TableSpec[RowT], where: str, params: Params, tail: str
+    ) -> list[RowT]:
+        cursor.execute(
+            f"SELECT {', '.join(spec.names)} FROM {self._t(spec.table)} {where} {tail}", params
+        )
+        return [self.dialect.row_of(spec, values) for values in cursor.fetchall()]
+
+    def purchases_page(
+        self,
+        namespace: str,
+        *,
+        customer_id: str | None,
+        status: PurchaseStatus | None,
+        after: int,
+        limit: int,
+    ) -> Positioned[PurchaseRow]:
+        where = "WHERE namespace = ?"
+        params: list[Any] = [namespace]
+        if customer_id is not None:
+            where += " AND customer_id = ?"
+            params.append(customer_id)
+        if status is not None:
+            where += " AND status = ?"
+            params.append(status.value)
+        where += " AND created_position > ?"
+        params += [after, limit]
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.PURCHASES)
+            rows = self._rows(cursor, PURCHASES, where, params, "ORDER BY created_position LIMIT ?")
+        return Positioned(position, rows)
+
+    def balances(
+        self, namespace: str, customer_id: str, as_of: datetime | None
+    ) -> Positioned[tuple[str, Account, Decimal]]:
+        accounts, entries = self._t(Table.ACCOUNTS), self._t(Table.ENTRIES)
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.LEDGER)
+            if as_of is None:
+                cursor.execute(
+                    f"SELECT currency, account, balance FROM {accounts} "
+                    "WHERE namespace = ? AND customer_id = ? ORDER BY currency, account",
+                    (namespace, customer_id),
+                )
+            else:
+                # One probe of the (account, time) index per account: the running balance of
+                # the account's last entry at or before the instant.
+                cursor.execute(
+                    f"SELECT a.currency, a.account, (SELECT e.balance_after FROM {entries} e "
+                    "WHERE e.namespace = a.namespace AND e.customer_id = a.customer_id "
+                    "AND e.currency = a.currency AND e.account = a.account AND e.at <= ? "
+                    "ORDER BY e.at DESC, e.position DESC, e.line DESC LIMIT 1) "
+                    f"FROM {accounts} a WHERE a.namespace = ? AND a.customer_id = ? "
+                    "ORDER BY a.currency, a.account",
+                    (self.dialect.encode(Kind.TIMESTAMP, as_of), namespace, customer_id),
+                )
+            found = cursor.fetchall()
+        rows = [
+            (str(currency), Account(account), self.dialect.decode(Kind.NUMERIC, balance))
+            for currency, account, balance in found
+            if balance is not None
+        ]
+        return Positioned(position, rows)
+
+    def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]:
+        moment = self.dialect.encode(Kind.TIMESTAMP, as_of)
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.RECEIVABLES)
+            rows = self._rows(
+                cursor,
+                RECEIVABLES,
+                "WHERE namespace = ? AND opened_at <= ? AND (settled_at IS NULL OR settled_at > ?)",
+                (namespace, moment, moment),
+                "ORDER BY opened_at, purchase_id",
+            )
+        return Positioned(position, rows)
+
+    def settled_revenue(
+        self, namespace: str, first: date, last: date, currency: str | None
+    ) -> Positioned[RevenueRow]:
+        where = "WHERE namespace = ? AND day >= ? AND day <= ?"
+        params: list[Any] = [
+            namespace,
+            self.dialect.encode(Kind.DATE, first),
+            self.dialect.encode(Kind.DATE, last),
+        ]
+        if currency is not None:
+            where += " AND currency = ?"
+            params.append(currency)
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.SETTLED_REVENUE)
+            rows = self._rows(cursor, REVENUE, where, params, "ORDER BY day, currency")
+        return Positioned(position, rows)
+
+    def snapshot(self) -> ReadModelSnapshot:
+        live = {name.value for name in ReadModelName}
+        with self._read() as cursor:
+            positions = self._positions(cursor)
+            return ReadModelSnapshot(
+                positions={name: position for name, position in positions.items() if name in live},
+                purchases=self._rows(cursor, PURCHASES, "", (), "ORDER BY purchase_id"),
+                entries=self._rows(cursor, ENTRIES, "", (), "ORDER BY position, line"),
+                accounts=self._rows(
+                    cursor, ACCOUNTS, "", (), "ORDER BY namespace, customer_id, currency, account"
+                ),
+                receivables=self._rows(cursor, RECEIVABLES, "", (), "ORDER BY purchase_id"),
+                revenue=self._rows(cursor, REVENUE, "", (), "ORDER BY namespace, day, currency"),
+            )
