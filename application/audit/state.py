@@ -23,6 +23,7 @@ from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import EventSequenceError
 from creditledger.domain.events import PurchaseEvent
 from creditledger.domain.purchase import CreditPurchase
+from creditledger.domain.status import PaymentStatus
 
 
 class BalanceKey(NamedTuple):
@@ -39,7 +40,6 @@ def state_of_purchase(purchase: CreditPurchase) -> PurchaseState:
         msg = f"purchase {purchase.id} has no status"
         raise EventSequenceError(msg)
     payment = purchase.payment
-    settled = payment.settled if payment else None
     return PurchaseState(
         namespace=intent.namespace,
         purchase_id=purchase.id,
@@ -52,21 +52,13 @@ def state_of_purchase(purchase: CreditPurchase) -> PurchaseState:
         version=purchase.version,
         credit_grant_transaction_group_id=intent.credit_grant_transaction_group_id,
         granted_at=intent.granted_at,
-        payment_status=payment.status if payment else None,
-        authorized_amount=payment.amount if payment else None,
-        authorized_transaction_group_id=(
-            payment.authorized.transaction_group_id if payment else None
-        ),
-        authorized_at=payment.authorized.at if payment else None,
-        settled_transaction_group_id=settled.transaction_group_id if settled else None,
-        settled_at=settled.at if settled else None,
+        **_payment_fields(payment),
     )
 
 
 def state_of_view(view: PurchaseView) -> PurchaseState:
     """From the purchase view the live queries return."""
     payment = view.realizations.external_payment
-    settled = payment.settled if payment else None
     grant = view.realizations.credit_grant
     return PurchaseState(
         namespace=view.namespace,
@@ -80,15 +72,42 @@ def state_of_view(view: PurchaseView) -> PurchaseState:
         version=view.version,
         credit_grant_transaction_group_id=grant.transaction_group_id,
         granted_at=grant.granted_at,
-        payment_status=payment.status if payment else None,
-        authorized_amount=payment.amount if payment else None,
-        authorized_transaction_group_id=(
+        **_payment_fields(payment),
+    )
+
+
+class _Reference(Protocol):
+    @property
+    def transaction_group_id(self) -> UUID: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+class _Payment(Protocol):
+    """The external payment as the aggregate and the purchase view both hold it."""
+
+    @property
+    def status(self) -> PaymentStatus: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def authorized(self) -> _Reference: ...
+    @property
+    def settled(self) -> _Reference | None: ...
+
+
+def _payment_fields(payment: _Payment | None) -> dict[str, Any]:
+    settled = payment.settled if payment else None
+    return {
+        "payment_status": payment.status if payment else None,
+        "authorized_amount": payment.amount if payment else None,
+        "authorized_transaction_group_id": (
             payment.authorized.transaction_group_id if payment else None
         ),
-        authorized_at=payment.authorized.at if payment else None,
-        settled_transaction_group_id=settled.transaction_group_id if settled else None,
-        settled_at=settled.at if settled else None,
-    )
+        "authorized_at": payment.authorized.at if payment else None,
+        "settled_transaction_group_id": settled.transaction_group_id if settled else None,
+        "settled_at": settled.at if settled else None,
+    }
 
 
 def state_as_dict(state: PurchaseState) -> dict[str, Any]:

@@ -23,6 +23,16 @@ def relay_check(client: TestClient) -> dict[str, object]:
     return found
 
 
+def _create_three_purchases(client: TestClient) -> None:
+    for key in ("one", "two", "three"):
+        created = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(),
+            headers={"Idempotency-Key": key},
+        )
+        assert created.status_code == 201
+
+
 def test_the_in_server_relay_publishes_writes_and_readiness_reports_its_lag(
     ledger: CreditLedger, nats_broker: NatsServerProcess
 ) -> None:
@@ -34,13 +44,7 @@ def test_the_in_server_relay_publishes_writes_and_readiness_reports_its_lag(
         relay_stream=spec.name,
         relay_subject_prefix=spec.subject_prefix,
     ) as client:
-        for key in ("one", "two", "three"):
-            created = client.post(
-                "/v1/namespaces/acme/credit-purchases",
-                json=purchase_body(),
-                headers={"Idempotency-Key": key},
-            )
-            assert created.status_code == 201
+        _create_three_purchases(client)
         deadline = time.monotonic() + 20
         while (check := relay_check(client))["lag"] != 0:
             assert time.monotonic() < deadline, check
@@ -85,13 +89,7 @@ def test_a_server_watching_the_stream_reports_the_lag_of_a_relay_running_elsewhe
         relay_stream=spec.name,
         relay_subject_prefix=spec.subject_prefix,
     ) as client:
-        for key in ("one", "two", "three"):
-            created = client.post(
-                "/v1/namespaces/acme/credit-purchases",
-                json=purchase_body(),
-                headers={"Idempotency-Key": key},
-            )
-            assert created.status_code == 201
+        _create_three_purchases(client)
         before = relay_check(client)
         catch_up_with_relay(
             nats_broker.url, spec, store_url
