@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, field
 from pydantic_core import PydanticSerializationError
 
 from creditledger.application.input_types import StorableText, Timestamp
+from creditledger.domain.consumption import ConsumptionRequest, normalize_consumption
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -143,3 +144,37 @@ class SettlePayment(PaymentCommand):
     """The external payment settled (authorizing it first if that was never reported)."""
 
     NAME = "settle"
+
+
+class VoidPurchase(PaymentCommand):
+    """Forfeit what remains of the purchase's credit now; the payment is left as it was."""
+
+    NAME = "void"
+
+    reason: Annotated[StorableText, Field(min_length=1, max_length=256)] | None = None
+
+
+class ConsumeCredits(Command):
+    """Spend credit of a customer in one currency, from its grants in burn-down order."""
+
+    NAME = "consume"
+
+    customer_id: str
+    currency: str
+    amount: AmountInput
+    feature_key: str | None = None
+    usage_reference: str | None = None
+
+    def request(self) -> ConsumptionRequest:
+        """The consumption this asks for, validated and rounded to the currency.
+
+        Raises ``ValidationFailedError`` listing every problem at once.
+        """
+        return normalize_consumption(
+            namespace=self.namespace,
+            customer_id=self.customer_id,
+            currency=self.currency,
+            amount=self.amount,
+            feature_key=self.feature_key,
+            usage_reference=self.usage_reference,
+        )

@@ -38,7 +38,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Recording
 
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import LedgerEvent
 
 DEFAULT_MAX_BATCH = 256
 MAX_WAIT_LIMIT = 1.0
@@ -58,7 +58,7 @@ class _Submission:
 
     __slots__ = ("_woken", "error", "events", "lead", "position", "settled")
 
-    def __init__(self, events: Sequence[PurchaseEvent]) -> None:
+    def __init__(self, events: Sequence[LedgerEvent]) -> None:
         self.events = events
         self.position: int | None = None
         self.error: BaseException | None = None
@@ -94,13 +94,14 @@ class GroupCommitter:
 
     def __init__(
         self,
-        write: Callable[[Sequence[PurchaseEvent]], Sequence[Recording[UUID]]],
+        write: Callable[[Sequence[LedgerEvent]], Sequence[Recording[UUID]]],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait: float = 0.0,
-        taken: Callable[[PurchaseEvent], bool] | None = None,
+        taken: Callable[[Sequence[LedgerEvent]], bool] | None = None,
     ) -> None:
-        """``taken``: whether a stored event already holds this event's (purchase, version); with
+        """``taken``: whether stored events already hold any aggregate's first new version among
+        these events (someone else wrote first); with
         it, a batch refused for versions already taken is written again without those, in one
         transaction, rather than one submission per transaction."""
         if max_batch < 1:
@@ -122,7 +123,7 @@ class GroupCommitter:
         self.batches = 0
         self.submissions = 0
 
-    def submit(self, events: Sequence[PurchaseEvent]) -> int | None:
+    def submit(self, events: Sequence[LedgerEvent]) -> int | None:
         """Write the events durably, with whatever else is waiting; block until done.
 
         Returns the log position (notification id) of the last of the events.
@@ -241,12 +242,13 @@ class GroupCommitter:
                 submission.finish(positions.get((last.originator_id, last.originator_version)))
 
     def _drop_taken(self, submissions: list[_Submission]) -> list[_Submission] | None:
-        """Tell the submissions whose first version is already stored to decide again (their
-        purchase moved on, or exists already); the others, or None if the store cannot say."""
+        """Tell the submissions whose first version of some aggregate is already stored to decide
+        again (their purchase or wallet moved on, or exists already); the others, or None if the
+        store cannot say."""
         if self._taken is None:
             return None
         try:
-            taken = [self._taken(submission.events[0]) for submission in submissions]
+            taken = [self._taken(submission.events) for submission in submissions]
         except Exception:  # the store cannot be read: fall back to isolating one by one
             return None
         free = []

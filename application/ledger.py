@@ -8,9 +8,10 @@ someone else wrote first: reload and decide again, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
 from uuid import UUID, uuid4
 
@@ -18,12 +19,22 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 
+from creditledger.application.aggregate_cache import AggregateCache
 from creditledger.application.clock import Clock, SystemClock
 from creditledger.application.commands import (
     AuthorizePayment,
+    ConsumeCredits,
     InitiatePurchase,
     PaymentCommand,
     SettlePayment,
+    VoidPurchase,
+)
+from creditledger.application.credit_views import (
+    ConsumptionView,
+    CreditEntry,
+    CreditsView,
+    GrantView,
+    credit_entries,
 )
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.application.group_commit import (
@@ -32,24 +43,50 @@ from creditledger.application.group_commit import (
     RetryDecisionError,
     last_position,
 )
-from creditledger.application.purchase_cache import PurchaseCache
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
+from creditledger.application.striped_locks import StripedLocks
 from creditledger.application.write_health import WriteHealth
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
+    CreditStateError,
     FieldError,
     IdempotencyKeyReusedError,
     LedgerError,
     ValidationFailedError,
     VersionMismatchError,
 )
-from creditledger.domain.events import PurchaseEvent
-from creditledger.domain.identity import purchase_id_for_key
+from creditledger.domain.events import (
+    GrantExpired,
+    LedgerEvent,
+    PurchaseEvent,
+    WalletEvent,
+    WalletEventBase,
+)
+from creditledger.domain.identity import (
+    consumption_id_for_key,
+    purchase_id_for_key,
+    wallet_id_for,
+)
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.wallet import (
+    CreditWallet,
+    Grant,
+    WalletContext,
+    project_wallet,
+)
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class ConsumptionOutcome:
+    """A consumption's result, and whether this answer replays an earlier one."""
+
+    consumption: ConsumptionView
+    replayed: bool = False
+    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +136,9 @@ class CreditLedger(Application[UUID]):
             msg = "max_attempts must be at least 1"
             raise ValueError(msg)
         self.max_attempts = max_attempts
-        self._cache = PurchaseCache(cache_size)
+        self._cache: AggregateCache[CreditPurchase] = AggregateCache(cache_size)
+        self._wallets: AggregateCache[CreditWallet] = AggregateCache(cache_size)
+        self._wallet_locks = StripedLocks()
         self.write_health = WriteHealth()
         """The last write failure, if none succeeded since: readiness reports it."""
         self._committer = (
@@ -107,7 +146,7 @@ class CreditLedger(Application[UUID]):
                 self.events.put,
                 max_batch=max_batch,
                 max_wait=max_wait,
-                taken=self._version_taken,
+                taken=self._versions_taken,
             )
             if group_commit
             else None
@@ -135,6 +174,7 @@ class CreditLedger(Application[UUID]):
         # With a key the id is derived, so two racing creates collide on version 1 and the
         # loser replays the winner's answer; without one, every initiate is a new purchase.
         purchase_id = purchase_id_for_key(command.namespace, key) if key else uuid4()
+        fresh_wallet = False
         for _ in range(self.max_attempts):
             if key is not None:
                 # A purchase this process wrote or read lately answers a retry without a read.
@@ -155,12 +195,36 @@ class CreditLedger(Application[UUID]):
                 return self._replay(earlier, key, fingerprint)
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
-            # Written first, read only if the id turns out taken: a new key (the usual case)
-            # costs no read, and a retry finds its answer right after the refused write.
-            position = self._commit(purchase)
-            if position is not False:
-                self._cache.checkin(purchase)
-                return Outcome(PurchaseView.of(purchase), created=True, position=position)
+            # The grant becomes spendable in the customer's wallet in the same transaction.
+            # Written first, read only if an id turns out taken: a new key for a customer this
+            # process knows (or a new customer) costs no read, and a retry finds its answer
+            # right after the refused write.
+            initiated = purchase.intent
+            wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+            with self._wallet_locks.of(wallet_id):
+                wallet = self._wallet(
+                    wallet_id,
+                    intent.namespace,
+                    intent.customer_id,
+                    intent.currency,
+                    fresh=fresh_wallet,
+                    guess_new=True,
+                )
+                if purchase_id in wallet.grants:
+                    # The purchase exists already (a racing create with this key won).
+                    self._wallets.checkin(wallet)
+                    position: int | Literal[False] | None = False
+                else:
+                    wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
+                    position = self._commit(purchase, wallet)
+                if position is not False:
+                    self._cache.checkin(purchase)
+                    self._wallets.checkin(wallet)
+                    grant = wallet.grants[purchase_id]
+                    return Outcome(
+                        PurchaseView.of(purchase, grant), created=True, position=position
+                    )
+            fresh_wallet = True
             earlier = self._earlier_answer(command, purchase_id)
             if earlier is not None and key is not None:
                 return self._replay(earlier, key, fingerprint)
@@ -231,28 +295,219 @@ class CreditLedger(Application[UUID]):
             position = self._commit(purchase)
             if position is not False:
                 self._cache.checkin(purchase)
-                return Outcome(PurchaseView.of(purchase), position=position)
+                return Outcome(self._view(purchase), position=position)
             fresh = True
         raise ConcurrentModificationError(
             f"purchase {command.purchase_id} kept changing; try again"
         )
 
-    def _commit(self, purchase: CreditPurchase) -> int | Literal[False] | None:
-        """Save the purchase's new events atomically: the log position of the last one (None if
-        the store does not say), or False if someone wrote first.
+    def void(self, command: VoidPurchase) -> Outcome:
+        """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
+        fingerprint = command.fingerprint()
+        key = command.idempotency_key
+        fresh = False
+        for _ in range(self.max_attempts):
+            cached = None if fresh else self._cache.checkout(command.purchase_id)
+            purchase = cached or self._load(command.namespace, command.purchase_id)
+            if cached is not None and cached.intent.namespace != command.namespace:
+                self._cache.checkin(cached)
+                raise CreditPurchaseNotFoundError(
+                    f"credit purchase {command.purchase_id} not found"
+                )
+            if key is not None and key in purchase.commands:
+                return self._replay(purchase, key, fingerprint)
+            expected = command.expected_version
+            if expected is not None and expected != purchase.version and cached is not None:
+                purchase = self._load(command.namespace, command.purchase_id)
+            if expected is not None and expected != purchase.version:
+                self._cache.checkin(purchase)
+                raise VersionMismatchError(
+                    f"purchase is at version {purchase.version}, not {expected}"
+                )
+            intent = purchase.intent
+            wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+            at = self.clock.now()
+            with self._wallet_locks.of(wallet_id):
+                wallet = self._wallet(
+                    wallet_id, intent.namespace, intent.customer_id, intent.currency, fresh=fresh
+                )
+                try:
+                    forfeited = wallet.void_grant(purchase.id, WalletContext(at=at))
+                    purchase.void(
+                        forfeited.amount,
+                        CommandContext(at=at, idempotency_key=key, request_fingerprint=fingerprint),
+                        command.reason,
+                    )
+                except CreditStateError:
+                    # A cached wallet may lag the store (another process granted or voided):
+                    # only the store's own state may refuse.
+                    if not fresh:
+                        fresh = True
+                        continue
+                    if not purchase.has_pending_events:
+                        self._cache.checkin(purchase)
+                    raise
+                except LedgerError:
+                    if not purchase.has_pending_events:
+                        self._cache.checkin(purchase)
+                    raise
+                position = self._commit(purchase, wallet)
+                if position is not False:
+                    self._cache.checkin(purchase)
+                    self._wallets.checkin(wallet)
+                    return Outcome(
+                        PurchaseView.of(purchase, wallet.grants.get(purchase.id)),
+                        position=position,
+                    )
+            fresh = True
+        raise ConcurrentModificationError(
+            f"purchase {command.purchase_id} kept changing; try again"
+        )
 
-        With group commit on, the events share a transaction with other callers' events, and
-        this returns only once that transaction committed.
+    def consume(self, command: ConsumeCredits) -> ConsumptionOutcome:
+        """Spend credit from the customer's grants in burn-down order (or replay an earlier
+        answer); ``insufficient_credit`` when the spendable total is short."""
+        fingerprint = command.fingerprint()
+        key = command.idempotency_key
+        request = command.request()
+        wallet_id = wallet_id_for(request.namespace, request.customer_id, request.currency)
+        consumption_id = consumption_id_for_key(wallet_id, key) if key else uuid4()
+        fresh = False
+        for _ in range(self.max_attempts):
+            # One decision at a time per wallet in this process: callers of a hot customer queue
+            # here instead of colliding on the wallet's next version and deciding again.
+            with self._wallet_locks.of(wallet_id):
+                wallet = self._wallet(
+                    wallet_id,
+                    request.namespace,
+                    request.customer_id,
+                    request.currency,
+                    fresh=fresh,
+                )
+                if key is not None and key in wallet.consumptions:
+                    self._wallets.checkin(wallet)
+                    record = wallet.consumptions[key]
+                    if record.fingerprint != fingerprint:
+                        raise IdempotencyKeyReusedError(
+                            f"idempotency key {key!r} was used for a different request"
+                        )
+                    return ConsumptionOutcome(ConsumptionView.of(record.event), replayed=True)
+                context = WalletContext(
+                    at=self.clock.now(), idempotency_key=key, request_fingerprint=fingerprint
+                )
+                try:
+                    consumed = wallet.consume(consumption_id, request, context)
+                except CreditStateError:
+                    if not fresh:
+                        # Refused on a cached wallet, which may lag the store: ask the store.
+                        fresh = True
+                        continue
+                    self._wallets.checkin(wallet)
+                    raise
+                except LedgerError:
+                    if not wallet.has_pending_events:
+                        self._wallets.checkin(wallet)
+                    raise
+                position = self._commit_wallet(wallet)
+                if position is not False:
+                    self._wallets.checkin(wallet)
+                    return ConsumptionOutcome(ConsumptionView.of(consumed), position=position)
+            fresh = True
+        raise ConcurrentModificationError(
+            f"the credit of customer {request.customer_id} kept changing; try again"
+        )
+
+    def expire_due(
+        self, namespace: str, customer_id: str, currency: str, at: datetime | None = None
+    ) -> list[GrantExpired]:
+        """Record the expiry of every grant of the customer's wallet due by now (or ``at``).
+
+        Idempotent: a wallet with nothing due records nothing, so two sweeps (or a sweep and a
+        consumption, which expires first too) write each expiry once.
         """
+        wallet_id = wallet_id_for(namespace, customer_id, currency)
+        fresh = False
+        for _ in range(self.max_attempts):
+            with self._wallet_locks.of(wallet_id):
+                wallet = self._wallet(wallet_id, namespace, customer_id, currency, fresh=fresh)
+                moment = at or self.clock.now()
+                expired = wallet.expire_due(moment)
+                if not expired:
+                    self._wallets.checkin(wallet)
+                    return []
+                if self._commit_wallet(wallet) is not False:
+                    self._wallets.checkin(wallet)
+                    return expired
+            fresh = True
+        raise ConcurrentModificationError(
+            f"the credit of customer {customer_id} kept changing; try again"
+        )
+
+    def _wallet(
+        self,
+        wallet_id: UUID,
+        namespace: str,
+        customer_id: str,
+        currency: str,
+        *,
+        fresh: bool,
+        guess_new: bool = False,
+    ) -> CreditWallet:
+        """The wallet to decide on, checked out: cached, or (``fresh``) read from the store.
+
+        With ``guess_new`` a wallet this process has not seen is taken to be new rather than
+        read: adding a grant does not depend on the wallet's state, and if the guess is wrong the
+        write is refused on version 1 and the caller decides again with ``fresh``.
+        """
+        if not fresh:
+            cached = self._wallets.checkout(wallet_id)
+            if cached is not None:
+                return cached
+            if guess_new:
+                return CreditWallet(wallet_id, namespace, customer_id, currency)
+        found = self._find_wallet(wallet_id)
+        return found or CreditWallet(wallet_id, namespace, customer_id, currency)
+
+    def _find_wallet(self, wallet_id: UUID) -> CreditWallet | None:
+        return project_wallet(None, self._wallet_events(wallet_id))
+
+    def _wallet_events(self, wallet_id: UUID) -> list[WalletEvent]:
         try:
-            position = self._write(purchase.collect_events())
+            events = list(self.events.get(wallet_id))
+        except PersistenceError as error:
+            raise StoreUnavailableError(f"the store could not be read: {error}") from error
+        return [event for event in events if isinstance(event, WalletEventBase)]  # type: ignore[misc]
+
+    def _commit_wallet(self, wallet: CreditWallet) -> int | Literal[False] | None:
+        try:
+            position = self._write(list(wallet.collect_events()))
         except StoreUnavailableError as error:
             self.write_health.failed(error.detail)
             raise
         self.write_health.succeeded()
         return position
 
-    def _write(self, events: list[PurchaseEvent]) -> int | Literal[False] | None:
+    def _commit(
+        self, purchase: CreditPurchase, wallet: CreditWallet | None = None
+    ) -> int | Literal[False] | None:
+        """Save the purchase's new events atomically: the log position of the last one (None if
+        the store does not say), or False if someone wrote first.
+
+        With group commit on, the events share a transaction with other callers' events, and
+        this returns only once that transaction committed.
+        """
+        events: list[LedgerEvent] = list(purchase.collect_events())
+        if wallet is not None:
+            events += wallet.collect_events()
+        try:
+            position = self._write(events)
+        except StoreUnavailableError as error:
+            self.write_health.failed(error.detail)
+            raise
+        self.write_health.succeeded()
+        return position
+
+    def _write(self, events: list[LedgerEvent]) -> int | Literal[False] | None:
         try:
             if self._committer is None:
                 # Straight to the event store: Application.save() would only re-collect the
@@ -262,7 +517,7 @@ class CreditLedger(Application[UUID]):
         except RetryDecisionError:
             return False
         except IntegrityError as error:
-            if self._version_taken(events[0]):
+            if self._versions_taken(events):
                 return False
             # Nobody holds that version: the store refused the write for another reason (a
             # constraint or trigger). Retrying would only fail again.
@@ -270,8 +525,16 @@ class CreditLedger(Application[UUID]):
         except PersistenceError as error:
             raise StoreUnavailableError(f"the store refused the write: {error}") from error
 
-    def _version_taken(self, event: PurchaseEvent) -> bool:
-        """Whether a stored event already holds this event's (purchase, version) slot."""
+    def _versions_taken(self, events: Sequence[LedgerEvent]) -> bool:
+        """Whether a stored event already holds the first new version of any aggregate the
+        events write (a purchase, a wallet): then someone else wrote first."""
+        firsts: dict[UUID, LedgerEvent] = {}
+        for event in events:
+            firsts.setdefault(event.originator_id, event)
+        return any(self._version_taken(event) for event in firsts.values())
+
+    def _version_taken(self, event: LedgerEvent) -> bool:
+        """Whether a stored event already holds this event's (aggregate, version) slot."""
         try:
             taken = self.recorder.select_events(
                 event.originator_id,
@@ -294,8 +557,10 @@ class CreditLedger(Application[UUID]):
                 f"idempotency key {key!r} was used for a different request"
             )
         if version != purchase.version:
-            purchase = self._fold(self._events(purchase.id)[:version])
-        return Outcome(PurchaseView.of(purchase), replayed=True)
+            events = self._events(purchase.id)[:version]
+            return Outcome(self._view(self._fold(events), events[-1].timestamp), replayed=True)
+        # The first answer: the purchase's credit as it stood when the command was answered.
+        return Outcome(self._view(purchase, purchase.updated_at), replayed=True)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -309,7 +574,7 @@ class CreditLedger(Application[UUID]):
     ) -> PurchaseView:
         """The purchase now, at a version, or as it stood at a time (inclusive)."""
         if version is None and as_of is None:
-            return PurchaseView.of(self._load(namespace, purchase_id))
+            return self._view(self._load(namespace, purchase_id))
         events = self._namespaced_events(namespace, purchase_id)
         if version is not None:
             if version < 1 or version > len(events):
@@ -327,7 +592,72 @@ class CreditLedger(Application[UUID]):
                 raise CreditPurchaseNotFoundError(
                     f"purchase {purchase_id} did not exist at {as_of.isoformat()}"
                 )
-        return PurchaseView.of(self._fold(events))
+        moment = as_of if as_of is not None else events[-1].timestamp
+        return self._view(self._fold(events), moment)
+
+    def customer_credits(
+        self, namespace: str, customer_id: str, currency: str, *, as_of: datetime | None = None
+    ) -> CreditsView:
+        """The customer's spendable grants in one currency, in burn-down order, now or as of a
+        time (an expiry due by then counts, recorded or not)."""
+        moment = self._moment(as_of)
+        grants = self._grants_as_of(namespace, customer_id, currency, moment)
+        spendable = sorted(
+            (g for g in grants.values() if g.remaining > 0 and not g.closed and not g.due(moment)),
+            key=Grant.burn_down_key,
+        )
+        return CreditsView(
+            namespace=namespace,
+            customer_id=customer_id,
+            currency=currency,
+            as_of=moment,
+            balance=sum((g.remaining for g in spendable), Decimal(0)),
+            grants=[GrantView.of(g) for g in spendable],
+        )
+
+    def credit_history(
+        self,
+        namespace: str,
+        customer_id: str,
+        currency: str,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        as_of: datetime | None = None,
+    ) -> list[CreditEntry]:
+        """Every change to the customer's credit in one currency, in recorded order (entries
+        numbered from 1), with the balance before and after each; ``as_of`` keeps the entries
+        recorded by then."""
+        events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
+        if as_of is not None:
+            moment = self._moment(as_of)
+            events = [event for event in events if event.timestamp <= moment]
+        entries = [entry for entry in credit_entries(events) if entry.sequence > after]
+        return entries[:limit] if limit is not None else entries
+
+    def _grants_as_of(
+        self, namespace: str, customer_id: str, currency: str, moment: datetime
+    ) -> dict[UUID, Grant]:
+        events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
+        wallet = project_wallet(None, [event for event in events if event.timestamp <= moment])
+        return wallet.grants_as_of(moment) if wallet is not None else {}
+
+    def _moment(self, as_of: datetime | None) -> datetime:
+        if as_of is None:
+            return self.clock.now()
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValidationFailedError(
+                [FieldError("as_of", "timezone_required", "must include a timezone")]
+            )
+        return as_of
+
+    def _view(self, purchase: CreditPurchase, moment: datetime | None = None) -> PurchaseView:
+        """The purchase with its credit amounts from its wallet, now or as of ``moment``."""
+        intent = purchase.intent
+        grants = self._grants_as_of(
+            intent.namespace, intent.customer_id, intent.currency, moment or self.clock.now()
+        )
+        return PurchaseView.of(purchase, grants.get(purchase.id))
 
     def purchase_history(self, namespace: str, purchase_id: UUID) -> list[HistoryEntry]:
         """Every event of the purchase, oldest first, each with the status it left behind."""

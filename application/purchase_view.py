@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from creditledger.domain.events import Initiated, PurchaseEvent
 from creditledger.domain.purchase import CreditPurchase, LedgerReference
-from creditledger.domain.rules import STATUS_AFTER
+from creditledger.domain.rules import status_after
 from creditledger.domain.status import (
     InitialPaymentStatus,
     MetaStatus,
@@ -19,6 +19,7 @@ from creditledger.domain.status import (
     PurchaseStatus,
     SettlementType,
 )
+from creditledger.domain.wallet import ZERO, Grant
 
 
 class _View(BaseModel):
@@ -48,9 +49,26 @@ class ExternalPaymentView(_View):
     settled: LedgerReferenceView | None
 
 
+class VoidView(_View):
+    transaction_group_id: UUID
+    at: datetime
+    amount: Decimal
+    reason: str | None
+
+
+class ExpiryView(_View):
+    at: datetime
+    """When the expiry took effect: the grant's ``expires_at``."""
+    amount: Decimal
+    recorded: bool
+    """False while the expiry is due but its event is not written yet (the amounts are exact)."""
+
+
 class RealizationsView(_View):
     credit_grant: CreditGrantView
     external_payment: ExternalPaymentView | None
+    void: VoidView | None = None
+    expiry: ExpiryView | None = None
 
 
 class PurchaseView(_View):
@@ -71,13 +89,22 @@ class PurchaseView(_View):
     metadata: dict[str, str]
     status: PurchaseStatus
     meta_status: MetaStatus
+    remaining: Decimal
+    """Credit left to spend: credit_amount - consumed - expired - voided - revoked."""
+    consumed: Decimal
+    expired: Decimal
+    voided: Decimal
+    revoked: Decimal
+    refunded: Decimal
     realizations: RealizationsView
     version: int
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, purchase: CreditPurchase) -> PurchaseView:
+    def of(cls, purchase: CreditPurchase, grant: Grant | None = None) -> PurchaseView:
+        """The purchase, with its credit amounts as its wallet's ``grant`` says (without one:
+        nothing consumed or expired, only its own void)."""
         intent = purchase.intent
         status = purchase.status
         if status is None:
@@ -91,6 +118,25 @@ class PurchaseView(_View):
                 "amount": payment.amount,
                 "authorized": _reference(payment.authorized),
                 "settled": _reference(payment.settled),
+            }
+        voided = purchase.voided
+        void = None
+        if voided is not None:
+            void = {
+                "transaction_group_id": voided.transaction_group_id,
+                "at": voided.at,
+                "amount": voided.amount,
+                "reason": voided.reason,
+            }
+        consumed = grant.consumed if grant is not None else ZERO
+        expired = grant.expired if grant is not None else ZERO
+        voided_amount = voided.amount if voided is not None else ZERO
+        expiry = None
+        if grant is not None and grant.expired_at is not None:
+            expiry = {
+                "at": grant.expired_at,
+                "amount": grant.expired,
+                "recorded": grant.expiry_recorded,
             }
         # One nested validation call (done in pydantic-core) is the cheapest way to build the
         # view: the hot path builds one per command.
@@ -114,12 +160,20 @@ class PurchaseView(_View):
                 "metadata": dict(intent.metadata),
                 "status": status,
                 "meta_status": status.meta,
+                "remaining": intent.credit_amount - consumed - expired - voided_amount,
+                "consumed": consumed,
+                "expired": expired,
+                "voided": voided_amount,
+                "revoked": ZERO,
+                "refunded": ZERO,
                 "realizations": {
                     "credit_grant": {
                         "transaction_group_id": intent.credit_grant_transaction_group_id,
                         "granted_at": intent.granted_at,
                     },
                     "external_payment": external_payment,
+                    "void": void,
+                    "expiry": expiry,
                 },
                 "version": purchase.version,
                 "created_at": purchase.created_at,
@@ -159,13 +213,19 @@ def history_of(events: list[PurchaseEvent]) -> list[HistoryEntry]:
     if not events or not isinstance(events[0], Initiated):
         return []
     settlement = events[0].settlement_type
-    return [
-        HistoryEntry(
-            version=event.originator_version,
-            type=event.TYPE.value,
-            recorded_at=event.timestamp,
-            data=event_data(event),
-            status_after=STATUS_AFTER[(settlement, event.TYPE)],
+    entries = []
+    status: PurchaseStatus | None = None
+    for event in events:
+        status = status_after(settlement, event.TYPE, status)
+        if status is None:  # pragma: no cover - a history starts with its Initiated event
+            return []
+        entries.append(
+            HistoryEntry(
+                version=event.originator_version,
+                type=event.TYPE.value,
+                recorded_at=event.timestamp,
+                data=event_data(event),
+                status_after=status,
+            )
         )
-        for event in events
-    ]
+    return entries

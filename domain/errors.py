@@ -73,6 +73,37 @@ class InvalidTransitionError(PurchaseStateError):
     title = "Invalid transition"
 
 
+class CreditStateError(LedgerError):
+    """A command that the customer's credit (what remains of the grants) does not permit."""
+
+
+class InsufficientCreditError(CreditStateError):
+    """A consumption asked for more than the customer can spend now; nothing was written."""
+
+    code = "insufficient_credit"
+    title = "Insufficient credit"
+
+    def __init__(self, detail: str, *, available: str) -> None:
+        self.available = available
+        """The spendable total at the consumption's time, for its feature (a decimal string)."""
+        super().__init__(detail)
+
+
+class CreditGrantExpiredError(CreditStateError):
+    code = "credit_grant_expired"
+    title = "Credit grant expired"
+
+
+class NothingToVoidError(CreditStateError):
+    code = "nothing_to_void"
+    title = "Nothing to void"
+
+
+class CreditsNotGrantedError(CreditStateError):
+    code = "credits_not_granted"
+    title = "Credits not granted yet"
+
+
 class CreditPurchaseNotFoundError(LedgerError):
     code = "credit_purchase_not_found"
     title = "Credit purchase not found"

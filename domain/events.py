@@ -16,7 +16,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from creditledger.domain.intent import PurchaseIntent
-from creditledger.domain.status import EventType, InitialPaymentStatus, SettlementType
+from creditledger.domain.status import (
+    EventType,
+    InitialPaymentStatus,
+    SettlementType,
+    WalletEventType,
+)
 
 
 class PurchaseEventBase(BaseModel):
@@ -102,12 +107,142 @@ class PaymentSettled(PurchaseEventBase):
     external_reference: str | None = None
 
 
-PurchaseEvent: TypeAlias = Initiated | PaymentAuthorized | PaymentSettled
+class PurchaseVoided(PurchaseEventBase):
+    """What remained of the grant was forfeited on request; the consumed part stays consumed and
+    the payment is untouched (it is still owed, authorized or settled as before)."""
+
+    TOPIC = "creditledger.purchase:PurchaseVoided"
+    TYPE = EventType.PURCHASE_VOIDED
+
+    amount: Decimal
+    """The credit forfeited: what remained of the grant at ``at``."""
+    reason: str | None = None
+    transaction_group_id: UUID
+    at: datetime
+
+
+PurchaseEvent: TypeAlias = Initiated | PaymentAuthorized | PaymentSettled | PurchaseVoided
 """Every purchase event type, closed: code that acts on events matches on it, one case per type,
 and ends with ``case _: assert_never(event)``, so a type added here and forgotten there fails
 ``mypy``. Adding a type means adding it here."""
 
-EVENT_CLASSES: dict[str, type[PurchaseEvent]] = {
-    cls.TOPIC: cls for cls in (Initiated, PaymentAuthorized, PaymentSettled)
+
+class WalletEventBase(BaseModel):
+    """What every credit-wallet event carries.
+
+    A wallet holds one customer's spendable credit in one currency: every grant's remaining
+    amount, so that a consumption decides against all of them inside one consistency boundary.
+    Each event names its namespace, customer and currency so that a reader (the feed, a consumer
+    on another machine) can route it without the wallet's earlier events.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TOPIC: ClassVar[str]
+    TYPE: ClassVar[WalletEventType]
+    class_version: ClassVar[int] = 1
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+    namespace: str
+    customer_id: str
+    currency: str
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+
+
+class GrantAdded(WalletEventBase):
+    """A purchase's credits became spendable (written with the purchase's granting event)."""
+
+    TOPIC = "creditledger.wallet:GrantAdded"
+    TYPE = WalletEventType.GRANT_ADDED
+
+    purchase_id: UUID
+    amount: Decimal
+    cost_basis: Decimal | None
+    priority: int
+    expires_at: datetime | None
+    feature_filters: tuple[str, ...]
+    granted_at: datetime
+
+
+class Allocation(BaseModel):
+    """How much one consumption took from one grant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    purchase_id: UUID
+    amount: Decimal
+
+
+class CreditsConsumed(WalletEventBase):
+    """Credit was spent, drawn from the grants in burn-down order (``allocations``, in order)."""
+
+    TOPIC = "creditledger.wallet:CreditsConsumed"
+    TYPE = WalletEventType.CREDITS_CONSUMED
+
+    consumption_id: UUID
+    amount: Decimal
+    feature_key: str | None = None
+    usage_reference: str | None = None
+    allocations: tuple[Allocation, ...]
+    balance_after: Decimal
+    """The wallet's spendable total right after this consumption (all grants, any feature)."""
+    consumed_at: datetime
+
+
+class GrantExpired(WalletEventBase):
+    """What remained of a grant was forfeited at its expiry (booked to breakage).
+
+    ``effective_at`` is the grant's ``expires_at``: the expiry takes effect then, for every
+    query, whenever it was recorded (``timestamp``). No consumption at or after ``effective_at``
+    draws from the grant, so ``amount`` is what remained at ``effective_at``.
+    """
+
+    TOPIC = "creditledger.wallet:GrantExpired"
+    TYPE = WalletEventType.GRANT_EXPIRED
+
+    purchase_id: UUID
+    amount: Decimal
+    effective_at: datetime
+
+
+class GrantVoided(WalletEventBase):
+    """What remained of a grant was forfeited by a void (the purchase records the void too)."""
+
+    TOPIC = "creditledger.wallet:GrantVoided"
+    TYPE = WalletEventType.GRANT_VOIDED
+
+    purchase_id: UUID
+    amount: Decimal
+
+
+WalletEvent: TypeAlias = GrantAdded | CreditsConsumed | GrantExpired | GrantVoided
+"""Every wallet event type, closed, like ``PurchaseEvent``."""
+
+LedgerEvent: TypeAlias = PurchaseEvent | WalletEvent
+"""Every event the log holds."""
+
+PURCHASE_EVENT_CLASSES: tuple[type[PurchaseEvent], ...] = (
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseVoided,
+)
+WALLET_EVENT_CLASSES: tuple[type[WalletEvent], ...] = (
+    GrantAdded,
+    CreditsConsumed,
+    GrantExpired,
+    GrantVoided,
+)
+
+EVENT_CLASSES: dict[str, type[LedgerEvent]] = {
+    cls.TOPIC: cls for cls in (*PURCHASE_EVENT_CLASSES, *WALLET_EVENT_CLASSES)
 }
-"""Every purchase event class by its stored topic."""
+"""Every event class by its stored topic."""
+
+
+def is_wallet_event(event: LedgerEvent) -> bool:
+    """Whether the event belongs to a credit wallet (rather than a purchase)."""
+    return isinstance(event, WalletEventBase)

@@ -13,6 +13,9 @@ class LedgerStep(StrEnum):
     CREDIT_GRANT = "credit_grant"
     PAYMENT_AUTHORIZATION = "payment_authorization"
     PAYMENT_SETTLEMENT = "payment_settlement"
+    VOID = "void"
+    CONSUMPTION = "consumption"
+    EXPIRY = "expiry"
 
 
 def purchase_id_for_key(namespace: str, idempotency_key: str) -> UUID:
@@ -24,3 +27,24 @@ def purchase_id_for_key(namespace: str, idempotency_key: str) -> UUID:
 def transaction_group_id(purchase_id: UUID, step: LedgerStep) -> UUID:
     """The ledger transaction group of one step of one purchase; a replay derives the same id."""
     return uuid5(purchase_id, step.value)
+
+
+WALLET_NAMESPACE = UUID("0b6f3d0e-8c1a-5f7e-b2d4-6a9c1e3f5d70")
+"""Root of credit-wallet ids derived from (namespace, currency, customer). Never change it."""
+
+
+def wallet_id_for(namespace: str, customer_id: str, currency: str) -> UUID:
+    """The one credit wallet of a customer in a currency: every process derives the same id."""
+    # Neither a namespace nor a currency code contains "/", so the customer id (which may) goes
+    # last and the three parts cannot be confused.
+    return uuid5(WALLET_NAMESPACE, f"{namespace}/{currency}/{customer_id}")
+
+
+def consumption_id_for_key(wallet_id: UUID, idempotency_key: str) -> UUID:
+    """The one consumption a keyed consume may record in this wallet."""
+    return uuid5(wallet_id, f"consumption/{idempotency_key}")
+
+
+def wallet_group_id(wallet_id: UUID, step: LedgerStep, version: int, purchase_id: UUID) -> UUID:
+    """The ledger transaction group one wallet event books against one grant."""
+    return uuid5(wallet_id, f"{step.value}/{version}/{purchase_id}")

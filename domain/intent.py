@@ -85,10 +85,10 @@ def normalize_intent(
             return None
         return result
 
-    problems += _identity_problems(namespace, customer_id, name)
-    currency_problem = _currency_problem(currency, "currency")
-    if currency_problem:
-        problems.append(currency_problem)
+    problems += identity_problems(namespace, customer_id, name)
+    bad_currency = currency_problem(currency, "currency")
+    if bad_currency:
+        problems.append(bad_currency)
     if settlement_currency is not None and settlement_currency != currency:
         problems.append(
             FieldError(
@@ -104,7 +104,7 @@ def normalize_intent(
 
     raw_amount = keep(parse_decimal(credit_amount, "credit_amount"))
     amount = None
-    if raw_amount is not None and currency_problem is None:
+    if raw_amount is not None and bad_currency is None:
         # Rounded once, here, half away from zero; every later consumer sees this value.
         amount = round_money(raw_amount, currency)
     elif raw_amount is not None:
@@ -115,7 +115,7 @@ def normalize_intent(
         problems += _amount_problems(amount)
     if settlement is not None:
         problems += _cost_basis_problems(settlement, basis, cost_basis_given=cost_basis is not None)
-    if amount is not None and basis is not None and currency_problem is None:
+    if amount is not None and basis is not None and bad_currency is None:
         problems += _payment_amount_problems(amount, basis, currency)
 
     resolved_priority = DEFAULT_PRIORITY if priority is None else priority
@@ -147,10 +147,10 @@ def normalize_intent(
 
 def intent_problems(intent: PurchaseIntent, now: datetime) -> list[FieldError]:
     """Every invariant a stored intent must hold, checked again by the aggregate."""
-    problems = _identity_problems(intent.namespace, intent.customer_id, intent.name)
-    currency_problem = _currency_problem(intent.currency, "currency")
-    if currency_problem:
-        problems.append(currency_problem)
+    problems = identity_problems(intent.namespace, intent.customer_id, intent.name)
+    bad_currency = currency_problem(intent.currency, "currency")
+    if bad_currency:
+        problems.append(bad_currency)
     elif round_money(intent.credit_amount, intent.currency) != intent.credit_amount:
         problems.append(
             FieldError(
@@ -163,7 +163,7 @@ def intent_problems(intent: PurchaseIntent, now: datetime) -> list[FieldError]:
     problems += _cost_basis_problems(
         intent.settlement_type, intent.cost_basis, cost_basis_given=intent.cost_basis is not None
     )
-    if intent.cost_basis is not None and currency_problem is None:
+    if intent.cost_basis is not None and bad_currency is None:
         problems += _payment_amount_problems(
             intent.credit_amount, intent.cost_basis, intent.currency
         )
@@ -184,7 +184,7 @@ def intent_problems(intent: PurchaseIntent, now: datetime) -> list[FieldError]:
     return problems
 
 
-def _identity_problems(namespace: str, customer_id: str, name: str | None) -> list[FieldError]:
+def identity_problems(namespace: str, customer_id: str, name: str | None) -> list[FieldError]:
     problems = []
     if not _NAMESPACE.fullmatch(namespace):
         problems.append(
@@ -217,7 +217,7 @@ def _identity_problems(namespace: str, customer_id: str, name: str | None) -> li
     return problems
 
 
-def _currency_problem(code: str, field: str) -> FieldError | None:
+def currency_problem(code: str, field: str) -> FieldError | None:
     if is_currency(code):
         return None
     return FieldError(
@@ -397,7 +397,7 @@ def _feature_filter_problems(filters: Sequence[str]) -> list[FieldError]:
         )
     seen: set[str] = set()
     for index, key in enumerate(filters):
-        problem = _feature_key_problem(f"feature_filters[{index}]", key)
+        problem = feature_key_problem(f"feature_filters[{index}]", key)
         if problem is not None:
             problems.append(problem)
         elif key in seen:
@@ -412,7 +412,7 @@ def _feature_filter_problems(filters: Sequence[str]) -> list[FieldError]:
     return problems
 
 
-def _feature_key_problem(field: str, key: str) -> FieldError | None:
+def feature_key_problem(field: str, key: str) -> FieldError | None:
     if not is_storable(key):
         return unstorable_problem(field)
     if not key.strip():

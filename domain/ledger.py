@@ -15,7 +15,19 @@ from enum import StrEnum
 from typing import assert_never
 from uuid import UUID
 
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseEvent,
+    PurchaseVoided,
+    WalletEvent,
+)
+from creditledger.domain.identity import LedgerStep, wallet_group_id
 from creditledger.domain.status import SettlementType
 
 
@@ -28,6 +40,10 @@ class Account(StrEnum):
     """Owed by the customer, payment authorized but not settled."""
     WASH = "wash"
     """The external cash boundary: settled payments leave the ledger here."""
+    CUSTOMER_ACCRUED = "customer_accrued"
+    """Credit the customer consumed (usage not yet recognized as earnings)."""
+    BREAKAGE = "breakage"
+    """Credit forfeited unused: expired at its ``expires_at``, or voided."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +95,73 @@ def postings_for(initiated: Initiated, event: PurchaseEvent) -> list[Posting]:
             return _authorize(event.transaction_group_id, amount, entry)
         case PaymentSettled():
             return _settle(event.transaction_group_id, amount, entry)
+        case PurchaseVoided():
+            # The forfeited credit leaves FBO for breakage; the receivable is untouched, because
+            # a void leaves the payment as it was (the customer still owes or paid in full).
+            return _forfeit(event.transaction_group_id, event.amount, entry)
         case _:
             assert_never(event)
+
+
+def wallet_postings(event: WalletEvent, grant_terms: Callable[[UUID], Initiated]) -> list[Posting]:
+    """The balanced entries a wallet event books, one group per grant it touches.
+
+    ``grant_terms`` gives a grant's purchase terms (its cost basis is a route dimension). A grant
+    and a void are booked by their purchase's events, so their wallet events book nothing.
+    """
+    match event:
+        case GrantAdded() | GrantVoided():
+            return []
+        case CreditsConsumed():
+            entries = []
+            for allocation in event.allocations:
+                entry = _wallet_entry(event, grant_terms(allocation.purchase_id), event.consumed_at)
+                group = wallet_group_id(
+                    event.originator_id,
+                    LedgerStep.CONSUMPTION,
+                    event.originator_version,
+                    allocation.purchase_id,
+                )
+                entries += [
+                    entry(group, Account.CUSTOMER_FBO, -allocation.amount),
+                    entry(group, Account.CUSTOMER_ACCRUED, allocation.amount),
+                ]
+            return entries
+        case GrantExpired():
+            # Booked at the expiry's effective time, whenever it was recorded: balances as of
+            # any instant after expires_at show the breakage.
+            entry = _wallet_entry(event, grant_terms(event.purchase_id), event.effective_at)
+            group = wallet_group_id(
+                event.originator_id, LedgerStep.EXPIRY, event.originator_version, event.purchase_id
+            )
+            return _forfeit(group, event.amount, entry)
+        case _:
+            assert_never(event)
+
+
+def _wallet_entry(event: WalletEvent, initiated: Initiated, at: datetime) -> _Entry:
+    def entry(group: UUID, account: Account, value: Decimal) -> Posting:
+        return Posting(
+            transaction_group_id=group,
+            purchase_id=initiated.originator_id,
+            version=event.originator_version,
+            namespace=event.namespace,
+            customer_id=event.customer_id,
+            currency=event.currency,
+            cost_basis=initiated.cost_basis,
+            account=account,
+            amount=value,
+            at=at,
+        )
+
+    return entry
+
+
+def _forfeit(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+    return [
+        entry(group, Account.CUSTOMER_FBO, -amount),
+        entry(group, Account.BREAKAGE, amount),
+    ]
 
 
 def _issue(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:

@@ -20,15 +20,22 @@ from creditledger.domain.errors import (
     CannotSettleNotAuthorizedPaymentError,
     EventSequenceError,
     InvalidTransitionError,
+    NothingToVoidError,
     PaymentAlreadyAuthorizedError,
     PaymentAlreadySettledError,
     ValidationFailedError,
 )
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.events import (
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseEvent,
+    PurchaseVoided,
+)
 from creditledger.domain.identity import LedgerStep, transaction_group_id
 from creditledger.domain.intent import PurchaseIntent, intent_problems
 from creditledger.domain.money import payment_amount
-from creditledger.domain.rules import STATUS_AFTER, Rule, initiation_plan, rule_for
+from creditledger.domain.rules import Rule, initiation_plan, rule_for, status_after
 from creditledger.domain.status import (
     Command,
     EventType,
@@ -80,6 +87,7 @@ class CreditPurchase:
         self._payment_amount: Decimal | None = None
         self.created_at: datetime | None = None
         self.updated_at: datetime | None = None
+        self.voided: PurchaseVoided | None = None
         # idempotency key -> (request fingerprint, version after that command)
         self.commands: dict[str, tuple[str | None, int]] = {}
 
@@ -141,8 +149,21 @@ class CreditPurchase:
     def settle_payment(self, context: CommandContext) -> None:
         self._follow(rule_for(self.settlement_type, self.status, Command.SETTLE), context)
 
+    def void(self, amount: Decimal, context: CommandContext, reason: str | None = None) -> None:
+        """Record that ``amount`` (what remained of the grant, as its wallet says) is forfeited."""
+        rule = rule_for(self.settlement_type, self.status, Command.VOID)
+        if rule.error is None and self.voided is not None:
+            raise NothingToVoidError(f"purchase {self._id} is already voided")
+        if rule.error is None and amount <= 0:
+            raise NothingToVoidError(f"nothing remains of the credit of purchase {self._id}")
+        self._follow(rule, context, void=(amount, reason))
+
     def _follow(
-        self, rule: Rule, context: CommandContext, intent: PurchaseIntent | None = None
+        self,
+        rule: Rule,
+        context: CommandContext,
+        intent: PurchaseIntent | None = None,
+        void: tuple[Decimal, str | None] | None = None,
     ) -> None:
         if rule.error is not None:
             status = self.status.value if self.status else "none"
@@ -151,10 +172,14 @@ class CreditPurchase:
                 f"{status} [id={self._id}]"
             )
         for event_type in rule.events:
-            self._record(self._new_event(event_type, context, intent))
+            self._record(self._new_event(event_type, context, intent, void))
 
     def _new_event(
-        self, event_type: EventType, context: CommandContext, intent: PurchaseIntent | None
+        self,
+        event_type: EventType,
+        context: CommandContext,
+        intent: PurchaseIntent | None,
+        void: tuple[Decimal, str | None] | None = None,
     ) -> PurchaseEvent:
         # Event time never runs backwards within one purchase, whatever the clock does, so
         # "state as of T" is always a prefix of the history.
@@ -190,6 +215,16 @@ class CreditPurchase:
                 at=at,
                 external_reference=context.external_reference,
             )
+        if event_type is EventType.PURCHASE_VOIDED:
+            if void is None:  # pragma: no cover - the rules only void from void()
+                raise InvalidTransitionError("a void needs its amount")
+            return PurchaseVoided(
+                **common,
+                amount=void[0],
+                reason=void[1],
+                transaction_group_id=transaction_group_id(self._id, LedgerStep.VOID),
+                at=at,
+            )
         return PaymentSettled(
             **common,
             transaction_group_id=transaction_group_id(self._id, LedgerStep.PAYMENT_SETTLEMENT),
@@ -216,11 +251,13 @@ class CreditPurchase:
                 self._apply_authorized(event)
             case PaymentSettled():
                 self._apply_settled(event)
+            case PurchaseVoided():
+                self._apply_voided(event)
             case _:
                 assert_never(event)
         if self.initiated is None:  # pragma: no cover - _apply_initiated always sets it
             raise EventSequenceError("purchase has no Initiated event")
-        self.status = STATUS_AFTER[(self.initiated.settlement_type, event.TYPE)]
+        self.status = status_after(self.initiated.settlement_type, event.TYPE, self.status)
         self._version = event.originator_version
         self.updated_at = event.timestamp
         if event.idempotency_key is not None:
@@ -262,6 +299,13 @@ class CreditPurchase:
             authorized=self.payment.authorized,
             settled=LedgerReference(event.transaction_group_id, event.at, event.external_reference),
         )
+
+    def _apply_voided(self, event: PurchaseVoided) -> None:
+        if self.voided is not None:
+            raise NothingToVoidError(f"purchase {self._id} is already voided")
+        if event.amount <= 0 or event.amount > self.intent.credit_amount:
+            raise NothingToVoidError(f"a void of {event.amount} does not fit purchase {self._id}")
+        self.voided = event
 
 
 def project_purchase(

@@ -47,7 +47,7 @@ class Rule:
         """The status the purchase rests in after the command, or None for an error row."""
         status = self.status
         for event in self.events:
-            status = STATUS_AFTER[(self.settlement, event)]
+            status = status_after(self.settlement, event, status)
         return status if self.events else None
 
 
@@ -60,9 +60,23 @@ STATUS_AFTER: dict[tuple[SettlementType, EventType], PurchaseStatus] = {
 }
 """The status an event leaves a purchase in. Status is only ever derived through this map."""
 
+STATUS_KEEPING_EVENTS = frozenset({EventType.PURCHASE_VOIDED})
+"""Events that leave the status as it was: a void forfeits credit and leaves the payment alone."""
+
+
+def status_after(
+    settlement: SettlementType, event: EventType, status: PurchaseStatus | None
+) -> PurchaseStatus | None:
+    """The status ``event`` leaves a purchase of ``settlement`` type in, coming from ``status``."""
+    if event in STATUS_KEEPING_EVENTS:
+        return status
+    return STATUS_AFTER[(settlement, event)]
+
+
 INITIATED = (EventType.INITIATED,)
 AUTHORIZE = (EventType.PAYMENT_AUTHORIZED,)
 SETTLE = (EventType.PAYMENT_SETTLED,)
+VOID = (EventType.PURCHASE_VOIDED,)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -97,6 +111,14 @@ RULES: tuple[Rule, ...] = (
     Rule(EXTERNAL, FINAL, Command.SETTLE, error="payment_already_settled"),
     Rule(PROMOTIONAL, FINAL, Command.AUTHORIZE, error="invalid_transition"),
     Rule(PROMOTIONAL, FINAL, Command.SETTLE, error="invalid_transition"),
+    # A void forfeits what remains of the grant in any resting status and leaves the payment as
+    # it was (OpenMeter's VoidPaymentAdjustment is only "none"). Whether anything remains, and
+    # whether the grant expired first, is the wallet's to say (nothing_to_void,
+    # credit_grant_expired): the status alone cannot tell.
+    Rule(EXTERNAL, PENDING, Command.VOID, events=VOID),
+    Rule(EXTERNAL, AUTHORIZED, Command.VOID, events=VOID),
+    Rule(EXTERNAL, FINAL, Command.VOID, events=VOID),
+    Rule(PROMOTIONAL, FINAL, Command.VOID, events=VOID),
 )
 
 INITIAL_STATUS_ROUTE: dict[InitialPaymentStatus, Command | None] = {
@@ -174,8 +196,16 @@ def mermaid_diagram() -> str:
         if target is None:
             continue
         source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
+        if target == rule.status:
+            continue  # drawn once below, as a note: a void keeps every status
         events = " + ".join(event.value for event in rule.events)
         label = f"{rule.command.value} ({rule.settlement.value}) / {events}"
         lines.append(f"    {source} --> {_STATE_IDS[target]}: {label}")
+    voids = sorted({r.settlement.value for r in RULES if r.command is Command.VOID})
     lines.append("    final --> [*]")
+    lines.append(
+        "    note right of final : void ("
+        + ", ".join(voids)
+        + ") forfeits the remaining credit in any status and keeps the status"
+    )
     return "\n".join(lines) + "\n"

@@ -66,9 +66,20 @@ class Command(StrEnum):
     INITIATE = "initiate"
     AUTHORIZE = "authorize"
     SETTLE = "settle"
+    VOID = "void"
 
 
 class EventType(StrEnum):
     INITIATED = "Initiated"
     PAYMENT_AUTHORIZED = "PaymentAuthorized"
     PAYMENT_SETTLED = "PaymentSettled"
+    PURCHASE_VOIDED = "PurchaseVoided"
+
+
+class WalletEventType(StrEnum):
+    """What happens to a customer's spendable credit in one currency (the credit wallet)."""
+
+    GRANT_ADDED = "GrantAdded"
+    CREDITS_CONSUMED = "CreditsConsumed"
+    GRANT_EXPIRED = "GrantExpired"
+    GRANT_VOIDED = "GrantVoided"

@@ -36,13 +36,13 @@ from creditledger.application.audit.state import (
     state_of_purchase,
 )
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import EVENT_CLASSES, PurchaseEvent
+from creditledger.domain.events import PURCHASE_EVENT_CLASSES, PurchaseEvent
 from creditledger.domain.ledger import Account, balances, postings_for, unbalanced_groups
 from creditledger.domain.purchase import CreditPurchase, project_purchase
 from creditledger.domain.status import PurchaseStatus
 
 EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
-    cls.TYPE.value: cls for cls in EVENT_CLASSES.values()
+    cls.TYPE.value: cls for cls in PURCHASE_EVENT_CLASSES
 }
 
 

@@ -21,9 +21,9 @@ from creditledger.application.purchase_view import (
     RealizationsView,
     SettlementView,
 )
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
 from creditledger.domain.money import payment_amount
-from creditledger.domain.rules import STATUS_AFTER
+from creditledger.domain.rules import STATUS_AFTER, status_after
 from creditledger.domain.status import PaymentStatus
 
 
@@ -50,7 +50,9 @@ class PurchasesProjection(Projection):
                 f"event v{event.originator_version} of purchase {event.originator_id} does not "
                 f"follow the view's row ({at})"
             )
-        status = STATUS_AFTER[(existing.settlement_type, event.TYPE)]
+        status = (
+            status_after(existing.settlement_type, event.TYPE, existing.status) or existing.status
+        )
         row = evolve(
             existing,
             status=status,
@@ -77,6 +79,8 @@ class PurchasesProjection(Projection):
                     settled_at=event.at,
                     settled_reference=event.external_reference,
                 )
+            case PurchaseVoided():
+                pass  # TODO(read models): the voided amount
             case _:
                 assert_never(event)
         store.put_purchase(row)
@@ -167,6 +171,12 @@ def purchase_view(row: PurchaseRow) -> PurchaseView:
         metadata=dict(row.metadata),
         status=row.status,
         meta_status=row.meta_status,
+        remaining=row.credit_amount,
+        consumed=0,
+        expired=0,
+        voided=0,
+        revoked=0,
+        refunded=0,
         realizations=RealizationsView(
             credit_grant=CreditGrantView(
                 transaction_group_id=row.credit_grant_transaction_group_id,

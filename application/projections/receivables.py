@@ -18,7 +18,7 @@ from creditledger.application.projections.projection import (
 )
 from creditledger.application.projections.rows import ReadModelName, ReceivableRow, evolve
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
 from creditledger.domain.money import payment_amount
 
 
@@ -66,6 +66,8 @@ class ReceivablesProjection(Projection):
                 row = evolve(row, authorized_at=event.at)
             case PaymentSettled():
                 row = evolve(row, settled_at=event.at)
+            case PurchaseVoided():
+                pass  # a void leaves the payment, and so the receivable, as it was
             case _:
                 assert_never(event)
         store.put_receivable(evolve(row, position=recorded.position))

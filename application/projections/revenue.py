@@ -10,7 +10,7 @@ from typing import assert_never
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import ReadModelName, RevenueRow
 from creditledger.application.projections.store import RevenueStore
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled
+from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
 from creditledger.domain.money import payment_amount
 
 # A day's total of amounts below 10^18 with up to 18 decimals needs more than the default 28
@@ -42,8 +42,8 @@ class SettledRevenueProjection(Projection):
         match event:
             case PaymentSettled():
                 pass
-            case Initiated() | PaymentAuthorized():
-                return  # revenue is booked when the payment settles
+            case Initiated() | PaymentAuthorized() | PurchaseVoided():
+                return  # revenue is booked when the payment settles; a void leaves it alone
             case _:
                 assert_never(event)
         if terms.cost_basis is None:

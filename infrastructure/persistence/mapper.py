@@ -1,4 +1,4 @@
-"""Stores purchase events as plain JSON under their explicit topics, and reads them back.
+"""Stores purchase and wallet events as plain JSON under their explicit topics, and reads them back.
 
 The library's default mapper wraps Decimals and UUIDs in ``{"_type_": ..., "_data_": ...}``
 objects and rebuilds events without validation; ours writes the pydantic model's own JSON (what
@@ -15,7 +15,12 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
-from creditledger.domain.events import EVENT_CLASSES, PurchaseEvent
+from creditledger.domain.events import (
+    EVENT_CLASSES,
+    LedgerEvent,
+    PurchaseEventBase,
+    WalletEventBase,
+)
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 
@@ -24,8 +29,8 @@ class PurchaseEventMapper(Mapper[UUID]):
     """Maps pydantic purchase events to stored events and back (``MAPPER_TOPIC``)."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        if not isinstance(domain_event, PurchaseEvent):
-            msg = f"not a purchase event: {type(domain_event).__name__}"
+        if not isinstance(domain_event, PurchaseEventBase | WalletEventBase):
+            msg = f"not a ledger event: {type(domain_event).__name__}"
             raise TypeError(msg)
         cls = type(domain_event)
         if cls.class_version > 1:
@@ -45,7 +50,7 @@ class PurchaseEventMapper(Mapper[UUID]):
             state=state,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> PurchaseEvent:
+    def to_domain_event(self, stored_event: StoredEvent) -> LedgerEvent:
         cls = EVENT_CLASSES.get(stored_event.topic)
         if cls is None:
             msg = f"unknown event topic {stored_event.topic!r}"

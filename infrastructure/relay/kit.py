@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import LedgerEvent
 from creditledger.infrastructure.persistence.mapper import PurchaseEventMapper
 from creditledger.infrastructure.relay import stream as headers
 from creditledger.infrastructure.relay.checkpoint import ConsumerDatabase, SqlTransaction
@@ -72,7 +72,7 @@ class Delivered:
     payload: bytes
     """The event as the ledger stores it (JSON)."""
 
-    def event(self) -> PurchaseEvent:
+    def event(self) -> LedgerEvent:
         """The domain event, read back as the ledger reads it."""
         return _MAPPER.to_domain_event(
             StoredEvent(

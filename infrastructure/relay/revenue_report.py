@@ -17,7 +17,7 @@ from uuid import UUID
 from creditledger.application.projections.projection import PurchaseTerms, Recorded
 from creditledger.application.projections.revenue import SettledRevenueProjection
 from creditledger.application.projections.rows import RevenueKey, RevenueRow
-from creditledger.domain.events import Initiated
+from creditledger.domain.events import Initiated, PurchaseEventBase
 from creditledger.infrastructure.relay.checkpoint import ConsumerDatabase, SqlTransaction
 from creditledger.infrastructure.relay.kit import Delivered
 
@@ -109,10 +109,16 @@ class SettledRevenueReport:
     def apply(self, transaction: SqlTransaction, batch: Sequence[Delivered]) -> None:
         self._transaction = transaction
         try:
-            recorded = [Recorded(item.position, item.event()) for item in batch]
-            for item, one in zip(batch, recorded, strict=True):
-                if isinstance(one.event, Initiated):
-                    self.terms.remember(one.event)
+            # Settled revenue is booked by purchase events alone; wallet events (credit spent,
+            # expired, voided) pass through the report untouched.
+            recorded = []
+            for item in batch:
+                event = item.event()
+                if not isinstance(event, PurchaseEventBase):
+                    continue
+                recorded.append(Recorded(item.position, event))
+                if isinstance(event, Initiated):
+                    self.terms.remember(event)
                     transaction.execute(
                         "INSERT INTO report_purchases (purchase_id, topic, payload) "
                         "VALUES (?, ?, ?)",

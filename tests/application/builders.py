@@ -13,9 +13,11 @@ from uuid import UUID
 
 from creditledger.application.commands import (
     AuthorizePayment,
+    ConsumeCredits,
     InitiatePurchase,
     SettlementInput,
     SettlePayment,
+    VoidPurchase,
 )
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView
@@ -103,6 +105,45 @@ def settle(
         idempotency_key=idempotency_key,
         external_reference=external_reference,
         expected_version=expected_version,
+    )
+
+
+def consume(
+    amount: object,
+    *,
+    customer_id: str = "cust-1",
+    currency: str = "USD",
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> ConsumeCredits:
+    """A consumption of ``amount`` of the default customer's USD credit."""
+    return ConsumeCredits.model_validate(
+        {
+            "namespace": namespace,
+            "customer_id": customer_id,
+            "currency": currency,
+            "amount": amount,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+
+
+def void(
+    purchase_id: UUID,
+    *,
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> VoidPurchase:
+    return VoidPurchase.model_validate(
+        {
+            "namespace": namespace,
+            "purchase_id": purchase_id,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
     )
 
 

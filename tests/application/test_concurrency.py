@@ -76,8 +76,10 @@ def test_two_racing_initiates_with_one_key_create_exactly_one_purchase(
         written = first.recorder.select_notifications(
             start=log_before, limit=10, inclusive_of_start=False
         )
+        # One purchase, its grant made spendable in the customer's wallet in the same write.
         assert [notification.topic for notification in written] == [
-            "creditledger.purchase:Initiated"
+            "creditledger.purchase:Initiated",
+            "creditledger.wallet:GrantAdded",
         ]
 
 

@@ -18,11 +18,11 @@ from creditledger.application.group_commit import (
     GroupCommitter,
     RetryDecisionError,
 )
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import LedgerEvent
 from tests.stores import initiated_event
 
 
-def new_events() -> list[PurchaseEvent]:
+def new_events() -> list[LedgerEvent]:
     """The one event of a new purchase (a new id each: submissions never share versions)."""
     return [initiated_event()]
 
@@ -31,13 +31,13 @@ class Log:
     """An append-only list of transactions; ``gate`` can hold the writer inside one."""
 
     def __init__(self) -> None:
-        self.transactions: list[list[PurchaseEvent]] = []
+        self.transactions: list[list[LedgerEvent]] = []
         self.writers: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
         self.inside = threading.Event()
 
-    def write(self, events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+    def write(self, events: Sequence[LedgerEvent]) -> list[Recording[UUID]]:
         self.inside.set()
         self.gate.wait()
         self.writers.append(threading.get_ident())
@@ -100,7 +100,7 @@ def _wait_until_queued(committer: GroupCommitter, count: int) -> None:
 
 
 def _queue_in_order(
-    committer: GroupCommitter, submissions: list[list[PurchaseEvent]]
+    committer: GroupCommitter, submissions: list[list[LedgerEvent]]
 ) -> tuple[list[threading.Thread], list[object]]:
     """One caller per submission, each queued before the next starts; each one's position or
     RetryDecisionError lands in the returned list (at its index) once its thread is joined."""
@@ -144,7 +144,7 @@ def test_a_leader_interrupted_mid_write_strands_nobody() -> None:
     log = Log()
     interrupted = threading.Event()
 
-    def write(events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+    def write(events: Sequence[LedgerEvent]) -> list[Recording[UUID]]:
         if not interrupted.is_set():
             interrupted.set()
             log.inside.set()
@@ -224,12 +224,14 @@ def test_a_batch_refused_for_taken_versions_is_written_again_without_them_in_one
     log = Log()
     stored_elsewhere: set[object] = set()  # purchases another process already wrote
 
-    def write(events: Sequence[PurchaseEvent]) -> list[Recording[UUID]]:
+    def write(events: Sequence[LedgerEvent]) -> list[Recording[UUID]]:
         if any(e.originator_id in stored_elsewhere for e in events):
             raise RuntimeError("duplicate key")  # the whole transaction is refused
         return log.write(events)
 
-    committer = GroupCommitter(write, taken=lambda e: e.originator_id in stored_elsewhere)
+    committer = GroupCommitter(
+        write, taken=lambda events: events[0].originator_id in stored_elsewhere
+    )
     log.gate.clear()
     leader = threading.Thread(target=committer.submit, args=(new_events(),))
     leader.start()

@@ -1,4 +1,4 @@
-"""A cache of purchases this process has committed, to decide the next command without a read.
+"""A cache of aggregates (purchases, wallets) this process committed, to decide without a read.
 
 It is only a hint. An entry is put back only after its events committed, so it can lag the
 store (another process wrote since) but never lead it; a decision made on a lagging entry
@@ -11,25 +11,35 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
-from creditledger.domain.purchase import CreditPurchase
+
+class _Aggregate(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def version(self) -> int: ...
 
 
-class PurchaseCache:
+_A = TypeVar("_A", bound=_Aggregate)
+
+
+class AggregateCache(Generic[_A]):
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[UUID, CreditPurchase] = OrderedDict()
+        self._entries: OrderedDict[UUID, _A] = OrderedDict()
         self._lock = threading.Lock()
 
-    def checkout(self, purchase_id: UUID) -> CreditPurchase | None:
+    def checkout(self, purchase_id: UUID) -> _A | None:
         """Take the purchase out of the cache (None if absent): the caller owns it now."""
         if self._capacity == 0:
             return None
         with self._lock:
             return self._entries.pop(purchase_id, None)
 
-    def checkin(self, purchase: CreditPurchase) -> None:
+    def checkin(self, purchase: _A) -> None:
         """Put back a purchase whose every event is committed."""
         if self._capacity == 0:
             return
