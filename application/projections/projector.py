@@ -15,7 +15,7 @@ from creditledger.application.projections.receivables import ReceivablesProjecti
 from creditledger.application.projections.revenue import SettledRevenueProjection
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.domain.events import Initiated
+from creditledger.domain.events import Initiated, PurchaseEventBase
 
 PROJECTIONS: dict[ReadModelName, type[Projection]] = {
     ReadModelName.PURCHASES: PurchasesProjection,
@@ -66,10 +66,14 @@ class Projector:
         """
         if not batch:
             return dict(positions)
+        last = batch[-1].position
+        # Wallet events are passed over (their positions tracked) until the read models learn
+        # them.  TODO(issue 12): consumption, expiry and void in the read models.
+        batch = [r for r in batch if isinstance(r.event, PurchaseEventBase)]
         for recorded in batch:
             if isinstance(recorded.event, Initiated):
                 self.terms.remember(recorded.event)
-        limits = {name: (until or {}).get(name, batch[-1].position) for name in self.names}
+        limits = {name: (until or {}).get(name, last) for name in self.names}
         active = []
         for projection in self.projections:
             name = self.tracking_names[projection.name]
@@ -91,6 +95,4 @@ class Projector:
                 terms = self.terms.of(recorded.event)
                 for projection in takers:
                     projection.apply(recorded, terms, store)
-        return {
-            name: max(positions[name], min(batch[-1].position, limits[name])) for name in self.names
-        }
+        return {name: max(positions[name], min(last, limits[name])) for name in self.names}
