@@ -168,7 +168,8 @@ def test_a_retry_with_the_same_key_returns_the_first_answer_and_spends_once(
 
     retry = ledger.consume(consume("4", idempotency_key="usage-1"))
 
-    assert retry.replayed and not first.replayed
+    assert retry.replayed
+    assert not first.replayed
     assert retry.consumption == first.consumption
     assert ledger.customer_credits(NAMESPACE, "cust-1", "USD").balance == Decimal("5")
     with nothing_written(ledger), pytest.raises(IdempotencyKeyReusedError):
@@ -187,7 +188,8 @@ def test_a_retry_after_a_restart_still_replays(
     after = open_store()
     retry = after.consume(consume("4", idempotency_key="usage-1"))
 
-    assert retry.replayed and retry.consumption == first
+    assert retry.replayed
+    assert retry.consumption == first
     assert after.customer_credits(NAMESPACE, "cust-1", "USD").balance == Decimal("6")
 
 
@@ -215,12 +217,10 @@ def test_racing_consumptions_never_spend_more_than_was_granted(
     ledgers = [ledger] if backend == "memory" else [ledger, open_store()]
     ledger.initiate(promotional_purchase(credit_amount="10"))
 
-    results = race(
-        [
-            (lambda which=ledgers[n % len(ledgers)]: which.consume(consume("1")))
-            for n in range(RACERS)
-        ]
-    )
+    def consuming(which: CreditLedger) -> Callable[[], object]:
+        return lambda: which.consume(consume("1"))
+
+    results = race([consuming(ledgers[n % len(ledgers)]) for n in range(RACERS)])
 
     succeeded = [result for result in results if result.error is None]
     assert len(succeeded) == 10

@@ -104,7 +104,8 @@ def test_the_purchase_shows_its_expiry_exactly_before_the_event_is_written(
 
     ledger.expire_due(NAMESPACE, "cust-1", "USD")
     recorded = ledger.get_purchase(NAMESPACE, purchase.id)
-    assert recorded.realizations.expiry is not None and recorded.realizations.expiry.recorded
+    assert recorded.realizations.expiry is not None
+    assert recorded.realizations.expiry.recorded
     assert (recorded.remaining, recorded.expired) == (purchase.remaining, purchase.expired)
 
 
@@ -120,6 +121,7 @@ def test_credits_as_of_any_time_are_exact_around_the_expiry(
     at_expiry = ledger.customer_credits(NAMESPACE, "cust-1", "USD", as_of=EXPIRES)
 
     assert just_before.balance == Decimal("10")
-    assert at_expiry.balance == Decimal("0") and at_expiry.grants == []
+    assert at_expiry.balance == Decimal("0")
+    assert at_expiry.grants == []
     ledger.expire_due(NAMESPACE, "cust-1", "USD")
     assert ledger.customer_credits(NAMESPACE, "cust-1", "USD", as_of=EXPIRES) == at_expiry
