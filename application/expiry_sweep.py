@@ -27,7 +27,7 @@ class DueWallet:
     customer_id: str
     currency: str
     due_since: datetime
-    """The earliest ``expires_at`` among its grants still waiting for their expiry to be recorded."""
+    """The earliest ``expires_at`` among its grants whose expiry is not recorded yet."""
 
 
 DueWallets = Callable[[datetime, int], Sequence[DueWallet]]

@@ -9,7 +9,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from creditledger.application.projections.rows import LedgerEntry, ReadModelName, ReadModelSnapshot
+from creditledger.application.projections.rows import (
+    TABLES,
+    LedgerEntry,
+    ReadModelName,
+    ReadModelSnapshot,
+)
 
 Row = TypeVar("Row")
 
@@ -35,7 +40,7 @@ class Difference:
 
 
 def compare(live: ReadModelSnapshot, rebuilt: ReadModelSnapshot) -> list[Difference]:
-    """Every difference between the snapshots: positions, then each table's rows."""
+    """Every difference between the snapshots: positions, then each table's rows (in order)."""
     differences = [
         Difference(
             "tracking",
@@ -47,33 +52,14 @@ def compare(live: ReadModelSnapshot, rebuilt: ReadModelSnapshot) -> list[Differe
         for name in sorted(set(live.positions) | set(rebuilt.positions))
         if live.positions.get(name) != rebuilt.positions.get(name)
     ]
-    differences += _rows(
-        ReadModelName.PURCHASES,
-        "purchases",
-        live.purchases,
-        rebuilt.purchases,
-        lambda row: row.purchase_id,
-    )
-    differences += _rows(
-        ReadModelName.LEDGER, "entries", live.entries, rebuilt.entries, lambda row: row.id
-    )
-    differences += _rows(
-        ReadModelName.LEDGER, "accounts", live.accounts, rebuilt.accounts, lambda row: row.key
-    )
-    differences += _rows(
-        ReadModelName.RECEIVABLES,
-        "receivables",
-        live.receivables,
-        rebuilt.receivables,
-        lambda row: row.purchase_id,
-    )
-    differences += _rows(
-        ReadModelName.SETTLED_REVENUE,
-        "settled_revenue",
-        live.revenue,
-        rebuilt.revenue,
-        lambda row: row.key,
-    )
+    for table in TABLES:
+        differences += _rows(
+            table.model,
+            table.label or table.snapshot,
+            live.rows(table),
+            rebuilt.rows(table),
+            table.identity or table.key_of,
+        )
     return differences
 
 

@@ -18,15 +18,19 @@ from decimal import Decimal
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
 from creditledger.application.projections.rows import (
     AccountBalance,
+    AccountKey,
+    EntryOrder,
     LedgerEntry,
     ReadModelName,
+    Tables,
     evolve,
 )
-from creditledger.application.projections.store import LedgerStore, ReadModelTransaction
+from creditledger.application.projections.store import ReadModelTransaction, TableStore
 from creditledger.domain.events import Initiated
 from creditledger.domain.ledger import Posting, postings_for
 
 ZERO = Decimal(0)
+BY_ACCOUNT_TIME = Tables.ENTRIES.index("by_account_time")
 
 
 class LedgerProjection(Projection):
@@ -43,12 +47,13 @@ class LedgerProjection(Projection):
             recorded.position: postings_for(terms.of(recorded.event), recorded.event)
             for recorded in batch
         }
-        store.load_accounts(
+        store.load(
+            Tables.ACCOUNTS,
             {
                 (posting.namespace, posting.customer_id, posting.currency, posting.account)
                 for postings in self._postings.values()
                 for posting in postings
-            }
+            },
         )
 
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
@@ -59,16 +64,17 @@ class LedgerProjection(Projection):
             post(store, posting, recorded.position, line)
 
 
-def post(store: LedgerStore, posting: Posting, position: int, line: int) -> None:
+def post(store: TableStore, posting: Posting, position: int, line: int) -> None:
     """Add the posting to its account as an entry, keeping every running balance exact."""
     key = (posting.namespace, posting.customer_id, posting.currency, posting.account)
     order = (posting.at, position, line)
-    account = store.account(key)
+    account = store.get(Tables.ACCOUNTS, key)
     if account is None or order > (account.last_at, account.last_position, account.last_line):
         # The usual case: the newest entry of the account, in time as in the log.
         balance_after = (account.balance if account is not None else ZERO) + posting.amount
-        store.add_entry(_entry(posting, position, line, balance_after))
-        store.put_account(
+        store.insert(Tables.ENTRIES, _entry(posting, position, line, balance_after))
+        store.put(
+            Tables.ACCOUNTS,
             AccountBalance(
                 namespace=posting.namespace,
                 customer_id=posting.customer_id,
@@ -79,21 +85,29 @@ def post(store: LedgerStore, posting: Posting, position: int, line: int) -> None
                 last_at=posting.at,
                 last_position=position,
                 last_line=line,
-            )
+            ),
         )
         return
     # Recorded after entries that happened later: slot it in at its time.
-    before = store.entry_before(key, order)
-    later = store.entries_after(key, order)
+    before = _entry_before(store, key, order)
+    later = store.scan(Tables.ENTRIES, BY_ACCOUNT_TIME, key, above=order)
     balance_after = (before.balance_after if before is not None else ZERO) + posting.amount
-    store.add_entry(_entry(posting, position, line, balance_after))
+    store.insert(Tables.ENTRIES, _entry(posting, position, line, balance_after))
     for following in later:
-        store.replace_entry(
-            evolve(following, balance_after=following.balance_after + posting.amount)
+        store.put(
+            Tables.ENTRIES,
+            evolve(following, balance_after=following.balance_after + posting.amount),
         )
-    store.put_account(
-        evolve(account, balance=account.balance + posting.amount, entries=account.entries + 1)
+    store.put(
+        Tables.ACCOUNTS,
+        evolve(account, balance=account.balance + posting.amount, entries=account.entries + 1),
     )
+
+
+def _entry_before(store: TableStore, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
+    """The account's last entry ordered before ``order``, if any."""
+    found = store.scan(Tables.ENTRIES, BY_ACCOUNT_TIME, key, below=order, descending=True, limit=1)
+    return found[0] if found else None
 
 
 def _entry(posting: Posting, position: int, line: int, balance_after: Decimal) -> LedgerEntry:

@@ -11,7 +11,7 @@ from creditledger.application.projections.projection import (
     PurchaseTerms,
     Recorded,
 )
-from creditledger.application.projections.rows import PurchaseRow, ReadModelName, evolve
+from creditledger.application.projections.rows import PurchaseRow, ReadModelName, Tables, evolve
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.application.purchase_view import (
     CreditGrantView,
@@ -34,15 +34,15 @@ class PurchasesProjection(Projection):
         self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
     ) -> None:
         # Initiated events too: the duplicate check below then costs no extra round trip.
-        store.load_purchases({recorded.event.originator_id for recorded in batch})
+        store.load(Tables.PURCHASES, {recorded.event.originator_id for recorded in batch})
 
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
         event = recorded.event
-        existing = store.purchase(event.originator_id)
+        existing = store.get(Tables.PURCHASES, event.originator_id)
         if isinstance(event, Initiated):
             if existing is not None:
                 raise ProjectionError(f"purchase {event.originator_id} is already in the view")
-            store.put_purchase(initiated_row(event, recorded.position))
+            store.put(Tables.PURCHASES, initiated_row(event, recorded.position))
             return
         if existing is None or existing.version != event.originator_version - 1:
             at = "absent" if existing is None else f"at v{existing.version}"
@@ -83,7 +83,7 @@ class PurchasesProjection(Projection):
                 pass  # TODO(read models): the voided amount
             case _:
                 assert_never(event)
-        store.put_purchase(row)
+        store.put(Tables.PURCHASES, row)
 
 
 def initiated_row(event: Initiated, position: int) -> PurchaseRow:

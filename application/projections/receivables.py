@@ -16,7 +16,12 @@ from creditledger.application.projections.projection import (
     PurchaseTerms,
     Recorded,
 )
-from creditledger.application.projections.rows import ReadModelName, ReceivableRow, evolve
+from creditledger.application.projections.rows import (
+    ReadModelName,
+    ReceivableRow,
+    Tables,
+    evolve,
+)
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
 from creditledger.domain.money import payment_amount
@@ -28,12 +33,13 @@ class ReceivablesProjection(Projection):
     def prefetch(
         self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
     ) -> None:
-        store.load_receivables(
+        store.load(
+            Tables.RECEIVABLES,
             {
                 recorded.event.originator_id
                 for recorded in batch
                 if not isinstance(recorded.event, Initiated)
-            }
+            },
         )
 
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
@@ -41,7 +47,8 @@ class ReceivablesProjection(Projection):
         if terms.cost_basis is None:
             return  # promotional: nothing is owed
         if isinstance(event, Initiated):
-            store.put_receivable(
+            store.put(
+                Tables.RECEIVABLES,
                 ReceivableRow(
                     purchase_id=event.originator_id,
                     namespace=event.namespace,
@@ -55,10 +62,10 @@ class ReceivablesProjection(Projection):
                     authorized_at=None,
                     settled_at=None,
                     position=recorded.position,
-                )
+                ),
             )
             return
-        row = store.receivable(event.originator_id)
+        row = store.get(Tables.RECEIVABLES, event.originator_id)
         if row is None:
             raise ProjectionError(f"purchase {event.originator_id} has no receivable to update")
         match event:
@@ -70,4 +77,4 @@ class ReceivablesProjection(Projection):
                 pass  # a void leaves the payment, and so the receivable, as it was
             case _:
                 assert_never(event)
-        store.put_receivable(evolve(row, position=recorded.position))
+        store.put(Tables.RECEIVABLES, evolve(row, position=recorded.position))

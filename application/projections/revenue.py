@@ -8,8 +8,8 @@ from decimal import Context, Decimal
 from typing import assert_never
 
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
-from creditledger.application.projections.rows import ReadModelName, RevenueRow
-from creditledger.application.projections.store import RevenueStore
+from creditledger.application.projections.rows import ReadModelName, RevenueRow, Tables
+from creditledger.application.projections.store import TableStore
 from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
 from creditledger.domain.money import payment_amount
 
@@ -27,17 +27,15 @@ class SettledRevenueProjection(Projection):
     # its own database (infrastructure/relay/revenue_report.py).
     name = ReadModelName.SETTLED_REVENUE
 
-    def prefetch(
-        self, batch: Sequence[Recorded], terms: PurchaseTerms, store: RevenueStore
-    ) -> None:
+    def prefetch(self, batch: Sequence[Recorded], terms: PurchaseTerms, store: TableStore) -> None:
         keys = set()
         for recorded in batch:
             if isinstance(recorded.event, PaymentSettled):
                 initiated = terms.of(recorded.event)
-                keys.add((initiated.namespace, initiated.currency, utc_day(recorded.event)))
-        store.load_revenue(keys)
+                keys.add((initiated.namespace, utc_day(recorded.event), initiated.currency))
+        store.load(Tables.REVENUE, keys)
 
-    def apply(self, recorded: Recorded, terms: Initiated, store: RevenueStore) -> None:
+    def apply(self, recorded: Recorded, terms: Initiated, store: TableStore) -> None:
         event = recorded.event
         match event:
             case PaymentSettled():
@@ -51,15 +49,16 @@ class SettledRevenueProjection(Projection):
         # What the customer paid: the amount the payment was authorized for, computed the same
         # way (credit amount x cost basis, rounded once to the currency).
         paid = payment_amount(terms.credit_amount, terms.cost_basis, terms.currency)
-        key = (terms.namespace, terms.currency, utc_day(event))
-        row = store.revenue(key)
-        store.put_revenue(
+        day = utc_day(event)
+        row = store.get(Tables.REVENUE, (terms.namespace, day, terms.currency))
+        store.put(
+            Tables.REVENUE,
             RevenueRow(
                 namespace=terms.namespace,
                 currency=terms.currency,
-                day=key[2],
+                day=day,
                 amount=_EXACT_SUM.add(row.amount if row else Decimal(0), paid),
                 credits=_EXACT_SUM.add(row.credits if row else Decimal(0), terms.credit_amount),
                 settlements=(row.settlements if row else 0) + 1,
-            )
+            ),
         )

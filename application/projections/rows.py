@@ -6,11 +6,13 @@ are equal exactly when their rows are. Money is ``Decimal`` and times are timezo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 from creditledger.domain.ledger import Account
@@ -23,6 +25,7 @@ from creditledger.domain.status import (
 )
 
 RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
 
 
 def evolve(row: RowT, **changes: Any) -> RowT:
@@ -205,6 +208,127 @@ class RevenueRow:
 
 
 @dataclass(frozen=True)
+class Index:
+    """An ordered index: rows are found by equal leading columns, ordered by the rest."""
+
+    purpose: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ViewTable(Generic[RowT, KeyT]):
+    """One table of a read model, declared once: every store keeps, reads and compares it so.
+
+    Its columns are the row's fields, in order (each store works out how to keep a field from
+    its type). ``key`` names the primary key's columns; a row's key is their values, a tuple in
+    that order (the value itself for a one-column key), typed ``KeyT``.
+    """
+
+    name: str
+    """The table's name (``readmodel_<name>`` in SQL; the row counts of ``verify``)."""
+    model: ReadModelName
+    row: type[RowT]
+    key: tuple[str, ...]
+    snapshot: str
+    """The ``ReadModelSnapshot`` field that holds its rows."""
+    indexes: tuple[Index, ...] = ()
+    label: str | None = None
+    """The table's name in ``verify``'s differences (default: the snapshot field)."""
+    identity: Callable[[RowT], Hashable] | None = None
+    """A row's identity in ``verify``'s differences (default: its key)."""
+
+    @property
+    def value(self) -> str:
+        """The table's name (as the ``Table`` enum it replaces spelled it)."""
+        return self.name
+
+    @property
+    def key_of(self) -> Callable[[RowT], KeyT]:
+        return cast(Callable[[RowT], KeyT], _getters(self.key))
+
+    def index(self, purpose: str) -> Index:
+        return next(index for index in self.indexes if index.purpose == purpose)
+
+    def __repr__(self) -> str:
+        return f"ViewTable({self.name})"
+
+
+_GETTERS: dict[tuple[str, ...], Callable[[Any], Any]] = {}
+
+
+def _getters(columns: tuple[str, ...]) -> Callable[[Any], Any]:
+    getter = _GETTERS.get(columns)
+    if getter is None:
+        getter = _GETTERS[columns] = attrgetter(*columns)
+    return getter
+
+
+class Tables:
+    """Every read model table, in the order stores write and compare them."""
+
+    PURCHASES: ViewTable[PurchaseRow, UUID] = ViewTable(
+        "purchases",
+        ReadModelName.PURCHASES,
+        PurchaseRow,
+        key=("purchase_id",),
+        snapshot="purchases",
+        indexes=(
+            Index("by_namespace", ("namespace", "created_position")),
+            Index("by_customer", ("namespace", "customer_id", "created_position")),
+            Index("by_status", ("namespace", "status", "created_position")),
+        ),
+    )
+    ENTRIES: ViewTable[LedgerEntry, tuple[int, int]] = ViewTable(
+        "ledger_entries",
+        ReadModelName.LEDGER,
+        LedgerEntry,
+        # Keyed by log position: entries are appended in key order (a purchase-keyed b-tree
+        # would take every insert at a random page). (position, line) names the same entry as
+        # (purchase, version, line): each event has one position.
+        key=("position", "line"),
+        snapshot="entries",
+        indexes=(
+            # "Balance as of T": the last entry of one account at or before T, one index probe.
+            Index(
+                "by_account_time",
+                ("namespace", "customer_id", "currency", "account", "at", "position", "line"),
+            ),
+        ),
+        identity=lambda entry: entry.id,
+    )
+    ACCOUNTS: ViewTable[AccountBalance, AccountKey] = ViewTable(
+        "ledger_accounts",
+        ReadModelName.LEDGER,
+        AccountBalance,
+        key=("namespace", "customer_id", "currency", "account"),
+        snapshot="accounts",
+    )
+    RECEIVABLES: ViewTable[ReceivableRow, UUID] = ViewTable(
+        "receivables",
+        ReadModelName.RECEIVABLES,
+        ReceivableRow,
+        key=("purchase_id",),
+        snapshot="receivables",
+        indexes=(Index("by_opened", ("namespace", "opened_at")),),
+    )
+    REVENUE: ViewTable[RevenueRow, tuple[str, date, str]] = ViewTable(
+        "settled_revenue",
+        ReadModelName.SETTLED_REVENUE,
+        RevenueRow,
+        key=("namespace", "day", "currency"),
+        snapshot="revenue",
+        label="settled_revenue",
+        identity=lambda row: row.key,
+    )
+
+
+TABLES: tuple[ViewTable[Any, Any], ...] = tuple(
+    table for table in vars(Tables).values() if isinstance(table, ViewTable)
+)
+"""Every table, in declaration order."""
+
+
+@dataclass(frozen=True)
 class ReadModelSnapshot:
     """Every row of every read model, and the positions they stand at, read at one instant."""
 
@@ -214,3 +338,15 @@ class ReadModelSnapshot:
     accounts: list[AccountBalance] = field(default_factory=list)
     receivables: list[ReceivableRow] = field(default_factory=list)
     revenue: list[RevenueRow] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, positions: dict[str, int], rows: Mapping[ViewTable[Any, Any], Sequence[Any]]
+    ) -> ReadModelSnapshot:
+        snapshot = cls(positions)
+        for table, found in rows.items():
+            snapshot.rows(table).extend(found)
+        return snapshot
+
+    def rows(self, table: ViewTable[RowT, Any]) -> list[RowT]:
+        return cast(list[RowT], getattr(self, table.snapshot))

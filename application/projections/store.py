@@ -1,78 +1,61 @@
 """What the projections need from a store, inside one view transaction.
 
-The projections say what each event does to a view as calls on these interfaces; the
+The projections say what each event does to a view as calls on this interface, one set of
+calls for every table (each declared once, as a ``ViewTable`` in ``rows.py``); the
 infrastructure implements them over SQLite, PostgreSQL or memory. Everything a projection writes
 in one transaction commits together with the new tracked positions, or not at all.
 
-``load_*`` methods are hints: they fetch many rows in one round trip before a batch is applied,
-so that the per-event lookups that follow are answered from memory.
+``load`` is a hint: it fetches many rows in one round trip before a batch is applied, so that
+the per-event lookups that follow are answered from memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
-from uuid import UUID
+from typing import Any, Protocol, TypeVar
 
-from creditledger.application.projections.rows import (
-    AccountBalance,
-    AccountKey,
-    EntryOrder,
-    LedgerEntry,
-    PurchaseRow,
-    ReceivableRow,
-    RevenueKey,
-    RevenueRow,
-)
+from creditledger.application.projections.rows import Index, ViewTable
+
+RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
 
 
-class PurchaseStore(Protocol):
-    def load_purchases(self, purchase_ids: Iterable[UUID]) -> None: ...
+class TableStore(Protocol):
+    """Rows of the read model tables, by table and key."""
 
-    def purchase(self, purchase_id: UUID) -> PurchaseRow | None: ...
+    def load(self, table: ViewTable[Any, KeyT], keys: Iterable[KeyT]) -> None: ...
 
-    def put_purchase(self, row: PurchaseRow) -> None: ...
+    def get(self, table: ViewTable[RowT, KeyT], key: KeyT) -> RowT | None: ...
 
-
-class LedgerStore(Protocol):
-    def load_accounts(self, keys: Iterable[AccountKey]) -> None: ...
-
-    def account(self, key: AccountKey) -> AccountBalance | None: ...
-
-    def put_account(self, balance: AccountBalance) -> None: ...
-
-    def add_entry(self, entry: LedgerEntry) -> None: ...
-
-    def entry_before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
-        """The account's last entry ordered before ``order``, if any."""
+    def put(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        """Store the row: a new one, or a new version of the row with its key."""
         ...
 
-    def entries_after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]:
-        """The account's entries ordered after ``order``, oldest first."""
+    def insert(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        """Store a row known to be new (no row has its key): appended without a lookup."""
         ...
 
-    def replace_entry(self, entry: LedgerEntry) -> None:
-        """Store a new running balance for an entry already added."""
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        """Rows whose first index columns equal ``prefix``, in the order of the other columns.
+
+        Only rows whose other columns are strictly above ``above`` and strictly below
+        ``below`` (when given); ``descending`` and ``limit`` as in SQL. The index's columns of
+        a row must not change once it is stored.
+        """
         ...
 
 
-class ReceivableStore(Protocol):
-    def load_receivables(self, purchase_ids: Iterable[UUID]) -> None: ...
-
-    def receivable(self, purchase_id: UUID) -> ReceivableRow | None: ...
-
-    def put_receivable(self, row: ReceivableRow) -> None: ...
-
-
-class RevenueStore(Protocol):
-    def load_revenue(self, keys: Iterable[RevenueKey]) -> None: ...
-
-    def revenue(self, key: RevenueKey) -> RevenueRow | None: ...
-
-    def put_revenue(self, row: RevenueRow) -> None: ...
-
-
-class ReadModelTransaction(PurchaseStore, LedgerStore, ReceivableStore, RevenueStore, Protocol):
+class ReadModelTransaction(TableStore, Protocol):
     """One view transaction: every read model's rows, and the positions they are tracked at."""
 
     def positions(self) -> Mapping[str, int]:

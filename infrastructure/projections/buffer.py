@@ -2,30 +2,27 @@
 
 Projections apply a batch of events one at a time; writing each change as it happens would cost
 a round trip per row. The buffer answers lookups from what it has already read or changed in
-this transaction, and ``flush`` writes every change with one statement per table, together with
-the new positions, inside the store's transaction.
+this transaction, and ``flush`` writes every change with one statement per table (new rows,
+then changed ones), together with the new positions, inside the store's transaction. Every
+table is handled alike, by its declaration (``ViewTable``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
-from uuid import UUID
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar
 
 from creditledger.application.projections.rows import (
-    AccountBalance,
-    AccountKey,
-    EntryId,
-    EntryOrder,
-    LedgerEntry,
-    PurchaseRow,
+    TABLES,
+    Index,
     ReadModelName,
-    ReceivableRow,
-    RevenueKey,
-    RevenueRow,
+    ViewTable,
 )
 from creditledger.infrastructure.projections.layout import Layout
+
+RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
 
 
 class TableAccess(Protocol):
@@ -37,33 +34,66 @@ class TableAccess(Protocol):
 
     def write_positions(self, positions: Mapping[str, int]) -> None: ...
 
-    def fetch_purchases(self, ids: Sequence[UUID]) -> list[PurchaseRow]: ...
+    def fetch(self, table: ViewTable[RowT, KeyT], keys: Sequence[KeyT]) -> list[RowT]:
+        """The stored rows with these keys (keys not found are left out)."""
+        ...
 
-    def write_purchases(self, rows: Sequence[PurchaseRow]) -> None: ...
+    def insert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        """Add rows whose keys are not stored yet."""
+        ...
 
-    def fetch_accounts(self, keys: Sequence[AccountKey]) -> list[AccountBalance]: ...
+    def upsert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        """Add the rows, or replace the stored ones with their keys (one row per key)."""
+        ...
 
-    def write_accounts(self, rows: Sequence[AccountBalance]) -> None: ...
-
-    def insert_entries(self, entries: Sequence[LedgerEntry]) -> None: ...
-
-    def update_entries(self, entries: Sequence[LedgerEntry]) -> None: ...
-
-    def fetch_entry_before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None: ...
-
-    def fetch_entries_after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]: ...
-
-    def fetch_receivables(self, ids: Sequence[UUID]) -> list[ReceivableRow]: ...
-
-    def write_receivables(self, rows: Sequence[ReceivableRow]) -> None: ...
-
-    def fetch_revenue(self, keys: Sequence[RevenueKey]) -> list[RevenueRow]: ...
-
-    def write_revenue(self, rows: Sequence[RevenueRow]) -> None: ...
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        """``store.TableStore.scan`` over the stored rows."""
+        ...
 
     def swap_in(self, model: ReadModelName, rebuilt: Layout, live: Layout) -> None:
         """Replace the model's live tables with the rebuilt ones (same transaction)."""
         ...
+
+
+def in_range(
+    values: tuple[Any, ...],
+    prefix: tuple[Any, ...],
+    above: tuple[Any, ...] | None,
+    below: tuple[Any, ...] | None,
+) -> bool:
+    """Whether a row's index values fall in a scan: equal prefix, the rest within the bounds.
+
+    A bound shorter than the rest is compared with as many of its leading columns (as SQL's
+    row values compare).
+    """
+    if values[: len(prefix)] != prefix:
+        return False
+    rest = values[len(prefix) :]
+    if above is not None and not rest[: len(above)] > above:
+        return False
+    return below is None or rest[: len(below)] < below
+
+
+class _Rows(Generic[RowT, KeyT]):
+    """What a transaction has read and changed of one table."""
+
+    __slots__ = ("changed", "key_of", "new", "rows")
+
+    def __init__(self, table: ViewTable[RowT, KeyT]) -> None:
+        self.key_of: Callable[[RowT], KeyT] = table.key_of
+        self.rows: dict[KeyT, RowT | None] = {}
+        self.new: dict[KeyT, RowT] = {}
+        self.changed: dict[KeyT, RowT] = {}
 
 
 class BufferedTransaction:
@@ -74,17 +104,7 @@ class BufferedTransaction:
         self._names = list(names)
         self._positions: dict[str, int] | None = None
         self._new_positions: dict[str, int] = {}
-        self._purchases: dict[UUID, PurchaseRow | None] = {}
-        self._changed_purchases: dict[UUID, PurchaseRow] = {}
-        self._accounts: dict[AccountKey, AccountBalance | None] = {}
-        self._changed_accounts: dict[AccountKey, AccountBalance] = {}
-        self._new_entries: dict[EntryId, LedgerEntry] = {}
-        self._new_entries_by_key: defaultdict[AccountKey, list[EntryId]] = defaultdict(list)
-        self._changed_entries: dict[EntryId, LedgerEntry] = {}
-        self._receivables: dict[UUID, ReceivableRow | None] = {}
-        self._changed_receivables: dict[UUID, ReceivableRow] = {}
-        self._revenue: dict[RevenueKey, RevenueRow | None] = {}
-        self._changed_revenue: dict[RevenueKey, RevenueRow] = {}
+        self._tables: dict[ViewTable[Any, Any], _Rows[Any, Any]] = {}
 
     @property
     def access(self) -> TableAccess:
@@ -100,142 +120,92 @@ class BufferedTransaction:
     def set_positions(self, positions: Mapping[str, int]) -> None:
         self._new_positions.update(positions)
 
-    # -- purchases ------------------------------------------------------------------------
+    # -- rows -----------------------------------------------------------------------------
 
-    def load_purchases(self, purchase_ids: Iterable[UUID]) -> None:
-        missing = [pid for pid in purchase_ids if pid not in self._purchases]
-        if missing:
-            found = {row.purchase_id: row for row in self._access.fetch_purchases(missing)}
-            for pid in missing:
-                self._purchases[pid] = found.get(pid)
-
-    def purchase(self, purchase_id: UUID) -> PurchaseRow | None:
+    def _of(self, table: ViewTable[RowT, KeyT]) -> _Rows[RowT, KeyT]:
         try:
-            return self._purchases[purchase_id]
+            return self._tables[table]
         except KeyError:
-            self.load_purchases((purchase_id,))
-            return self._purchases[purchase_id]
+            buffered: _Rows[RowT, KeyT] = _Rows(table)
+            self._tables[table] = buffered
+            return buffered
 
-    def put_purchase(self, row: PurchaseRow) -> None:
-        self._purchases[row.purchase_id] = row
-        self._changed_purchases[row.purchase_id] = row
-
-    # -- ledger ---------------------------------------------------------------------------
-
-    def load_accounts(self, keys: Iterable[AccountKey]) -> None:
-        missing = [key for key in keys if key not in self._accounts]
+    def load(self, table: ViewTable[Any, KeyT], keys: Iterable[KeyT]) -> None:
+        buffered = self._of(table)
+        known = buffered.rows
+        missing = [key for key in keys if key not in known]
         if missing:
-            found = {row.key: row for row in self._access.fetch_accounts(missing)}
+            key_of = buffered.key_of
+            found = {key_of(row): row for row in self._access.fetch(table, missing)}
             for key in missing:
-                self._accounts[key] = found.get(key)
+                known[key] = found.get(key)
 
-    def account(self, key: AccountKey) -> AccountBalance | None:
+    def get(self, table: ViewTable[RowT, KeyT], key: KeyT) -> RowT | None:
+        known = self._of(table).rows
         try:
-            return self._accounts[key]
+            return known[key]
         except KeyError:
-            self.load_accounts((key,))
-            return self._accounts[key]
+            self.load(table, (key,))
+            return known[key]
 
-    def put_account(self, balance: AccountBalance) -> None:
-        self._accounts[balance.key] = balance
-        self._changed_accounts[balance.key] = balance
-
-    def add_entry(self, entry: LedgerEntry) -> None:
-        entry_id = (entry.purchase_id, entry.version, entry.line)
-        self._new_entries[entry_id] = entry
-        self._new_entries_by_key[
-            (entry.namespace, entry.customer_id, entry.currency, entry.account)
-        ].append(entry_id)
-
-    def replace_entry(self, entry: LedgerEntry) -> None:
-        if entry.id in self._new_entries:
-            self._new_entries[entry.id] = entry
+    def put(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        buffered = self._of(table)
+        key = buffered.key_of(row)
+        buffered.rows[key] = row
+        if key in buffered.new:
+            buffered.new[key] = row
         else:
-            self._changed_entries[entry.id] = entry
+            buffered.changed[key] = row
 
-    def _buffered(self, key: AccountKey) -> list[LedgerEntry]:
-        return [self._new_entries[entry_id] for entry_id in self._new_entries_by_key.get(key, ())]
+    def insert(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        buffered = self._of(table)
+        key = buffered.key_of(row)
+        buffered.rows[key] = row
+        buffered.new[key] = row
 
-    def entry_before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
-        candidates = [entry for entry in self._buffered(key) if entry.order < order]
-        stored = self._access.fetch_entry_before(key, order)
-        if stored is not None:
-            candidates.append(self._changed_entries.get(stored.id, stored))
-        return max(candidates, key=lambda entry: entry.order, default=None)
-
-    def entries_after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]:
-        later = [entry for entry in self._buffered(key) if entry.order > order]
-        later += [
-            self._changed_entries.get(stored.id, stored)
-            for stored in self._access.fetch_entries_after(key, order)
-        ]
-        return sorted(later, key=lambda entry: entry.order)
-
-    # -- receivables ----------------------------------------------------------------------
-
-    def load_receivables(self, purchase_ids: Iterable[UUID]) -> None:
-        missing = [pid for pid in purchase_ids if pid not in self._receivables]
-        if missing:
-            found = {row.purchase_id: row for row in self._access.fetch_receivables(missing)}
-            for pid in missing:
-                self._receivables[pid] = found.get(pid)
-
-    def receivable(self, purchase_id: UUID) -> ReceivableRow | None:
-        try:
-            return self._receivables[purchase_id]
-        except KeyError:
-            self.load_receivables((purchase_id,))
-            return self._receivables[purchase_id]
-
-    def put_receivable(self, row: ReceivableRow) -> None:
-        self._receivables[row.purchase_id] = row
-        self._changed_receivables[row.purchase_id] = row
-
-    # -- settled revenue ------------------------------------------------------------------
-
-    def load_revenue(self, keys: Iterable[RevenueKey]) -> None:
-        missing = [key for key in keys if key not in self._revenue]
-        if missing:
-            found = {row.key: row for row in self._access.fetch_revenue(missing)}
-            for key in missing:
-                self._revenue[key] = found.get(key)
-
-    def revenue(self, key: RevenueKey) -> RevenueRow | None:
-        try:
-            return self._revenue[key]
-        except KeyError:
-            self.load_revenue((key,))
-            return self._revenue[key]
-
-    def put_revenue(self, row: RevenueRow) -> None:
-        self._revenue[row.key] = row
-        self._changed_revenue[row.key] = row
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        buffered = self._of(table)
+        key_of = buffered.key_of
+        found: dict[Any, RowT] = {}
+        for stored in self._access.scan(
+            table, index, prefix, above=above, below=below, descending=descending, limit=limit
+        ):
+            key = key_of(stored)
+            found[key] = buffered.changed.get(key, stored)
+        # Rows not stored yet; a stored row's index columns never change (see TableStore).
+        values: Callable[[RowT], tuple[Any, ...]] = attrgetter(*index.columns)
+        for key, row in buffered.new.items():
+            if in_range(values(row), prefix, above, below):
+                found[key] = row
+        rows = sorted(found.values(), key=values, reverse=descending)
+        return rows if limit is None else rows[:limit]
 
     # -- writing --------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Write every change so far, and the new positions, into the store's transaction."""
         access = self._access
-        if self._changed_purchases:
-            access.write_purchases(list(self._changed_purchases.values()))
-        if self._new_entries:
-            access.insert_entries(list(self._new_entries.values()))
-        if self._changed_entries:
-            access.update_entries(list(self._changed_entries.values()))
-        if self._changed_accounts:
-            access.write_accounts(list(self._changed_accounts.values()))
-        if self._changed_receivables:
-            access.write_receivables(list(self._changed_receivables.values()))
-        if self._changed_revenue:
-            access.write_revenue(list(self._changed_revenue.values()))
+        for table in TABLES:
+            buffered = self._tables.get(table)
+            if buffered is None:
+                continue
+            if buffered.new:
+                access.insert(table, list(buffered.new.values()))
+                buffered.new.clear()
+            if buffered.changed:
+                access.upsert(table, list(buffered.changed.values()))
+                buffered.changed.clear()
         if self._new_positions:
             access.write_positions(self._new_positions)
             self._positions = {**(self._positions or {}), **self._new_positions}
-        self._changed_purchases.clear()
-        self._new_entries.clear()
-        self._new_entries_by_key.clear()
-        self._changed_entries.clear()
-        self._changed_accounts.clear()
-        self._changed_receivables.clear()
-        self._changed_revenue.clear()
         self._new_positions = {}

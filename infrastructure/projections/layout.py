@@ -7,28 +7,19 @@ A rebuild writes a model's rows into fresh tables named with ``__rebuild`` and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
-from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.rows import TABLES, ReadModelName, Tables, ViewTable
 
 TABLE_PREFIX = "readmodel_"
 TRACKING_TABLE = f"{TABLE_PREFIX}tracking"
 REBUILD_SUFFIX = "__rebuild"
 
+Table = Tables
+"""The tables by name (``Table.ENTRIES``): their declarations, in ``rows.py``."""
 
-class Table(StrEnum):
-    PURCHASES = "purchases"
-    ENTRIES = "ledger_entries"
-    ACCOUNTS = "ledger_accounts"
-    RECEIVABLES = "receivables"
-    REVENUE = "settled_revenue"
-
-
-MODEL_TABLES: dict[ReadModelName, tuple[Table, ...]] = {
-    ReadModelName.PURCHASES: (Table.PURCHASES,),
-    ReadModelName.LEDGER: (Table.ENTRIES, Table.ACCOUNTS),
-    ReadModelName.RECEIVABLES: (Table.RECEIVABLES,),
-    ReadModelName.SETTLED_REVENUE: (Table.REVENUE,),
+MODEL_TABLES: dict[ReadModelName, tuple[ViewTable[Any, Any], ...]] = {
+    model: tuple(table for table in TABLES if table.model is model) for model in ReadModelName
 }
 
 
@@ -37,10 +28,10 @@ class Layout:
     """Physical table names and tracking names for a set of read models."""
 
     models: tuple[ReadModelName, ...]
-    tables: dict[Table, str]
+    tables: dict[ViewTable[Any, Any], str]
     tracking: dict[ReadModelName, str]
 
-    def table(self, table: Table) -> str:
+    def table(self, table: ViewTable[Any, Any]) -> str:
         return self.tables[table]
 
     @property
@@ -51,7 +42,7 @@ class Layout:
 def live_layout(models: tuple[ReadModelName, ...] = tuple(ReadModelName)) -> Layout:
     return Layout(
         models=models,
-        tables={table: f"{TABLE_PREFIX}{table.value}" for table in Table},
+        tables={table: f"{TABLE_PREFIX}{table.name}" for table in TABLES},
         tracking={model: model.value for model in ReadModelName},
     )
 

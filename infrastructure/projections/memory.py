@@ -1,33 +1,32 @@
 """Read models in memory: for the in-memory event store, and for ``verify``'s rebuild.
 
-Tables are dictionaries (and, for ledger entries, per-account lists kept in time order) guarded
-by one lock. A transaction holds the lock from its first read to its commit and writes only when
-it commits, so readers never see half a batch.
+Each table is a dictionary of rows by key (an ordered index of it is built the first time a
+scan needs one, and kept from then on), every table alike, guarded by one lock. A transaction
+holds the lock from its first read to its commit and writes only when it commits, so readers
+never see half a batch.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from uuid import UUID
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
 from creditledger.application.projections.rows import (
-    AccountBalance,
-    AccountKey,
-    EntryId,
-    EntryOrder,
-    LedgerEntry,
+    TABLES,
+    Index,
     PurchaseRow,
     ReadModelName,
     ReadModelSnapshot,
     ReceivableRow,
-    RevenueKey,
     RevenueRow,
+    Tables,
+    ViewTable,
 )
 from creditledger.application.readmodels import Positioned
 from creditledger.domain.ledger import Account
@@ -37,74 +36,118 @@ from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import (
     MODEL_TABLES,
     Layout,
-    Table,
     rebuild_layout,
 )
 
+RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
+Slot = tuple[tuple[Any, ...], Any]
+"""An ordered index's entry: the row's values of the columns after the prefix, and its key."""
 
-@dataclass
-class EntriesTable:
-    by_id: dict[EntryId, LedgerEntry] = field(default_factory=dict)
-    by_account: dict[AccountKey, list[tuple[EntryOrder, EntryId]]] = field(default_factory=dict)
 
-    def add(self, entry: LedgerEntry) -> None:
-        if entry.id in self.by_id:
-            msg = f"ledger entry {entry.id} already exists"
+class MemoryTable(Generic[RowT, KeyT]):
+    """One table: its rows by key, and the ordered indexes scans have asked for."""
+
+    def __init__(self, table: ViewTable[RowT, KeyT]) -> None:
+        self.key_of: Callable[[RowT], KeyT] = table.key_of
+        self.rows: dict[KeyT, RowT] = {}
+        self._orders: dict[tuple[Index, int], dict[tuple[Any, ...], list[Slot]]] = {}
+
+    def insert(self, row: RowT) -> None:
+        key = self.key_of(row)
+        if key in self.rows:
+            msg = f"row {key} already exists"
             raise KeyError(msg)
-        self.by_id[entry.id] = entry
-        bisect.insort(self.by_account.setdefault(entry.key, []), (entry.order, entry.id))
+        self.rows[key] = row
+        for (index, width), partitions in self._orders.items():
+            _add(partitions, index, width, row, key)
 
-    def before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
-        """The account's last entry ordered strictly before ``order``."""
-        slots = self.by_account.get(key, [])
-        index = bisect.bisect_left(slots, order, key=lambda slot: slot[0])
-        return self.by_id[slots[index - 1][1]] if index > 0 else None
+    def upsert(self, row: RowT) -> None:
+        key = self.key_of(row)
+        old = self.rows.get(key)
+        self.rows[key] = row
+        for (index, width), partitions in self._orders.items():
+            values = attrgetter(*index.columns)
+            if old is not None:
+                if values(old) == values(row):
+                    continue
+                before = values(old)
+                slots = partitions[before[:width]]
+                slots.remove((before[width:], key))
+            _add(partitions, index, width, row, key)
 
-    def at_or_before(self, key: AccountKey, moment: datetime) -> LedgerEntry | None:
-        slots = self.by_account.get(key, [])
-        index = bisect.bisect_right(slots, moment, key=lambda slot: slot[0][0])
-        return self.by_id[slots[index - 1][1]] if index > 0 else None
+    def partition(self, index: Index, prefix: tuple[Any, ...]) -> list[Slot]:
+        """The rows whose first index columns equal ``prefix``, ordered by the others."""
+        width = len(prefix)
+        partitions = self._orders.get((index, width))
+        if partitions is None:
+            partitions = self._orders[(index, width)] = {}
+            for key, row in self.rows.items():
+                _add(partitions, index, width, row, key)
+        return partitions.get(prefix, [])
 
-    def after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]:
-        slots = self.by_account.get(key, [])
-        index = bisect.bisect_right(slots, order, key=lambda slot: slot[0])
-        return [self.by_id[entry_id] for _, entry_id in slots[index:]]
+    def scan(
+        self,
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        slots = self.partition(index, prefix)
+        first, last = 0, len(slots)
+        if above is not None:
+            width = len(above)
+            first = bisect.bisect_right(slots, above, key=lambda slot: slot[0][:width])
+        if below is not None:
+            width = len(below)
+            last = bisect.bisect_left(slots, below, key=lambda slot: slot[0][:width])
+        found = slots[first:last]
+        if descending:
+            found.reverse()
+        if limit is not None:
+            found = found[:limit]
+        return [self.rows[key] for _, key in found]
 
 
-@dataclass
+def _add(
+    partitions: dict[tuple[Any, ...], list[Slot]], index: Index, width: int, row: Any, key: Any
+) -> None:
+    values = attrgetter(*index.columns)(row)
+    bisect.insort(partitions.setdefault(values[:width], []), (values[width:], key))
+
+
 class MemoryTables:
     """Every table of the memory store by its name; a rebuild adds ``__rebuild`` ones."""
 
-    purchases: dict[str, dict[UUID, PurchaseRow]] = field(default_factory=dict)
-    entries: dict[str, EntriesTable] = field(default_factory=dict)
-    accounts: dict[str, dict[AccountKey, AccountBalance]] = field(default_factory=dict)
-    receivables: dict[str, dict[UUID, ReceivableRow]] = field(default_factory=dict)
-    revenue: dict[str, dict[RevenueKey, RevenueRow]] = field(default_factory=dict)
-    tracking: dict[str, int] = field(default_factory=dict)
-
-    def has(self, table: Table, name: str) -> bool:
-        return name in self._family(table)
-
-    def create(self, table: Table, name: str) -> None:
-        family = self._family(table)
-        family[name] = EntriesTable() if table is Table.ENTRIES else {}
-
-    def drop(self, table: Table, name: str) -> None:
-        self._family(table).pop(name, None)
-
-    def rename(self, table: Table, old: str, new: str) -> None:
-        family = self._family(table)
-        family[new] = family.pop(old)
-
-    def _family(self, table: Table) -> dict[str, object]:
-        families: dict[Table, dict[str, object]] = {
-            Table.PURCHASES: self.purchases,  # type: ignore[dict-item]
-            Table.ENTRIES: self.entries,  # type: ignore[dict-item]
-            Table.ACCOUNTS: self.accounts,  # type: ignore[dict-item]
-            Table.RECEIVABLES: self.receivables,  # type: ignore[dict-item]
-            Table.REVENUE: self.revenue,  # type: ignore[dict-item]
+    def __init__(self) -> None:
+        self.families: dict[ViewTable[Any, Any], dict[str, MemoryTable[Any, Any]]] = {
+            table: {} for table in TABLES
         }
-        return families[table]
+        self.tracking: dict[str, int] = {}
+
+    def __getattr__(self, snapshot: str) -> dict[str, dict[Any, Any]]:
+        """A table's rows by table name, the table named by its snapshot field: for tests
+        that edit rows in place (``tables.purchases["readmodel_purchases"]``)."""
+        for table, family in self.families.items():
+            if table.snapshot == snapshot:
+                return {name: stored.rows for name, stored in family.items()}
+        raise AttributeError(snapshot)
+
+    def has(self, table: ViewTable[Any, Any], name: str) -> bool:
+        return name in self.families[table]
+
+    def create(self, table: ViewTable[Any, Any], name: str) -> None:
+        self.families[table][name] = MemoryTable(table)
+
+    def drop(self, table: ViewTable[Any, Any], name: str) -> None:
+        self.families[table].pop(name, None)
+
+    def rename(self, table: ViewTable[Any, Any], old: str, new: str) -> None:
+        family = self.families[table]
+        family[new] = family.pop(old)
 
 
 class MemoryAccess:
@@ -113,30 +156,19 @@ class MemoryAccess:
     def __init__(self, tables: MemoryTables, layout: Layout) -> None:
         self.tables = tables
         self.layout = layout
-        names = layout.tables
-        self.purchases = (
-            tables.purchases[names[Table.PURCHASES]]
-            if ReadModelName.PURCHASES in layout.models
-            else {}
-        )
-        self.entries = (
-            tables.entries[names[Table.ENTRIES]]
-            if ReadModelName.LEDGER in layout.models
-            else EntriesTable()
-        )
-        self.accounts = (
-            tables.accounts[names[Table.ACCOUNTS]] if ReadModelName.LEDGER in layout.models else {}
-        )
-        self.receivables = (
-            tables.receivables[names[Table.RECEIVABLES]]
-            if ReadModelName.RECEIVABLES in layout.models
-            else {}
-        )
-        self.revenue = (
-            tables.revenue[names[Table.REVENUE]]
-            if ReadModelName.SETTLED_REVENUE in layout.models
-            else {}
-        )
+        # A model outside the layout gets empty tables of its own (nothing writes them).
+        self._tables: dict[ViewTable[Any, Any], MemoryTable[Any, Any]] = {
+            table: (
+                tables.families[table][layout.table(table)]
+                if table.model in layout.models
+                else MemoryTable(table)
+            )
+            for table in TABLES
+        }
+
+    def table(self, table: ViewTable[RowT, KeyT]) -> MemoryTable[RowT, KeyT]:
+        found: MemoryTable[RowT, KeyT] = self._tables[table]
+        return found
 
     def read_positions(self, names: Sequence[str]) -> dict[str, int]:
         missing = [name for name in names if name not in self.tables.tracking]
@@ -148,47 +180,34 @@ class MemoryAccess:
     def write_positions(self, positions: Mapping[str, int]) -> None:
         self.tables.tracking.update(positions)
 
-    def fetch_purchases(self, ids: Sequence[UUID]) -> list[PurchaseRow]:
-        return [self.purchases[pid] for pid in ids if pid in self.purchases]
+    def fetch(self, table: ViewTable[RowT, KeyT], keys: Sequence[KeyT]) -> list[RowT]:
+        rows = self.table(table).rows
+        return [rows[key] for key in keys if key in rows]
 
-    def write_purchases(self, rows: Sequence[PurchaseRow]) -> None:
+    def insert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        stored = self.table(table)
         for row in rows:
-            self.purchases[row.purchase_id] = row
+            stored.insert(row)
 
-    def fetch_accounts(self, keys: Sequence[AccountKey]) -> list[AccountBalance]:
-        return [self.accounts[key] for key in keys if key in self.accounts]
-
-    def write_accounts(self, rows: Sequence[AccountBalance]) -> None:
+    def upsert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        stored = self.table(table)
         for row in rows:
-            self.accounts[row.key] = row
+            stored.upsert(row)
 
-    def insert_entries(self, entries: Sequence[LedgerEntry]) -> None:
-        for entry in entries:
-            self.entries.add(entry)
-
-    def update_entries(self, entries: Sequence[LedgerEntry]) -> None:
-        for entry in entries:
-            self.entries.by_id[entry.id] = entry
-
-    def fetch_entry_before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
-        return self.entries.before(key, order)
-
-    def fetch_entries_after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]:
-        return self.entries.after(key, order)
-
-    def fetch_receivables(self, ids: Sequence[UUID]) -> list[ReceivableRow]:
-        return [self.receivables[pid] for pid in ids if pid in self.receivables]
-
-    def write_receivables(self, rows: Sequence[ReceivableRow]) -> None:
-        for row in rows:
-            self.receivables[row.purchase_id] = row
-
-    def fetch_revenue(self, keys: Sequence[RevenueKey]) -> list[RevenueRow]:
-        return [self.revenue[key] for key in keys if key in self.revenue]
-
-    def write_revenue(self, rows: Sequence[RevenueRow]) -> None:
-        for row in rows:
-            self.revenue[row.key] = row
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        return self.table(table).scan(
+            index, prefix, above=above, below=below, descending=descending, limit=limit
+        )
 
     def swap_in(self, model: ReadModelName, rebuilt: Layout, live: Layout) -> None:
         for table in MODEL_TABLES[model]:
@@ -266,7 +285,7 @@ class MemoryViewDatabase(ViewDatabase):
             rows = sorted(
                 (
                     row
-                    for row in self._live().purchases.values()
+                    for row in self._live().table(Tables.PURCHASES).rows.values()
                     if row.namespace == namespace
                     and (customer_id is None or row.customer_id == customer_id)
                     and (status is None or row.status is status)
@@ -281,15 +300,20 @@ class MemoryViewDatabase(ViewDatabase):
     ) -> Positioned[tuple[str, Account, Decimal]]:
         with self._lock:
             live = self._live()
+            accounts, entries = live.table(Tables.ACCOUNTS), live.table(Tables.ENTRIES)
+            by_time = Tables.ENTRIES.index("by_account_time")
             found = []
-            for key, account in sorted(live.accounts.items(), key=lambda item: str(item[0])):
+            for key, account in sorted(accounts.rows.items(), key=lambda item: str(item[0])):
                 if key[0] != namespace or key[1] != customer_id:
                     continue
                 if as_of is None:
                     found.append((key[2], key[3], account.balance))
                     continue
-                entry = live.entries.at_or_before(key, as_of)
-                if entry is not None:
+                # The account's last entry at or before the instant: (at, position, line) order.
+                slots = entries.partition(by_time, key)
+                index = bisect.bisect_right(slots, as_of, key=lambda slot: slot[0][0])
+                if index > 0:
+                    entry = entries.rows[slots[index - 1][1]]
                     found.append((key[2], key[3], entry.balance_after))
             return Positioned(self._position(ReadModelName.LEDGER), found)
 
@@ -298,7 +322,7 @@ class MemoryViewDatabase(ViewDatabase):
             rows = sorted(
                 (
                     row
-                    for row in self._live().receivables.values()
+                    for row in self._live().table(Tables.RECEIVABLES).rows.values()
                     if row.namespace == namespace
                     and row.opened_at <= as_of
                     and (row.settled_at is None or row.settled_at > as_of)
@@ -314,7 +338,7 @@ class MemoryViewDatabase(ViewDatabase):
             rows = sorted(
                 (
                     row
-                    for row in self._live().revenue.values()
+                    for row in self._live().table(Tables.REVENUE).rows.values()
                     if row.namespace == namespace
                     and first <= row.day <= last
                     and (currency is None or row.currency == currency)
@@ -326,14 +350,10 @@ class MemoryViewDatabase(ViewDatabase):
     def snapshot(self) -> ReadModelSnapshot:
         with self._lock:
             live = self._live()
-            return ReadModelSnapshot(
-                positions={model.value: self._position(model) for model in ReadModelName},
-                purchases=sorted(live.purchases.values(), key=lambda row: str(row.purchase_id)),
-                entries=sorted(
-                    live.entries.by_id.values(),
-                    key=lambda row: (str(row.purchase_id), row.version, row.line),
-                ),
-                accounts=sorted(live.accounts.values(), key=lambda row: str(row.key)),
-                receivables=sorted(live.receivables.values(), key=lambda row: str(row.purchase_id)),
-                revenue=sorted(live.revenue.values(), key=lambda row: str(row.key)),
+            return ReadModelSnapshot.of(
+                {model.value: self._position(model) for model in ReadModelName},
+                {
+                    table: sorted(live.table(table).rows.values(), key=table.key_of)
+                    for table in TABLES
+                },
             )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from creditledger.application.projections.compare import Difference, compare, unbalanced_groups
-from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.rows import TABLES, ReadModelName
 from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.memory import MemoryViewDatabase
@@ -148,11 +148,5 @@ def verify(
     runner.catch_up(until=live.positions, progress=progress)
     rebuilt = rebuilt_database.snapshot()
     differences = compare(live, rebuilt) + unbalanced_groups(live.entries)
-    rows = {
-        "purchases": len(live.purchases),
-        "ledger_entries": len(live.entries),
-        "ledger_accounts": len(live.accounts),
-        "receivables": len(live.receivables),
-        "settled_revenue": len(live.revenue),
-    }
+    rows = {table.name: len(live.rows(table)) for table in TABLES}
     return VerifyReport(live.positions, rows, differences)

@@ -1,32 +1,24 @@
-"""The read model tables, described once for every SQL store: columns, keys and indexes.
+"""The read model tables as every SQL store keeps them: columns, keys and indexes.
 
-Column names are the row fields' names, so a row is written and read back without a mapping.
+Each table is declared once, with its row (``ViewTable`` in ``rows.py``); its columns are worked
+out here from the row's fields: same names and order, a kind of value from each field's type,
+nullable when the type admits ``None``. So a row is written and read back without a mapping.
 Each store says how a kind of value is kept (``sql.Dialect``): amounts are exact, never floats.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum, auto
-from typing import Any, Generic, TypeVar
+from functools import cache
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
+from uuid import UUID
 
-from creditledger.application.projections.rows import (
-    AccountBalance,
-    LedgerEntry,
-    PurchaseRow,
-    ReceivableRow,
-    RevenueRow,
-)
-from creditledger.domain.ledger import Account
-from creditledger.domain.status import (
-    InitialPaymentStatus,
-    MetaStatus,
-    PaymentStatus,
-    PurchaseStatus,
-    SettlementType,
-)
-from creditledger.infrastructure.projections.layout import Table
+from creditledger.application.projections.rows import TABLES, Index, ViewTable
 
 RowT = TypeVar("RowT")
 
@@ -51,14 +43,8 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Index:
-    purpose: str
-    columns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class TableSpec(Generic[RowT]):
-    table: Table
+    table: ViewTable[RowT, Any]
     row_type: Callable[..., RowT]
     columns: tuple[Column, ...]
     key: tuple[str, ...]
@@ -68,148 +54,51 @@ class TableSpec(Generic[RowT]):
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
 
-
-def _c(
-    name: str, kind: Kind, *, null: bool = False, shape: Callable[[Any], Any] | None = None
-) -> Column:
-    return Column(name, kind, null, shape)
+    def kind(self, name: str) -> Kind:
+        return next(column.kind for column in self.columns if column.name == name)
 
 
-U, S, N, INT, TS, D, J = (
-    Kind.UUID,
-    Kind.TEXT,
-    Kind.NUMERIC,
-    Kind.INTEGER,
-    Kind.TIMESTAMP,
-    Kind.DATE,
-    Kind.JSON,
+_KINDS: tuple[tuple[type, Kind], ...] = (
+    (UUID, Kind.UUID),
+    (bool, Kind.INTEGER),
+    (int, Kind.INTEGER),
+    (Decimal, Kind.NUMERIC),
+    (datetime, Kind.TIMESTAMP),  # before date: a datetime is a date
+    (date, Kind.DATE),
+    (str, Kind.TEXT),  # after the enums' check below: a StrEnum is a str
 )
 
-PURCHASES: TableSpec[PurchaseRow] = TableSpec(
-    Table.PURCHASES,
-    PurchaseRow,
-    (
-        _c("purchase_id", U),
-        _c("namespace", S),
-        _c("customer_id", S),
-        _c("currency", S),
-        _c("credit_amount", N),
-        _c("cost_basis", N, null=True),
-        _c("settlement_type", S, shape=SettlementType),
-        _c("status", S, shape=PurchaseStatus),
-        _c("version", INT),
-        _c("credit_grant_transaction_group_id", U),
-        _c("granted_at", TS),
-        _c("payment_status", S, null=True, shape=PaymentStatus),
-        _c("authorized_amount", N, null=True),
-        _c("authorized_transaction_group_id", U, null=True),
-        _c("authorized_at", TS, null=True),
-        _c("settled_transaction_group_id", U, null=True),
-        _c("settled_at", TS, null=True),
-        _c("payment_amount", N, null=True),
-        _c("initial_payment_status", S, null=True, shape=InitialPaymentStatus),
-        _c("priority", INT),
-        _c("expires_at", TS, null=True),
-        _c("feature_filters", J, shape=tuple),
-        _c("name", S, null=True),
-        _c("metadata", J, shape=dict),
-        _c("meta_status", S, shape=MetaStatus),
-        _c("authorized_reference", S, null=True),
-        _c("settled_reference", S, null=True),
-        _c("created_at", TS),
-        _c("updated_at", TS),
-        _c("created_position", INT),
-        _c("position", INT),
-    ),
-    key=("purchase_id",),
-    indexes=(
-        Index("by_namespace", ("namespace", "created_position")),
-        Index("by_customer", ("namespace", "customer_id", "created_position")),
-        Index("by_status", ("namespace", "status", "created_position")),
-    ),
-)
 
-ENTRIES: TableSpec[LedgerEntry] = TableSpec(
-    Table.ENTRIES,
-    LedgerEntry,
-    (
-        _c("purchase_id", U),
-        _c("version", INT),
-        _c("line", INT),
-        _c("position", INT),
-        _c("transaction_group_id", U),
-        _c("namespace", S),
-        _c("customer_id", S),
-        _c("currency", S),
-        _c("account", S, shape=Account),
-        _c("cost_basis", N, null=True),
-        _c("amount", N),
-        _c("at", TS),
-        _c("balance_after", N),
-    ),
-    # Keyed by log position: entries are appended in key order (a purchase-keyed b-tree would
-    # take every insert at a random page). (position, line) names the same entry as
-    # (purchase, version, line): each event has one position.
-    key=("position", "line"),
-    indexes=(
-        # "Balance as of T": the last entry of one account at or before T, one index probe.
-        Index(
-            "by_account_time",
-            ("namespace", "customer_id", "currency", "account", "at", "position", "line"),
-        ),
-    ),
-)
+def column_of(name: str, hint: Any) -> Column:
+    """The column that keeps a field of this type."""
+    nullable = False
+    if get_origin(hint) in (Union, types.UnionType):
+        parts = [part for part in get_args(hint) if part is not type(None)]
+        nullable = len(parts) < len(get_args(hint))
+        if len(parts) != 1:
+            msg = f"field {name}: one type (or it and None) per column, not {hint}"
+            raise TypeError(msg)
+        hint = parts[0]
+    origin = get_origin(hint)
+    if origin in (tuple, dict):
+        return Column(name, Kind.JSON, nullable, origin)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return Column(name, Kind.TEXT, nullable, hint)
+    for kind_type, kind in _KINDS:
+        if isinstance(hint, type) and issubclass(hint, kind_type):
+            return Column(name, kind, nullable)
+    msg = f"field {name}: no column kind for {hint}"
+    raise TypeError(msg)
 
-ACCOUNTS: TableSpec[AccountBalance] = TableSpec(
-    Table.ACCOUNTS,
-    AccountBalance,
-    (
-        _c("namespace", S),
-        _c("customer_id", S),
-        _c("currency", S),
-        _c("account", S, shape=Account),
-        _c("balance", N),
-        _c("entries", INT),
-        _c("last_at", TS),
-        _c("last_position", INT),
-        _c("last_line", INT),
-    ),
-    key=("namespace", "customer_id", "currency", "account"),
-)
 
-RECEIVABLES: TableSpec[ReceivableRow] = TableSpec(
-    Table.RECEIVABLES,
-    ReceivableRow,
-    (
-        _c("purchase_id", U),
-        _c("namespace", S),
-        _c("customer_id", S),
-        _c("currency", S),
-        _c("credit_amount", N),
-        _c("payment_amount", N),
-        _c("opened_at", TS),
-        _c("authorized_at", TS, null=True),
-        _c("settled_at", TS, null=True),
-        _c("position", INT),
-    ),
-    key=("purchase_id",),
-    indexes=(Index("by_opened", ("namespace", "opened_at")),),
-)
+@cache
+def spec_of(table: ViewTable[RowT, Any]) -> TableSpec[RowT]:
+    hints = get_type_hints(table.row)
+    columns = tuple(
+        column_of(field.name, hints[field.name])
+        for field in fields(table.row)  # type: ignore[arg-type]
+    )
+    return TableSpec(table, table.row, columns, table.key, table.indexes)
 
-REVENUE: TableSpec[RevenueRow] = TableSpec(
-    Table.REVENUE,
-    RevenueRow,
-    (
-        _c("namespace", S),
-        _c("currency", S),
-        _c("day", D),
-        _c("amount", N),
-        _c("credits", N),
-        _c("settlements", INT),
-    ),
-    key=("namespace", "day", "currency"),
-)
 
-SPECS: dict[Table, TableSpec[Any]] = {
-    spec.table: spec for spec in (PURCHASES, ENTRIES, ACCOUNTS, RECEIVABLES, REVENUE)
-}
+SPECS: dict[ViewTable[Any, Any], TableSpec[Any]] = {table: spec_of(table) for table in TABLES}

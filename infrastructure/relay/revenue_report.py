@@ -12,16 +12,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from creditledger.application.projections.projection import PurchaseTerms, Recorded
 from creditledger.application.projections.revenue import SettledRevenueProjection
-from creditledger.application.projections.rows import RevenueKey, RevenueRow
+from creditledger.application.projections.rows import Index, RevenueRow, Tables, ViewTable
 from creditledger.domain.events import Initiated, PurchaseEventBase
 from creditledger.infrastructure.relay.checkpoint import ConsumerDatabase, SqlTransaction
 from creditledger.infrastructure.relay.kit import Delivered
 
 CONSUMER_NAME = "settled-revenue-report"
+
+RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
+RevenueTableKey = tuple[str, date, str]
+"""(namespace, day, currency): a revenue row's key in the read model's table."""
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS report_purchases ("
@@ -34,34 +40,72 @@ _TABLES = (
 
 
 class _RevenueRows:
-    """The report's revenue rows inside one transaction: read once, written at the end."""
+    """The report's revenue rows inside one transaction: read once, written at the end.
+
+    The projection's ``TableStore``, for the one table it uses (``Tables.REVENUE``).
+    """
 
     def __init__(self, transaction: SqlTransaction) -> None:
         self._transaction = transaction
-        self._rows: dict[RevenueKey, RevenueRow | None] = {}
-        self._changed: dict[RevenueKey, RevenueRow] = {}
+        self._rows: dict[RevenueTableKey, RevenueRow | None] = {}
+        self._changed: dict[RevenueTableKey, RevenueRow] = {}
 
-    def load_revenue(self, keys: Iterable[RevenueKey]) -> None:
+    def _revenue(self, table: ViewTable[Any, Any]) -> ViewTable[RevenueRow, RevenueTableKey]:
+        if table is not Tables.REVENUE:
+            msg = f"the report keeps only settled revenue, not {table.name}"
+            raise LookupError(msg)
+        return Tables.REVENUE
+
+    def load(self, table: ViewTable[Any, KeyT], keys: Iterable[KeyT]) -> None:
         for key in keys:
-            self.revenue(key)
+            self.get(table, key)
 
-    def revenue(self, key: RevenueKey) -> RevenueRow | None:
-        if key not in self._rows:
+    def get(self, table: ViewTable[RowT, KeyT], key: KeyT) -> RowT | None:
+        self._revenue(table)
+        namespace, day, currency = cast(RevenueTableKey, key)
+        if (namespace, day, currency) not in self._rows:
             found = self._transaction.execute(
                 "SELECT amount, credits, settlements FROM report_settled_revenue "
                 "WHERE namespace = ? AND currency = ? AND day = ?",
-                (key[0], key[1], key[2].isoformat()),
+                (namespace, currency, day.isoformat()),
             )
-            self._rows[key] = (
-                RevenueRow(*key, Decimal(found[0][0]), Decimal(found[0][1]), int(found[0][2]))
+            self._rows[(namespace, day, currency)] = (
+                RevenueRow(
+                    namespace,
+                    currency,
+                    day,
+                    Decimal(found[0][0]),
+                    Decimal(found[0][1]),
+                    int(found[0][2]),
+                )
                 if found
                 else None
             )
-        return self._rows[key]
+        return cast(RowT | None, self._rows[(namespace, day, currency)])
 
-    def put_revenue(self, row: RevenueRow) -> None:
-        self._rows[row.key] = row
-        self._changed[row.key] = row
+    def put(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        revenue = cast(RevenueRow, row)
+        key = self._revenue(table).key_of(revenue)
+        self._rows[key] = revenue
+        self._changed[key] = revenue
+
+    def insert(self, table: ViewTable[RowT, Any], row: RowT) -> None:
+        self.put(table, row)
+
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        del table, index, prefix, above, below, descending, limit
+        msg = "the report's revenue table is not scanned"
+        raise NotImplementedError(msg)
 
     def flush(self) -> None:
         for row in self._changed.values():

@@ -15,9 +15,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
-from creditledger.infrastructure.projections.layout import (
-    Table,
-)
+from creditledger.application.projections.rows import ViewTable
 from creditledger.infrastructure.projections.tables import (
     Kind,
     TableSpec,
@@ -54,9 +52,9 @@ class Dialect(ABC):
 
     def __init__(self) -> None:
         self._plans: dict[
-            Table, tuple[Callable[[Any], tuple[Any, ...]], list[tuple[int, Convert]]]
+            ViewTable[Any, Any], tuple[Callable[[Any], tuple[Any, ...]], list[tuple[int, Convert]]]
         ] = {}
-        self._readers: dict[Table, list[tuple[int, Convert]]] = {}
+        self._readers: dict[ViewTable[Any, Any], list[tuple[int, Convert]]] = {}
 
     @abstractmethod
     def qualify(self, table: str) -> str:

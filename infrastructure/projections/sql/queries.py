@@ -11,30 +11,21 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from creditledger.application.projections.rows import (
+    TABLES,
     PurchaseRow,
     ReadModelName,
     ReadModelSnapshot,
     ReceivableRow,
     RevenueRow,
+    Tables,
+    ViewTable,
 )
 from creditledger.application.readmodels import Positioned, ReadModelQueries
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.projections.layout import (
-    TRACKING_TABLE,
-    Layout,
-    Table,
-)
+from creditledger.infrastructure.projections.layout import TRACKING_TABLE, Layout
 from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect, Params
-from creditledger.infrastructure.projections.tables import (
-    ACCOUNTS,
-    ENTRIES,
-    PURCHASES,
-    RECEIVABLES,
-    REVENUE,
-    Kind,
-    TableSpec,
-)
+from creditledger.infrastructure.projections.tables import Kind, spec_of
 
 RowT = TypeVar("RowT")
 
@@ -52,7 +43,7 @@ class SqlReads(ReadModelQueries):
     def _read(self) -> AbstractContextManager[Cursor]:
         """A cursor in a read-only snapshot transaction."""
 
-    def _t(self, table: Table) -> str:
+    def _t(self, table: ViewTable[Any, Any]) -> str:
         return self.dialect.qualify(self.live.table(table))
 
     def positions(self) -> dict[str, int]:
@@ -74,10 +65,11 @@ class SqlReads(ReadModelQueries):
         return 0 if found is None else int(found[0])
 
     def _rows(
-        self, cursor: Cursor, spec: TableSpec[RowT], where: str, params: Params, tail: str
+        self, cursor: Cursor, table: ViewTable[RowT, Any], where: str, params: Params, tail: str
     ) -> list[RowT]:
+        spec = spec_of(table)
         cursor.execute(
-            f"SELECT {', '.join(spec.names)} FROM {self._t(spec.table)} {where} {tail}", params
+            f"SELECT {', '.join(spec.names)} FROM {self._t(table)} {where} {tail}", params
         )
         return [self.dialect.row_of(spec, values) for values in cursor.fetchall()]
 
@@ -102,13 +94,15 @@ class SqlReads(ReadModelQueries):
         params += [after, limit]
         with self._read() as cursor:
             position = self._position(cursor, ReadModelName.PURCHASES)
-            rows = self._rows(cursor, PURCHASES, where, params, "ORDER BY created_position LIMIT ?")
+            rows = self._rows(
+                cursor, Tables.PURCHASES, where, params, "ORDER BY created_position LIMIT ?"
+            )
         return Positioned(position, rows)
 
     def balances(
         self, namespace: str, customer_id: str, as_of: datetime | None
     ) -> Positioned[tuple[str, Account, Decimal]]:
-        accounts, entries = self._t(Table.ACCOUNTS), self._t(Table.ENTRIES)
+        accounts, entries = self._t(Tables.ACCOUNTS), self._t(Tables.ENTRIES)
         with self._read() as cursor:
             position = self._position(cursor, ReadModelName.LEDGER)
             if as_of is None:
@@ -143,7 +137,7 @@ class SqlReads(ReadModelQueries):
             position = self._position(cursor, ReadModelName.RECEIVABLES)
             rows = self._rows(
                 cursor,
-                RECEIVABLES,
+                Tables.RECEIVABLES,
                 "WHERE namespace = ? AND opened_at <= ? AND (settled_at IS NULL OR settled_at > ?)",
                 (namespace, moment, moment),
                 "ORDER BY opened_at, purchase_id",
@@ -164,20 +158,17 @@ class SqlReads(ReadModelQueries):
             params.append(currency)
         with self._read() as cursor:
             position = self._position(cursor, ReadModelName.SETTLED_REVENUE)
-            rows = self._rows(cursor, REVENUE, where, params, "ORDER BY day, currency")
+            rows = self._rows(cursor, Tables.REVENUE, where, params, "ORDER BY day, currency")
         return Positioned(position, rows)
 
     def snapshot(self) -> ReadModelSnapshot:
         live = {name.value for name in ReadModelName}
         with self._read() as cursor:
             positions = self._positions(cursor)
-            return ReadModelSnapshot(
-                positions={name: position for name, position in positions.items() if name in live},
-                purchases=self._rows(cursor, PURCHASES, "", (), "ORDER BY purchase_id"),
-                entries=self._rows(cursor, ENTRIES, "", (), "ORDER BY position, line"),
-                accounts=self._rows(
-                    cursor, ACCOUNTS, "", (), "ORDER BY namespace, customer_id, currency, account"
-                ),
-                receivables=self._rows(cursor, RECEIVABLES, "", (), "ORDER BY purchase_id"),
-                revenue=self._rows(cursor, REVENUE, "", (), "ORDER BY namespace, day, currency"),
+            return ReadModelSnapshot.of(
+                {name: position for name, position in positions.items() if name in live},
+                {
+                    table: self._rows(cursor, table, "", (), f"ORDER BY {', '.join(table.key)}")
+                    for table in TABLES
+                },
             )

@@ -36,7 +36,7 @@ def create_table_statements(dialect: Dialect, spec: TableSpec[Any], name: str) -
     # renamed over the live one: each generation of a table gets its own token.
     token = secrets.token_hex(4)
     statements += [
-        f"CREATE INDEX ix_{spec.table.value}_{token}_{index.purpose} "
+        f"CREATE INDEX ix_{spec.table.name}_{token}_{index.purpose} "
         f"ON {dialect.qualify(name)} ({', '.join(index.columns)})"
         for index in spec.indexes
     ]

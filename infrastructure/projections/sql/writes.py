@@ -7,38 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any, TypeVar
-from uuid import UUID
 
-from creditledger.application.projections.rows import (
-    AccountBalance,
-    AccountKey,
-    EntryOrder,
-    LedgerEntry,
-    PurchaseRow,
-    ReadModelName,
-    ReceivableRow,
-    RevenueKey,
-    RevenueRow,
-)
-from creditledger.infrastructure.projections.layout import (
-    MODEL_TABLES,
-    TRACKING_TABLE,
-    Layout,
-    Table,
-)
+from creditledger.application.projections.rows import Index, ReadModelName, ViewTable
+from creditledger.infrastructure.projections.layout import MODEL_TABLES, TRACKING_TABLE, Layout
 from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect
 from creditledger.infrastructure.projections.sql.schema import now_text
-from creditledger.infrastructure.projections.tables import (
-    ACCOUNTS,
-    ENTRIES,
-    PURCHASES,
-    RECEIVABLES,
-    REVENUE,
-    Kind,
-    TableSpec,
-)
+from creditledger.infrastructure.projections.tables import spec_of
 
 RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT")
 _CHUNK = 500
 
 
@@ -54,7 +31,7 @@ class SqlAccess:
         self.cursor = cursor
         self.layout = layout
 
-    def _t(self, table: Table) -> str:
+    def _t(self, table: ViewTable[Any, Any]) -> str:
         return self.dialect.qualify(self.layout.table(table))
 
     # -- tracking -------------------------------------------------------------------------
@@ -81,14 +58,15 @@ class SqlAccess:
             [(position, now, name) for name, position in sorted(positions.items())],
         )
 
-    # -- generic rows ---------------------------------------------------------------------
+    # -- rows -----------------------------------------------------------------------------
 
-    def _fetch(self, spec: TableSpec[RowT], keys: Sequence[Any]) -> list[RowT]:
+    def fetch(self, table: ViewTable[RowT, KeyT], keys: Sequence[KeyT]) -> list[RowT]:
         """The rows with these keys (a key is a value, or a tuple for composite keys)."""
+        spec = spec_of(table)
         rows: list[RowT] = []
-        kinds = [next(c.kind for c in spec.columns if c.name == k) for k in spec.key]
+        kinds = [spec.kind(name) for name in spec.key]
         for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
+            chunk: Sequence[Any] = keys[start : start + _CHUNK]
             if len(spec.key) == 1:
                 chunk = [(key,) for key in chunk]
             encoded = [
@@ -100,105 +78,62 @@ class SqlAccess:
             ]
             condition, params = self.dialect.keys_in(spec.key, kinds, encoded)
             self.cursor.execute(
-                f"SELECT {', '.join(spec.names)} FROM {self._t(spec.table)} WHERE {condition}",
+                f"SELECT {', '.join(spec.names)} FROM {self._t(table)} WHERE {condition}",
                 params,
             )
             rows += [self.dialect.row_of(spec, values) for values in self.cursor.fetchall()]
         return rows
 
-    def _upsert(self, spec: TableSpec[Any], rows: Sequence[object]) -> None:
-        # The buffer holds one change per key, so no statement touches a row twice.
-        self.dialect.upsert(
-            self.cursor,
-            self._t(spec.table),
-            spec,
-            [self.dialect.row_params(spec, row) for row in rows],
-        )
-
-    # -- purchases, receivables, revenue --------------------------------------------------
-
-    def fetch_purchases(self, ids: Sequence[UUID]) -> list[PurchaseRow]:
-        # The key column must be a sequence of single values for single-column keys.
-        return self._fetch(PURCHASES, ids)
-
-    def write_purchases(self, rows: Sequence[PurchaseRow]) -> None:
-        self._upsert(PURCHASES, rows)
-
-    def fetch_receivables(self, ids: Sequence[UUID]) -> list[ReceivableRow]:
-        return self._fetch(RECEIVABLES, ids)
-
-    def write_receivables(self, rows: Sequence[ReceivableRow]) -> None:
-        self._upsert(RECEIVABLES, rows)
-
-    def fetch_revenue(self, keys: Sequence[RevenueKey]) -> list[RevenueRow]:
-        # Stored key order is (namespace, day, currency).
-        return self._fetch(REVENUE, [(ns, day, currency) for ns, currency, day in keys])
-
-    def write_revenue(self, rows: Sequence[RevenueRow]) -> None:
-        self._upsert(REVENUE, rows)
-
-    # -- ledger ---------------------------------------------------------------------------
-
-    def fetch_accounts(self, keys: Sequence[AccountKey]) -> list[AccountBalance]:
-        return self._fetch(ACCOUNTS, keys)
-
-    def write_accounts(self, rows: Sequence[AccountBalance]) -> None:
-        self._upsert(ACCOUNTS, rows)
-
-    def insert_entries(self, entries: Sequence[LedgerEntry]) -> None:
+    def insert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        spec = spec_of(table)
         self.cursor.insert_rows(
-            self._t(Table.ENTRIES),
-            ENTRIES.names,
-            [self.dialect.row_params(ENTRIES, entry) for entry in entries],
+            self._t(table), spec.names, [self.dialect.row_params(spec, row) for row in rows]
         )
 
-    def update_entries(self, entries: Sequence[LedgerEntry]) -> None:
+    def upsert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
+        # The buffer holds one change per key, so no statement touches a row twice.
+        spec = spec_of(table)
+        self.dialect.upsert(
+            self.cursor, self._t(table), spec, [self.dialect.row_params(spec, row) for row in rows]
+        )
+
+    def scan(
+        self,
+        table: ViewTable[RowT, Any],
+        index: Index,
+        prefix: tuple[Any, ...],
+        *,
+        above: tuple[Any, ...] | None = None,
+        below: tuple[Any, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[RowT]:
+        spec = spec_of(table)
         encode = self.dialect.encode
-        self.cursor.executemany(
-            f"UPDATE {self._t(Table.ENTRIES)} SET balance_after = ? "
-            "WHERE position = ? AND line = ?",
-            [
-                (encode(Kind.NUMERIC, entry.balance_after), entry.position, entry.line)
-                for entry in entries
-            ],
-        )
-
-    def _account_entries(self, key: AccountKey, order: EntryOrder, *, before: bool) -> str:
-        del key, order
-        direction, sort = ("<", "DESC") if before else (">", "ASC")
-        return (
-            f"SELECT {', '.join(ENTRIES.names)} FROM {self._t(Table.ENTRIES)} "
-            "WHERE namespace = ? AND customer_id = ? AND currency = ? AND account = ? "
-            f"AND (at, position, line) {direction} (?, ?, ?) "
-            f"ORDER BY at {sort}, position {sort}, line {sort}"
-        )
-
-    def _account_params(self, key: AccountKey, order: EntryOrder) -> list[Any]:
-        namespace, customer_id, currency, account = key
-        at, position, line = order
-        return [
-            namespace,
-            customer_id,
-            currency,
-            account.value,
-            self.dialect.encode(Kind.TIMESTAMP, at),
-            position,
-            line,
+        equal, rest = index.columns[: len(prefix)], index.columns[len(prefix) :]
+        conditions = [f"{name} = ?" for name in equal]
+        params = [
+            encode(spec.kind(name), _plain(value))
+            for name, value in zip(equal, prefix, strict=True)
         ]
-
-    def fetch_entry_before(self, key: AccountKey, order: EntryOrder) -> LedgerEntry | None:
-        self.cursor.execute(
-            self._account_entries(key, order, before=True) + " LIMIT 1",
-            self._account_params(key, order),
+        for bound, sign in ((above, ">"), (below, "<")):
+            if bound is not None:
+                names = rest[: len(bound)]
+                conditions.append(f"({', '.join(names)}) {sign} ({', '.join('?' * len(bound))})")
+                params += [
+                    encode(spec.kind(name), _plain(value))
+                    for name, value in zip(names, bound, strict=True)
+                ]
+        sort = " DESC" if descending else " ASC"
+        statement = (
+            f"SELECT {', '.join(spec.names)} FROM {self._t(table)} "
+            f"WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {', '.join(name + sort for name in rest)}"
         )
-        found = self.cursor.fetchone()
-        return None if found is None else self.dialect.row_of(ENTRIES, found)
-
-    def fetch_entries_after(self, key: AccountKey, order: EntryOrder) -> list[LedgerEntry]:
-        self.cursor.execute(
-            self._account_entries(key, order, before=False), self._account_params(key, order)
-        )
-        return [self.dialect.row_of(ENTRIES, values) for values in self.cursor.fetchall()]
+        if limit is not None:
+            statement += f" LIMIT {int(limit)}"
+        self.cursor.execute(statement, params)
+        return [self.dialect.row_of(spec, values) for values in self.cursor.fetchall()]
 
     # -- rebuild --------------------------------------------------------------------------
 
