@@ -21,8 +21,8 @@ from creditledger.application.commands import (
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
 from creditledger.application.purchase_view import PurchaseView
-from creditledger.domain.events import Initiated, PurchaseEvent
-from creditledger.domain.ledger import Account, Posting, postings_for
+from creditledger.domain.events import Initiated, LedgerEvent, WalletEventBase
+from creditledger.domain.ledger import Account, Posting, postings_for, wallet_postings
 from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.service import ReadModelService
 
@@ -71,10 +71,10 @@ def read_models(ledger: CreditLedger, *, batch_size: int = 500) -> Iterator[Read
         yield service
 
 
-def logged_events(ledger: CreditLedger) -> list[tuple[int, PurchaseEvent]]:
+def logged_events(ledger: CreditLedger) -> list[tuple[int, LedgerEvent]]:
     """Every event of the log, with its position, in log order."""
     log = EventLog(ledger)
-    found: list[tuple[int, PurchaseEvent]] = []
+    found: list[tuple[int, LedgerEvent]] = []
     after = 0
     while True:
         notifications = log.read(after, 1000)
@@ -91,6 +91,9 @@ def logged_postings(ledger: CreditLedger) -> list[Posting]:
     initiated: dict[UUID, Initiated] = {}
     postings: list[Posting] = []
     for _, event in logged_events(ledger):
+        if isinstance(event, WalletEventBase):
+            postings += wallet_postings(event, initiated.__getitem__)
+            continue
         if isinstance(event, Initiated):
             initiated[event.originator_id] = event
         postings += postings_for(initiated[event.originator_id], event)

@@ -15,7 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.projection import (
+    Projection,
+    PurchaseTerms,
+    Recorded,
+    WalletRecorded,
+)
 from creditledger.application.projections.rows import (
     AccountBalance,
     AccountKey,
@@ -27,7 +32,7 @@ from creditledger.application.projections.rows import (
 )
 from creditledger.application.projections.store import ReadModelTransaction, TableStore
 from creditledger.domain.events import Initiated
-from creditledger.domain.ledger import Posting, postings_for
+from creditledger.domain.ledger import Posting, postings_for, wallet_postings
 
 ZERO = Decimal(0)
 BY_ACCOUNT_TIME = Tables.ENTRIES.index("by_account_time")
@@ -38,6 +43,7 @@ class LedgerProjection(Projection):
 
     def __init__(self) -> None:
         self._postings: dict[int, list[Posting]] = {}
+        self._wallet_postings: dict[int, list[Posting]] = {}
 
     def prefetch(
         self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction
@@ -56,10 +62,37 @@ class LedgerProjection(Projection):
             },
         )
 
+    def prefetch_wallet(
+        self, batch: Sequence[WalletRecorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        self._wallet_postings = {
+            recorded.position: wallet_postings(recorded.event, terms.of_purchase)
+            for recorded in batch
+        }
+        store.load(
+            Tables.ACCOUNTS,
+            {
+                (posting.namespace, posting.customer_id, posting.currency, posting.account)
+                for postings in self._wallet_postings.values()
+                for posting in postings
+            },
+        )
+
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
         postings = self._postings.pop(recorded.position, None)
         if postings is None:
             postings = postings_for(terms, recorded.event)
+        for line, posting in enumerate(postings):
+            post(store, posting, recorded.position, line)
+
+    def apply_wallet(
+        self, recorded: WalletRecorded, terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        # A consumption books one group per grant it drew from; an expiry is booked at its
+        # effective time (the grant's expires_at), slotted in before anything recorded later.
+        postings = self._wallet_postings.pop(recorded.position, None)
+        if postings is None:
+            postings = wallet_postings(recorded.event, terms.of_purchase)
         for line, posting in enumerate(postings):
             post(store, posting, recorded.position, line)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.events import Initiated, PurchaseEvent, WalletEvent
 
 
 class ProjectionError(LedgerError):
@@ -28,10 +28,22 @@ class ProjectionError(LedgerError):
 
 @dataclass(frozen=True)
 class Recorded:
-    """An event and its position in the log (the notification id)."""
+    """A purchase event and its position in the log (the notification id)."""
 
     position: int
     event: PurchaseEvent
+
+
+@dataclass(frozen=True)
+class WalletRecorded:
+    """A wallet event (credit granted, spent, expired, voided) and its position in the log."""
+
+    position: int
+    event: WalletEvent
+
+
+LogEntry = Recorded | WalletRecorded
+"""What the projector is handed for each position of the log."""
 
 
 class PurchaseTerms:
@@ -80,6 +92,18 @@ class Projection(ABC):
         """Load, in bulk, the rows the batch will look up (an optimisation only)."""
         del batch, terms, store
 
+    def prefetch_wallet(
+        self, batch: Sequence[WalletRecorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        """Load, in bulk, the rows the batch's wallet events will look up (an optimisation)."""
+        del batch, terms, store
+
     @abstractmethod
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
-        """Apply one event, whose purchase was initiated with ``terms``."""
+        """Apply one purchase event, whose purchase was initiated with ``terms``."""
+
+    @abstractmethod
+    def apply_wallet(
+        self, recorded: WalletRecorded, terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        """Apply one wallet event; ``terms`` gives the terms of the purchases it concerns."""

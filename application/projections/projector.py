@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from creditledger.application.projections.ledger import LedgerProjection
-from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.projection import (
+    LogEntry,
+    Projection,
+    PurchaseTerms,
+    Recorded,
+    WalletRecorded,
+)
 from creditledger.application.projections.purchases import PurchasesProjection
 from creditledger.application.projections.receivables import ReceivablesProjection
 from creditledger.application.projections.revenue import SettledRevenueProjection
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.domain.events import Initiated, PurchaseEventBase
+from creditledger.domain.events import Initiated
 
 PROJECTIONS: dict[ReadModelName, type[Projection]] = {
     ReadModelName.PURCHASES: PurchasesProjection,
@@ -53,7 +59,7 @@ class Projector:
 
     def apply(
         self,
-        batch: Sequence[Recorded],
+        batch: Sequence[LogEntry],
         store: ReadModelTransaction,
         positions: Mapping[str, int],
         *,
@@ -67,11 +73,8 @@ class Projector:
         if not batch:
             return dict(positions)
         last = batch[-1].position
-        # Wallet events are passed over (their positions tracked) until the read models learn
-        # them.  TODO(issue 12): consumption, expiry and void in the read models.
-        batch = [r for r in batch if isinstance(r.event, PurchaseEventBase)]
         for recorded in batch:
-            if isinstance(recorded.event, Initiated):
+            if isinstance(recorded, Recorded) and isinstance(recorded.event, Initiated):
                 self.terms.remember(recorded.event)
         limits = {name: (until or {}).get(name, last) for name in self.names}
         active = []
@@ -83,7 +86,12 @@ class Projector:
                 if positions[name] < recorded.position <= limits[name]
             ]
             if wanted:
-                projection.prefetch(wanted, self.terms, store)
+                projection.prefetch(
+                    [r for r in wanted if isinstance(r, Recorded)], self.terms, store
+                )
+                projection.prefetch_wallet(
+                    [r for r in wanted if isinstance(r, WalletRecorded)], self.terms, store
+                )
                 active.append((projection, name))
         for recorded in batch:
             takers = [
@@ -91,8 +99,13 @@ class Projector:
                 for projection, name in active
                 if positions[name] < recorded.position <= limits[name]
             ]
-            if takers:
-                terms = self.terms.of(recorded.event)
+            if not takers:
+                continue
+            if isinstance(recorded, WalletRecorded):
                 for projection in takers:
-                    projection.apply(recorded, terms, store)
+                    projection.apply_wallet(recorded, self.terms, store)
+                continue
+            terms = self.terms.of(recorded.event)
+            for projection in takers:
+                projection.apply(recorded, terms, store)
         return {name: max(positions[name], min(last, limits[name])) for name in self.names}

@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import assert_never
+from uuid import UUID
 
 from creditledger.application.projections.projection import (
     Projection,
     ProjectionError,
     PurchaseTerms,
     Recorded,
+    WalletRecorded,
 )
 from creditledger.application.projections.rows import PurchaseRow, ReadModelName, Tables, evolve
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.application.purchase_view import (
     CreditGrantView,
+    ExpiryView,
     ExternalPaymentView,
     LedgerReferenceView,
     PurchaseView,
     RealizationsView,
     SettlementView,
+    VoidView,
 )
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseVoided,
+    WalletEvent,
+)
 from creditledger.domain.money import payment_amount
 from creditledger.domain.rules import STATUS_AFTER, status_after
 from creditledger.domain.status import PaymentStatus
@@ -80,10 +95,74 @@ class PurchasesProjection(Projection):
                     settled_reference=event.external_reference,
                 )
             case PurchaseVoided():
-                pass  # TODO(read models): the voided amount
+                row = evolve(
+                    row,
+                    voided=event.amount,
+                    void_transaction_group_id=event.transaction_group_id,
+                    voided_at=event.at,
+                    void_reason=event.reason,
+                    expiry_due=False,
+                )
             case _:
                 assert_never(event)
         store.put(Tables.PURCHASES, row)
+
+    def prefetch_wallet(
+        self, batch: Sequence[WalletRecorded], terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        store.load(
+            Tables.PURCHASES,
+            {purchase_id for recorded in batch for purchase_id in _purchases_of(recorded.event)},
+        )
+
+    def apply_wallet(
+        self, recorded: WalletRecorded, terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        event = recorded.event
+        match event:
+            case GrantAdded() | GrantVoided():
+                return  # the purchase's own Initiated and PurchaseVoided carry these
+            case CreditsConsumed():
+                for allocation in event.allocations:
+                    row = self._row(store, allocation.purchase_id, recorded)
+                    consumed = row.consumed + allocation.amount
+                    left = row.credit_amount - consumed - row.voided - row.expired
+                    store.put(
+                        Tables.PURCHASES,
+                        evolve(row, consumed=consumed, expiry_due=row.expiry_due and left > 0),
+                    )
+            case GrantExpired():
+                row = self._row(store, event.purchase_id, recorded)
+                store.put(
+                    Tables.PURCHASES,
+                    evolve(
+                        row, expired=event.amount, expired_at=event.effective_at, expiry_due=False
+                    ),
+                )
+            case _:
+                assert_never(event)
+
+    @staticmethod
+    def _row(
+        store: ReadModelTransaction, purchase_id: UUID, recorded: WalletRecorded
+    ) -> PurchaseRow:
+        row = store.get(Tables.PURCHASES, purchase_id)
+        if row is None:
+            raise ProjectionError(
+                f"wallet event at position {recorded.position} concerns purchase {purchase_id}, "
+                "which is not in the view"
+            )
+        return row
+
+
+def _purchases_of(event: WalletEvent) -> list[UUID]:
+    match event:
+        case CreditsConsumed():
+            return [allocation.purchase_id for allocation in event.allocations]
+        case GrantAdded() | GrantExpired() | GrantVoided():
+            return [event.purchase_id]
+        case _:
+            assert_never(event)
 
 
 def initiated_row(event: Initiated, position: int) -> PurchaseRow:
@@ -124,6 +203,14 @@ def initiated_row(event: Initiated, position: int) -> PurchaseRow:
         updated_at=event.timestamp,
         created_position=position,
         position=position,
+        consumed=Decimal(0),
+        expired=Decimal(0),
+        expired_at=None,
+        voided=Decimal(0),
+        void_transaction_group_id=None,
+        voided_at=None,
+        void_reason=None,
+        expiry_due=event.expires_at is not None,
     )
 
 
@@ -171,18 +258,33 @@ def purchase_view(row: PurchaseRow) -> PurchaseView:
         metadata=dict(row.metadata),
         status=row.status,
         meta_status=row.meta_status,
-        remaining=row.credit_amount,
-        consumed=0,
-        expired=0,
-        voided=0,
-        revoked=0,
-        refunded=0,
+        remaining=row.credit_amount - row.consumed - row.expired - row.voided,
+        consumed=row.consumed,
+        expired=row.expired,
+        voided=row.voided,
+        revoked=Decimal(0),
+        refunded=Decimal(0),
         realizations=RealizationsView(
             credit_grant=CreditGrantView(
                 transaction_group_id=row.credit_grant_transaction_group_id,
                 granted_at=row.granted_at,
             ),
             external_payment=external_payment,
+            void=(
+                None
+                if row.void_transaction_group_id is None or row.voided_at is None
+                else VoidView(
+                    transaction_group_id=row.void_transaction_group_id,
+                    at=row.voided_at,
+                    amount=row.voided,
+                    reason=row.void_reason,
+                )
+            ),
+            expiry=(
+                None
+                if row.expired_at is None
+                else ExpiryView(at=row.expired_at, amount=row.expired, recorded=True)
+            ),
         ),
         version=row.version,
         created_at=row.created_at,

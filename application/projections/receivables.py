@@ -15,6 +15,7 @@ from creditledger.application.projections.projection import (
     ProjectionError,
     PurchaseTerms,
     Recorded,
+    WalletRecorded,
 )
 from creditledger.application.projections.rows import (
     ReadModelName,
@@ -23,7 +24,16 @@ from creditledger.application.projections.rows import (
     evolve,
 )
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseVoided,
+)
 from creditledger.domain.money import payment_amount
 
 
@@ -41,6 +51,15 @@ class ReceivablesProjection(Projection):
                 if not isinstance(recorded.event, Initiated)
             },
         )
+
+    def apply_wallet(
+        self, recorded: WalletRecorded, terms: PurchaseTerms, store: ReadModelTransaction
+    ) -> None:
+        match recorded.event:
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+                return  # what is owed follows the payment, not what the credit was spent on
+            case _:
+                assert_never(recorded.event)
 
     def apply(self, recorded: Recorded, terms: Initiated, store: ReadModelTransaction) -> None:
         event = recorded.event

@@ -7,10 +7,24 @@ from datetime import UTC, date
 from decimal import Context, Decimal
 from typing import assert_never
 
-from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
+from creditledger.application.projections.projection import (
+    Projection,
+    PurchaseTerms,
+    Recorded,
+    WalletRecorded,
+)
 from creditledger.application.projections.rows import ReadModelName, RevenueRow, Tables
 from creditledger.application.projections.store import TableStore
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseVoided,
+)
 from creditledger.domain.money import payment_amount
 
 # A day's total of amounts below 10^18 with up to 18 decimals needs more than the default 28
@@ -34,6 +48,15 @@ class SettledRevenueProjection(Projection):
                 initiated = terms.of(recorded.event)
                 keys.add((initiated.namespace, utc_day(recorded.event), initiated.currency))
         store.load(Tables.REVENUE, keys)
+
+    def apply_wallet(
+        self, recorded: WalletRecorded, terms: PurchaseTerms, store: TableStore
+    ) -> None:
+        match recorded.event:
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+                return  # settled revenue is what was paid; spending credit does not change it
+            case _:
+                assert_never(recorded.event)
 
     def apply(self, recorded: Recorded, terms: Initiated, store: TableStore) -> None:
         event = recorded.event

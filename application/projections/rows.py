@@ -105,6 +105,19 @@ class PurchaseRow(PurchaseState):
     created_position: int
     """Where the purchase's first event sits in the log: the order purchases are listed in."""
     position: int
+    """The log position of the purchase's last event (its wallet's events do not move it)."""
+    consumed: Decimal
+    """Credit drawn from this purchase's grant by consumptions (its wallet's events)."""
+    expired: Decimal
+    """What remained at ``expires_at``, once the expiry is recorded."""
+    expired_at: datetime | None
+    voided: Decimal
+    void_transaction_group_id: UUID | None
+    voided_at: datetime | None
+    void_reason: str | None
+    expiry_due: bool
+    """Credit remains and neither an expiry nor a void is recorded: the expiry sweep's filter
+    (with ``expires_at``), kept as a column because a store cannot compare decimals as text."""
 
 
 AccountKey = tuple[str, str, str, Account]

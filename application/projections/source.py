@@ -9,8 +9,8 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.projections.projection import Recorded
-from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.application.projections.projection import LogEntry, Recorded, WalletRecorded
+from creditledger.domain.events import Initiated, LedgerEvent, WalletEventBase
 
 
 class EventLog:
@@ -29,8 +29,10 @@ class EventLog:
             start=after, limit=limit, stop=stop, inclusive_of_start=False
         )
 
-    def decode(self, notification: Notification) -> Recorded:
-        event = cast(PurchaseEvent, self.ledger.mapper.to_domain_event(notification))
+    def decode(self, notification: Notification) -> LogEntry:
+        event = cast(LedgerEvent, self.ledger.mapper.to_domain_event(notification))
+        if isinstance(event, WalletEventBase):
+            return WalletRecorded(position=notification.id, event=event)
         return Recorded(position=notification.id, event=event)
 
     def initiated(self, purchase_id: UUID) -> Initiated | None:
