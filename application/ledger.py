@@ -68,6 +68,7 @@ from creditledger.domain.identity import (
     purchase_id_for_key,
     wallet_id_for,
 )
+from creditledger.domain.intent import currency_problem, identity_problems
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 from creditledger.domain.wallet import (
     CreditWallet,
@@ -600,7 +601,7 @@ class CreditLedger(Application[UUID]):
     ) -> CreditsView:
         """The customer's spendable grants in one currency, in burn-down order, now or as of a
         time (an expiry due by then counts, recorded or not)."""
-        moment = self._moment(as_of)
+        moment = self._credit_query(namespace, customer_id, currency, as_of)
         grants = self._grants_as_of(namespace, customer_id, currency, moment)
         spendable = sorted(
             (g for g in grants.values() if g.remaining > 0 and not g.closed and not g.due(moment)),
@@ -628,9 +629,9 @@ class CreditLedger(Application[UUID]):
         """Every change to the customer's credit in one currency, in recorded order (entries
         numbered from 1), with the balance before and after each; ``as_of`` keeps the entries
         recorded by then."""
+        moment = self._credit_query(namespace, customer_id, currency, as_of)
         events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
         if as_of is not None:
-            moment = self._moment(as_of)
             events = [event for event in events if event.timestamp <= moment]
         entries = [entry for entry in credit_entries(events) if entry.sequence > after]
         return entries[:limit] if limit is not None else entries
@@ -641,6 +642,21 @@ class CreditLedger(Application[UUID]):
         events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
         wallet = project_wallet(None, [event for event in events if event.timestamp <= moment])
         return wallet.grants_as_of(moment) if wallet is not None else {}
+
+    def _credit_query(
+        self, namespace: str, customer_id: str, currency: str, as_of: datetime | None
+    ) -> datetime:
+        """The moment a credit query asks about; every problem of its arguments at once (a
+        customer or currency no wallet can have is the caller's mistake, not an empty answer)."""
+        problems = identity_problems(namespace, customer_id, None)
+        bad_currency = currency_problem(currency, "currency")
+        if bad_currency is not None:
+            problems.append(bad_currency)
+        if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+            problems.append(FieldError("as_of", "timezone_required", "must include a timezone"))
+        if problems:
+            raise ValidationFailedError(problems)
+        return self._moment(as_of)
 
     def _moment(self, as_of: datetime | None) -> datetime:
         if as_of is None:

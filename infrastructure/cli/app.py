@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from creditledger.infrastructure.cli.audit import audit_app
+from creditledger.infrastructure.cli.credits import consume_credits, credit_history, credits
 from creditledger.infrastructure.cli.demo import demo
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
-from creditledger.infrastructure.cli.purchase_tables import history, show
+from creditledger.infrastructure.cli.purchase_tables import history, show, void
 from creditledger.infrastructure.cli.readviews import balances, list_purchases
 from creditledger.infrastructure.cli.relay import consume, relay
 from creditledger.infrastructure.cli.serve import serve
@@ -41,6 +42,7 @@ def root(
 
 
 purchase_app.command("list")(list_purchases)
+purchase_app.command("void")(void)
 app.add_typer(purchase_app, name="purchase")
 app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)
@@ -51,6 +53,10 @@ app.command("show")(show)
 app.command("relay")(relay)
 app.command("consume")(consume)
 app.command("balances")(balances)
+# `consume` is the stream's example consumer (relay.py); spending credit is `consume-credits`.
+app.command("consume-credits")(consume_credits)
+app.command("credits")(credits)
+app.command("credit-history")(credit_history)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.domain.errors import (
     CreditPurchaseNotFoundError,
     FieldError,
+    InsufficientCreditError,
     LedgerError,
     ValidationFailedError,
 )
@@ -38,7 +39,8 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4
     """``credit_purchase_not_found``."""
     CONFLICT = 5
-    """The purchase's state or history refused the command (already authorized, key reused...)."""
+    """The purchase's state, the customer's credit or the history refused the command (already
+    authorized, insufficient credit, key reused...)."""
     VERIFY_FAILED = 6
     """An audit or projection verification found a difference."""
     STORE_UNAVAILABLE = 7
@@ -90,6 +92,8 @@ def problem_of(error: LedgerError) -> dict[str, Any]:
     problem: dict[str, Any] = {"code": error.code, "title": error.title, "detail": error.detail}
     if isinstance(error, ValidationFailedError | StoreOpenError):
         problem["errors"] = [item.as_dict() for item in error.errors]
+    if isinstance(error, InsufficientCreditError):
+        problem["available"] = error.available
     return problem
 
 

@@ -1,7 +1,8 @@
-"""``creditledger history ID`` and ``creditledger show ID``: a purchase for people or for scripts.
+"""``creditledger history ID``, ``creditledger show ID`` and ``creditledger purchase void ID``: a
+purchase for people or for scripts.
 
 The same queries as ``purchase history`` and ``purchase show``: the same JSON when stdout is not
-a terminal (or with ``--json``), a table on a terminal.
+a terminal (or with ``--json``), a table on a terminal. ``purchase void`` answers the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
+from creditledger.application.commands import VoidPurchase
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.infrastructure.cli.invocation import ledger_for, print_json
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
-from creditledger.infrastructure.cli.purchase import Namespace
+from creditledger.infrastructure.cli.purchase import IfVersion, Key, Namespace
 
 Json = Annotated[
     bool, typer.Option("--json", help="Print JSON on a terminal too (a pipe always gets JSON).")
@@ -60,6 +62,34 @@ def show(
         raise typer.BadParameter(msg)
     with ledger_for(ctx) as ledger:
         view = ledger.get_purchase(namespace, purchase_id, version=version, as_of=as_of)
+    _print_purchase(view, as_json=as_json)
+
+
+def void(
+    ctx: typer.Context,
+    purchase_id: PurchaseId,
+    *,
+    namespace: Namespace,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, kept with the void.")] = None,
+    idempotency_key: Key = None,
+    if_version: IfVersion = None,
+    as_json: Json = False,
+) -> None:
+    """Forfeit what remains of a purchase's credit (what was consumed stays consumed; the payment
+    is untouched) and print the purchase."""
+    with ledger_for(ctx) as ledger:
+        command = VoidPurchase(
+            namespace=namespace,
+            purchase_id=purchase_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            expected_version=if_version,
+        )
+        view = ledger.void(command).purchase
+    _print_purchase(view, as_json=as_json)
+
+
+def _print_purchase(view: PurchaseView, *, as_json: bool) -> None:
     if json_wanted(as_json):
         print_json(view)
         return
@@ -104,5 +134,25 @@ def _purchase_table(view: PurchaseView) -> Table:
                     f"{payment.settled.transaction_group_id} at {payment.settled.at.isoformat()}",
                 )
             )
+    rows.append(("remaining", f"{view.remaining} {view.currency}"))
+    rows += [
+        (name, str(amount))
+        for name, amount in (
+            ("consumed", view.consumed),
+            ("expired", view.expired),
+            ("voided", view.voided),
+            ("revoked", view.revoked),
+            ("refunded", view.refunded),
+        )
+        if amount
+    ]
+    void = view.realizations.void
+    if void is not None:
+        why = f" ({void.reason})" if void.reason else ""
+        rows.append(("void", f"{void.transaction_group_id} at {void.at.isoformat()}{why}"))
+    expiry = view.realizations.expiry
+    if expiry is not None:
+        recorded = "" if expiry.recorded else " (not recorded yet)"
+        rows.append(("expiry", f"{expiry.amount} at {expiry.at.isoformat()}{recorded}"))
     rows += [("created", view.created_at.isoformat()), ("updated", view.updated_at.isoformat())]
     return field_table(f"Purchase {view.id} (version {view.version})", rows)

@@ -31,7 +31,14 @@ from creditledger.infrastructure.http.logging import FIELDS
 from creditledger.infrastructure.http.metrics import HttpMetrics
 from creditledger.infrastructure.http.middleware import BodyLimitMiddleware, ObservationMiddleware
 from creditledger.infrastructure.http.openapi import API_VERSION, TITLE, build_openapi
-from creditledger.infrastructure.http.routes import customers, feed, probes, purchases, reports
+from creditledger.infrastructure.http.routes import (
+    credits,
+    customers,
+    feed,
+    probes,
+    purchases,
+    reports,
+)
 from creditledger.infrastructure.relay.relay import start_relay_thread
 from creditledger.infrastructure.relay.stream import stream_spec
 from creditledger.infrastructure.relay.watch import StreamWatch
@@ -130,6 +137,7 @@ def create_app(
     for router in (
         purchases.router,
         customers.router,
+        credits.router,
         reports.router,
         feed.router,
         probes.router,

@@ -23,7 +23,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from creditledger.domain.errors import FieldError, LedgerError, ValidationFailedError
+from creditledger.domain.errors import (
+    FieldError,
+    InsufficientCreditError,
+    LedgerError,
+    ValidationFailedError,
+)
 from creditledger.domain.text import printable_field
 from creditledger.infrastructure.http.allow import allowed_methods
 from creditledger.infrastructure.http.logging import REQUEST_ID
@@ -41,6 +46,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_transition": 409,
     "idempotency_key_reused": 409,
     "concurrent_modification": 409,
+    # The customer's credit refuses the command (what remains, and whether it is granted).
+    "insufficient_credit": 409,
+    "credit_grant_expired": 409,
+    "nothing_to_void": 409,
+    "credits_not_granted": 409,
     "version_mismatch": 412,
     "credit_purchase_not_found": 404,
     "not_found": 404,
@@ -122,7 +132,10 @@ def problem_response(
     *,
     errors: Iterable[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    """The problem document; ``members`` are the extension members of its code (RFC 9457 3.2),
+    such as ``available`` for ``insufficient_credit``."""
     status = status_of(code)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + code,
@@ -131,6 +144,7 @@ def problem_response(
         "code": code,
         "detail": detail,
         "errors": [error.as_dict() for error in errors],
+        **(members or {}),
     }
     request_id = REQUEST_ID.get()
     if request_id is not None:
@@ -186,7 +200,15 @@ async def _on_ledger_error(_request: Request, exc: Exception) -> Response:
     errors = exc.errors if isinstance(exc, ValidationFailedError) else ()
     if status_of(exc.code) >= 500:
         logger.error("ledger error %s: %s", exc.code, exc.detail, exc_info=exc)
-    return problem_response(exc.code, exc.title, exc.detail, errors=errors)
+    return problem_response(exc.code, exc.title, exc.detail, errors=errors, members=members_of(exc))
+
+
+def members_of(error: LedgerError) -> dict[str, Any]:
+    """What a problem of this error carries beyond the standard members: a client that is
+    refused credit learns how much it may spend without parsing the detail."""
+    if isinstance(error, InsufficientCreditError):
+        return {"available": error.available}
+    return {}
 
 
 async def _on_problem(_request: Request, exc: Exception) -> Response:

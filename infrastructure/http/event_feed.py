@@ -9,6 +9,12 @@ The log holds every namespace's events; a page filters them. So that one request
 amount of work whatever the mix of tenants, a page scans at most ``SCAN_FACTOR`` x ``limit``
 entries; when it stops early, ``next_after`` is the last position scanned (not the last one
 returned), so the consumer resumes after what was already ruled out, without gaps or repeats.
+
+The log holds two kinds of aggregate: credit purchases and credit wallets (one per customer and
+currency, holding what is left to spend). Both appear, interleaved in commit order; ``aggregate``
+and ``aggregate_id`` say whose stream an item is, and ``version`` is that stream's version. A
+wallet event names its namespace itself; a purchase event other than ``Initiated`` is routed by
+its purchase's ``Initiated``.
 """
 
 from __future__ import annotations
@@ -16,15 +22,27 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never, cast
 from uuid import UUID
 
+from eventsourcing.persistence import Notification
 from pydantic import BaseModel, Field
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.application.purchase_view import event_data
-from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    LedgerEvent,
+    PaymentAuthorized,
+    PaymentSettled,
+    PurchaseEvent,
+    PurchaseVoided,
+)
 
 SCAN_FACTOR = 10
 """A page reads at most this many log entries per item asked for."""
@@ -32,17 +50,43 @@ _MIN_CHUNK = 100
 NAMESPACE_CACHE_SIZE = 100_000
 
 
+class Aggregate(StrEnum):
+    """Whose stream an event belongs to."""
+
+    CREDIT_PURCHASE = "credit_purchase"
+    CREDIT_WALLET = "credit_wallet"
+
+
 class FeedItem(BaseModel):
     """One event of the namespace, where it sits in the log."""
 
     position: int = Field(description="The event's global position in the log (gap-free order).")
     namespace: str
-    purchase_id: UUID
-    version: int = Field(description="The purchase's version after this event.")
-    type: str = Field(description="Initiated, PaymentAuthorized, PaymentSettled, ...")
+    aggregate: Aggregate = Field(
+        description="credit_purchase: a purchase's own event; credit_wallet: an event of the "
+        "customer's credit in one currency (GrantAdded, CreditsConsumed, GrantExpired, "
+        "GrantVoided)."
+    )
+    aggregate_id: UUID = Field(
+        description="The purchase's id, or the wallet's (one per namespace, customer and "
+        "currency; data names the customer and currency)."
+    )
+    purchase_id: UUID | None = Field(
+        description="The purchase the event concerns: the purchase itself, or the grant a "
+        "wallet event adds, expires or voids; null for a consumption (its allocations in data "
+        "name every purchase drawn from)."
+    )
+    version: int = Field(
+        description="The aggregate's version after this event: the purchase's, or the "
+        "wallet's (its credit-history sequence number)."
+    )
+    type: str = Field(
+        description="Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided, GrantAdded, "
+        "CreditsConsumed, GrantExpired, GrantVoided."
+    )
     recorded_at: datetime
     data: dict[str, Any] = Field(
-        description="The event's stored fields, as in the purchase's history."
+        description="The event's stored fields (as in a purchase's history for purchase events)."
     )
 
 
@@ -75,7 +119,16 @@ class PurchaseNamespaces:
             while len(self._known) > self._size:
                 self._known.popitem(last=False)
 
-    def of(self, event: PurchaseEvent) -> str | None:
+    def of(self, event: LedgerEvent) -> str | None:
+        match event:
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+                return event.namespace
+            case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+                return self._of_purchase(event)
+            case _:
+                assert_never(event)
+
+    def _of_purchase(self, event: PurchaseEvent) -> str | None:
         if isinstance(event, Initiated):
             self.remember(event.originator_id, event.namespace)
             return event.namespace
@@ -110,7 +163,7 @@ class EventFeed:
             for notification in notifications:
                 scanned += 1
                 position = notification.id
-                event = self._log.decode(notification).event
+                event = self._decode(notification)
                 if self._namespaces.of(event) == namespace:
                     items.append(_item(position, namespace, event))
                     if len(items) == limit:
@@ -120,14 +173,35 @@ class EventFeed:
                 return FeedPage(items=items, next_after=None)
         return FeedPage(items=items, next_after=position)
 
+    def _decode(self, notification: Notification) -> LedgerEvent:
+        # Every event the log holds, wallet events included (the projections' decoder is typed
+        # for the purchase events they apply).
+        return cast(LedgerEvent, self._log.ledger.mapper.to_domain_event(notification))
 
-def _item(position: int, namespace: str, event: PurchaseEvent) -> FeedItem:
+
+def _item(position: int, namespace: str, event: LedgerEvent) -> FeedItem:
+    aggregate = Aggregate.CREDIT_PURCHASE
+    purchase_id: UUID | None = event.originator_id
+    match event:
+        case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+            pass
+        case GrantAdded() | GrantExpired() | GrantVoided():
+            aggregate, purchase_id = Aggregate.CREDIT_WALLET, event.purchase_id
+        case CreditsConsumed():
+            aggregate, purchase_id = Aggregate.CREDIT_WALLET, None
+        case _:
+            assert_never(event)
     return FeedItem(
         position=position,
         namespace=namespace,
-        purchase_id=event.originator_id,
+        aggregate=aggregate,
+        aggregate_id=event.originator_id,
+        purchase_id=purchase_id,
         version=event.originator_version,
         type=event.TYPE.value,
         recorded_at=event.timestamp,
-        data=event_data(event),
+        # The event's own fields, without the envelope (id, version, time) the item carries.
+        data=event.model_dump(
+            mode="json", exclude={"originator_id", "originator_version", "timestamp"}
+        ),
     )

@@ -17,9 +17,13 @@ from starlette.routing import BaseRoute
 from creditledger.domain.errors import (
     STATE_ERRORS,
     ConcurrentModificationError,
+    CreditGrantExpiredError,
     CreditPurchaseNotFoundError,
+    CreditsNotGrantedError,
     IdempotencyKeyReusedError,
+    InsufficientCreditError,
     LedgerError,
+    NothingToVoidError,
     ValidationFailedError,
     VersionMismatchError,
 )
@@ -28,6 +32,24 @@ from creditledger.infrastructure.http.errors import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPE_PREFIX,
     status_of,
+)
+from creditledger.infrastructure.http.openapi_examples import (
+    AUTHORIZED_PURCHASE_EXAMPLE,
+    CONSUME_EXAMPLES,
+    CONSUMPTION_EXAMPLE,
+    CREATE_EXAMPLES,
+    CREDIT_HISTORY_EXAMPLE,
+    CREDITS_EXAMPLE,
+    EXPIRED_PURCHASE_EXAMPLE,
+    FEED_EXAMPLE,
+    FINAL_PURCHASE_EXAMPLE,
+    HISTORY_EXAMPLE,
+    PAYMENT_EXAMPLES,
+    PENDING_PURCHASE_EXAMPLE,
+    PURCHASE_ID,
+    SPLIT_CONSUMPTION_EXAMPLE,
+    VOID_EXAMPLES,
+    VOIDED_PURCHASE_EXAMPLE,
 )
 from creditledger.infrastructure.http.schemas import FieldProblem, Problem
 
@@ -39,127 +61,20 @@ DESCRIPTION = (
     "`code`. Choices the contract leaves open are listed in docs/http.md."
 )
 TAGS = [
-    {"name": "credit purchases", "description": "Initiate, authorize, settle and read purchases."},
+    {
+        "name": "credit purchases",
+        "description": "Initiate, authorize, settle, void and read purchases.",
+    },
+    {
+        "name": "credits",
+        "description": "Spend a customer's credit; its spendable grants and its history, read "
+        "from the customer's credit wallet in the event log (exact, no projection lag).",
+    },
     {"name": "ledger", "description": "Balances per customer, from the ledger read model."},
     {"name": "reports", "description": "Receivables and settled revenue, from the read models."},
     {"name": "events", "description": "The namespace's events in commit order, for consumers."},
     {"name": "service", "description": "Liveness, readiness and metrics (no token needed)."},
 ]
-
-_PURCHASE_ID = "52733707-5a1f-5aee-ae67-54ec12970035"
-_GRANT = {
-    "transaction_group_id": "5c548527-387a-5ef2-a843-a03c55a0960e",
-    "granted_at": "2026-01-01T12:00:00Z",
-}
-PENDING_PURCHASE_EXAMPLE: dict[str, Any] = {
-    "id": _PURCHASE_ID,
-    "namespace": "acme",
-    "customer_id": "cust-1",
-    "currency": "USD",
-    "credit_amount": "100.12",
-    "cost_basis": "0.5",
-    "payment_amount": "50.06",
-    "settlement": {"type": "external", "initial_status": "created"},
-    "priority": 10,
-    "expires_at": None,
-    "feature_filters": ["api_calls"],
-    "name": "Top-up",
-    "metadata": {"order": "A-1"},
-    "status": "active.payment.pending",
-    "meta_status": "active",
-    "realizations": {"credit_grant": _GRANT, "external_payment": None},
-    "version": 1,
-    "created_at": "2026-01-01T12:00:00Z",
-    "updated_at": "2026-01-01T12:00:00Z",
-}
-_AUTHORIZED_REF = {
-    "transaction_group_id": "4f0f9a80-95b8-52b4-9082-b7644a77563c",
-    "at": "2026-01-01T12:01:00Z",
-    "external_reference": "psp-123",
-}
-_SETTLED_REF = {
-    "transaction_group_id": "fb6838cd-3ee0-5795-a44a-915798ab0eb2",
-    "at": "2026-01-01T12:02:00Z",
-    "external_reference": "psp-123",
-}
-AUTHORIZED_PURCHASE_EXAMPLE: dict[str, Any] = {
-    **PENDING_PURCHASE_EXAMPLE,
-    "status": "active.payment.authorized",
-    "realizations": {
-        "credit_grant": _GRANT,
-        "external_payment": {
-            "status": "authorized",
-            "amount": "50.06",
-            "authorized": _AUTHORIZED_REF,
-            "settled": None,
-        },
-    },
-    "version": 2,
-    "updated_at": "2026-01-01T12:01:00Z",
-}
-FINAL_PURCHASE_EXAMPLE: dict[str, Any] = {
-    **PENDING_PURCHASE_EXAMPLE,
-    "status": "final",
-    "meta_status": "final",
-    "realizations": {
-        "credit_grant": _GRANT,
-        "external_payment": {
-            "status": "settled",
-            "amount": "50.06",
-            "authorized": _AUTHORIZED_REF,
-            "settled": _SETTLED_REF,
-        },
-    },
-    "version": 3,
-    "updated_at": "2026-01-01T12:02:00Z",
-}
-HISTORY_EXAMPLE: dict[str, Any] = {
-    "items": [
-        {
-            "version": 1,
-            "type": "Initiated",
-            "recorded_at": "2026-01-01T12:00:00Z",
-            "data": {
-                "idempotency_key": "order-A-1",
-                "request_fingerprint": "ae17c975…",
-                "namespace": "acme",
-                "customer_id": "cust-1",
-                "currency": "USD",
-                "credit_amount": "100.12",
-                "cost_basis": "0.5",
-                "settlement_type": "external",
-                "initial_payment_status": "created",
-                "priority": 10,
-                "expires_at": None,
-                "feature_filters": ["api_calls"],
-                "name": "Top-up",
-                "metadata": {"order": "A-1"},
-                "credit_grant_transaction_group_id": _GRANT["transaction_group_id"],
-                "granted_at": "2026-01-01T12:00:00Z",
-            },
-            "status_after": "active.payment.pending",
-        },
-        {
-            "version": 2,
-            "type": "PaymentAuthorized",
-            "recorded_at": "2026-01-01T12:01:00Z",
-            "data": {
-                "idempotency_key": None,
-                "request_fingerprint": "bc2048d8…",
-                "amount": "50.06",
-                **_AUTHORIZED_REF,
-            },
-            "status_after": "active.payment.authorized",
-        },
-        {
-            "version": 3,
-            "type": "PaymentSettled",
-            "recorded_at": "2026-01-01T12:02:00Z",
-            "data": {"idempotency_key": None, "request_fingerprint": "207dcb7b…", **_SETTLED_REF},
-            "status_after": "final",
-        },
-    ]
-}
 
 _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "validation_failed": (
@@ -183,9 +98,9 @@ _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "cannot_settle_not_authorized_payment": ("the payment was never authorized", []),
     "invalid_transition": ("a promotional purchase has no payment to authorize or settle", []),
     "idempotency_key_reused": ("idempotency key 'order-A-1' was used for a different request", []),
-    "concurrent_modification": (f"purchase {_PURCHASE_ID} kept changing; try again", []),
+    "concurrent_modification": (f"purchase {PURCHASE_ID} kept changing; try again", []),
     "version_mismatch": ("purchase is at version 2, not 1", []),
-    "credit_purchase_not_found": (f"credit purchase {_PURCHASE_ID} not found", []),
+    "credit_purchase_not_found": (f"credit purchase {PURCHASE_ID} not found", []),
     "not_found": ("Not found", []),
     "unauthenticated": ("send Authorization: Bearer <token>", []),
     "forbidden": ("the admin token may read every namespace, never write", []),
@@ -194,7 +109,16 @@ _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "store_unavailable": ("the event store could not be reached", []),
     "not_ready": ("store: unreachable", []),
     "projection_behind": ("the read models did not reach position 42 within 5 seconds", []),
+    "insufficient_credit": ("12.50 USD requested, 7.50 available for feature 'api_calls'", []),
+    "credit_grant_expired": (
+        f"the credit of purchase {PURCHASE_ID} expired at 2026-02-01 00:00:00+00:00",
+        [],
+    ),
+    "nothing_to_void": (f"the credit of purchase {PURCHASE_ID} is already voided", []),
+    "credits_not_granted": (f"purchase {PURCHASE_ID} has no credit granted yet", []),
 }
+_PROBLEM_MEMBERS: dict[str, dict[str, str]] = {"insufficient_credit": {"available": "7.50"}}
+"""The extension members of a code's example (see errors.members_of)."""
 
 _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
     *STATE_ERRORS.values(),
@@ -203,6 +127,10 @@ _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
     VersionMismatchError,
     ValidationFailedError,
     CreditPurchaseNotFoundError,
+    InsufficientCreditError,
+    CreditGrantExpiredError,
+    NothingToVoidError,
+    CreditsNotGrantedError,
 )
 _LEDGER_TITLES = {error.code: error.title for error in _LEDGER_ERRORS}
 
@@ -210,7 +138,8 @@ _STATUS_DESCRIPTIONS = {
     401: "No valid bearer token (`unauthenticated`); header WWW-Authenticate says why.",
     403: "The admin token tried to write (`forbidden`).",
     404: "Nothing there for this caller: missing, another namespace's, or an id that cannot exist.",
-    409: "The purchase's state or history refuses the command.",
+    409: "The purchase's state, the customer's credit or an earlier request with the same key "
+    "refuses the command; nothing was written.",
     412: "If-Match named another version (`version_mismatch`).",
     413: "The body is larger than the server's limit.",
     415: "A body that is not application/json.",
@@ -230,6 +159,7 @@ def problem_example(code: str) -> dict[str, Any]:
         "detail": detail,
         "errors": errors,
         "request_id": "5b0f2f6de3a74c4c8f0a8f0a2d4c1e77",
+        **_PROBLEM_MEMBERS.get(code, {}),
     }
 
 
@@ -283,6 +213,13 @@ PURCHASE_HEADERS = {
     ),
 }
 LOCATION_HEADER = {"Location": _string_header("The purchase's URL (a relative reference).")}
+CONSUMPTION_HEADERS = {
+    "Idempotent-Replayed": PURCHASE_HEADERS["Idempotent-Replayed"],
+    "X-Position": _string_header(
+        "A log position at or after this consumption's event: pass it as min_position (or "
+        "X-Min-Position) to a read-model read to see it there."
+    ),
+}
 
 
 def purchase_response(description: str, *, location: bool = False) -> dict[str, Any]:
@@ -290,49 +227,8 @@ def purchase_response(description: str, *, location: bool = False) -> dict[str, 
     return {"description": description, "headers": headers}
 
 
-CREATE_EXAMPLES = {
-    "external": {
-        "summary": "External payment, pending until authorized and settled",
-        "value": {
-            "customer_id": "cust-1",
-            "currency": "USD",
-            "credit_amount": "100.123",
-            "cost_basis": "0.5",
-            "settlement": {"type": "external", "initial_status": "created"},
-            "priority": 10,
-            "expires_at": None,
-            "feature_filters": ["api_calls"],
-            "name": "Top-up",
-            "metadata": {"order": "A-1"},
-        },
-    },
-    "already_settled": {
-        "summary": "External payment that settled before the purchase was recorded",
-        "value": {
-            "customer_id": "cust-2",
-            "currency": "EUR",
-            "credit_amount": "25",
-            "cost_basis": "1.1",
-            "settlement": {"type": "external", "initial_status": "settled"},
-        },
-    },
-    "promotional": {
-        "summary": "Promotional credit: no cost basis, final at once",
-        "value": {
-            "customer_id": "cust-3",
-            "currency": "USD",
-            "credit_amount": "10",
-            "settlement": {"type": "promotional"},
-        },
-    },
-}
-PAYMENT_EXAMPLES = {
-    "with_reference": {
-        "summary": "With the payment provider's reference",
-        "value": {"external_reference": "psp-123"},
-    },
-    "empty": {"summary": "No body fields", "value": {}},
-}
+def consumption_response(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": CONSUMPTION_HEADERS}
 
 
 _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
@@ -343,13 +239,25 @@ _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("getCreditPurchase", "200"): {
         "final": FINAL_PURCHASE_EXAMPLE,
         "at_version_1": PENDING_PURCHASE_EXAMPLE,
+        "expired": EXPIRED_PURCHASE_EXAMPLE,
     },
     ("getCreditPurchaseHistory", "200"): {"final": HISTORY_EXAMPLE},
+    ("voidCreditPurchase", "200"): {"voided": VOIDED_PURCHASE_EXAMPLE},
+    ("consumeCredits", "201"): {
+        "one_grant": CONSUMPTION_EXAMPLE,
+        "two_grants": SPLIT_CONSUMPTION_EXAMPLE,
+    },
+    ("consumeCredits", "200"): {"one_grant": CONSUMPTION_EXAMPLE},
+    ("getCustomerCredits", "200"): {"one_grant": CREDITS_EXAMPLE},
+    ("getCustomerCreditHistory", "200"): {"granted_consumed_expired": CREDIT_HISTORY_EXAMPLE},
+    ("getEventFeed", "200"): {"purchase_and_wallet_events": FEED_EXAMPLE},
 }
 _REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "createCreditPurchase": CREATE_EXAMPLES,
     "authorizePayment": PAYMENT_EXAMPLES,
     "settlePayment": PAYMENT_EXAMPLES,
+    "voidCreditPurchase": VOID_EXAMPLES,
+    "consumeCredits": CONSUME_EXAMPLES,
 }
 
 
@@ -368,6 +276,38 @@ def _attach_examples(document: dict[str, Any]) -> None:
                     content["examples"] = {
                         name: {"value": value} for name, value in examples.items()
                     }
+
+
+_PURCHASE_AMOUNTS = {
+    "remaining": "Credit left to spend: credit_amount - consumed - expired - voided - revoked.",
+    "consumed": "Credit spent by consumptions, drawn from this purchase's grant.",
+    "expired": "What remained at expires_at, forfeited (booked to breakage); counted from "
+    "expires_at on, even before the expiry is recorded.",
+    "voided": "What remained when the purchase was voided, forfeited (booked to breakage).",
+    "revoked": "Credit taken back by a payment failure (always 0 for now).",
+    "refunded": "Credit refunded after settlement (always 0 for now).",
+}
+_PURCHASE_REALIZATIONS = {
+    "void": "Set once the purchase is voided: the ledger entry, when, how much and why.",
+    "expiry": "Set once the grant's expires_at has passed with credit left: when it took "
+    "effect (expires_at), how much, and whether its event is recorded yet (the amounts are "
+    "exact either way).",
+}
+_DESCRIPTIONS = {
+    "PurchaseView": _PURCHASE_AMOUNTS,
+    "RealizationsView": _PURCHASE_REALIZATIONS,
+}
+
+
+def _describe_purchase_amounts(document: dict[str, Any]) -> None:
+    """Describe the purchase body's credit fields (the application's view carries no OpenAPI
+    text of its own)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name, notes in _DESCRIPTIONS.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field, note in notes.items():
+            if field in properties:
+                properties[field]["description"] = note
 
 
 def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
@@ -416,6 +356,7 @@ def build_openapi(routes: Sequence[BaseRoute]) -> dict[str, Any]:
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas["Problem"].pop("$defs", None)
     _attach_examples(document)
+    _describe_purchase_amounts(document)
     _drop_fastapi_validation_errors(document)
     _parameters_are_never_null(document)
     return document

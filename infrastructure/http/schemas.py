@@ -14,7 +14,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from creditledger.application.commands import AmountInput, InitiatePurchase, SettlementInput
+from creditledger.application.commands import (
+    AmountInput,
+    ConsumeCredits,
+    InitiatePurchase,
+    SettlementInput,
+)
+from creditledger.application.credit_views import CreditEntry
 from creditledger.application.input_types import Timestamp
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView
 from creditledger.domain.intent import (
@@ -185,6 +191,81 @@ class PaymentUpdate(_Request):
     ] = None
 
 
+class VoidRequest(_Request):
+    """Optional body of void."""
+
+    reason: Annotated[
+        str | None,
+        Field(
+            description="Why the credit is forfeited, kept with the void (1 to 256 characters).",
+            json_schema_extra={"minLength": 1, "maxLength": 256},
+            examples=["granted by mistake"],
+        ),
+    ] = None
+
+
+class ConsumptionCreate(_Request):
+    """Credit to spend (the customer comes from the path)."""
+
+    currency: Annotated[
+        str,
+        Field(
+            description="ISO 4217 code: the customer's grants in this currency pay.",
+            json_schema_extra={"pattern": "^[A-Z]{3}$"},
+            examples=["USD"],
+        ),
+    ]
+    amount: Annotated[
+        AmountInput,
+        Field(
+            description="Credits to spend, rounded once to the currency's minor unit, half away "
+            "from zero; must be positive after rounding." + _AMOUNT_NOTE,
+            json_schema_extra={"pattern": DECIMAL_PATTERN},
+            examples=["12.5"],
+        ),
+    ]
+    feature: Annotated[
+        str | None,
+        Field(
+            description="The feature the credit pays for: only grants whose feature_filters "
+            "list it (or are empty) are drawn from. Absent or null: only grants without "
+            "filters.",
+            json_schema_extra={"minLength": 1, "maxLength": MAX_FEATURE_KEY_LENGTH},
+            examples=["api_calls"],
+        ),
+    ] = None
+    reference: Annotated[
+        str | None,
+        Field(
+            description="Your usage record's id, kept with the consumption.",
+            json_schema_extra={"minLength": 1, "maxLength": MAX_ID_LENGTH},
+            examples=["usage-evt-1"],
+        ),
+    ] = None
+
+    def command(
+        self, namespace: str, customer_id: str, idempotency_key: str | None
+    ) -> ConsumeCredits:
+        return ConsumeCredits(
+            namespace=namespace,
+            idempotency_key=idempotency_key,
+            customer_id=customer_id,
+            currency=self.currency,
+            amount=self.amount,
+            feature_key=self.feature,
+            usage_reference=self.reference,
+        )
+
+
+class CreditHistoryPage(BaseModel):
+    """A page of a customer's credit history in one currency, oldest first."""
+
+    items: list[CreditEntry]
+    next_after: int | None = Field(
+        description="Pass as after= for the next page; null on the last page."
+    )
+
+
 class HistoryPage(BaseModel):
     """A purchase's events, oldest first."""
 
@@ -235,6 +316,12 @@ class Problem(BaseModel):
     )
     request_id: str | None = Field(
         None, description="The X-Request-Id of the request, to find it in the logs."
+    )
+    available: str | None = Field(
+        None,
+        description="insufficient_credit only: what the customer could spend at that moment "
+        "for that feature (a decimal string).",
+        examples=["7.50"],
     )
 
 

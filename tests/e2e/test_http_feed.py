@@ -3,6 +3,7 @@ never another namespace's; against a real server on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -46,10 +47,14 @@ def test_the_feed_pages_through_a_namespaces_events_in_commit_order(
         whole = _read_all(acme, "acme", start, 1000)
         theirs = _read_all(globex, "globex", start, 1)
     assert paged == whole
+    # Each grant is recorded on the customer's credit wallet too, right after its Initiated
+    # (each purchase here has its own customer, so each wallet is at version 1).
     assert [(item["purchase_id"], item["version"], item["type"]) for item in paged] == [
         (first["id"], 1, "Initiated"),
+        (first["id"], 1, "GrantAdded"),
         (first["id"], 2, "PaymentAuthorized"),
         (second["id"], 1, "Initiated"),
+        (second["id"], 1, "GrantAdded"),
         (first["id"], 3, "PaymentSettled"),
         (second["id"], 2, "PaymentAuthorized"),
         (second["id"], 3, "PaymentSettled"),
@@ -59,8 +64,8 @@ def test_the_feed_pages_through_a_namespaces_events_in_commit_order(
     assert len(set(positions)) == len(positions)
     assert {item["namespace"] for item in paged} == {"acme"}
     assert paged[0]["data"]["customer_id"] == first["customer_id"]
-    assert paged[1]["data"]["amount"] == "50.06"
-    assert len(theirs) == 2
+    assert paged[2]["data"]["amount"] == "50.06"
+    assert len(theirs) == 4
     assert {item["namespace"] for item in theirs} == {"globex"}
     assert not {item["position"] for item in theirs} & set(positions)
 
@@ -78,7 +83,57 @@ def test_a_page_that_stops_early_resumes_after_the_last_position_scanned(
     assert page.status_code == 200
     assert page.json()["items"] == []
     assert page.json()["next_after"] == start + 10
-    assert [item["purchase_id"] for item in rest] == [mine["id"]]
+    assert [(item["purchase_id"], item["type"]) for item in rest] == [
+        (mine["id"], "Initiated"),
+        (mine["id"], "GrantAdded"),
+    ]
+
+
+def test_wallet_events_appear_in_commit_order_with_the_purchases_events(
+    live_server: LiveServer,
+) -> None:
+    customer = f"cust-{uuid.uuid4().hex[:12]}"
+    with live_server.client("acme") as acme:
+        start = _head(acme, "acme")
+        first = create(acme, customer_id=customer, feature_filters=[])
+        second = create(acme, customer_id=customer, feature_filters=[], priority=1)
+        consumed = acme.post(
+            f"/v1/namespaces/acme/customers/{customer}/consumptions",
+            json={"currency": "USD", "amount": "150", "reference": "usage-1"},
+        ).json()
+        acme.post(f"{purchase_path(first['id'])}/void", json={"reason": "mistake"})
+        items = _read_all(acme, "acme", start, 3)
+    wallet_id = items[1]["aggregate_id"]
+    assert [
+        (
+            item["aggregate"],
+            item["aggregate_id"],
+            item["purchase_id"],
+            item["version"],
+            item["type"],
+        )
+        for item in items
+    ] == [
+        ("credit_purchase", first["id"], first["id"], 1, "Initiated"),
+        ("credit_wallet", wallet_id, first["id"], 1, "GrantAdded"),
+        ("credit_purchase", second["id"], second["id"], 1, "Initiated"),
+        ("credit_wallet", wallet_id, second["id"], 2, "GrantAdded"),
+        ("credit_wallet", wallet_id, None, 3, "CreditsConsumed"),
+        ("credit_purchase", first["id"], first["id"], 2, "PurchaseVoided"),
+        ("credit_wallet", wallet_id, first["id"], 4, "GrantVoided"),
+    ]
+    assert wallet_id not in {first["id"], second["id"]}
+    consumption = items[4]["data"]
+    assert consumption["consumption_id"] == consumed["id"]
+    assert consumption["customer_id"] == customer
+    assert consumption["usage_reference"] == "usage-1"
+    assert consumption["allocations"] == [
+        {"purchase_id": second["id"], "amount": "100.12"},
+        {"purchase_id": first["id"], "amount": "49.88"},
+    ]
+    assert items[6]["data"]["amount"] == items[5]["data"]["amount"] == "50.24"
+    positions = [item["position"] for item in items]
+    assert positions == sorted(set(positions))
 
 
 def test_a_namespace_token_gets_404_on_another_namespaces_feed(live_server: LiveServer) -> None:

@@ -101,6 +101,38 @@ def test_settling_a_payment_answers_as_documented(
     _answers_as_documented(app, case)
 
 
+@schema.include(operation_id="voidCreditPurchase").parametrize()
+@FUZZ
+def test_voiding_a_purchase_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
+@schema.include(operation_id="consumeCredits").parametrize()
+@FUZZ
+def test_consuming_credits_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
+@schema.include(operation_id="getCustomerCredits").parametrize()
+@FUZZ
+def test_reading_a_customers_credits_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
+@schema.include(operation_id="getCustomerCreditHistory").parametrize()
+@FUZZ
+def test_reading_a_customers_credit_history_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
 @schema.include(operation_id="getCreditPurchase").parametrize()
 @FUZZ
 def test_reading_a_purchase_answers_as_documented(
@@ -176,6 +208,10 @@ def test_every_operation_of_the_document_is_fuzzed_above() -> None:
         "createCreditPurchase",
         "authorizePayment",
         "settlePayment",
+        "voidCreditPurchase",
+        "consumeCredits",
+        "getCustomerCredits",
+        "getCustomerCreditHistory",
         "getCreditPurchase",
         "getCreditPurchaseHistory",
         "listCreditPurchases",

@@ -1,4 +1,4 @@
-"""``/v1/namespaces/{namespace}/credit-purchases``: initiate, authorize, settle, get, history.
+"""``/v1/namespaces/{namespace}/credit-purchases``: initiate, authorize, settle, void, get, history.
 
 Each route builds one command or query from the request, hands it to the ledger, and shapes the
 answer (status, ``ETag``, ``Location``, ``Idempotent-Replayed``, ``X-Position``). The list reads
@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
 
-from creditledger.application.commands import AuthorizePayment, SettlePayment
+from creditledger.application.commands import AuthorizePayment, SettlePayment, VoidPurchase
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.application.input_types import AwareTimestamp, StorableText
 from creditledger.application.ledger import CreditLedger, Outcome
@@ -41,6 +41,7 @@ from creditledger.infrastructure.http.schemas import (
     PaymentUpdate,
     PurchaseCreate,
     PurchaseList,
+    VoidRequest,
 )
 
 PREFIX = "/v1/namespaces/{namespace}/credit-purchases"
@@ -85,6 +86,17 @@ _PAYMENT_ERRORS = (
     "payment_already_settled",
     "cannot_settle_not_authorized_payment",
     "invalid_transition",
+    "idempotency_key_reused",
+    "concurrent_modification",
+    "version_mismatch",
+)
+
+_VOID_ERRORS = (
+    *_WRITE_ERRORS,
+    "credit_purchase_not_found",
+    "nothing_to_void",
+    "credit_grant_expired",
+    "credits_not_granted",
     "idempotency_key_reused",
     "concurrent_modification",
     "version_mismatch",
@@ -295,6 +307,45 @@ router.post(
         **problem_responses(*_PAYMENT_ERRORS),
     },
 )(record_payment)
+
+
+@router.post(
+    "/{purchase_id}/void",
+    response_model=PurchaseView,
+    operation_id="voidCreditPurchase",
+    summary="Forfeit what remains of the purchase's credit",
+    description="What remains of the grant now is forfeited (booked to breakage) and shown as "
+    "voided in the purchase; what was consumed stays consumed and the payment is untouched "
+    "(still owed, authorized or settled as before). The status does not change. Refused when "
+    "the credit has expired (credit_grant_expired), when nothing remains or it was voided "
+    "already (nothing_to_void), or when no credit was granted yet (credits_not_granted).",
+    responses={
+        200: purchase_response(
+            "The purchase after the void (or, with Idempotent-Replayed: true, as the earlier "
+            "request with this key left it)."
+        ),
+        **problem_responses(*_VOID_ERRORS),
+    },
+)
+def void_purchase(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+    body: Annotated[VoidRequest | None, Body()] = None,
+) -> Response:
+    command = VoidPurchase(
+        namespace=namespace,
+        purchase_id=_purchase_id(purchase_id),
+        idempotency_key=idempotency_key,
+        expected_version=expected_version(if_match),
+        reason=body.reason if body else None,
+    )
+    outcome = metrics.run_command("void", lambda: ledger.void(command), _outcome)
+    return _answer(outcome, ledger)
 
 
 @router.get(
