@@ -32,7 +32,7 @@ from psycopg import sql
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import PurchaseStateError, ValidationFailedError
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
+from creditledger.domain.events import Initiated, LedgerEvent, PaymentAuthorized, PaymentSettled
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.projections.operations import verify
@@ -238,7 +238,7 @@ def instants_to_check(clock: FixedClock, moments: list[datetime]) -> list[dateti
     ]
 
 
-def receivables_as_of(events: list[PurchaseEvent], instant: datetime) -> set[tuple[UUID, str]]:
+def receivables_as_of(events: list[LedgerEvent], instant: datetime) -> set[tuple[UUID, str]]:
     """Payment-backed purchases granted by ``instant`` and not settled by then, with their stage."""
     stages: dict[UUID, str] = {}
     for event in events:
