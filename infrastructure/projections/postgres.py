@@ -49,6 +49,7 @@ _TYPES = {
     Kind.TEXT: "text",
     Kind.NUMERIC: "numeric",
     Kind.INTEGER: "bigint",
+    Kind.BOOLEAN: "boolean",
     Kind.TIMESTAMP: "timestamptz",
     Kind.DATE: "date",
     Kind.JSON: "jsonb",

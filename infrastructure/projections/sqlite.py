@@ -42,6 +42,7 @@ _TYPES = {
     Kind.TEXT: "TEXT",
     Kind.NUMERIC: "TEXT",
     Kind.INTEGER: "INTEGER",
+    Kind.BOOLEAN: "INTEGER",
     Kind.TIMESTAMP: "TEXT",
     Kind.DATE: "TEXT",
     Kind.JSON: "TEXT",
@@ -74,6 +75,7 @@ _DECODERS: dict[Kind, Convert] = {
     Kind.TIMESTAMP: datetime.fromisoformat,
     Kind.DATE: date.fromisoformat,
     Kind.JSON: json.loads,
+    Kind.BOOLEAN: bool,  # SQLite keeps 0 and 1
 }
 
 

@@ -28,6 +28,7 @@ class Kind(Enum):
     TEXT = auto()
     NUMERIC = auto()
     INTEGER = auto()
+    BOOLEAN = auto()
     TIMESTAMP = auto()
     DATE = auto()
     JSON = auto()
@@ -60,7 +61,7 @@ class TableSpec(Generic[RowT]):
 
 _KINDS: tuple[tuple[type, Kind], ...] = (
     (UUID, Kind.UUID),
-    (bool, Kind.INTEGER),
+    (bool, Kind.BOOLEAN),  # before int: a bool is an int
     (int, Kind.INTEGER),
     (Decimal, Kind.NUMERIC),
     (datetime, Kind.TIMESTAMP),  # before date: a datetime is a date

@@ -16,7 +16,8 @@ def test_a_caller_waits_until_the_in_process_projector_has_applied_its_write(
         assert [item.id for item in service.read_models.list_purchases("acme").items] == [
             purchase.id
         ]
-        assert service.read_models.position() == service.read_models.head() == 1
+        # The purchase's Initiated and its wallet's GrantAdded.
+        assert service.read_models.position() == service.read_models.head() == 2
 
 
 def test_waiting_for_views_nobody_feeds_times_out_and_says_so(ledger: CreditLedger) -> None:
@@ -32,14 +33,15 @@ def test_a_caller_can_wait_for_a_given_position(ledger: CreditLedger) -> None:
     with open_read_models(ledger) as service:
         initiate(ledger)
         initiate(ledger, initial_status="settled")
-        assert service.read_models.wait_until(4, timeout=10)
+        # 2 + 4 events: each initiate wrote its GrantAdded too.
+        assert service.read_models.wait_until(6, timeout=10)
         assert service.read_models.positions() == {
-            "purchases": 4,
-            "ledger": 4,
-            "receivables": 4,
-            "settled_revenue": 4,
+            "purchases": 6,
+            "ledger": 6,
+            "receivables": 6,
+            "settled_revenue": 6,
         }
-        assert not service.read_models.wait_until(5, timeout=0.05)
+        assert not service.read_models.wait_until(7, timeout=0.05)
 
 
 def test_the_projector_thread_stops_with_the_service(ledger: CreditLedger) -> None:

@@ -27,6 +27,8 @@ FBO = Account.CUSTOMER_FBO
 OPEN = Account.CUSTOMER_RECEIVABLE_OPEN
 AUTHORIZED = Account.CUSTOMER_RECEIVABLE_AUTHORIZED
 WASH = Account.WASH
+# Credit neither spent, expired nor voided: these payment scenarios leave both at zero.
+UNSPENT = {Account.CUSTOMER_ACCRUED: Decimal(0), Account.BREAKAGE: Decimal(0)}
 
 
 @pytest.fixture
@@ -49,15 +51,15 @@ def test_openmeter_ledger_scenario_books_each_step_and_keeps_fbo_at_one(
 ) -> None:
     # 1 USD of credit at cost basis 0.005, priority 20 (OpenMeter's credit grant test).
     purchase = initiate(ledger, amount="1", cost_basis="0.005", priority=20)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0}
+    assert usd(balances_now(views)) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0, **UNSPENT}
 
     clock.advance(60)
     authorize(ledger, purchase)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: -1, WASH: 0}
+    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: -1, WASH: 0, **UNSPENT}
 
     clock.advance(60)
     settle(ledger, purchase)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: 0, WASH: -1}
+    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: 0, WASH: -1, **UNSPENT}
 
 
 def test_balances_as_of_a_past_instant_show_the_ledger_as_it_stood_then(
@@ -75,7 +77,7 @@ def test_balances_as_of_a_past_instant_show_the_ledger_as_it_stood_then(
     before = read.balances("acme", "cust-1", as_of=created - timedelta(microseconds=1))
     assert before.balances == []
     at_creation = read.balances("acme", "cust-1", as_of=created)
-    assert usd(at_creation) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0}
+    assert usd(at_creation) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0, **UNSPENT}
     just_before_authorization = authorized - timedelta(microseconds=1)
     assert usd(read.balances("acme", "cust-1", as_of=just_before_authorization)) == usd(at_creation)
     assert usd(read.balances("acme", "cust-1", as_of=authorized)) == {
@@ -83,6 +85,7 @@ def test_balances_as_of_a_past_instant_show_the_ledger_as_it_stood_then(
         OPEN: 0,
         AUTHORIZED: -1,
         WASH: 0,
+        **UNSPENT,
     }
 
 
@@ -116,6 +119,7 @@ def test_an_entry_recorded_late_is_counted_at_its_own_time(
         OPEN: -25,
         AUTHORIZED: -10,
         WASH: 0,
+        **UNSPENT,
     }
 
 
@@ -123,7 +127,7 @@ def test_promotional_credit_is_issued_authorized_and_settled_at_once(
     ledger: CreditLedger, views: ReadModelService
 ) -> None:
     initiate(ledger, amount="25", settlement="promotional")
-    assert usd(balances_now(views)) == {FBO: 25, OPEN: 0, AUTHORIZED: 0, WASH: -25}
+    assert usd(balances_now(views)) == {FBO: 25, OPEN: 0, AUTHORIZED: 0, WASH: -25, **UNSPENT}
 
 
 def test_balances_are_kept_per_namespace_customer_and_currency(

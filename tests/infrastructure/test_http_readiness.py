@@ -45,7 +45,8 @@ def test_readiness_reports_the_projection_lag_and_refuses_above_the_bound(
     ledger: CreditLedger,
 ) -> None:
     # External projector that never runs: every event written stays behind.
-    with client_for(ledger, projector="external", max_projection_lag=1) as client:
+    # Each create writes two events (the purchase's Initiated and its wallet's GrantAdded).
+    with client_for(ledger, projector="external", max_projection_lag=2) as client:
         for key in ("lag-1", "lag-2"):
             created = client.post(
                 "/v1/namespaces/acme/credit-purchases",
@@ -58,12 +59,12 @@ def test_readiness_reports_the_projection_lag_and_refuses_above_the_bound(
         two_behind = client.get("/readyz")
         scraped = client.get("/metrics").text
     assert one_behind.status_code == 200
-    assert one_behind.json()["checks"]["projections"]["lag"] == 1
+    assert one_behind.json()["checks"]["projections"]["lag"] == 2
     assert one_behind.json()["checks"]["projections"]["projector_running"] is False
     assert two_behind.status_code == 503
     assert two_behind.json()["code"] == "not_ready"
     assert [e["code"] for e in two_behind.json()["errors"]] == ["projection_lag_too_high"]
-    assert "creditledger_projection_lag_events 2.0" in scraped
+    assert "creditledger_projection_lag_events 4.0" in scraped
 
 
 def test_a_server_whose_in_process_projector_died_is_not_ready(ledger: CreditLedger) -> None:

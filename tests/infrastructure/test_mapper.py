@@ -20,6 +20,7 @@ from psycopg import sql
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.events import (
     EVENT_CLASSES,
+    GrantAdded,
     Initiated,
     PaymentAuthorized,
     PaymentSettled,
@@ -205,8 +206,16 @@ class TestInTheStore:
         notifications = ledger.recorder.select_notifications(start=None, limit=10)
         events = [ledger.mapper.to_domain_event(notification) for notification in notifications]
 
-        assert [type(event) for event in events] == [Initiated, PaymentAuthorized, PaymentSettled]
-        assert {event.originator_id for event in events} == {purchase.id}
+        assert [type(event) for event in events] == [
+            Initiated,
+            PaymentAuthorized,
+            PaymentSettled,
+            GrantAdded,
+        ]
+        assert {event.originator_id for event in events[:3]} == {purchase.id}
+        grant = events[3]
+        assert isinstance(grant, GrantAdded)
+        assert grant.purchase_id == purchase.id
 
     @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
     def test_the_stored_state_is_json_that_sql_can_query(

@@ -45,7 +45,9 @@ def test_the_projector_catches_up_and_status_shows_no_lag(
     before = cli(store_url, "status", "--json")
     assert before.exit_code == 0, before.output
     assert json.loads(before.stdout)["caught_up"] is False
-    assert {model["lag"] for model in json.loads(before.stdout)["models"]} == {3}
+    assert {model["lag"] for model in json.loads(before.stdout)["models"]} == {
+        4
+    }  # Initiated, GrantAdded, PaymentAuthorized, PaymentSettled
 
     run = cli(store_url, "run", "--until-caught-up", "--json")
     assert run.exit_code == 0, run.output
@@ -76,7 +78,7 @@ def test_verify_finds_a_tampered_view_and_a_rebuild_repairs_it(
 
     rebuilt = cli(store_url, "rebuild", "ledger", "--json")
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert json.loads(rebuilt.stdout)["rebuilt"][0]["position"] == 1
+    assert json.loads(rebuilt.stdout)["rebuilt"][0]["position"] == 2  # Initiated and its GrantAdded
     assert cli(store_url, "verify").exit_code == 0
 
 

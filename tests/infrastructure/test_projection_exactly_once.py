@@ -133,5 +133,6 @@ def test_a_projector_thread_that_meets_a_corrupt_event_keeps_the_views_and_repor
         assert service.projector_running
         assert isinstance(service.runner.last_error, ProjectionError)
         assert failure is not None
-        assert (failure.position, failure.exact) == (2, True)
-        assert service.read_models.position() == 1
+        # Positions 1 and 2: the purchase's Initiated and its wallet's GrantAdded.
+        assert (failure.position, failure.exact) == (3, True)
+        assert service.read_models.position() == 2
