@@ -51,11 +51,11 @@ def test_the_projector_catches_up_and_status_shows_no_lag(
 
     run = cli(store_url, "run", "--until-caught-up", "--json")
     assert run.exit_code == 0, run.output
-    assert json.loads(run.stdout) == {"applied_while_catching_up": 3, "position": 3}
+    assert json.loads(run.stdout) == {"applied_while_catching_up": 4, "position": 4}
 
     after = json.loads(cli(store_url, "status", "--json").stdout)
     assert after["caught_up"] is True
-    assert {(m["position"], m["lag"], m["lag_seconds"]) for m in after["models"]} == {(3, 0, None)}
+    assert {(m["position"], m["lag"], m["lag_seconds"]) for m in after["models"]} == {(4, 0, None)}
 
 
 def test_verify_finds_a_tampered_view_and_a_rebuild_repairs_it(
