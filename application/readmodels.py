@@ -53,6 +53,11 @@ class Positioned(Generic[T]):
     rows: list[T]
 
 
+MAX_PENDING_EXPIRIES = 100_000
+"""A bound on the due-but-unrecorded expiries one balance query folds in (the sweep keeps the
+real number near zero)."""
+
+
 class ReadModelQueries(Protocol):
     """The read side of a view store: every read query, declared once.
 
@@ -77,6 +82,13 @@ class ReadModelQueries(Protocol):
         limit: int,
     ) -> Positioned[PurchaseRow]:
         """Up to ``limit`` purchases created after ``after`` (a ``created_position``), in order."""
+
+    @abstractmethod
+    def due_expiries(
+        self, at: datetime, limit: int, *, namespace: str | None, customer_id: str | None
+    ) -> Positioned[PurchaseRow]:
+        """Up to ``limit`` purchases whose grant expired at or before ``at`` with credit left
+        and no expiry (or void) recorded yet, oldest ``expires_at`` first."""
 
     @abstractmethod
     def balances(
@@ -263,8 +275,9 @@ class ReadModels:
         )
         rows = page.rows[:limit]
         more = len(page.rows) > limit
+        now = self._clock.now()
         return PurchasePage(
-            items=[purchase_view(row) for row in rows],
+            items=[purchase_view(row, now) for row in rows],
             next_cursor=encode_cursor(rows[-1].created_position) if more and rows else None,
             position=page.position,
         )
@@ -279,6 +292,20 @@ class ReadModels:
             )
         found = self._queries.balances(namespace, customer_id, as_of)
         amounts = {(currency, account): balance for currency, account, balance in found.rows}
+        # An expiry takes effect at expires_at whether or not its event is written yet: book now
+        # exactly what that event will book (what remained, from FBO to breakage), so balances
+        # as of any time are exact before the sweep or the next consumption records it.
+        due = self._queries.due_expiries(
+            as_of or self._clock.now(),
+            MAX_PENDING_EXPIRIES,
+            namespace=namespace,
+            customer_id=customer_id,
+        )
+        for row in due.rows:
+            left = row.credit_amount - row.consumed - row.voided - row.expired
+            fbo, breakage = (row.currency, Account.CUSTOMER_FBO), (row.currency, Account.BREAKAGE)
+            amounts[fbo] = amounts.get(fbo, Decimal(0)) - left
+            amounts[breakage] = amounts.get(breakage, Decimal(0)) + left
         currencies = sorted({currency for currency, _ in amounts})
         return CustomerBalances(
             namespace=namespace,

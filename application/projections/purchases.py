@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import assert_never
 from uuid import UUID
@@ -214,8 +215,19 @@ def initiated_row(event: Initiated, position: int) -> PurchaseRow:
     )
 
 
-def purchase_view(row: PurchaseRow) -> PurchaseView:
-    """The row shaped as callers see a purchase: the same body ``CreditLedger`` returns."""
+def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView:
+    """The row shaped as callers see a purchase: the same body ``CreditLedger`` returns.
+
+    With ``now``, an expiry due by then but not recorded yet is shown as it will be recorded.
+    """
+    expired, expiry = row.expired, None
+    if row.expired_at is not None:
+        expiry = ExpiryView(at=row.expired_at, amount=row.expired, recorded=True)
+    elif (
+        now is not None and row.expiry_due and row.expires_at is not None and row.expires_at <= now
+    ):
+        expired = row.credit_amount - row.consumed - row.voided
+        expiry = ExpiryView(at=row.expires_at, amount=expired, recorded=False)
     external_payment = None
     if (
         row.payment_status is not None
@@ -258,9 +270,9 @@ def purchase_view(row: PurchaseRow) -> PurchaseView:
         metadata=dict(row.metadata),
         status=row.status,
         meta_status=row.meta_status,
-        remaining=row.credit_amount - row.consumed - row.expired - row.voided,
+        remaining=row.credit_amount - row.consumed - expired - row.voided,
         consumed=row.consumed,
-        expired=row.expired,
+        expired=expired,
         voided=row.voided,
         revoked=Decimal(0),
         refunded=Decimal(0),
@@ -280,11 +292,7 @@ def purchase_view(row: PurchaseRow) -> PurchaseView:
                     reason=row.void_reason,
                 )
             ),
-            expiry=(
-                None
-                if row.expired_at is None
-                else ExpiryView(at=row.expired_at, amount=row.expired, recorded=True)
-            ),
+            expiry=expiry,
         ),
         version=row.version,
         created_at=row.created_at,

@@ -289,6 +289,8 @@ class Tables:
             Index("by_namespace", ("namespace", "created_position")),
             Index("by_customer", ("namespace", "customer_id", "created_position")),
             Index("by_status", ("namespace", "status", "created_position")),
+            # The expiry sweep's question: which grants are past expires_at with credit left.
+            Index("by_due_expiry", ("expiry_due", "expires_at")),
         ),
     )
     ENTRIES: ViewTable[LedgerEntry, tuple[int, int]] = ViewTable(

@@ -295,6 +295,24 @@ class MemoryViewDatabase(ViewDatabase):
             )
             return Positioned(self._position(ReadModelName.PURCHASES), rows[:limit])
 
+    def due_expiries(
+        self, at: datetime, limit: int, *, namespace: str | None, customer_id: str | None
+    ) -> Positioned[PurchaseRow]:
+        with self._lock:
+            rows = sorted(
+                (
+                    row
+                    for row in self._live().table(Tables.PURCHASES).rows.values()
+                    if row.expiry_due
+                    and row.expires_at is not None
+                    and row.expires_at <= at
+                    and (namespace is None or row.namespace == namespace)
+                    and (customer_id is None or row.customer_id == customer_id)
+                ),
+                key=lambda row: (row.expires_at, str(row.purchase_id)),
+            )
+            return Positioned(self._position(ReadModelName.PURCHASES), rows[:limit])
+
     def balances(
         self, namespace: str, customer_id: str, as_of: datetime | None
     ) -> Positioned[tuple[str, Account, Decimal]]:

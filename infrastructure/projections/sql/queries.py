@@ -99,6 +99,26 @@ class SqlReads(ReadModelQueries):
             )
         return Positioned(position, rows)
 
+    def due_expiries(
+        self, at: datetime, limit: int, *, namespace: str | None, customer_id: str | None
+    ) -> Positioned[PurchaseRow]:
+        where = "WHERE expiry_due = ? AND expires_at <= ?"
+        params: list[Any] = [self.dialect.encode(Kind.BOOLEAN, True)]
+        params.append(self.dialect.encode(Kind.TIMESTAMP, at))
+        if namespace is not None:
+            where += " AND namespace = ?"
+            params.append(namespace)
+        if customer_id is not None:
+            where += " AND customer_id = ?"
+            params.append(customer_id)
+        params.append(limit)
+        with self._read() as cursor:
+            position = self._position(cursor, ReadModelName.PURCHASES)
+            rows = self._rows(
+                cursor, Tables.PURCHASES, where, params, "ORDER BY expires_at, purchase_id LIMIT ?"
+            )
+        return Positioned(position, rows)
+
     def balances(
         self, namespace: str, customer_id: str, as_of: datetime | None
     ) -> Positioned[tuple[str, Account, Decimal]]:
