@@ -52,7 +52,7 @@ class ExpirySweep:
     ) -> None:
         self.ledger = ledger
         self._due_wallets = due_wallets
-        self._batch = batch
+        self.batch = batch
 
     def lag_seconds(self, now: datetime | None = None) -> float:
         """How long the oldest due expiry has waited to be recorded (0 when none waits)."""
@@ -63,7 +63,7 @@ class ExpirySweep:
     def run_once(self) -> SweepReport:
         """One pass over the wallets due now (at most one batch of them)."""
         now = self.ledger.clock.now()
-        due = self._due_wallets(now, self._batch)
+        due = self._due_wallets(now, self.batch)
         lag = max((now - due[0].due_since).total_seconds(), 0.0) if due else 0.0
         expiries = 0
         for wallet in due:

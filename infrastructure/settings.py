@@ -150,6 +150,22 @@ class Settings(BaseSettings):
         "reported (a broker outage must not take the ledger's API out of service)",
     )
 
+    expiry_sweep: bool = Field(
+        True,
+        description="HTTP: record due credit expiries in the server's process (each expiry "
+        "takes effect at expires_at for every query either way; the sweep books the breakage for "
+        "customers who do nothing); 'creditledger expiry run' sweeps on its own",
+    )
+    expiry_sweep_interval: float = Field(
+        1.0, gt=0, le=3_600, description="seconds between two passes of the expiry sweep"
+    )
+    max_expiry_lag: float | None = Field(
+        None,
+        ge=0,
+        description="HTTP, with expiry_sweep: /readyz reports not ready when a due expiry has "
+        "waited more than this many seconds to be recorded; default: the lag is only reported",
+    )
+
     @property
     def uses_group_commit(self) -> bool:
         if self.group_commit is not None:

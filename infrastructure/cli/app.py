@@ -9,6 +9,7 @@ import typer
 from creditledger.infrastructure.cli.audit import audit_app
 from creditledger.infrastructure.cli.credits import consume_credits, credit_history, credits
 from creditledger.infrastructure.cli.demo import demo
+from creditledger.infrastructure.cli.expiry import expiry_app
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
@@ -48,6 +49,7 @@ app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.add_typer(audit_app, name="audit")
+app.add_typer(expiry_app, name="expiry")
 app.command("history")(history)
 app.command("show")(show)
 app.command("relay")(relay)

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
+from creditledger.infrastructure.expiry.sweeper import SweepThread
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.deps import Services
 from creditledger.infrastructure.http.docs_ui import install_docs
@@ -73,6 +74,7 @@ def create_app(
         max_projection_lag=settings.max_projection_lag,
         read_your_writes_timeout=settings.read_your_writes_timeout,
         max_relay_lag=settings.max_relay_lag,
+        max_expiry_lag=settings.max_expiry_lag,
     )
     owns_ledger = ledger is None
 
@@ -108,6 +110,13 @@ def create_app(
             raise
         services.feed = EventFeed(opened_ledger)
         logger.info("read models open", extra={FIELDS: {"projector": settings.projector.value}})
+        if settings.expiry_sweep:
+            services.expiry = SweepThread(
+                opened_ledger,
+                services.views.database,
+                interval=settings.expiry_sweep_interval,
+            )
+            services.expiry.start()
         if settings.relay_in_server:
             services.relay = start_relay_thread(opened_ledger, services.views.database, settings)
         elif settings.relay_watch:
@@ -159,6 +168,9 @@ def _log_token_mode(tokens: TokenRegistry) -> None:
 async def _close_services(services: Services, *, owns_ledger: bool) -> None:
     """Stop what the lifespan started, readers before the store they read."""
     services.feed = None
+    expiry, services.expiry = services.expiry, None
+    if expiry is not None:
+        await anyio.to_thread.run_sync(expiry.stop)
     relay, services.relay = services.relay, None
     if relay is not None:
         await anyio.to_thread.run_sync(relay.stop)

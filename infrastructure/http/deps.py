@@ -14,6 +14,7 @@ from creditledger.application.commands import IDEMPOTENCY_KEY_MAX_LENGTH
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.readmodels import ReadModels
 from creditledger.domain.errors import FieldError, ValidationFailedError
+from creditledger.infrastructure.expiry.sweeper import SweepThread
 from creditledger.infrastructure.http.auth import TokenRegistry
 from creditledger.infrastructure.http.errors import ProblemError
 from creditledger.infrastructure.http.event_feed import EventFeed
@@ -38,6 +39,9 @@ class Services:
     projector: ProjectorMode = ProjectorMode.INPROCESS
     max_projection_lag: int = 10_000
     read_your_writes_timeout: float = 5.0
+    expiry: SweepThread | None = None
+    """The expiry sweep in this process (``CREDITLEDGER_EXPIRY_SWEEP``); /readyz reports its lag."""
+    max_expiry_lag: float | None = None
     relay: RelayThread | None = None
     """The in-process relay (``CREDITLEDGER_RELAY_IN_SERVER``), whose lag /readyz reports."""
     stream_watch: StreamWatch | None = None

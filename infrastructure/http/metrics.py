@@ -94,6 +94,21 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        self.expiry_lag = Gauge(
+            "creditledger_expiry_lag_seconds",
+            "How long the oldest due credit expiry has waited to be recorded (0: none waits).",
+            registry=self.registry,
+        )
+        self.expiries_recorded = Gauge(
+            "creditledger_expiries_recorded",
+            "Credit expiries the in-process sweep has recorded since the server started.",
+            registry=self.registry,
+        )
+
+    def observe_expiry(self, lag_seconds: float, recorded: int) -> None:
+        self.expiry_lag.set(lag_seconds)
+        self.expiries_recorded.set(recorded)
+
     def observe_relay(self, head: int, relayed: int) -> None:
         self.relay_position.set(relayed)
         self.relay_lag.set(max(head - relayed, 0))

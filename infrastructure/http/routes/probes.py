@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 
-from creditledger.domain.errors import FieldError
+from creditledger.domain.errors import FieldError, LedgerError
 from creditledger.infrastructure.http.deps import Services, services_of
 from creditledger.infrastructure.http.errors import ProblemError
 from creditledger.infrastructure.http.openapi import problem_responses
@@ -98,6 +99,38 @@ async def _relay_check(services: Services, head: int) -> tuple[dict[str, Any], l
     return report, problems
 
 
+async def _expiry_check(services: Services) -> tuple[dict[str, Any], list[FieldError]]:
+    """How long the oldest due expiry has waited to be recorded by this process's sweep."""
+    sweep = services.expiry
+    if sweep is None:
+        return {"status": "not_in_this_process"}, []
+    try:
+        lag = await anyio.to_thread.run_sync(sweep.sweep.lag_seconds)
+    except LedgerError as error:
+        problem = FieldError("expiry", "expiry_lag_unknown", str(error))
+        return {"status": problem.code}, []
+    services.metrics.observe_expiry(lag, sweep.recorded)
+    report: dict[str, Any] = {
+        "running": sweep.running,
+        "lag_seconds": lag,
+        "max_lag_seconds": services.max_expiry_lag,
+        "recorded": sweep.recorded,
+        "last_error": sweep.last_error,
+    }
+    problems = []
+    if services.max_expiry_lag is not None and lag > services.max_expiry_lag:
+        problems.append(
+            FieldError(
+                "expiry",
+                "expiry_lag_too_high",
+                f"a due credit expiry has waited {lag:.1f} s to be recorded "
+                f"(more than {services.max_expiry_lag})",
+            )
+        )
+    report["status"] = "ok" if not problems else problems[0].code
+    return report, problems
+
+
 @router.get(
     "/readyz",
     response_model=Readiness,
@@ -105,7 +138,9 @@ async def _relay_check(services: Services, head: int) -> tuple[dict[str, Any], l
     summary="Readiness: the store answers and the read models keep up",
     description="Ready when the store answers, the in-process projector (if configured) runs, "
     "and the read models are at most CREDITLEDGER_MAX_PROJECTION_LAG events behind the log. "
-    "checks.projections reports head, position and lag either way.",
+    "checks.projections reports head, position and lag either way; checks.expiry reports how "
+    "long the oldest due credit expiry has waited to be recorded (not ready above "
+    "CREDITLEDGER_MAX_EXPIRY_LAG seconds, when set).",
     responses=problem_responses("not_ready"),
 )
 async def readyz(request: Request) -> Readiness:
@@ -113,16 +148,19 @@ async def readyz(request: Request) -> Readiness:
     problems = await services.probe.problems(services.ledger)
     projections: dict[str, Any] = {"status": "not_checked"}
     relay: dict[str, Any] = {"status": "not_checked"}
+    expiry: dict[str, Any] = {"status": "not_checked"}
     if not problems:
         projections, lagging = await _projection_check(services)
         problems.extend(lagging)
         if "head" in projections:
             relay, relay_lagging = await _relay_check(services, projections["head"])
             problems.extend(relay_lagging)
+        expiry, expiry_lagging = await _expiry_check(services)
+        problems.extend(expiry_lagging)
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise ProblemError("not_ready", detail, errors=problems)
-    checks = {"store": "ok", "projections": projections}
+    checks = {"store": "ok", "projections": projections, "expiry": expiry}
     if services.relay is not None or services.stream_watch is not None:
         checks["relay"] = relay
     return Readiness(status="ready", checks=checks)
