@@ -92,7 +92,7 @@ class StoreLiveLedger:
             for entry in batch:
                 # Entries come in log order, so a purchase's first entry after the cut is its
                 # earliest version there.
-                versions.setdefault(entry.purchase_id, entry.version - 1)
+                versions.setdefault(entry.aggregate_id, entry.version - 1)
         return versions
 
     def _book(self, purchase_id: UUID, version: int, totals: dict[BalanceKey, Decimal]) -> None:

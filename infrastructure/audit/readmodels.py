@@ -100,8 +100,8 @@ class ReadModelLiveLedger:
         ledger = self._service.ledger
         for batch in read_log(ledger, after=cut, up_to=views_at, batch_size=self._batch_size):
             for entry in batch:
-                if entry.purchase_id in moved_on:
-                    first_after.setdefault(entry.purchase_id, entry.version)
+                if entry.aggregate_id in moved_on:
+                    first_after.setdefault(entry.aggregate_id, entry.version)
         later: dict[UUID, tuple[PurchaseEvent, ...]] = {}
         for purchase_id, version in moved_on.items():
             start = first_after.get(purchase_id)

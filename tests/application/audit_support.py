@@ -1,17 +1,24 @@
 """A small real ledger to audit, its export as lines, and the tools of someone tampering with it.
 
-``populate`` writes the same ten events on every backend, in this order (position: event):
+``populate`` writes the same fifteen events on every backend, in this order (position: event).
+Each initiate also adds the grant to the customer's credit wallet (``GrantAdded``), in the same
+transaction, after the purchase's own events of that command:
 
     1 acme   external    Initiated          (purchase A)
-    2 globex external    Initiated          (purchase B, stays pending)
-    3 acme   external    PaymentAuthorized  (A)
-    4 acme   promotional Initiated          (purchase C, final at once)
-    5 acme   external    PaymentSettled     (A, final)
-    6 acme   external    Initiated          (purchase D, initial status settled: 3 events)
-    7 acme   external    PaymentAuthorized  (D)
-    8 acme   external    PaymentSettled     (D)
-    9 globex external    Initiated          (purchase E)
-   10 globex external    PaymentAuthorized  (E)
+    2 acme               GrantAdded         (A, wallet of cust-a v1)
+    3 globex external    Initiated          (purchase B, stays pending)
+    4 globex             GrantAdded         (B, wallet of cust-b v1)
+    5 acme   external    PaymentAuthorized  (A)
+    6 acme   promotional Initiated          (purchase C, final at once)
+    7 acme               GrantAdded         (C, wallet of cust-c v1)
+    8 acme   external    PaymentSettled     (A, final)
+    9 acme   external    Initiated          (purchase D, initial status settled: 3 events)
+   10 acme   external    PaymentAuthorized  (D)
+   11 acme   external    PaymentSettled     (D)
+   12 acme               GrantAdded         (D, wallet of cust-a v2)
+   13 globex external    Initiated          (purchase E)
+   14 globex external    PaymentAuthorized  (E)
+   15 globex             GrantAdded         (E, wallet of cust-e v1)
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from tests.application.builders import authorize, external_purchase, promotional
 from tests.clock import START, FixedClock
 from tests.stores import bypassing_triggers, sqlite_bypassing_triggers
 
-EVENT_COUNT = 10
+EVENT_COUNT = 15
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class Purchases:
 
 
 def populate(ledger: CreditLedger, clock: FixedClock) -> Purchases:
-    """The ten events of the module docstring, one second apart."""
+    """The fifteen events of the module docstring, a command a second."""
 
     def tick() -> None:
         clock.advance(1)
