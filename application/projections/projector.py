@@ -7,6 +7,7 @@ that ``verify`` compares the live views with: one definition of what each event 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from creditledger.application.projections.ledger import LedgerProjection
 from creditledger.application.projections.projection import Projection, PurchaseTerms, Recorded
@@ -16,6 +17,13 @@ from creditledger.application.projections.revenue import SettledRevenueProjectio
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.domain.events import Initiated, PurchaseEventBase
+
+WALLET_EVENTS_PROJECTED: Final = False
+"""Whether the read models apply credit-wallet events (consumption, expiry, a grant's void) yet.
+Until they do, the projector passes over them, and ``audit verify --against-live`` compares the
+read models' balances with the export's purchase postings only
+(``creditledger.infrastructure.audit.readmodels``); set it once the ledger read model books
+``wallet_postings``, and the audit compares every posting."""
 
 PROJECTIONS: dict[ReadModelName, type[Projection]] = {
     ReadModelName.PURCHASES: PurchasesProjection,
@@ -69,7 +77,8 @@ class Projector:
         last = batch[-1].position
         # Wallet events are passed over (their positions tracked) until the read models learn
         # them.  TODO(issue 12): consumption, expiry and void in the read models.
-        batch = [r for r in batch if isinstance(r.event, PurchaseEventBase)]
+        if not WALLET_EVENTS_PROJECTED:
+            batch = [r for r in batch if isinstance(r.event, PurchaseEventBase)]
         for recorded in batch:
             if isinstance(recorded.event, Initiated):
                 self.terms.remember(recorded.event)

@@ -16,6 +16,11 @@ The views follow the log asynchronously, so the export's cut and the views' posi
     view keeps old versions. The row is kept as it is, with the events recorded for it after the
     cut (``LedgerSnapshot.later_events``); the comparison rolls the export's purchase forward by
     those events and compares every field of the row.
+
+Balances hold what the ledger read model books: purchase postings (``postings_for``) today, and
+wallet postings (``wallet_postings``: consumption, expiry) once the read models apply wallet
+events (``WALLET_EVENTS_PROJECTED``); the snapshot says which, and the export's balances are
+taken the same way, so the comparison is exact at each stage.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from creditledger.application.audit.state import (
     LedgerSnapshot,
     state_of_view,
 )
+from creditledger.application.projections.projector import WALLET_EVENTS_PROJECTED
 from creditledger.application.projections.purchases import purchase_view
 from creditledger.application.projections.rows import (
     PurchaseState,
@@ -74,6 +80,7 @@ class ReadModelLiveLedger:
             purchases,
             _balances_at(views, scope) if scope.balances else {},
             position=cut,
+            wallet_postings=WALLET_EVENTS_PROJECTED,
             later_events=self._events_after(cut, purchases_at, moved_on),
         )
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +42,15 @@ from creditledger.application.audit.verify import ExportVerifier, VerificationRe
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.infrastructure.audit.jobs import export_to_file
-from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
+from tests.application.builders import (
+    NAMESPACE,
+    authorize,
+    consume,
+    external_purchase,
+    promotional_purchase,
+    settle,
+    void,
+)
 from tests.clock import START, FixedClock
 from tests.stores import bypassing_triggers, sqlite_bypassing_triggers
 
@@ -154,6 +164,13 @@ def edit_event(lines: list[str], position: int, **members: Any) -> list[str]:
     return [*lines[:index], json.dumps(item), *lines[index + 1 :]]
 
 
+def regrant(lines: list[str], initiated: int, granted: int, amount: str) -> list[str]:
+    """A forger's change of a purchase's credit amount (its ``Initiated`` at ``initiated``),
+    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees."""
+    changed = edit_event(lines, initiated, data={"credit_amount": amount})
+    return edit_event(changed, granted, data={"amount": amount})
+
+
 # -- tampering with the store itself -------------------------------------------------------------
 
 
@@ -227,3 +244,50 @@ def _tamper_postgres(store_url: str, position: int, change: dict[str, Any] | Non
             sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s").format(table),
             (_changed(bytes(row[0]), change), position),
         )
+
+
+# -- a wallet that moves both ways ---------------------------------------------------------------
+
+WALLET_CUSTOMER = "cust-w"
+EXPIRES_AFTER = 10
+"""Seconds from the start to grant P's expiry."""
+
+
+@dataclass(frozen=True)
+class WalletPurchases:
+    p: PurchaseView
+    """External, 100.12 credits, expiring: 30 and 50 consumed, 20.12 expired."""
+    q: PurchaseView
+    """Promotional, 25 credits, no expiry: 5 consumed, 20 voided."""
+
+
+def populate_wallet(ledger: CreditLedger, clock: FixedClock) -> WalletPurchases:
+    """One customer's wallet through every wallet event, a command a second (position: event):
+
+    1 Initiated P         2 GrantAdded P (wallet v1)
+    3 Initiated Q         4 GrantAdded Q (v2)
+    5 CreditsConsumed 30 from P (v3)
+    6 CreditsConsumed 50 from P (v4)
+    7 GrantExpired P 20.12, effective at its expires_at (v5)
+    8 CreditsConsumed 5 from Q (v6)
+    9 PurchaseVoided Q 20    10 GrantVoided Q 20 (v7)
+    """
+    expires_at = clock.now() + timedelta(seconds=EXPIRES_AFTER)
+    p = ledger.initiate(
+        external_purchase(customer_id=WALLET_CUSTOMER, expires_at=expires_at)
+    ).purchase
+    clock.advance(1)
+    q = ledger.initiate(promotional_purchase(customer_id=WALLET_CUSTOMER)).purchase
+    clock.advance(1)
+    ledger.consume(consume("30", customer_id=WALLET_CUSTOMER))
+    clock.advance(1)
+    ledger.consume(consume("50", customer_id=WALLET_CUSTOMER))
+    clock.set(expires_at + timedelta(seconds=1))
+    expired = ledger.expire_due(NAMESPACE, WALLET_CUSTOMER, "USD")
+    assert [event.amount for event in expired] == [Decimal("20.12")]
+    clock.advance(1)
+    ledger.consume(consume("5", customer_id=WALLET_CUSTOMER))
+    clock.advance(1)
+    ledger.void(void(q.id))
+    clock.advance(1)
+    return WalletPurchases(p, q)
