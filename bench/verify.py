@@ -1,15 +1,17 @@
 """Audit speed: export, checkpoint and offline verify, next to the library's own replay rate.
 
-A SQLite store is bulk-loaded with external purchases of 3 events each (initiated, authorized,
-settled: made by the real aggregate, stored through the real mapper, inserted in large batches),
+A SQLite store is bulk-loaded with external purchase lifecycles of 5 events each (the purchase
+initiated and its grant added to the customer's credit wallet, authorized, settled, then the whole
+grant consumed: made by the real aggregates, stored through the real mapper, inserted in large
+batches; 1,000 customers, so each wallet lives through many grants),
 then each job runs ``--runs`` times (medians reported), each time in a fresh process so that its
 peak RSS is its own:
 
 - export: the whole log to a JSON Lines file (bulk reads, canonical bytes, hash chain);
 - verify: that file, offline (parse, chain, domain replay, postings, balances);
 - checkpoint: the chain over the whole log, recorded in the store;
-- baseline: the bare library replaying purchases of the same size with ``repository.get`` (one
-  round trip per purchase: the way the live path loads one).
+- baseline: the bare library replaying the purchases (3 events each) with ``repository.get`` (one
+  round trip per purchase: the way the live path loads one); its rate is per event.
 
 Run: ``.venv/bin/python -m bench.verify [--events N] [--runs R] [--replay-sample N] [--json PATH]``
 (default 1,000,000 events; ``--events 30000`` for a quick run; ``--events 10000000`` for the
@@ -34,13 +36,20 @@ from uuid import UUID, uuid4
 
 from bench.machine import load_average, machine_facts
 from creditledger.application.ledger import CreditLedger
+from creditledger.domain.consumption import normalize_consumption
+from creditledger.domain.events import LedgerEvent
+from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.wallet import CreditWallet, WalletContext
 from creditledger.infrastructure.audit.jobs import export_to_file, take_checkpoint, verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
 DEFAULT_EVENTS = 1_000_000
+EVENTS_PER_LIFECYCLE = 5
+"""Initiated, GrantAdded, PaymentAuthorized, PaymentSettled, CreditsConsumed."""
 EVENTS_PER_PURCHASE = 3
+"""A whole lifecycle's purchase events (what the baseline replays per purchase)."""
 LOAD_BATCH = 30_000
 """Stored events per insert transaction while loading."""
 CUSTOMERS = 1000
@@ -65,25 +74,52 @@ def _intents() -> list[PurchaseIntent]:
 
 
 def load(ledger: CreditLedger, events: int) -> list[UUID]:
-    """Fill the store with exactly ``events`` events: whole purchase lifecycles (3 events each),
-    and one shorter purchase for the remainder. Returns the whole lifecycles' ids."""
+    """Fill the store with exactly ``events`` events: whole lifecycles (5 events each), and one or
+    two shorter ones for the remainder (a purchase and its grant at least). Returns the whole
+    lifecycles' purchase ids."""
     intents = _intents()
+    wallets: dict[int, CreditWallet] = {}
     mapper, recorder = ledger.mapper, ledger.recorder
     purchase_ids: list[UUID] = []
     pending = []
     moment = START
-    whole, remainder = divmod(events, EVENTS_PER_PURCHASE)
-    for index in range(whole + (1 if remainder else 0)):
+    whole, remainder = divmod(events, EVENTS_PER_LIFECYCLE)
+    # A remainder of 1 cannot stand alone (a purchase is granted with its wallet's event): one
+    # whole lifecycle fewer, and two of 3 (initiated, granted, authorized) instead.
+    shorter = [remainder] if remainder > 1 else [3, 3] if remainder == 1 else []
+    whole -= 1 if remainder == 1 else 0
+    for index, size in enumerate([EVENTS_PER_LIFECYCLE] * whole + shorter):
         moment += timedelta(milliseconds=1)
         purchase_id = uuid4()
         context = CommandContext(at=moment)
-        purchase = CreditPurchase.initiate(purchase_id, intents[index % CUSTOMERS], context)
-        if index < whole or remainder == 2:
+        intent = intents[index % CUSTOMERS]
+        wallet = wallets.get(index % CUSTOMERS)
+        if wallet is None:
+            wallet = wallets[index % CUSTOMERS] = CreditWallet(
+                wallet_id_for(intent.namespace, intent.customer_id, intent.currency),
+                intent.namespace,
+                intent.customer_id,
+                intent.currency,
+            )
+        purchase = CreditPurchase.initiate(purchase_id, intent, context)
+        wallet.add_grant(purchase.intent, WalletContext(at=moment))
+        written: list[LedgerEvent] = [*purchase.collect_events(), *wallet.collect_events()]
+        if size >= 3:
             purchase.authorize_payment(context)
-        if index < whole:
+        if size >= 4:
             purchase.settle_payment(context)
+        written += purchase.collect_events()
+        if size == EVENTS_PER_LIFECYCLE:
+            spend = normalize_consumption(
+                namespace=intent.namespace,
+                customer_id=intent.customer_id,
+                currency=intent.currency,
+                amount=purchase.intent.credit_amount,
+            )
+            wallet.consume(uuid4(), spend, WalletContext(at=moment))
+            written += wallet.collect_events()
             purchase_ids.append(purchase_id)
-        pending += [mapper.to_stored_event(event) for event in purchase.collect_events()]
+        pending += [mapper.to_stored_event(event) for event in written]
         if len(pending) >= LOAD_BATCH:
             recorder.insert_events(pending)
             pending = []

@@ -1,14 +1,27 @@
 """Replaying exported events through the domain, in log order, in one pass.
 
 Every event is read back exactly as the live path reads it (the event class for its name, upcast
-from its stored class version, validated by the model), applied with
-``creditledger.domain.purchase.project_purchase`` (the live repository's projector), and booked with
-``creditledger.domain.ledger.postings_for``, ``balances`` and ``unbalanced_groups``.
+from its stored class version, validated by the model). A purchase event is applied with
+``creditledger.domain.purchase.project_purchase`` (the live repository's projector) and booked with
+``creditledger.domain.ledger.postings_for``; a credit-wallet event is applied with the domain's
+``CreditWallet.apply`` and booked with ``wallet_postings``
+(``creditledger.application.audit.wallets``).
+Every event's transaction groups must sum to zero.
+
+The two aggregates are written together where they share a fact, and the fold checks that they
+agree (export format 2): a purchase's ``Initiated`` and its wallet's ``GrantAdded`` (same amount,
+cost basis, priority, expiry, filters, grant time; the wallet of the purchase's customer and
+currency), a ``PurchaseVoided`` and its ``GrantVoided`` (same amount). Each pair is one
+transaction, so in the log the wallet's event comes after its purchase's events of that
+transaction and before any other aggregate's. At the end, per (namespace, customer, currency):
+the ledger's FBO balance equals what remains of the wallet's grants.
 
 Memory: only open purchases stay in memory. A purchase whose status becomes final goes, with its
 history, to a ``ClosedPurchases`` store (``creditledger.application.audit.closed``), and comes back
-only if a later line mentions it. So the fold holds the open purchases, one balance per
-(namespace, customer, currency, account), and nothing that grows with the log's length.
+only if a later line mentions it (a void of its credit does, once). Wallets keep their open grants
+only (see ``creditledger.application.audit.wallets``). So the fold holds the open purchases, one
+wallet per (namespace, customer, currency) with its open grants, one balance per (namespace,
+customer, currency, account), and nothing that grows with the log's length.
 """
 
 from __future__ import annotations
@@ -17,7 +30,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -35,20 +49,43 @@ from creditledger.application.audit.state import (
     Positions,
     state_of_purchase,
 )
+from creditledger.application.audit.wallets import WalletFold
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import PURCHASE_EVENT_CLASSES, PurchaseEvent
-from creditledger.domain.ledger import Account, balances, postings_for, unbalanced_groups
+from creditledger.domain.events import (
+    PURCHASE_EVENT_CLASSES,
+    WALLET_EVENT_CLASSES,
+    GrantAdded,
+    GrantVoided,
+    Initiated,
+    LedgerEvent,
+    PurchaseEvent,
+    PurchaseVoided,
+    WalletEvent,
+)
+from creditledger.domain.identity import wallet_id_for
+from creditledger.domain.ledger import (
+    Account,
+    Posting,
+    balances,
+    postings_for,
+    unbalanced_groups,
+)
 from creditledger.domain.purchase import CreditPurchase, project_purchase
 from creditledger.domain.status import PurchaseStatus
 
 EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
     cls.TYPE.value: cls for cls in PURCHASE_EVENT_CLASSES
 }
+WALLET_EVENT_CLASS_OF_TYPE: dict[str, type[WalletEvent]] = {
+    cls.TYPE.value: cls for cls in WALLET_EVENT_CLASSES
+}
+
+_Event = TypeVar("_Event", bound=LedgerEvent)
 
 
 def decode_event(
-    cls: type[PurchaseEvent], purchase_id: UUID | str, version: int, data: dict[str, Any]
-) -> PurchaseEvent:
+    cls: type[_Event], aggregate_id: UUID | str, version: int, data: dict[str, Any]
+) -> _Event:
     """The domain event from its stored JSON data, as the store's mapper reads it.
 
     Consumes ``data`` (upcasting works in place), so pass a dict nobody needs afterwards.
@@ -57,9 +94,10 @@ def decode_event(
     while stored_version < cls.class_version:
         getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")(data)
         stored_version += 1
-    data["originator_id"] = purchase_id
+    data["originator_id"] = aggregate_id
     data["originator_version"] = version
-    return cls.model_validate(data)
+    # A TypeVar bound to a union: mypy sees the union's classmethod, not ``cls``'s own.
+    return cast("_Event", cls.model_validate(data))
 
 
 def replay_history(purchase_id: str, history: History) -> CreditPurchase:
@@ -81,6 +119,31 @@ class _OpenPurchase:
     history: list[RecordedEvent]
 
 
+class _Pairing(Enum):
+    GRANT = GrantAdded
+    VOID = GrantVoided
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaited:
+    """A purchase event whose wallet event must come with it (same transaction)."""
+
+    pairing: _Pairing
+    position: int
+    event: Initiated | PurchaseVoided
+
+    @property
+    def purchase_id(self) -> UUID:
+        return self.event.originator_id
+
+    def describe(self) -> str:
+        wanted = self.pairing.value.TYPE.value
+        return (
+            f"the {self.event.TYPE.value} of purchase {self.purchase_id} at position "
+            f"{self.position} has no {wanted} written with it"
+        )
+
+
 _DomainBalanceKey = tuple[str, str, str, Account]
 
 
@@ -92,17 +155,29 @@ class LedgerFold:
     """
 
     def __init__(
-        self, *, partial_history_allowed: bool, closed: ClosedPurchases | None = None
+        self,
+        *,
+        partial_history_allowed: bool,
+        closed: ClosedPurchases | None = None,
+        wallets: bool = True,
     ) -> None:
+        """``wallets``: the export holds the credit wallets' events (format 2), so every grant
+        and void of a purchase must come with its wallet's; a version 1 file has none."""
         # An export that starts after the beginning of the log meets purchases in the middle of
         # their history: those are set aside. In a whole-log export that is a gap: an error.
         self.partial_history_allowed = partial_history_allowed
         self.partial: set[str] = set()
         self.partial_events = 0
+        self.with_wallets = wallets
+        self.wallets = WalletFold(partial_history_allowed=partial_history_allowed)
+        self._awaited: _Awaited | None = None
         self._open: dict[str, _OpenPurchase] = {}
         self._closed: ClosedPurchases = closed if closed is not None else MemoryClosedPurchases()
         self._closed_statuses: Counter[str] = Counter()
+        # Balances from purchase postings and from wallet postings, apart: a live source that
+        # does not book wallet events yet is compared with the first only.
         self._balances: dict[_DomainBalanceKey, Decimal] = {}
+        self._wallet_balances: dict[_DomainBalanceKey, Decimal] = {}
         self._balance_positions: dict[_DomainBalanceKey, int] = {}
 
     def apply(
@@ -114,6 +189,11 @@ class LedgerFold:
         data: dict[str, Any],
     ) -> None:
         """Replay one event; raises ``VerificationFailedError`` naming ``position``."""
+        awaited = self._awaited
+        if awaited is not None and str(awaited.purchase_id) != purchase_id:
+            raise fail(
+                f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
+            )
         if purchase_id in self.partial:
             self.partial_events += 1
             return
@@ -160,18 +240,10 @@ class LedgerFold:
                 f"{error}",
                 position,
             ) from None
-        unbalanced = unbalanced_groups(postings)
-        if unbalanced:
-            group, total = next(iter(unbalanced.items()))
-            raise fail(
-                "unbalanced_transaction_group",
-                f"transaction group {group} sums to {total}, not zero",
-                position,
-            )
-        totals, moved = self._balances, self._balance_positions
-        for key, amount in balances(postings).items():
-            totals[key] = totals[key] + amount if key in totals else amount
-            moved[key] = position
+        self._book(position, postings, self._balances)
+        if self.with_wallets and isinstance(event, Initiated | PurchaseVoided):
+            pairing = _Pairing.GRANT if isinstance(event, Initiated) else _Pairing.VOID
+            self._awaited = _Awaited(pairing, position, event)
         if entry is None:
             entry = self._open[purchase_id] = _OpenPurchase(purchase, [recorded])
         else:
@@ -181,6 +253,166 @@ class LedgerFold:
             del self._open[purchase_id]
             self._closed.add(purchase_id, tuple(entry.history))
             self._closed_statuses[purchase.status.value] += 1
+
+    def apply_wallet_event(
+        self,
+        position: int,
+        wallet_id: str,
+        version: int,
+        cls: type[WalletEvent],
+        data: dict[str, Any],
+    ) -> None:
+        """Replay one credit-wallet event; raises ``VerificationFailedError`` naming
+        ``position``."""
+        try:
+            event = decode_event(cls, wallet_id, version, dict(data))
+        except (ValidationError, TypeError, ValueError, AttributeError) as error:
+            raise fail(
+                "invalid_event_data",
+                f"{cls.TYPE.value} v{version} of wallet {wallet_id} does not read back as "
+                f"the domain event: {reason_of(error)}",
+                position,
+            ) from None
+        terms = self._paired(position, event)
+        try:
+            postings = self.wallets.apply(position, wallet_id, event, terms)
+        except ValueError as error:
+            # As for purchases: facts the model lets through that the domain cannot compute with.
+            raise fail(
+                "invalid_event_data",
+                f"{cls.TYPE.value} v{version} of wallet {wallet_id} cannot be replayed: {error}",
+                position,
+            ) from None
+        if postings is not None:
+            self._book(position, postings, self._wallet_balances)
+
+    def _paired(self, position: int, event: WalletEvent) -> Initiated | None:
+        """Check a wallet event against the purchase event it must come with, if any; for a
+        ``GrantAdded``, its purchase's ``Initiated`` (None: before a partial export's start)."""
+        awaited, self._awaited = self._awaited, None
+        if not self.with_wallets:  # pragma: no cover - a version 1 line cannot be a wallet's
+            return None
+        if awaited is None:
+            if not isinstance(event, GrantAdded | GrantVoided):
+                return None
+            purchase_id = str(event.purchase_id)
+            if self.partial_history_allowed and (
+                purchase_id in self.partial or self.purchase(purchase_id) is None
+            ):
+                # Its purchase's events lie before the export's start.
+                return None
+            source = "Initiated" if isinstance(event, GrantAdded) else "PurchaseVoided"
+            pairing = "grant" if isinstance(event, GrantAdded) else "void"
+            raise fail(
+                f"{pairing}_unmatched",
+                f"{event.TYPE.value} v{event.originator_version} of wallet {event.originator_id} "
+                f"for purchase {event.purchase_id} is not written with its purchase's {source}",
+                position,
+            )
+        if not isinstance(event, awaited.pairing.value) or event.purchase_id != awaited.purchase_id:
+            raise fail(
+                f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
+            )
+        purchase_event = awaited.event
+        initiated = (
+            purchase_event if isinstance(purchase_event, Initiated) else self._terms_of(awaited)
+        )
+        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+        differences: list[tuple[str, object, object]] = []
+        if event.originator_id != wanted:
+            differences.append(("wallet", event.originator_id, wanted))
+        if isinstance(event, GrantAdded):
+            differences += [
+                (name, getattr(event, name), expected)
+                for name, expected in (
+                    ("amount", initiated.credit_amount),
+                    ("cost_basis", initiated.cost_basis),
+                    ("priority", initiated.priority),
+                    ("expires_at", initiated.expires_at),
+                    ("feature_filters", initiated.feature_filters),
+                    ("granted_at", initiated.granted_at),
+                )
+                if getattr(event, name) != expected
+            ]
+        elif isinstance(purchase_event, PurchaseVoided) and event.amount != purchase_event.amount:
+            differences.append(("amount", event.amount, purchase_event.amount))
+        if differences:
+            pairing = awaited.pairing.name.lower()
+            shown = "; ".join(
+                f"{name} {found} where the purchase says {expected}"
+                for name, found, expected in differences
+            )
+            raise fail(
+                f"{pairing}_mismatch",
+                f"{event.TYPE.value} v{event.originator_version} for purchase "
+                f"{event.purchase_id} does not match its purchase's {purchase_event.TYPE.value} "
+                f"(position {awaited.position}): {shown}",
+                position,
+            )
+        return initiated if isinstance(event, GrantAdded) else None
+
+    def _terms_of(self, awaited: _Awaited) -> Initiated:
+        purchase = self.purchase(str(awaited.purchase_id))
+        if purchase is None:  # pragma: no cover - the void was just applied to it
+            raise fail("event_sequence_broken", awaited.describe(), awaited.position)
+        return purchase.intent
+
+    def _book(
+        self, position: int, postings: list[Posting], totals: dict[_DomainBalanceKey, Decimal]
+    ) -> None:
+        unbalanced = unbalanced_groups(postings)
+        if unbalanced:
+            group, total = next(iter(unbalanced.items()))
+            raise fail(
+                "unbalanced_transaction_group",
+                f"transaction group {group} sums to {total}, not zero",
+                position,
+            )
+        moved = self._balance_positions
+        for key, amount in balances(postings).items():
+            totals[key] = totals[key] + amount if key in totals else amount
+            moved[key] = position
+
+    def finish(self) -> None:
+        """The checks that need the whole export: every pair complete, and the FBO equation."""
+        awaited, self._awaited = self._awaited, None
+        if awaited is not None:
+            raise fail(
+                f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
+            )
+        if not self.with_wallets or self.partial_history_allowed:
+            # A partial export has partial balances and wallets: nothing to equate.
+            return
+        self._check_fbo()
+
+    def _check_fbo(self) -> None:
+        """Per (namespace, customer, currency): the ledger's FBO balance equals what remains of
+        the wallet's grants."""
+        zero = Decimal(0)
+        remaining = self.wallets.remaining()
+        fbo = {
+            (namespace, customer, currency): amount
+            for (namespace, customer, currency, account), amount in self.balances_by_account(
+                wallet_postings=True
+            ).items()
+            if account is Account.CUSTOMER_FBO
+        }
+        mismatched = [
+            (self._balance_positions.get((*key, Account.CUSTOMER_FBO)), key)
+            for key in fbo.keys() | remaining.keys()
+            if fbo.get(key, zero) != remaining.get(key, zero)
+        ]
+        if not mismatched:
+            return
+        position, key = min(mismatched, key=lambda item: (item[0] or 0, item[1]))
+        namespace, customer, currency = key
+        raise fail(
+            "fbo_mismatch",
+            f"customer {customer!r} of namespace {namespace!r} holds {fbo.get(key, zero)} "
+            f"{currency} in customer_fbo, but the grants of its wallet hold "
+            f"{remaining.get(key, zero)}",
+            position,
+        )
 
     def _reopened(self, purchase_id: str) -> _OpenPurchase | None:
         """A closed purchase a line mentions again, back in memory (None if it is not closed)."""
@@ -220,10 +452,22 @@ class LedgerFold:
     def purchase_count(self) -> int:
         return len(self._open) + len(self._closed)
 
+    def balances_by_account(self, *, wallet_postings: bool) -> dict[_DomainBalanceKey, Decimal]:
+        totals = dict(self._balances)
+        if wallet_postings:
+            for key, amount in self._wallet_balances.items():
+                totals[key] = totals[key] + amount if key in totals else amount
+        return totals
+
     @property
     def balances(self) -> dict[BalanceKey, Decimal]:
         """Every balance, per (namespace, customer, currency, account)."""
-        return {_balance_key(key): amount for key, amount in self._balances.items()}
+        return self.balances_of(wallet_postings=True)
+
+    def balances_of(self, *, wallet_postings: bool) -> dict[BalanceKey, Decimal]:
+        """Every balance, with or without what wallet events (consumption, expiry) booked."""
+        totals = self.balances_by_account(wallet_postings=wallet_postings)
+        return {_balance_key(key): amount for key, amount in totals.items()}
 
     def positions(self) -> Positions:
         """Where each purchase's events and each balance's last movement are in the export."""
@@ -235,14 +479,16 @@ class LedgerFold:
             balances={_balance_key(key): at for key, at in self._balance_positions.items()},
         )
 
-    def snapshot(self, position: int | None) -> LedgerSnapshot:
-        """The purchases (whole histories only) and balances, as plain rows."""
+    def snapshot(self, position: int | None, *, wallet_postings: bool = True) -> LedgerSnapshot:
+        """The purchases (whole histories only) and balances, as plain rows; without
+        ``wallet_postings``, balances as purchase events alone book them."""
         return LedgerSnapshot(
             purchases={
                 purchase.id: state_of_purchase(purchase) for purchase, _ in self._histories()
             },
-            balances=self.balances,
+            balances=self.balances_of(wallet_postings=wallet_postings),
             position=position,
+            wallet_postings=wallet_postings,
         )
 
     def statuses(self) -> dict[str, int]:
@@ -254,7 +500,9 @@ class LedgerFold:
     def totals(self) -> dict[tuple[str, str], Decimal]:
         """Balances summed per (currency, account): each currency's accounts sum to zero."""
         sums: dict[tuple[str, str], Decimal] = {}
-        for (_, _, currency, account), amount in self._balances.items():
+        for (_, _, currency, account), amount in self.balances_by_account(
+            wallet_postings=True
+        ).items():
             total_key = (currency, account.value)
             sums[total_key] = sums.get(total_key, Decimal(0)) + amount
         return dict(sorted(sums.items()))

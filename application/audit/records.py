@@ -17,14 +17,39 @@ from creditledger.application.audit.canonical import canonical_text
 from creditledger.application.audit.chain import is_chain_hash
 
 FORMAT: Final = "creditledger-audit-export"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""Version 2 adds the credit wallets' event lines (``wallet_id``); a purchase's line is as in 1."""
+READABLE_FORMAT_VERSIONS: Final = frozenset({1, 2})
+"""Version 1 files (written before wallets existed: purchase lines only) still verify."""
 
-EVENT_MEMBERS = frozenset(
-    {"kind", "position", "purchase_id", "version", "type", "namespace", "recorded_at", "data"}
-)
-"""What the canonical bytes of an event cover: every member of its line except ``hash``."""
+
+class Aggregate(StrEnum):
+    """Whose event a line is: the member naming its id says so (``purchase_id``, ``wallet_id``)."""
+
+    PURCHASE = "purchase"
+    WALLET = "wallet"
+
+    @property
+    def id_member(self) -> str:
+        return f"{self.value}_id"
+
+
+def _members(aggregate: Aggregate) -> frozenset[str]:
+    return frozenset(
+        {"kind", "position", aggregate.id_member, "version", "type", "namespace", "recorded_at"}
+        | {"data"}
+    )
+
+
+EVENT_MEMBERS = _members(Aggregate.PURCHASE)
+"""What the canonical bytes of a purchase event cover: every member of its line except ``hash``.
+Unchanged since version 1, so the chain over purchase events (and every checkpoint recorded
+before wallets existed) is the same in both versions."""
+WALLET_EVENT_MEMBERS = _members(Aggregate.WALLET)
+"""The same for a wallet event (version 2): ``wallet_id`` in place of ``purchase_id``."""
 
 EVENT_LINE_MEMBERS = EVENT_MEMBERS | {"hash"}
+WALLET_EVENT_LINE_MEMBERS = WALLET_EVENT_MEMBERS | {"hash"}
 
 
 def _chain_hash(value: str) -> str:
@@ -97,7 +122,8 @@ class ExportTrailer(_Line):
 def event_object(
     *,
     position: int,
-    purchase_id: str,
+    aggregate: Aggregate,
+    aggregate_id: str,
     version: int,
     type_: str,
     namespace: str | None,
@@ -108,7 +134,7 @@ def event_object(
     return {
         "kind": "event",
         "position": position,
-        "purchase_id": purchase_id,
+        aggregate.id_member: aggregate_id,
         "version": version,
         "type": type_,
         "namespace": namespace,

@@ -137,6 +137,10 @@ class LedgerSnapshot:
     purchases: Mapping[UUID, PurchaseState]
     balances: Mapping[BalanceKey, Decimal]
     position: int | None = None
+    wallet_postings: bool = True
+    """Whether the balances include what credit-wallet events book (consumption, expiry:
+    ``creditledger.domain.ledger.wallet_postings``). A live source whose balances do not book
+    them yet says False, and the export's balances are compared without them."""
     later_events: Mapping[UUID, tuple[PurchaseEvent, ...]] = field(default_factory=dict)
     """Purchases whose live row already reflects events recorded after the cut (a read model
     keeps no old versions), with those events: the comparison rolls the export's purchase

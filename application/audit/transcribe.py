@@ -1,9 +1,11 @@
 """From the store's rows to export event objects, and the chain over them.
 
-The store keeps, per event, its position (notification id), purchase id, version, topic and JSON
+The store keeps, per event, its position (notification id), aggregate id, version, topic and JSON
 state. An export line adds what a reader needs to replay without the store: the event's name, its
-recording time, and its purchase's namespace (which only the purchase's ``Initiated`` event holds,
-so the transcriber remembers it for the purchase's later events).
+recording time, whose it is (a purchase's line names its ``purchase_id``, a credit wallet's its
+``wallet_id``) and its namespace. Only a purchase's ``Initiated`` event holds the purchase's
+namespace, so the transcriber remembers it for the purchase's later events; every wallet event
+holds its own.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from creditledger.application.audit.canonical import (
     parse_json,
 )
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
-from creditledger.application.audit.records import event_object
-from creditledger.domain.events import EVENT_CLASSES, Initiated
+from creditledger.application.audit.records import Aggregate, event_object
+from creditledger.domain.events import EVENT_CLASSES, WALLET_EVENT_CLASSES, Initiated
 
 TYPE_OF_TOPIC: dict[str, str] = {topic: cls.TYPE.value for topic, cls in EVENT_CLASSES.items()}
 """Event names by stored topic; a topic not listed is exported as it is stored."""
+
+WALLET_TOPICS = frozenset(cls.TOPIC for cls in WALLET_EVENT_CLASSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,8 @@ class StoredEntry:
     """One event as the store holds it, at its position in the log."""
 
     position: int
-    purchase_id: UUID
+    aggregate_id: UUID
+    """The purchase's or the credit wallet's id (the store's originator id)."""
     version: int
     topic: str
     state: bytes
@@ -73,17 +78,23 @@ class Transcriber:
         if not isinstance(data, dict):
             raise UnreadableEventError(entry.position, "the state is not a JSON object")
         namespace: str | None
-        if entry.topic == Initiated.TOPIC:
+        aggregate = Aggregate.PURCHASE
+        if entry.topic in WALLET_TOPICS:
+            aggregate = Aggregate.WALLET
+            found = data.get("namespace")
+            namespace = found if isinstance(found, str) else None
+        elif entry.topic == Initiated.TOPIC:
             found = data.get("namespace")
             namespace = found if isinstance(found, str) else None
             if namespace is not None and entry.version == 1:
-                self._remember(entry.purchase_id, namespace)
+                self._remember(entry.aggregate_id, namespace)
         else:
-            namespace = self._namespace_of(entry.purchase_id)
+            namespace = self._namespace_of(entry.aggregate_id)
         timestamp = data.get("timestamp")
         return event_object(
             position=entry.position,
-            purchase_id=str(entry.purchase_id),
+            aggregate=aggregate,
+            aggregate_id=str(entry.aggregate_id),
             version=entry.version,
             type_=TYPE_OF_TOPIC.get(entry.topic, entry.topic),
             namespace=namespace,

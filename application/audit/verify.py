@@ -3,8 +3,10 @@
 For every line, in order: it is one JSON object of the documented shape; positions only grow and
 stay within the header's range; the chain hash recomputed from the canonical bytes equals the
 line's; checkpoints met on the way match; the event reads back as its domain event and replays
-on its purchase (no gap, no second authorization...); its postings balance. The first failure
-stops verification and names its position. At the end the trailer must agree with what was seen.
+on its purchase or credit wallet (no gap, no second authorization, no drawing more than a grant
+holds...), agreeing with the other aggregate where they share a fact; its postings balance. The
+first failure stops verification and names its position. At the end the trailer must agree with
+what was seen, and every customer's FBO balance with what remains of its wallet's grants.
 """
 
 from __future__ import annotations
@@ -30,10 +32,17 @@ from creditledger.application.audit.findings import (
     fail,
     reason_of,
 )
-from creditledger.application.audit.fold import EVENT_CLASS_OF_TYPE, LedgerFold
+from creditledger.application.audit.fold import (
+    EVENT_CLASS_OF_TYPE,
+    WALLET_EVENT_CLASS_OF_TYPE,
+    LedgerFold,
+)
 from creditledger.application.audit.records import (
     EVENT_LINE_MEMBERS,
     FORMAT_VERSION,
+    READABLE_FORMAT_VERSIONS,
+    WALLET_EVENT_LINE_MEMBERS,
+    Aggregate,
     ChainScope,
     Checkpoint,
     ExportHeader,
@@ -113,6 +122,12 @@ class VerificationReport:
                 "partial_histories": len(ledger.partial),
                 "partial_history_events": ledger.partial_events,
             },
+            "wallets": {
+                "total": ledger.wallets.wallet_count,
+                "open_grants": ledger.wallets.open_grant_count,
+                "partial_histories": len(ledger.wallets.partial),
+                "partial_history_events": ledger.wallets.partial_events,
+            },
             "balances": {
                 "rows": len(ledger.balances),
                 "totals": [
@@ -150,6 +165,7 @@ class ExportVerifier:
         self._hash: str | None = None
         self._last_position: int | None = None
         self._fold = LedgerFold(partial_history_allowed=False)
+        self._wallets = True
         self._notes: list[str] = []
 
     @property
@@ -223,10 +239,11 @@ class ExportVerifier:
 
     def _start(self, item: dict[str, Any]) -> None:
         version = item.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_FORMAT_VERSIONS or type(version) is not int:
+            readable = " and ".join(str(known) for known in sorted(READABLE_FORMAT_VERSIONS))
             raise fail(
                 "unsupported_format",
-                f"format version {version!r}; this verifier reads version {FORMAT_VERSION}",
+                f"format version {version!r}; this verifier reads versions {readable}",
             )
         try:
             header = ExportHeader.model_validate(item)
@@ -234,8 +251,11 @@ class ExportVerifier:
             raise fail("malformed_header", reason_of(error)) from None
         self._header = header
         self._hash = header.chain_start_hash
+        self._wallets = header.format_version >= FORMAT_VERSION
         self._fold = LedgerFold(
-            partial_history_allowed=header.from_position > 1, closed=self._closed
+            partial_history_allowed=header.from_position > 1,
+            closed=self._closed,
+            wallets=self._wallets,
         )
         checkpoints = [*header.checkpoints, *self._given]
         self._checker = CheckpointChecker(checkpoints)
@@ -276,13 +296,18 @@ class ExportVerifier:
         position = item.get("position")
         if type(position) is not int:
             raise fail("malformed_line", "an event line without an integer position")
-        if item.keys() != EVENT_LINE_MEMBERS:
+        members = (
+            WALLET_EVENT_LINE_MEMBERS
+            if self._wallets and Aggregate.WALLET.id_member in item
+            else EVENT_LINE_MEMBERS
+        )
+        if item.keys() != members:
             found = set(item.keys())
             raise fail(
                 "malformed_line",
                 "the event line's members are wrong: "
-                f"missing {sorted(EVENT_LINE_MEMBERS - found)}, "
-                f"unexpected {sorted(found - EVENT_LINE_MEMBERS)}",
+                f"missing {sorted(members - found)}, "
+                f"unexpected {sorted(found - members)}",
                 position,
             )
         given = item.pop("hash")
@@ -329,15 +354,21 @@ class ExportVerifier:
 
     def _replay(self, header: ExportHeader, position: int, item: dict[str, Any]) -> None:
         type_ = item["type"]
-        cls = EVENT_CLASS_OF_TYPE.get(type_) if isinstance(type_, str) else None
+        wallet = Aggregate.WALLET.id_member in item
+        classes = WALLET_EVENT_CLASS_OF_TYPE if wallet else EVENT_CLASS_OF_TYPE
+        cls = classes.get(type_) if isinstance(type_, str) else None
         if cls is None:
-            raise fail("unknown_event_type", f"unknown event type {type_!r}", position)
+            whose = "a wallet" if wallet else "a purchase"
+            raise fail("unknown_event_type", f"unknown event type {type_!r} of {whose}", position)
         version = item["version"]
         if type(version) is not int or version < 1:
             raise fail("malformed_line", f"version {version!r} is not a positive integer", position)
-        purchase_id = item["purchase_id"]
-        if not isinstance(purchase_id, str):
-            raise fail("malformed_line", f"purchase id {purchase_id!r} is not a string", position)
+        aggregate = Aggregate.WALLET if wallet else Aggregate.PURCHASE
+        aggregate_id = item[aggregate.id_member]
+        if not isinstance(aggregate_id, str):
+            raise fail(
+                "malformed_line", f"{aggregate.value} id {aggregate_id!r} is not a string", position
+            )
         data = item["data"]
         if not isinstance(data, dict):
             raise fail("malformed_line", "data is not a JSON object", position)
@@ -349,13 +380,17 @@ class ExportVerifier:
                 position,
             )
         namespace = item["namespace"]
+        # A wallet event and a purchase's Initiated hold their namespace; a purchase's later
+        # events take it from the Initiated.
         expected = (
-            data.get("namespace") if cls is Initiated else self._fold.namespace_of(purchase_id)
+            data.get("namespace")
+            if wallet or cls is Initiated
+            else self._fold.namespace_of(aggregate_id)
         )
         if expected is not None and namespace != expected:
             raise fail(
                 "namespace_mismatch",
-                f"the line says namespace {namespace!r}, the purchase's is {expected!r}",
+                f"the line says namespace {namespace!r}, the {aggregate.value}'s is {expected!r}",
                 position,
             )
         if header.namespace is not None and namespace != header.namespace:
@@ -364,7 +399,12 @@ class ExportVerifier:
                 f"an event of namespace {namespace!r} in an export of {header.namespace!r}",
                 position,
             )
-        self._fold.apply(position, purchase_id, version, cls, data)
+        if wallet:
+            self._fold.apply_wallet_event(
+                position, aggregate_id, version, WALLET_EVENT_CLASS_OF_TYPE[type_], data
+            )
+        else:
+            self._fold.apply(position, aggregate_id, version, EVENT_CLASS_OF_TYPE[type_], data)
 
     def _end(self, item: dict[str, Any]) -> None:
         try:
@@ -435,3 +475,6 @@ class ExportVerifier:
                     f"was exported up to position {header.last_position}",
                     after,
                 )
+        # Last, on a whole file: each grant and void came with its wallet's event, and each
+        # customer's FBO balance is what remains of its wallet's grants.
+        self._fold.finish()

@@ -2,9 +2,10 @@
 
 Each purchase comes from the live query path (``CreditLedger.get_purchase``, which loads the
 purchase's events through the library's event store), and balances are folded from each
-purchase's events with ``creditledger.domain.ledger.postings_for``. The state is taken as of the
-export's cut: a purchase that changed after the cut is read at the version it had there, so
-writers running since the export do not show up as differences.
+purchase's events with ``creditledger.domain.ledger.postings_for`` and from each of their credit
+wallets' events with ``wallet_postings`` (consumption, expiry), read through the same event store.
+The state is taken as of the export's cut: a purchase or wallet that changed after the cut is read
+at the version it had there, so writers running since the export do not show up as differences.
 
 This is one provider of ``creditledger.application.audit.state.LiveLedger``; the read models
 (projections) are another, with the same ``snapshot`` method.
@@ -24,8 +25,9 @@ from creditledger.application.audit.state import (
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import PurchaseState
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import Initiated, PurchaseEvent
-from creditledger.domain.ledger import balances, postings_for
+from creditledger.domain.events import Initiated, PurchaseEvent, WalletEvent
+from creditledger.domain.identity import wallet_id_for
+from creditledger.domain.ledger import Posting, balances, postings_for, wallet_postings
 from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
 
 
@@ -36,12 +38,14 @@ class StoreLiveLedger:
         self._ledger = ledger
         self._batch_size = batch_size
         self.unreadable: dict[UUID, str] = {}
-        """Purchases the live path could not load, with the reason (reported as missing)."""
+        """Purchases the live path could not load, with the reason (reported as missing), and
+        wallets whose postings could not be booked, with the reason (their balances differ)."""
 
     def snapshot(self, scope: AuditScope) -> LedgerSnapshot:
         versions_at_cut = self._versions_at_cut(scope.last_position)
         purchases: dict[UUID, PurchaseState] = {}
         totals: dict[BalanceKey, Decimal] = {}
+        terms: dict[UUID, Initiated] = {}
         for purchase_id, namespace in self._purchases(scope):
             version = versions_at_cut.get(purchase_id)
             try:
@@ -51,7 +55,19 @@ class StoreLiveLedger:
                 continue
             purchases[purchase_id] = state_of_view(view)
             if scope.balances:
-                self._book(purchase_id, view.version, totals)
+                initiated = self._book(purchase_id, view.version, totals)
+                if initiated is not None:
+                    terms[purchase_id] = initiated
+        if scope.balances:
+            # Balances are whole only with the purchases' wallets' postings; every grant of
+            # those wallets is one of these purchases (a wallet is one customer's in one
+            # namespace), so their terms are at hand.
+            wallets = {
+                wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+                for initiated in terms.values()
+            }
+            for wallet_id in sorted(wallets):
+                self._book_wallet(wallet_id, versions_at_cut.get(wallet_id), terms, totals)
         return LedgerSnapshot(purchases, totals, position=scope.last_position)
 
     def _purchases(self, scope: AuditScope) -> list[tuple[UUID, str]]:
@@ -92,10 +108,13 @@ class StoreLiveLedger:
             for entry in batch:
                 # Entries come in log order, so a purchase's first entry after the cut is its
                 # earliest version there.
-                versions.setdefault(entry.purchase_id, entry.version - 1)
+                versions.setdefault(entry.aggregate_id, entry.version - 1)
         return versions
 
-    def _book(self, purchase_id: UUID, version: int, totals: dict[BalanceKey, Decimal]) -> None:
+    def _book(
+        self, purchase_id: UUID, version: int, totals: dict[BalanceKey, Decimal]
+    ) -> Initiated | None:
+        """Add the purchase's postings up to ``version``; its terms, if it has any."""
         events: list[PurchaseEvent] = [
             event
             for event in self._ledger.events.get(purchase_id, lte=version)
@@ -103,10 +122,35 @@ class StoreLiveLedger:
         ]
         initiated = events[0] if events else None
         if not isinstance(initiated, Initiated):
-            return
+            return None
         for event in events:
-            for (namespace, customer, currency, account), amount in balances(
-                postings_for(initiated, event)
-            ).items():
-                key = BalanceKey(namespace, customer, currency, account.value)
-                totals[key] = totals.get(key, Decimal(0)) + amount
+            _add(totals, postings_for(initiated, event))
+        return initiated
+
+    def _book_wallet(
+        self,
+        wallet_id: UUID,
+        version: int | None,
+        terms: dict[UUID, Initiated],
+        totals: dict[BalanceKey, Decimal],
+    ) -> None:
+        """Add the wallet's postings up to ``version`` (None: all of them)."""
+        postings: list[Posting] = []
+        for event in self._ledger.events.get(wallet_id, lte=version):
+            if not isinstance(event, WalletEvent):  # pragma: no cover - a wallet's own events
+                continue
+            try:
+                postings += wallet_postings(event, terms.__getitem__)
+            except KeyError as missing:
+                self.unreadable[wallet_id] = (
+                    f"wallet v{event.originator_version} draws on purchase {missing}, which the "
+                    "live path could not load"
+                )
+                return
+        _add(totals, postings)
+
+
+def _add(totals: dict[BalanceKey, Decimal], postings: list[Posting]) -> None:
+    for (namespace, customer, currency, account), amount in balances(postings).items():
+        key = BalanceKey(namespace, customer, currency, account.value)
+        totals[key] = totals.get(key, Decimal(0)) + amount

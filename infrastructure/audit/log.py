@@ -80,7 +80,7 @@ def read_log(
             batch.append(
                 StoredEntry(
                     position=notification.id,
-                    purchase_id=originator if isinstance(originator, UUID) else UUID(originator),
+                    aggregate_id=originator if isinstance(originator, UUID) else UUID(originator),
                     version=notification.originator_version,
                     topic=notification.topic,
                     state=_plain_state(ledger, notification.state),

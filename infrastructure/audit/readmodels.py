@@ -16,6 +16,9 @@ The views follow the log asynchronously, so the export's cut and the views' posi
     view keeps old versions. The row is kept as it is, with the events recorded for it after the
     cut (``LedgerSnapshot.later_events``); the comparison rolls the export's purchase forward by
     those events and compares every field of the row.
+
+Balances hold what the ledger read model books: purchase postings (``postings_for``) and wallet
+postings (``wallet_postings``: consumption, expiry), exactly as the export's are taken.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class ReadModelLiveLedger:
             purchases,
             _balances_at(views, scope) if scope.balances else {},
             position=cut,
+            wallet_postings=True,
             later_events=self._events_after(cut, purchases_at, moved_on),
         )
 
@@ -100,8 +104,8 @@ class ReadModelLiveLedger:
         ledger = self._service.ledger
         for batch in read_log(ledger, after=cut, up_to=views_at, batch_size=self._batch_size):
             for entry in batch:
-                if entry.purchase_id in moved_on:
-                    first_after.setdefault(entry.purchase_id, entry.version)
+                if entry.aggregate_id in moved_on:
+                    first_after.setdefault(entry.aggregate_id, entry.version)
         later: dict[UUID, tuple[PurchaseEvent, ...]] = {}
         for purchase_id, version in moved_on.items():
             start = first_after.get(purchase_id)

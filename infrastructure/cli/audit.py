@@ -347,6 +347,16 @@ def _print_verify(report: VerificationReport, comparisons: list[LiveComparison])
     facts.add_row("purchases", f"{purchases['total']:,} ({statuses or 'none'})")
     if purchases["partial_histories"]:
         facts.add_row("partial histories", f"{purchases['partial_histories']:,} (set aside)")
+    wallets = summary["wallets"]
+    facts.add_row(
+        "credit wallets",
+        f"{wallets['total']:,} ({wallets['open_grants']:,} grants still open"
+        + (
+            f", {wallets['partial_histories']:,} partial, set aside)"
+            if wallets["partial_histories"]
+            else ")"
+        ),
+    )
     facts.add_row("balance rows", f"{summary['balances']['rows']:,}")
     facts.add_row(
         "double entry",

@@ -1,23 +1,32 @@
 """A small real ledger to audit, its export as lines, and the tools of someone tampering with it.
 
-``populate`` writes the same ten events on every backend, in this order (position: event):
+``populate`` writes the same fifteen events on every backend, in this order (position: event).
+Each initiate also adds the grant to the customer's credit wallet (``GrantAdded``), in the same
+transaction, after the purchase's own events of that command:
 
     1 acme   external    Initiated          (purchase A)
-    2 globex external    Initiated          (purchase B, stays pending)
-    3 acme   external    PaymentAuthorized  (A)
-    4 acme   promotional Initiated          (purchase C, final at once)
-    5 acme   external    PaymentSettled     (A, final)
-    6 acme   external    Initiated          (purchase D, initial status settled: 3 events)
-    7 acme   external    PaymentAuthorized  (D)
-    8 acme   external    PaymentSettled     (D)
-    9 globex external    Initiated          (purchase E)
-   10 globex external    PaymentAuthorized  (E)
+    2 acme               GrantAdded         (A, wallet of cust-a v1)
+    3 globex external    Initiated          (purchase B, stays pending)
+    4 globex             GrantAdded         (B, wallet of cust-b v1)
+    5 acme   external    PaymentAuthorized  (A)
+    6 acme   promotional Initiated          (purchase C, final at once)
+    7 acme               GrantAdded         (C, wallet of cust-c v1)
+    8 acme   external    PaymentSettled     (A, final)
+    9 acme   external    Initiated          (purchase D, initial status settled: 3 events)
+   10 acme   external    PaymentAuthorized  (D)
+   11 acme   external    PaymentSettled     (D)
+   12 acme               GrantAdded         (D, wallet of cust-a v2)
+   13 globex external    Initiated          (purchase E)
+   14 globex external    PaymentAuthorized  (E)
+   15 globex             GrantAdded         (E, wallet of cust-e v1)
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,11 +42,19 @@ from creditledger.application.audit.verify import ExportVerifier, VerificationRe
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.infrastructure.audit.jobs import export_to_file
-from tests.application.builders import authorize, external_purchase, promotional_purchase, settle
+from tests.application.builders import (
+    NAMESPACE,
+    authorize,
+    consume,
+    external_purchase,
+    promotional_purchase,
+    settle,
+    void,
+)
 from tests.clock import START, FixedClock
 from tests.stores import bypassing_triggers, sqlite_bypassing_triggers
 
-EVENT_COUNT = 10
+EVENT_COUNT = 15
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class Purchases:
 
 
 def populate(ledger: CreditLedger, clock: FixedClock) -> Purchases:
-    """The ten events of the module docstring, one second apart."""
+    """The fifteen events of the module docstring, a command a second."""
 
     def tick() -> None:
         clock.advance(1)
@@ -147,6 +164,13 @@ def edit_event(lines: list[str], position: int, **members: Any) -> list[str]:
     return [*lines[:index], json.dumps(item), *lines[index + 1 :]]
 
 
+def regrant(lines: list[str], initiated: int, granted: int, amount: str) -> list[str]:
+    """A forger's change of a purchase's credit amount (its ``Initiated`` at ``initiated``),
+    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees."""
+    changed = edit_event(lines, initiated, data={"credit_amount": amount})
+    return edit_event(changed, granted, data={"amount": amount})
+
+
 # -- tampering with the store itself -------------------------------------------------------------
 
 
@@ -220,3 +244,50 @@ def _tamper_postgres(store_url: str, position: int, change: dict[str, Any] | Non
             sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s").format(table),
             (_changed(bytes(row[0]), change), position),
         )
+
+
+# -- a wallet that moves both ways ---------------------------------------------------------------
+
+WALLET_CUSTOMER = "cust-w"
+EXPIRES_AFTER = 10
+"""Seconds from the start to grant P's expiry."""
+
+
+@dataclass(frozen=True)
+class WalletPurchases:
+    p: PurchaseView
+    """External, 100.12 credits, expiring: 30 and 50 consumed, 20.12 expired."""
+    q: PurchaseView
+    """Promotional, 25 credits, no expiry: 5 consumed, 20 voided."""
+
+
+def populate_wallet(ledger: CreditLedger, clock: FixedClock) -> WalletPurchases:
+    """One customer's wallet through every wallet event, a command a second (position: event):
+
+    1 Initiated P         2 GrantAdded P (wallet v1)
+    3 Initiated Q         4 GrantAdded Q (v2)
+    5 CreditsConsumed 30 from P (v3)
+    6 CreditsConsumed 50 from P (v4)
+    7 GrantExpired P 20.12, effective at its expires_at (v5)
+    8 CreditsConsumed 5 from Q (v6)
+    9 PurchaseVoided Q 20    10 GrantVoided Q 20 (v7)
+    """
+    expires_at = clock.now() + timedelta(seconds=EXPIRES_AFTER)
+    p = ledger.initiate(
+        external_purchase(customer_id=WALLET_CUSTOMER, expires_at=expires_at)
+    ).purchase
+    clock.advance(1)
+    q = ledger.initiate(promotional_purchase(customer_id=WALLET_CUSTOMER)).purchase
+    clock.advance(1)
+    ledger.consume(consume("30", customer_id=WALLET_CUSTOMER))
+    clock.advance(1)
+    ledger.consume(consume("50", customer_id=WALLET_CUSTOMER))
+    clock.set(expires_at + timedelta(seconds=1))
+    expired = ledger.expire_due(NAMESPACE, WALLET_CUSTOMER, "USD")
+    assert [event.amount for event in expired] == [Decimal("20.12")]
+    clock.advance(1)
+    ledger.consume(consume("5", customer_id=WALLET_CUSTOMER))
+    clock.advance(1)
+    ledger.void(void(q.id))
+    clock.advance(1)
+    return WalletPurchases(p, q)

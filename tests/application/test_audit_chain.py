@@ -8,7 +8,7 @@ import pytest
 
 from creditledger.application.audit.canonical import NotCanonicalError, canonical_bytes, parse_json
 from creditledger.application.audit.chain import GENESIS_HASH, is_chain_hash, next_hash
-from creditledger.application.audit.records import event_line, event_object
+from creditledger.application.audit.records import Aggregate, event_line, event_object
 
 
 def test_canonical_bytes_sort_keys_at_every_depth_without_whitespace() -> None:
@@ -45,7 +45,8 @@ def test_a_different_previous_hash_gives_a_different_hash_for_the_same_event() -
 def test_an_event_line_is_its_canonical_text_with_the_hash_as_last_member() -> None:
     event = event_object(
         position=7,
-        purchase_id="00000000-0000-0000-0000-000000000001",
+        aggregate=Aggregate.PURCHASE,
+        aggregate_id="00000000-0000-0000-0000-000000000001",
         version=1,
         type_="Initiated",
         namespace="acme",

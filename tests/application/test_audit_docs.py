@@ -64,7 +64,7 @@ def test_the_documented_verifier_names_the_position_of_a_changed_event(
     _, lines, _, _ = export
     changed = [line.replace('"credit_amount":"30.00"', '"credit_amount":"31.00"') for line in lines]
     assert documented_verify(_write(tmp_path / "changed.jsonl", changed)) == (
-        "position 6: hash mismatch"
+        "position 9: hash mismatch"
     )
 
 
@@ -72,7 +72,7 @@ def test_the_documented_verifier_checks_a_held_checkpoint_against_a_rewritten_ch
     documented_verify: Verify, export: tuple[Path, list[str], int, str], tmp_path: Path
 ) -> None:
     _, lines, position, chain_hash = export
-    forged = rehash(edit_event(lines, 6, data={"credit_amount": "80.00"}))
+    forged = rehash(edit_event(lines, 9, data={"credit_amount": "80.00"}))
     path = _write(tmp_path / "forged.jsonl", forged)
     assert documented_verify(path, {position: chain_hash}) == (
         f"position {position}: checkpoint mismatch"

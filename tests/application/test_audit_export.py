@@ -57,7 +57,11 @@ def test_every_event_is_exported_in_commit_order_with_what_a_replay_needs(
     purchases = populate(ledger, clock)
     events = _events(export_lines(ledger, tmp_path / "export.jsonl"))
     assert [event["position"] for event in events] == list(range(1, EVENT_COUNT + 1))
-    second = events[2]
+    grant = events[1]  # A's grant, in the customer's credit wallet
+    assert (grant["type"], grant["version"], grant["namespace"]) == ("GrantAdded", 1, "acme")
+    assert "purchase_id" not in grant
+    assert grant["data"]["purchase_id"] == str(purchases.a.id)  # type: ignore[index]
+    second = events[4]
     assert second["purchase_id"] == str(purchases.a.id)
     assert (second["version"], second["type"], second["namespace"]) == (
         2,
@@ -84,7 +88,7 @@ def test_a_namespace_export_holds_whole_histories_and_says_checkpoints_cannot_be
     assert take_checkpoint(ledger, NOW) is not None
     lines = export_lines(ledger, tmp_path / "globex.jsonl", namespace="globex")
     events = _events(lines)
-    assert [event["position"] for event in events] == [2, 9, 10]
+    assert [event["position"] for event in events] == [3, 4, 13, 14, 15]
     assert {event["namespace"] for event in events} == {"globex"}
     report = verify_lines(lines)
     assert report.ok, report.failure
@@ -104,27 +108,34 @@ def test_an_export_from_a_position_continues_the_whole_logs_chain(
     checkpoint = take_checkpoint(ledger, NOW)
     assert checkpoint is not None
     whole = export_lines(ledger, tmp_path / "whole.jsonl")
-    tail = export_lines(ledger, tmp_path / "tail.jsonl", from_position=6)
+    tail = export_lines(ledger, tmp_path / "tail.jsonl", from_position=9)
     assert (
-        json.loads(tail[0])["chain_start_hash"] == json.loads(whole[event_index(whole, 5)])["hash"]
+        json.loads(tail[0])["chain_start_hash"] == json.loads(whole[event_index(whole, 8)])["hash"]
     )
-    assert tail[1:-1] == whole[event_index(whole, 6) : -1]
+    assert tail[1:-1] == whole[event_index(whole, 9) : -1]
     assert json.loads(tail[-1])["final_hash"] == json.loads(whole[-1])["final_hash"]
     report = verify_lines(tail)
     assert report.ok, report.failure
     assert report.checked_checkpoints == [checkpoint]
-    # D's history (positions 6 to 8) and E's (9, 10) are whole in the tail.
+    # D's history (positions 9 to 11) and E's (13, 14) are whole in the tail; so is cust-e's
+    # wallet (15), not cust-a's (its grant of D, at 12, is its version 2).
     assert report.summary()["purchases"]["total"] == 2
     assert report.summary()["purchases"]["partial_history_events"] == 0
+    assert report.summary()["wallets"] == {
+        "total": 1,
+        "open_grants": 1,
+        "partial_histories": 1,
+        "partial_history_events": 1,
+    }
 
 
 def test_an_export_from_a_position_sets_aside_purchases_that_began_before_it(
     ledger: CreditLedger, clock: FixedClock, tmp_path: Path
 ) -> None:
     populate(ledger, clock)
-    report = verify_lines(export_lines(ledger, tmp_path / "tail.jsonl", from_position=5))
+    report = verify_lines(export_lines(ledger, tmp_path / "tail.jsonl", from_position=8))
     assert report.ok, report.failure
-    assert report.summary()["purchases"]["partial_histories"] == 1  # A, settled at position 5
+    assert report.summary()["purchases"]["partial_histories"] == 1  # A, settled at position 8
     assert report.summary()["purchases"]["total"] == 2
 
 
@@ -167,7 +178,7 @@ def test_an_export_while_writers_run_is_exactly_the_log_up_to_its_cut(
     lines = out.getvalue().splitlines()
     stored = ledger.recorder.select_notifications(start=1, limit=cut + 100, stop=cut)
     assert [event["position"] for event in _events(lines)] == [n.id for n in stored]
-    assert [event["purchase_id"] for event in _events(lines)] == [
+    assert [event.get("purchase_id") or event["wallet_id"] for event in _events(lines)] == [
         str(n.originator_id) for n in stored
     ]
     assert verify_lines(lines).ok

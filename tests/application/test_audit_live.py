@@ -11,9 +11,11 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.audit.jobs import LiveComparison, compare_with_live
 from creditledger.infrastructure.audit.live import StoreLiveLedger
 from tests.application.audit_support import (
-    edit_event,
+    WALLET_CUSTOMER,
     export_lines,
     populate,
+    populate_wallet,
+    regrant,
     rehash,
     tamper_stored_event,
     verify_lines,
@@ -54,10 +56,10 @@ def test_a_forged_export_differs_from_the_live_state_where_it_was_forged(
 ) -> None:
     purchases = populate(ledger, clock)
     lines = export_lines(ledger, tmp_path / "export.jsonl")
-    forged = rehash(edit_event(lines, 6, data={"credit_amount": "80.00"}))
+    forged = rehash(regrant(lines, 9, 12, "80.00"))
     comparison = _compare(ledger, forged)
     first = comparison.differences[0]
-    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.d.id), 6)
+    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.d.id), 9)
     assert first.export == {"credit_amount": Decimal("80.00")}
     assert first.live == {"credit_amount": Decimal("30.00")}
     balance_keys = {item.key for item in comparison.differences if item.kind == "balance"}
@@ -69,10 +71,10 @@ def test_a_store_changed_after_the_export_differs_from_it(
 ) -> None:
     purchases = populate(ledger, clock)
     lines = export_lines(ledger, tmp_path / "export.jsonl")
-    tamper_stored_event(ledger, store_url, 9, {"customer_id": "cust-x"})
+    tamper_stored_event(ledger, store_url, 13, {"customer_id": "cust-x"})
     comparison = _compare(ledger, lines)
     first = comparison.differences[0]
-    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.e.id), 9)
+    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.e.id), 13)
 
 
 def test_a_namespace_export_is_compared_with_that_namespace_only(
@@ -88,8 +90,43 @@ def test_an_export_from_a_position_compares_whole_purchases_and_no_balances(
     ledger: CreditLedger, clock: FixedClock, tmp_path: Path
 ) -> None:
     populate(ledger, clock)
-    comparison = _compare(ledger, export_lines(ledger, tmp_path / "t.jsonl", from_position=5))
+    comparison = _compare(ledger, export_lines(ledger, tmp_path / "t.jsonl", from_position=8))
     assert comparison.differences == []
     assert comparison.purchases == 2
     assert not comparison.balances_compared
     assert comparison.notes
+
+
+def test_a_wallets_consumptions_expiry_and_void_agree_with_the_event_store(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path
+) -> None:
+    populate_wallet(ledger, clock)
+    comparison = _compare(ledger, export_lines(ledger, tmp_path / "export.jsonl"))
+    assert comparison.differences == []
+    assert comparison.purchases == 2
+    assert comparison.notes == []  # balances with every posting, wallet postings included
+    # P: fbo, receivable open; Q (promotional): the same and wash; both: accrued, breakage.
+    assert comparison.balances == 6
+
+
+def test_a_consumption_changed_in_the_store_after_the_export_makes_the_live_path_refuse_it(
+    ledger: CreditLedger, clock: FixedClock, store_url: str, tmp_path: Path
+) -> None:
+    wallet = populate_wallet(ledger, clock)
+    lines = export_lines(ledger, tmp_path / "export.jsonl")
+    # The consumption at 6 drew 50 from P; in the store it now draws 40, so the expiry at 7
+    # (20.12) no longer forfeits what remained: the live wallet does not replay any more.
+    allocation = {"purchase_id": str(wallet.p.id), "amount": "40.00"}
+    tamper_stored_event(ledger, store_url, 6, {"amount": "40.00", "allocations": [allocation]})
+    live = StoreLiveLedger(ledger)
+    report = verify_lines(lines)
+    assert report.ok, report.failure
+    comparison = compare_with_live(report, live)
+    first = comparison.differences[0]
+    assert (first.kind, first.key, first.position) == ("purchase", str(wallet.p.id), 1)
+    assert first.detail == "missing from the live state"
+    assert "forfeits 20.12, not the 30.12 that remained" in live.unreadable[wallet.p.id]
+    customer = "/".join(("acme", WALLET_CUSTOMER, "USD"))
+    assert ("balance", f"{customer}/customer_accrued", 8) in [
+        (d.kind, d.key, d.position) for d in comparison.differences
+    ]

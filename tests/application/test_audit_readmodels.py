@@ -25,8 +25,10 @@ from creditledger.infrastructure.projections.memory import MemoryViewDatabase
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.application.audit_support import (
     EVENT_COUNT,
+    WALLET_CUSTOMER,
     export_lines,
     populate,
+    populate_wallet,
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase, settle
@@ -125,7 +127,7 @@ def test_views_past_the_cut_are_compared_exactly_at_the_cut_even_with_a_clock_go
     ledger.initiate(external_purchase(customer_id="cust-a", credit_amount="7"))
     with read_models(ledger) as service:
         service.runner.catch_up()
-        assert service.read_models.position() == EVENT_COUNT + 3
+        assert service.read_models.position() == EVENT_COUNT + 4  # the initiate writes 2
         comparison = _compare(service, lines)
     assert comparison.differences == []
     assert comparison.purchases == 5
@@ -142,8 +144,8 @@ def test_a_tampered_purchase_row_fails_naming_the_purchase_and_its_position(
         _tamper_purchase_row(service, purchases.d.id, "credit_amount", "80.00")
         comparison = _compare(service, lines)
     first = comparison.differences[0]
-    # D was initiated at position 6; the credit amount is fixed by its initiation.
-    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.d.id), 6)
+    # D was initiated at position 9; the credit amount is fixed by its initiation.
+    assert (first.kind, first.key, first.position) == ("purchase", str(purchases.d.id), 9)
     assert first.export == {"credit_amount": Decimal("30.00")}
     assert first.live == {"credit_amount": Decimal("80.00")}
 
@@ -158,7 +160,7 @@ def test_a_tampered_status_fails_at_the_purchases_latest_event(
         _tamper_purchase_row(service, purchases.a.id, "status", "active.payment.authorized")
         comparison = _compare(service, lines)
     assert [(d.kind, d.key, d.position) for d in comparison.differences] == [
-        ("purchase", str(purchases.a.id), 5)
+        ("purchase", str(purchases.a.id), 8)
     ]
     assert comparison.differences[0].detail == "differs in status"
 
@@ -173,7 +175,7 @@ def test_a_tampered_balance_row_fails_at_the_last_event_that_moved_it(
         _tamper_balance(service, "cust-c", "customer_fbo", "11")
         comparison = _compare(service, lines)
     assert [(d.kind, d.key, d.position) for d in comparison.differences] == [
-        ("balance", "/".join(BalanceKey("acme", "cust-c", "USD", "customer_fbo")), 4)
+        ("balance", "/".join(BalanceKey("acme", "cust-c", "USD", "customer_fbo")), 6)
     ]
     assert (comparison.differences[0].export, comparison.differences[0].live) == (
         Decimal("25.00"),
@@ -198,3 +200,27 @@ def test_a_tampered_view_diverges_from_the_export_while_the_event_store_does_not
         "read_models": 1,
         "event_store": 0,
     }
+
+
+def test_the_read_models_are_compared_on_what_they_book_of_a_wallet(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path
+) -> None:
+    populate_wallet(ledger, clock)
+    lines = export_lines(ledger, tmp_path / "export.jsonl")
+    report = verify_lines(lines)
+    with read_models(ledger) as service:
+        service.runner.catch_up()
+        comparisons = compare_with_sources(
+            report,
+            {"read_models": ReadModelLiveLedger(service), "event_store": StoreLiveLedger(ledger)},
+        )
+    views, store = comparisons
+    assert views.differences == store.differences == []
+    customer = ("acme", WALLET_CUSTOMER, "USD")
+    # Both the event store's and the views' balances hold the consumptions and the expiry.
+    export = report.ledger.snapshot(None, wallet_postings=True).balances
+    assert BalanceKey(*customer, "customer_accrued") in report.ledger.balances
+    assert BalanceKey(*customer, "customer_accrued") in export
+    booked = "does not book credit-wallet events"
+    assert not any(booked in note for note in views.notes)
+    assert not any(booked in note for note in store.notes)

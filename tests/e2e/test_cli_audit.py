@@ -2,7 +2,7 @@
 in a subprocess, on a SQLite store.
 
 Each run starts a Python process (about a second), so the ledger under audit is filled in-process
-(``tests.application.audit_support.populate``: ten events, positions 1 to 10) and only the
+(``tests.application.audit_support.populate``: fifteen events, positions 1 to 15) and only the
 commands under test go through the command line.
 """
 
@@ -24,10 +24,10 @@ from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import (
     EVENT_COUNT,
     Purchases,
-    edit_event,
     event_index,
     export_lines,
     populate,
+    regrant,
     rehash,
     without_checkpoints,
 )
@@ -93,14 +93,14 @@ def test_an_export_verifies_and_one_changed_byte_fails_naming_its_position(
     assert json.loads(verified.stdout)["ok"] is True  # piped: JSON, even without --json
 
     lines = export.read_text().splitlines()
-    index = event_index(lines, 6)
+    index = event_index(lines, 9)
     lines[index] = lines[index].replace('"credit_amount":"30.00"', '"credit_amount":"31.00"')
     export.write_text("\n".join(lines) + "\n")
     result = creditledger(database, "audit", "verify", str(export), "--json")
     report = failed_verification(result)
     assert report["ok"] is False
-    assert (report["failure"]["code"], report["failure"]["position"]) == ("hash_mismatch", 6)
-    assert "position 6" in result.stderr
+    assert (report["failure"]["code"], report["failure"]["position"]) == ("hash_mismatch", 9)
+    assert "position 9" in result.stderr
 
 
 @pytest.mark.usefixtures("purchases")
@@ -113,8 +113,8 @@ def test_a_checkpoint_catches_a_store_changed_before_a_fresh_export(
     with sqlite_bypassing_triggers(database) as connection:
         connection.execute(
             "UPDATE stored_events "
-            "SET state = CAST(replace(state, '\"cust-b\"', '\"cust-z\"') AS BLOB) "
-            "WHERE rowid = 2"
+            "SET state = CAST(replace(state, '\"psp-a\"', '\"psp-z\"') AS BLOB) "
+            "WHERE rowid = 5"  # A's authorization: a fact nothing else in the log repeats
         )
     export = tmp_path / "re-export.jsonl"
     succeeded(creditledger(database, "audit", "export", str(export), "--json"))
@@ -159,7 +159,7 @@ def test_verify_against_live_names_a_read_model_row_changed_by_hand(
     succeeded(creditledger(database, "audit", "verify", str(export), "--against-live", "--json"))
     with sqlite3.connect(database) as connection:
         connection.execute(
-            "UPDATE readmodel_purchases SET credit_amount = '80.00' WHERE created_position = 6"
+            "UPDATE readmodel_purchases SET credit_amount = '80.00' WHERE created_position = 9"
         )
     result = creditledger(database, "audit", "verify", str(export), "--against-live", "--json")
     report = failed_verification(result)
@@ -168,11 +168,11 @@ def test_verify_against_live_names_a_read_model_row_changed_by_hand(
     first = sources["read_models"]["first_difference"]
     assert (first["key"], first["position"], first["live"]) == (
         str(purchases.d.id),
-        6,
+        9,
         {"credit_amount": "80.00"},
     )
     assert (
-        f"at position 6: purchase {purchases.d.id} differs in credit_amount in the read models"
+        f"at position 9: purchase {purchases.d.id} differs in credit_amount in the read models"
         in result.stderr
     )
 
@@ -187,7 +187,7 @@ def test_an_auditors_own_checkpoint_catches_a_forger_who_rewrote_the_chain(
         checkpoint = take_checkpoint(ledger, START)
         lines = export_lines(ledger, export)
     assert checkpoint is not None
-    forged = without_checkpoints(rehash(edit_event(lines, 6, data={"credit_amount": "80.00"})))
+    forged = without_checkpoints(rehash(regrant(lines, 9, 12, "80.00")))
     export.write_text("\n".join(forged) + "\n")
 
     held = f"{checkpoint.position}:{checkpoint.chain_hash}"
@@ -269,7 +269,7 @@ def test_a_failed_verification_on_a_terminal_says_failed_before_anything_else(
     export = tmp_path / "export.jsonl"
     succeeded(creditledger(database, "audit", "export", str(export), "--json"))
     lines = export.read_text().splitlines()
-    index = event_index(lines, 6)
+    index = event_index(lines, 9)
     lines[index] = lines[index].replace('"credit_amount":"30.00"', '"credit_amount":"31.00"')
     export.write_text("\n".join(lines) + "\n")
 
@@ -283,5 +283,5 @@ def test_a_failed_verification_on_a_terminal_says_failed_before_anything_else(
     assert code == VERIFY_FAILED
     first_line = shown.strip().splitlines()[0]
     assert first_line.startswith("FAILED"), shown
-    assert "position 6" in first_line
+    assert "position 9" in first_line
     assert "verified" not in shown.replace("Verification: FAILED", "")

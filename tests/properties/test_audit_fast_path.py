@@ -29,7 +29,7 @@ from creditledger.application.audit.state import state_as_dict
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
 from creditledger.infrastructure.audit.jobs import verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
-from tests.application.audit_support import export_lines, populate, rehash
+from tests.application.audit_support import export_lines, populate, populate_wallet, rehash
 from tests.clock import FixedClock
 
 # Strings with lone surrogates and control characters; integers beyond 64 bits; floats.
@@ -114,10 +114,11 @@ def _export(directory: str) -> tuple[str, ...]:
     clock = FixedClock()
     with open_ledger("memory://", clock=clock) as ledger:
         populate(ledger, clock)
+        populate_wallet(ledger, clock)  # consumption, expiry and void in a wallet too
         return tuple(export_lines(ledger, Path(directory) / "base.jsonl"))
 
 
-_MEMBERS = ["position", "purchase_id", "version", "type", "namespace", "recorded_at"]
+_MEMBERS = ["position", "purchase_id", "wallet_id", "version", "type", "namespace", "recorded_at"]
 _DATA_MEMBERS = [
     "amount",
     "credit_amount",
@@ -130,6 +131,9 @@ _DATA_MEMBERS = [
     "transaction_group_id",
     "class_version",
     "metadata",
+    "purchase_id",
+    "allocations",
+    "effective_at",
 ]
 _replacements = (
     st.none()
@@ -164,7 +168,8 @@ def _tampering(draw: st.DrawFn, lines: list[str]) -> list[str]:
             lines.insert(draw(st.sampled_from(events)), moved)
         else:
             other = json.loads(lines[draw(st.sampled_from(events))])
-            item["purchase_id"] = other["purchase_id"]
+            member = "purchase_id" if "purchase_id" in item else "wallet_id"
+            item[member] = other.get("purchase_id") or other["wallet_id"]
             lines[index] = json.dumps(item)
     if draw(st.integers(min_value=0, max_value=3)):  # mostly: else the chain hides the rest
         with contextlib.suppress(NotCanonicalError):  # a forger cannot hash a float either

@@ -1,0 +1,220 @@
+"""Replaying exported credit-wallet events through the domain's own ``CreditWallet.apply``.
+
+Every rule the aggregate enforces live refuses a forged history here too: a consumption drawing
+more than a grant holds, or from a grant expired, voided or used up; an expiry of the wrong amount
+or at the wrong time; a void of the wrong amount; a version gap. The fold adds what the aggregate
+takes on trust from its own decisions: each event names its wallet's namespace, customer and
+currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
+consumption happens at its recording time and states the balance left after it. Postings come from
+``creditledger.domain.ledger.wallet_postings``, with each grant's terms (its purchase's
+``Initiated``, matched when the grant was added: ``creditledger.application.audit.fold``).
+
+Memory: one ``CreditWallet`` per (namespace, customer, currency) met, holding only its *open*
+grants (something can still be drawn from or forfeited) with their purchase terms. A grant used
+up, expired or voided can never move again, so the fold forgets it (the aggregate would keep it
+forever, and every keyed consumption's record for retries, which an auditor does not answer). So
+memory grows with the number of wallets and of grants still open, not with the log's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import assert_never
+from uuid import UUID
+
+from creditledger.application.audit.findings import fail
+from creditledger.domain.errors import CreditsNotGrantedError, LedgerError
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    WalletEvent,
+)
+from creditledger.domain.identity import wallet_id_for
+from creditledger.domain.ledger import Posting, wallet_postings
+from creditledger.domain.wallet import CreditWallet
+
+ZERO = Decimal(0)
+
+WalletKey = tuple[str, str, str]
+"""(namespace, customer id, currency): whose wallet."""
+
+
+@dataclass(slots=True)
+class _FoldedWallet:
+    wallet: CreditWallet
+    terms: dict[UUID, Initiated]
+    """The open grants' purchase terms (``wallet_postings`` routes each posting by them)."""
+
+    @property
+    def key(self) -> WalletKey:
+        wallet = self.wallet
+        return (wallet.namespace, wallet.customer_id, wallet.currency)
+
+
+class WalletFold:
+    """The credit wallets that a run of exported wallet events adds up to.
+
+    Wallets are keyed by their id exactly as the export writes it (lowercase, hyphenated).
+    """
+
+    def __init__(self, *, partial_history_allowed: bool) -> None:
+        # As for purchases: an export starting after the log's beginning meets wallets in the
+        # middle of their history; those are set aside (their balances are not compared).
+        self.partial_history_allowed = partial_history_allowed
+        self.partial: set[str] = set()
+        self.partial_events = 0
+        self._wallets: dict[str, _FoldedWallet] = {}
+
+    def apply(
+        self, position: int, wallet_id: str, event: WalletEvent, terms: Initiated | None
+    ) -> list[Posting] | None:
+        """Replay one event; its postings, or None if its wallet's history is partial.
+
+        ``terms``: for a ``GrantAdded``, its purchase's ``Initiated`` (None only when that lies
+        before a partial export's start). Raises ``VerificationFailedError`` naming ``position``.
+        """
+        if wallet_id in self.partial:
+            self.partial_events += 1
+            return None
+        folded = self._wallets.get(wallet_id)
+        if self.partial_history_allowed and (
+            (folded is None and event.originator_version > 1)
+            or (isinstance(event, GrantAdded) and terms is None)
+        ):
+            self._set_aside(wallet_id)
+            return None
+        if folded is None:
+            folded = self._new_wallet(position, wallet_id, event)
+        wallet = folded.wallet
+        if (event.namespace, event.customer_id, event.currency) != folded.key:
+            namespace, customer, currency = folded.key
+            raise fail(
+                "wallet_mismatch",
+                f"{event.TYPE.value} v{event.originator_version} names customer "
+                f"{event.customer_id!r} in {event.currency} of namespace {event.namespace!r}; "
+                f"wallet {wallet_id} is {customer!r}'s in {currency} of {namespace!r}",
+                position,
+            )
+        if wallet.updated_at is not None and event.timestamp < wallet.updated_at:
+            raise fail(
+                "wallet_time_reversed",
+                f"{event.TYPE.value} v{event.originator_version} of wallet {wallet_id} is "
+                f"recorded at {event.timestamp.isoformat()}, before the wallet's previous event "
+                f"({wallet.updated_at.isoformat()})",
+                position,
+            )
+        if isinstance(event, GrantAdded) and terms is not None:
+            folded.terms[event.purchase_id] = terms
+        try:
+            wallet.apply(event)
+            postings = wallet_postings(event, folded.terms.__getitem__)
+        except CreditsNotGrantedError as error:
+            # The fold forgets closed grants: say what the aggregate would have said of one.
+            raise fail(
+                "event_sequence_broken",
+                f"{event.TYPE.value} v{event.originator_version} of wallet {wallet_id} cannot be "
+                f"replayed: {error.detail} (never granted to it, or its credit is closed: used "
+                "up, expired or voided)",
+                position,
+            ) from None
+        except LedgerError as error:
+            raise fail(
+                error.code,
+                f"{event.TYPE.value} v{event.originator_version} of wallet {wallet_id} cannot be "
+                f"replayed: {error.detail}",
+                position,
+            ) from None
+        if isinstance(event, CreditsConsumed):
+            self._check_consumption(position, wallet_id, folded, event)
+        self._forget_closed(folded, event)
+        return postings
+
+    def _new_wallet(self, position: int, wallet_id: str, event: WalletEvent) -> _FoldedWallet:
+        if str(event.originator_id) != wallet_id:
+            raise fail(
+                "malformed_line",
+                f"wallet id {wallet_id!r} is not written as lowercase hyphenated hex",
+                position,
+            )
+        derived = wallet_id_for(event.namespace, event.customer_id, event.currency)
+        if derived != event.originator_id:
+            raise fail(
+                "wallet_mismatch",
+                f"wallet {wallet_id} is not the wallet of customer {event.customer_id!r} in "
+                f"{event.currency} of namespace {event.namespace!r} (that is {derived})",
+                position,
+            )
+        wallet = CreditWallet(
+            event.originator_id, event.namespace, event.customer_id, event.currency
+        )
+        folded = self._wallets[wallet_id] = _FoldedWallet(wallet, {})
+        return folded
+
+    def _set_aside(self, wallet_id: str) -> None:
+        self._wallets.pop(wallet_id, None)
+        self.partial.add(wallet_id)
+        self.partial_events += 1
+
+    @staticmethod
+    def _check_consumption(
+        position: int, wallet_id: str, folded: _FoldedWallet, event: CreditsConsumed
+    ) -> None:
+        # The live wallet decides at its recording time, and states what it left spendable.
+        if event.consumed_at != event.timestamp:
+            raise fail(
+                "wallet_time_reversed",
+                f"consumption {event.consumption_id} of wallet {wallet_id} says it happened at "
+                f"{event.consumed_at.isoformat()}, but was recorded at "
+                f"{event.timestamp.isoformat()}",
+                position,
+            )
+        left = folded.wallet.balance(event.consumed_at)
+        if event.balance_after != left:
+            raise fail(
+                "balance_after_mismatch",
+                f"consumption {event.consumption_id} of wallet {wallet_id} says "
+                f"{event.balance_after} was left, the wallet's grants leave {left}",
+                position,
+            )
+
+    @staticmethod
+    def _forget_closed(folded: _FoldedWallet, event: WalletEvent) -> None:
+        match event:
+            case GrantAdded():
+                return
+            case CreditsConsumed():
+                touched = [allocation.purchase_id for allocation in event.allocations]
+                # Records for answering retries: an auditor answers none.
+                folded.wallet.consumptions.clear()
+            case GrantExpired() | GrantVoided():
+                touched = [event.purchase_id]
+            case _:
+                assert_never(event)
+        grants = folded.wallet.grants
+        for purchase_id in touched:
+            grant = grants.get(purchase_id)
+            # The aggregate's own criterion for a grant that can no longer move.
+            if grant is not None and (grant.closed or grant.remaining <= 0):
+                del grants[purchase_id]
+                folded.terms.pop(purchase_id, None)
+
+    # -- what the fold adds up to ---------------------------------------------------------------
+
+    def remaining(self) -> dict[WalletKey, Decimal]:
+        """Per wallet, the sum over its grants of what remains (closed grants hold nothing)."""
+        return {
+            folded.key: sum((grant.remaining for grant in folded.wallet.grants.values()), ZERO)
+            for folded in self._wallets.values()
+        }
+
+    @property
+    def wallet_count(self) -> int:
+        return len(self._wallets)
+
+    @property
+    def open_grant_count(self) -> int:
+        return sum(len(folded.wallet.grants) for folded in self._wallets.values())
