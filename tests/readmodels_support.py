@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 from uuid import UUID
 
 from creditledger.application.commands import (
@@ -21,8 +22,8 @@ from creditledger.application.commands import (
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
 from creditledger.application.purchase_view import PurchaseView
-from creditledger.domain.events import Initiated, PurchaseEvent
-from creditledger.domain.ledger import Account, Posting, postings_for
+from creditledger.domain.events import Initiated, LedgerEvent, PurchaseEvent, WalletEventBase
+from creditledger.domain.ledger import Account, Posting, postings_for, wallet_postings
 from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.service import ReadModelService
 
@@ -87,10 +88,15 @@ def logged_events(ledger: CreditLedger) -> list[tuple[int, PurchaseEvent]]:
 
 
 def logged_postings(ledger: CreditLedger) -> list[Posting]:
-    """The postings the domain books for every logged event."""
+    """The postings the domain books for every logged event (a wallet's events included)."""
     initiated: dict[UUID, Initiated] = {}
     postings: list[Posting] = []
-    for _, event in logged_events(ledger):
+    for _, logged in logged_events(ledger):
+        # The log holds wallet events too (EventLog.decode casts every event to a purchase's).
+        event = cast(LedgerEvent, logged)
+        if isinstance(event, WalletEventBase):
+            postings += wallet_postings(event, initiated.__getitem__)
+            continue
         if isinstance(event, Initiated):
             initiated[event.originator_id] = event
         postings += postings_for(initiated[event.originator_id], event)

@@ -85,6 +85,7 @@ from creditledger.application.testing.model_postings import (
     expected_wallet_postings,
 )
 from creditledger.application.testing.model_wallet import (
+    GrantTerms,
     ModelWallet,
     ModelWalletEvent,
     WalletKey,
@@ -504,10 +505,40 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         """The same, for a feature drawn apart from the grants: often one no grant serves."""
         self._consume_from(self._wallet(pick), data, feature, key, reference)
 
+    @precondition(lambda self: bool(self._grants_to_expire()))
+    @rule(
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        offset=st.sampled_from((timedelta(0), -_TICK)),
+        key=optional_keys(),
+    )
+    def consume_on_an_expiry(
+        self, data: st.DataObject, pick: int, offset: timedelta, key: str | None
+    ) -> None:
+        """Move the clock onto a grant's ``expires_at`` (or a microsecond before it) and spend
+        from its wallet, for a feature it serves: at the instant itself it cannot be drawn."""
+        grants = self._grants_to_expire()
+        wallet, terms = grants[pick % len(grants)]
+        self.clock.set(terms.expires_at + offset if terms.expires_at else self.clock.now())
+        feature = terms.feature_filters[0] if terms.feature_filters else None
+        self._consume_from(wallet, data, feature, key, None)
+
+    def _grants_to_expire(self) -> list[tuple[ModelWallet, GrantTerms]]:
+        """Grants with credit left that expire after now (and before ``FAR_FUTURE``)."""
+        now = self.clock.now()
+        found = []
+        for wallet in self.model.wallets.values():
+            for grant in wallet.recorded().values():
+                expires = grant.terms.expires_at
+                if grant.remaining > 0 and expires and now < expires - _TICK < FAR_FUTURE:
+                    found.append((wallet, grant.terms))
+        return found
+
     def _wallet(self, pick: int) -> ModelWallet:
-        # Wallets with the most grants first: small picks (where shrinking goes) find them.
+        # Half the picks (and the small ones, where shrinking goes) take the wallet with the most
+        # grants: a consumption across grants is where the burn-down order shows.
         wallets = sorted(self.model.wallets.values(), key=lambda w: -len(w.terms))
-        return wallets[pick % len(wallets)]
+        return wallets[0 if pick < 4 else pick % len(wallets)]
 
     def _consume_from(
         self,
@@ -573,11 +604,12 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(p.expires_at for p in self.model.purchases.values()))
     @rule(
         pick=st.integers(min_value=0),
-        offset=st.sampled_from((timedelta(0), -_TICK, _TICK, timedelta(days=1))),
+        offset=st.sampled_from((timedelta(0), timedelta(0), -_TICK, _TICK, timedelta(days=1))),
     )
     def advance_the_clock_to_an_expiry(self, pick: int, offset: timedelta) -> None:
-        """Move the clock to a grant's expiry: exactly on it, a microsecond either side, or a
-        day after (never back: only if that is later than now)."""
+        """Move the clock to a grant's expiry: exactly on it (twice as often: where an
+        off-by-one shows), a microsecond either side, or a day after (never back: only if that
+        is later than now)."""
         expiries = sorted({p.expires_at for p in self.model.purchases.values() if p.expires_at})
         target = expiries[pick % len(expiries)] + offset
         if self.clock.now() < target < FAR_FUTURE:

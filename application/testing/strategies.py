@@ -180,8 +180,11 @@ def expiry_delays() -> st.SearchStrategy[timedelta | None]:
 
 @cache
 def wallet_feature_filters() -> st.SearchStrategy[list[str]]:
-    """Filters from ``FEATURE_POOL``: none (serves every consumption), one, or both."""
-    return st.lists(st.sampled_from(FEATURE_POOL), unique=True, max_size=len(FEATURE_POOL))
+    """Filters from ``FEATURE_POOL``: none (serves every consumption: half the time, so that
+    consumptions span grants), one, or both."""
+    return st.just([]) | st.lists(
+        st.sampled_from(FEATURE_POOL), unique=True, min_size=1, max_size=len(FEATURE_POOL)
+    )
 
 
 @cache
