@@ -87,7 +87,7 @@ def logged_events(ledger: CreditLedger) -> list[tuple[int, LedgerEvent]]:
 
 
 def logged_postings(ledger: CreditLedger) -> list[Posting]:
-    """The postings the domain books for every logged event."""
+    """The postings the domain books for every logged event (a wallet's events included)."""
     initiated: dict[UUID, Initiated] = {}
     postings: list[Posting] = []
     for _, event in logged_events(ledger):

@@ -5,10 +5,12 @@ creditledger does). See ``docs/property-testing.md``.
 
 - ``strategies``: valid and invalid intents, idempotency keys, external references, times;
 - ``model``: the reference model (``TransitionTable``, ``LedgerModel``), independent of the
-  aggregate;
+  aggregate; ``model_wallet``: its own credit wallet (burn-down order, feature filters, expiry,
+  void), independent of ``creditledger.domain.wallet``; ``model_postings``: the postings it derives;
 - ``machine``: ``CreditPurchaseMachine``, to subclass with a ``make_ledger`` and your invariants;
 - ``read_models``: ``ReadModelMachine``, the same machine checking the read models after every
-  step (subclass with ``make_ledger`` and ``make_read_models``);
+  step (subclass with ``make_ledger`` and ``make_read_models``; ``read_models_follow_wallets``
+  adds the wallet checks once the read models apply wallet events);
 - ``clock``: ``ManualClock``, a thread-safe clock the test moves;
 - ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles; importing the kit
   loads the one ``HYPOTHESIS_PROFILE`` names (else ``ci`` under ``CI``, else ``dev``), unless a

@@ -15,7 +15,16 @@ every step, that the two agree and that the ledger's own guarantees hold:
   table's statuses and the credit amount, never from the ledger's ``postings_for``); every
   ledger transaction group balances, each belongs to one event of one purchase, and no
   purchase is ever authorized or settled twice;
-- nothing but a command writes to the log (queries and replays write nothing).
+- nothing but a command writes to the log (queries and replays write nothing);
+- credit both ways (issue 12): every consumption draws exactly the allocations the model's own
+  wallet (``model_wallet``) computes, in burn-down order, or is refused as the model says
+  (``insufficient_credit`` with the same available amount, ``idempotency_key_reused``); voids,
+  expiries and the sweep write exactly the wallet events the model expects; each purchase's
+  remaining, consumed, expired and voided amounts are the model's, now and as of any moment;
+  the customer's spendable credit and credit history (``customer_credits``, ``credit_history``)
+  are the model's, now and as of past moments; FBO = granted - consumed - expired - voided >= 0
+  for every customer and currency, and every account's balance is the model's; replaying a
+  wallet's events gives the model's grants.
 
 Subclass it to add invariants of your own (``@invariant()`` methods reading ``self.model``,
 ``self.events``, ``self.histories``, ``self.postings`` or the ledger), and override
@@ -25,10 +34,11 @@ Subclass it to add invariants of your own (``@invariant()`` methods reading ``se
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar, NoReturn, cast
+from typing import ClassVar, NoReturn, assert_never, cast
 from uuid import UUID
 
 from hypothesis import event
@@ -43,37 +53,84 @@ from hypothesis.stateful import (
     rule,
 )
 
-from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.application.commands import (
+    AuthorizePayment,
+    ConsumeCredits,
+    InitiatePurchase,
+    SettlePayment,
+    VoidPurchase,
+)
+from creditledger.application.credit_views import ConsumptionView
 from creditledger.application.ledger import CreditLedger, Outcome
 from creditledger.application.purchase_view import PurchaseView, history_of
 from creditledger.application.testing.clock import ManualClock
 from creditledger.application.testing.model import (
     PAYMENT_AUTHORIZED,
     PAYMENT_SETTLED,
+    PURCHASE_VOIDED,
+    ExpectedExpiry,
     ExpectedPayment,
     ExpectedState,
+    ExpectedVoid,
     LedgerModel,
     ModelPurchase,
     PaymentRequest,
+    PurchaseRequest,
     Verdict,
 )
-from creditledger.application.testing.model_postings import entries_by_version, expected_postings
+from creditledger.application.testing.model_postings import (
+    entries_by_version,
+    expected_balances,
+    expected_postings,
+    expected_wallet_postings,
+)
+from creditledger.application.testing.model_wallet import (
+    GrantTerms,
+    ModelWallet,
+    ModelWalletEvent,
+    WalletKey,
+    burn_down_rank,
+)
 from creditledger.application.testing.strategies import (
+    CUSTOMERS,
+    FAR_FUTURE,
     NAMESPACES,
+    WALLET_CURRENCIES,
     InvalidInitiation,
     as_of_offsets,
     clock_advances,
+    consumption_amounts,
+    consumption_features,
+    expiry_delays,
     external_references,
     invalid_initiations,
     optional_keys,
+    usage_references,
     valid_initiations,
+    wallet_feature_filters,
 )
-from creditledger.domain.errors import LedgerError, ValidationFailedError
-from creditledger.domain.events import Initiated, PurchaseEvent
-from creditledger.domain.ledger import Posting, postings_for
+from creditledger.domain.errors import InsufficientCreditError, LedgerError, ValidationFailedError
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantAdded,
+    GrantExpired,
+    GrantVoided,
+    Initiated,
+    LedgerEvent,
+    PurchaseEvent,
+    WalletEvent,
+    WalletEventBase,
+)
+from creditledger.domain.ledger import Account, Posting, postings_for, wallet_postings
 from creditledger.domain.purchase import project_purchase
+from creditledger.domain.wallet import project_wallet
 
 _READ_BATCH = 1000
+_TICK = timedelta(microseconds=1)
+WALLET_FIELDS = frozenset({"remaining", "consumed", "expired", "expiry"})
+"""View fields its wallet's state gives a purchase (``realizations.expiry`` the last): they
+change without the purchase's version changing (a consumption, an expiry due), so equal versions
+need not show them equal."""
 
 
 class InvariantViolation(AssertionError):  # noqa: N818 - reads as what it is in a failure
@@ -88,6 +145,8 @@ def check(condition: bool, message: str) -> None:
 def state_of(view: PurchaseView) -> ExpectedState:
     """A view's fields in the model's terms, so the two compare field by field."""
     payment = view.realizations.external_payment
+    void = view.realizations.void
+    expiry = view.realizations.expiry
     return ExpectedState(
         id=view.id,
         namespace=view.namespace,
@@ -123,20 +182,41 @@ def state_of(view: PurchaseView) -> ExpectedState:
             if payment.settled is None
             else payment.settled.external_reference,
         ),
+        remaining=view.remaining,
+        consumed=view.consumed,
+        expired=view.expired,
+        voided=view.voided,
+        revoked=view.revoked,
+        refunded=view.refunded,
+        void=None if void is None else ExpectedVoid(void.at, void.amount, void.reason),
+        expiry=None
+        if expiry is None
+        else ExpectedExpiry(expiry.at, expiry.amount, expiry.recorded),
     )
 
 
-def differences(actual: ExpectedState, expected: ExpectedState) -> list[str]:
+def differences(
+    actual: ExpectedState, expected: ExpectedState, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """The fields that differ (but those in ``skip``), each with both values."""
     return [
         f"{item.name}: ledger {getattr(actual, item.name)!r}, "
         f"model {getattr(expected, item.name)!r}"
         for item in dataclasses.fields(ExpectedState)
-        if getattr(actual, item.name) != getattr(expected, item.name)
+        if item.name not in skip and getattr(actual, item.name) != getattr(expected, item.name)
     ]
 
 
+def purchase_part(view: PurchaseView) -> dict[str, object]:
+    """A view without what its wallet's state gives it (see ``WALLET_FIELDS``)."""
+    return view.model_dump(
+        exclude={"remaining": True, "consumed": True, "expired": True, "realizations": {"expiry"}}
+    )
+
+
 class CreditPurchaseMachine(RuleBasedStateMachine):
-    """Random histories of initiate, authorize, settle, retries, stale versions and queries.
+    """Random histories of initiate, authorize, settle, consume, void, expiry, the clock moving,
+    retries, stale versions and queries.
 
     Subclasses provide ``make_ledger`` (and, for stores that outlive a ledger, ``reopen_ledger``
     with ``restartable = True``). Run it with ``MyMachine.TestCase`` or
@@ -152,18 +232,29 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = ManualClock()
         self.model = LedgerModel()
-        self.events: list[PurchaseEvent] = []
+        self.events: list[LedgerEvent] = []
         """Every event in the log, in notification order, read back from the store."""
         self.histories: dict[UUID, list[PurchaseEvent]] = {}
-        """The same events per purchase, in version order."""
+        """The purchase events per purchase, in version order."""
+        self.wallet_histories: dict[UUID, list[WalletEvent]] = {}
+        """The wallet events per wallet, in version order."""
+        self.wallet_ids: dict[WalletKey, UUID] = {}
+        """Each wallet's id, as its events name it."""
         self.postings: list[Posting] = []
-        """Every ledger posting the events book (``creditledger.domain.ledger.postings_for``)."""
+        """Every ledger posting the events book (``creditledger.domain.ledger.postings_for`` for
+        purchase events, ``wallet_postings`` for wallet events)."""
+        self.wallet_groups: set[UUID] = set()
+        """The transaction groups of ``self.postings`` that wallet events book."""
         self.seen: dict[tuple[UUID, int], PurchaseView] = {}
         """Every answer the ledger gave, by (purchase, version): what each version was then."""
+        self.seen_consumptions: dict[tuple[WalletKey, int], ConsumptionView] = {}
+        """Every consumption the ledger answered, by (wallet, version of its event)."""
+        self._wallet_postings: dict[UUID, list[Posting]] = {}
+        self._replayed_wallets: dict[UUID, int] = {}
         self._last_notification_id = 0
         self._group_owner: dict[UUID, tuple[UUID, int]] = {}
         self._group_sums: dict[UUID, Decimal] = {}
-        self._replayed_versions: dict[UUID, int] = {}
+        self._replayed_versions: dict[UUID, tuple[int, int]] = {}
         self._writes_at_restart = 0
         self.ledger = self.make_ledger()
         if self.ledger.recorder.max_notification_id() is not None:
@@ -185,7 +276,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         msg = "set restartable = True and return a new ledger on the same store"
         raise NotImplementedError(msg)
 
-    def observe(self, events: Sequence[PurchaseEvent]) -> None:
+    def observe(self, events: Sequence[LedgerEvent]) -> None:
         """Called with every batch of new events read from the log, in notification order.
 
         A hook for read models: feed a projection here, then compare it in ``check_read_models``.
@@ -325,6 +416,243 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         """Another writer's clock, or NTP: events of one purchase must still never go back."""
         self.clock.set(self.clock.now() - by)
 
+    # -- credit both ways: grants, consumptions, voids, expiry ------------------------------------
+
+    @rule(
+        target=purchases,
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        new_wallet=st.integers(0, 3).map(lambda n: n == 0),
+        grants=st.lists(
+            st.tuples(
+                expiry_delays(), st.none() | st.sampled_from((1, 2)), wallet_feature_filters()
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    )
+    def grant_more_credit(
+        self,
+        data: st.DataObject,
+        pick: int,
+        new_wallet: bool,
+        grants: list[tuple[timedelta | None, int | None, list[str]]],
+    ) -> MultipleResults[UUID]:
+        """One to three purchases for a customer and currency that has grants (or one of a few
+        fixed ones), often expiring soon, with priorities and feature filters that tie and
+        differ: what the burn-down order, feature filters and expiry are about."""
+        wallets = list(self.model.wallets)
+        if wallets and not new_wallet:
+            namespace, customer, currency = wallets[pick % len(wallets)]
+        else:
+            namespace = NAMESPACES[pick % len(NAMESPACES)]
+            customer = CUSTOMERS[pick // len(NAMESPACES) % len(CUSTOMERS)]
+            currency = WALLET_CURRENCIES[pick // 6 % len(WALLET_CURRENCIES)]
+        created = []
+        for expires_in, priority, filters in grants:
+            drawn = data.draw(
+                valid_initiations(
+                    namespaces=(namespace,), customers=(customer,), in_currencies=(currency,)
+                ),
+                label="request",
+            )
+            request = drawn.model_copy(
+                update={
+                    "customer_id": customer,
+                    "priority": priority,
+                    "feature_filters": filters,
+                    "expires_at": None if expires_in is None else self.clock.now() + expires_in,
+                }
+            )
+            purchase = self._initiate(request, frozenset())
+            if purchase is not None:
+                created.append(purchase)
+        return multiple(*created)
+
+    @precondition(lambda self: bool(self.model.wallets))
+    @rule(
+        data=st.data(),
+        pick=st.integers(0, 7),
+        key=optional_keys(),
+        reference=usage_references(),
+    )
+    def consume(
+        self, data: st.DataObject, pick: int, key: str | None, reference: str | None
+    ) -> None:
+        """Spend credit of a customer with grants, for no feature or one its grants name: part
+        of what it may spend, all of it, more than it has, or any amount."""
+        wallet = self._wallet(pick)
+        served = sorted({f for terms in wallet.terms.values() for f in terms.feature_filters})
+        feature = data.draw(st.sampled_from([None, *served]), label="feature")
+        self._consume_from(wallet, data, feature, key, reference)
+
+    @precondition(lambda self: bool(self.model.wallets))
+    @rule(
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        feature=consumption_features(),
+        key=optional_keys(),
+        reference=usage_references(),
+    )
+    def consume_for_a_feature(
+        self,
+        data: st.DataObject,
+        pick: int,
+        feature: str | None,
+        key: str | None,
+        reference: str | None,
+    ) -> None:
+        """The same, for a feature drawn apart from the grants: often one no grant serves."""
+        self._consume_from(self._wallet(pick), data, feature, key, reference)
+
+    @precondition(lambda self: bool(self._grants_to_expire()))
+    @rule(
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        offset=st.sampled_from((timedelta(0), -_TICK)),
+        key=optional_keys(),
+    )
+    def consume_on_an_expiry(
+        self, data: st.DataObject, pick: int, offset: timedelta, key: str | None
+    ) -> None:
+        """Move the clock onto a grant's ``expires_at`` (or a microsecond before it) and spend
+        from its wallet, for a feature it serves: at the instant itself it cannot be drawn."""
+        grants = self._grants_to_expire()
+        wallet, terms = grants[pick % len(grants)]
+        self.clock.set(terms.expires_at + offset if terms.expires_at else self.clock.now())
+        feature = terms.feature_filters[0] if terms.feature_filters else None
+        self._consume_from(wallet, data, feature, key, None)
+
+    def _grants_to_expire(self) -> list[tuple[ModelWallet, GrantTerms]]:
+        """Grants with credit left that expire after now (and before ``FAR_FUTURE``)."""
+        now = self.clock.now()
+        found = []
+        for wallet in self.model.wallets.values():
+            for grant in wallet.recorded().values():
+                expires = grant.terms.expires_at
+                if grant.remaining > 0 and expires and now < expires - _TICK < FAR_FUTURE:
+                    found.append((wallet, grant.terms))
+        return found
+
+    def _wallet(self, pick: int) -> ModelWallet:
+        # Half the picks (and the small ones, where shrinking goes) take the wallet with the most
+        # grants: a consumption across grants is where the burn-down order shows.
+        wallets = sorted(self.model.wallets.values(), key=lambda w: -len(w.terms))
+        return wallets[0 if pick < 4 else pick % len(wallets)]
+
+    def _consume_from(
+        self,
+        wallet: ModelWallet,
+        data: st.DataObject,
+        feature: str | None,
+        key: str | None,
+        reference: str | None,
+    ) -> None:
+        namespace, customer, currency = wallet.key
+        at = wallet.decision_time(self.clock.now())
+        remainders = [g.remaining for g in wallet.spendable(at, feature)]
+        amount = data.draw(consumption_amounts(currency, remainders), label="amount")
+        self._consume(
+            ConsumeCredits(
+                namespace=namespace,
+                customer_id=customer,
+                currency=currency,
+                amount=amount,
+                feature_key=feature,
+                usage_reference=reference,
+                idempotency_key=key,
+            )
+        )
+
+    @precondition(lambda self: bool(self.model.consumptions))
+    @rule(pick=st.integers(min_value=0))
+    def retry_a_consumption(self, pick: int) -> None:
+        """A keyed consumption again, as it was sent: its first answer, nothing written."""
+        self._consume(self.model.consumptions[pick % len(self.model.consumptions)])
+
+    @precondition(lambda self: bool(self.model.consumptions))
+    @rule(pick=st.integers(min_value=0), change=st.sampled_from(("amount", "feature", "reference")))
+    def reuse_a_consumption_key(self, pick: int, change: str) -> None:
+        """The key of a consumption with another amount, feature or reference: refused."""
+        request = self.model.consumptions[pick % len(self.model.consumptions)]
+        updates: dict[str, dict[str, object]] = {
+            "amount": {"amount": str(Decimal(str(request.amount)) + 1)},
+            "feature": {"feature_key": "storage" if request.feature_key != "storage" else None},
+            "reference": {"usage_reference": (request.usage_reference or "") + "-other"},
+        }
+        self._consume(request.model_copy(update=updates[change]))
+
+    @rule(
+        purchase=purchases,
+        key=optional_keys(),
+        reason=st.none() | st.sampled_from(("goodwill reversed", "fraud")),
+        pin_version=st.booleans(),
+    )
+    def void(self, purchase: UUID, key: str | None, reason: str | None, pin_version: bool) -> None:
+        """Void any purchase: with credit left, already voided, fully consumed or expired."""
+        known = self.model.purchases[purchase]
+        self._void(
+            VoidPurchase(
+                namespace=known.namespace,
+                purchase_id=purchase,
+                idempotency_key=key,
+                reason=reason,
+                expected_version=known.version if pin_version else None,
+            )
+        )
+
+    @precondition(lambda self: any(p.expires_at for p in self.model.purchases.values()))
+    @rule(
+        pick=st.integers(min_value=0),
+        offset=st.sampled_from((timedelta(0), timedelta(0), -_TICK, _TICK, timedelta(days=1))),
+    )
+    def advance_the_clock_to_an_expiry(self, pick: int, offset: timedelta) -> None:
+        """Move the clock to a grant's expiry: exactly on it (twice as often: where an
+        off-by-one shows), a microsecond either side, or a day after (never back: only if that
+        is later than now)."""
+        expiries = sorted({p.expires_at for p in self.model.purchases.values() if p.expires_at})
+        target = expiries[pick % len(expiries)] + offset
+        if self.clock.now() < target < FAR_FUTURE:
+            self.clock.set(target)
+
+    @precondition(lambda self: bool(self.model.wallets))
+    @rule(pick=st.integers(min_value=0))
+    def sweep_expired_grants(self, pick: int) -> None:
+        """The expiry sweep's command for one wallet: records each expiry due, once."""
+        wallets = list(self.model.wallets)
+        key = wallets[pick % len(wallets)]
+        verdict = self.model.judge_expire_due(key, self.clock.now())
+        before = self.ledger.recorder.max_notification_id()
+        expired = self.ledger.expire_due(*key)
+        answered = [(e.purchase_id, e.amount, e.effective_at, e.timestamp) for e in expired]
+        expected = [(e.purchase_id, e.amount, e.effective_at, e.at) for e in verdict.wallet_events]
+        check(answered == expected, f"expire_due answered {answered}; the model: {expected}")
+        if not verdict.wallet_events:
+            self._check_nothing_written(before, None, None, "nothing due")
+            return
+        event(f"expired: {len(expected)}")
+        self.model.record_expire_due(verdict)
+        written = self._catch_up()
+        theirs = [e for e in written if isinstance(e, WalletEventBase)]
+        check(len(theirs) == len(written), f"the sweep wrote purchase events: {written}")
+        self._check_wallet_written(theirs, key, verdict.wallet_events)
+
+    @precondition(lambda self: bool(self.model.wallets))
+    @rule(pick=st.integers(min_value=0), which=st.integers(min_value=0), offset=as_of_offsets())
+    def look_at_credits_in_the_past(self, pick: int, which: int, offset: timedelta) -> None:
+        """A customer's spendable credit, credit history and balances as of a moment near one of
+        its wallet's events or grants' expiries: what they were then."""
+        wallets = list(self.model.wallets)
+        wallet = self.model.wallets[wallets[pick % len(wallets)]]
+        moments = sorted(
+            {event.at for event in wallet.events}
+            | {terms.expires_at for terms in wallet.terms.values() if terms.expires_at}
+        )
+        moment = moments[which % len(moments)] + offset
+        self._check_credits(wallet, moment)
+        self._check_credit_history(wallet, moment)
+        self._check_ledger_balances(moment)
+
     # -- queries ----------------------------------------------------------------------------------
 
     @rule(purchase=purchases, pick=st.integers(min_value=0), offset=as_of_offsets())
@@ -342,7 +670,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             )
             return
         check(version > 0, f"as of {moment.isoformat()} the purchase did not exist yet: {view}")
-        self._check_state(view, known, version, f"as of {moment.isoformat()}")
+        self._check_state(view, known, version, f"as of {moment.isoformat()}", moment)
 
     @rule(purchase=purchases)
     def inspect_every_version(self, purchase: UUID) -> None:
@@ -350,7 +678,8 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         known = self.model.purchases[purchase]
         for version in range(1, known.version + 1):
             view = self.ledger.get_purchase(known.namespace, purchase, version=version)
-            self._check_state(view, known, version, f"at version {version}")
+            moment = known.events[version - 1].at
+            self._check_state(view, known, version, f"at version {version}", moment)
         for missing in (0, known.version + 1):
             try:
                 self.ledger.get_purchase(known.namespace, purchase, version=missing)
@@ -382,7 +711,9 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         first = self.model.purchases[purchase]
         for known in [first, *self.model.purchases.values()]:
             view = self.ledger.get_purchase(known.namespace, known.id)
-            self._check_state(view, known, known.version, "after a restart")
+            self._check_state(view, known, known.version, "after a restart", self.clock.now())
+        for wallet in self.model.wallets.values():
+            self._check_credits(wallet, None)
 
     # -- invariants -------------------------------------------------------------------------------
 
@@ -393,15 +724,66 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
 
     @invariant()
     def replaying_the_log_gives_the_model_state(self) -> None:
+        """Each purchase's and each wallet's events, folded again, give the model's state."""
+        wallets = {}
+        for key, wallet_id in self.wallet_ids.items():
+            wallet_history = self.wallet_histories[wallet_id]
+            folded = project_wallet(None, wallet_history)
+            if folded is None:  # pragma: no cover - wallet histories are never empty
+                self._fail(f"no events for wallet {key}")
+            wallets[key] = folded
+            if self._replayed_wallets.get(wallet_id) == len(wallet_history):
+                continue
+            expected = self.model.wallets[key].recorded()
+            found = {
+                purchase_id: (g.consumed, g.expired, g.voided, g.remaining)
+                for purchase_id, g in folded.grants.items()
+            }
+            want = {
+                purchase_id: (g.consumed, g.expired, g.voided, g.remaining)
+                for purchase_id, g in expected.items()
+            }
+            check(found == want, f"wallet {key} replays to {found}; the model has {want}")
+            self._replayed_wallets[wallet_id] = len(wallet_history)
         for purchase_id, history in self.histories.items():
-            if self._replayed_versions.get(purchase_id) == len(history):
+            known = self.model.purchases[purchase_id]
+            wallet = wallets[known.wallet]
+            mark = (len(history), wallet.version)
+            if self._replayed_versions.get(purchase_id) == mark:
                 continue  # nothing new since the last replay of this purchase
             replayed = project_purchase(None, history)
             if replayed is None:  # pragma: no cover - histories are never empty
                 self._fail(f"no events for {purchase_id}")
-            known = self.model.purchases[purchase_id]
-            self._check_state(PurchaseView.of(replayed), known, known.version, "replayed")
-            self._replayed_versions[purchase_id] = len(history)
+            view = PurchaseView.of(replayed, wallet.grants.get(purchase_id))
+            self._check_state(view, known, known.version, "replayed", None)
+            self._replayed_versions[purchase_id] = mark
+
+    @invariant()
+    def fbo_is_granted_less_consumed_expired_and_voided(self) -> None:
+        """Per customer and currency, FBO = granted - consumed - expired - voided >= 0; every
+        account's balance is the model's; each grant's remaining is never negative."""
+        booked = _balances(self.postings)
+        for key, wallet in self.model.wallets.items():
+            grants = wallet.recorded()
+            granted = sum((g.terms.amount for g in grants.values()), Decimal(0))
+            consumed = sum((g.consumed for g in grants.values()), Decimal(0))
+            expired = sum((g.expired for g in grants.values()), Decimal(0))
+            voided = sum((g.voided for g in grants.values()), Decimal(0))
+            negative = [g.purchase_id for g in grants.values() if g.remaining < 0]
+            check(not negative, f"grants of {key} below zero in the model: {negative}")
+            fbo = booked.get((*key, Account.CUSTOMER_FBO.value), Decimal(0))
+            check(
+                fbo == granted - consumed - expired - voided and fbo >= 0,
+                f"FBO of {key} is {fbo}; granted {granted} - consumed {consumed} - expired "
+                f"{expired} - voided {voided} = {granted - consumed - expired - voided}",
+            )
+        self._check_ledger_balances(None)
+
+    @invariant()
+    def spendable_credit_is_the_models(self) -> None:
+        """Each customer's spendable grants now, in burn-down order, are the model's."""
+        for wallet in self.model.wallets.values():
+            self._check_credits(wallet, None)
 
     @invariant()
     def every_transaction_group_balances(self) -> None:
@@ -413,7 +795,9 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         for purchase_id, history in self.histories.items():
             types = [event.TYPE.value for event in history]
             check(
-                types.count(PAYMENT_AUTHORIZED) <= 1 and types.count(PAYMENT_SETTLED) <= 1,
+                types.count(PAYMENT_AUTHORIZED) <= 1
+                and types.count(PAYMENT_SETTLED) <= 1
+                and types.count(PURCHASE_VOIDED) <= 1,
                 f"purchase {purchase_id} recorded {types}",
             )
 
@@ -423,7 +807,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
 
     # -- running one command ----------------------------------------------------------------------
 
-    def _resend(self, request: InitiatePurchase | PaymentRequest) -> None:
+    def _resend(self, request: PurchaseRequest) -> None:
         if isinstance(request, InitiatePurchase):
             self._initiate(request, frozenset())
         else:
@@ -439,11 +823,14 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         check(outcome.created, f"a new purchase was answered with created=False: {request}")
         now = self.clock.now()
         purchase = self.model.record_initiate(request, verdict, outcome.purchase.id, now)
-        self._check_written(verdict, purchase, 0)
+        self._check_written(verdict, purchase, 0, self.model.granted_events(purchase.id))
         self._check_answer(outcome.purchase, purchase)
         return purchase.id
 
     def _pay(self, request: PaymentRequest) -> None:
+        if isinstance(request, VoidPurchase):
+            self._void(request)
+            return
         verdict = self.model.judge_payment(request)
         known = self.model.purchases.get(request.purchase_id)
         call: Callable[[], Outcome] = (
@@ -456,9 +843,70 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             return
         check(not outcome.created, f"a payment command answered created=True: {request}")
         before = known.version
-        self.model.record_payment(request, verdict, self.clock.now())
-        self._check_written(verdict, known, before)
+        now = self.clock.now()
+        self.model.record_payment(request, verdict, now)
+        self._check_written(verdict, known, before, ())
+        # The answer shows the purchase's credit as of the command's clock.
+        self._check_answer(outcome.purchase, known, now)
+
+    def _void(self, request: VoidPurchase) -> None:
+        now = self.clock.now()
+        verdict = self.model.judge_void(request, now)
+        known = self.model.purchases.get(request.purchase_id)
+        outcome = self._execute(
+            verdict, known.id if known else None, lambda: self.ledger.void(request)
+        )
+        if outcome is None or verdict.replay_of is not None or known is None:
+            return
+        check(not outcome.created, f"a void answered created=True: {request}")
+        before = known.version
+        self.model.record_void(request, verdict, now)
+        self._check_written(verdict, known, before, verdict.wallet_events)
         self._check_answer(outcome.purchase, known)
+
+    def _consume(self, request: ConsumeCredits) -> None:
+        verdict = self.model.judge_consume(request, self.clock.now())
+        key = verdict.wallet
+        if key is None:  # pragma: no cover - every consumption verdict names its wallet
+            self._fail(f"the model named no wallet for {request}")
+        before = self.ledger.recorder.max_notification_id()
+        try:
+            outcome = self.ledger.consume(request)
+        except LedgerError as error:
+            event(f"refused: {error.code}")
+            check(
+                error.code == verdict.error,
+                f"the ledger raised {error.code} ({error}); the model says {verdict}",
+            )
+            if isinstance(error, InsufficientCreditError):
+                check(
+                    Decimal(error.available) == verdict.available,
+                    f"insufficient_credit says {error.available} available; the model "
+                    f"{verdict.available}",
+                )
+            self._check_nothing_written(before, None, None, f"rejected ({error.code})")
+            return
+        if verdict.error is not None:
+            self._fail(f"the model says {verdict.error}; the ledger consumed {outcome}")
+        if verdict.replay_of_consumption is not None:
+            event("replayed a consumption")
+            check(outcome.replayed, "a consumption's retry was not marked as a replay")
+            self._check_nothing_written(before, None, None, "replayed")
+            first = self.seen_consumptions.get((key, verdict.replay_of_consumption))
+            check(
+                first is not None and outcome.consumption == first,
+                f"a retry answered {outcome.consumption}; the first answer was {first}",
+            )
+            return
+        check(not outcome.replayed, f"a new consumption was answered as a replay: {outcome}")
+        event(f"consumed from {len(verdict.wallet_events[-1].allocations)} grant(s)")
+        consumed = self.model.record_consume(request, verdict)
+        written = self._catch_up()
+        theirs = [e for e in written if isinstance(e, WalletEventBase)]
+        check(len(theirs) == len(written), f"a consumption wrote purchase events: {written}")
+        self._check_wallet_written(theirs, key, verdict.wallet_events)
+        self._check_consumption(outcome.consumption, key, consumed)
+        self.seen_consumptions[(key, consumed.version)] = outcome.consumption
 
     def _execute(
         self, verdict: Verdict, target: UUID | None, command: Callable[[], Outcome]
@@ -500,9 +948,15 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         self._check_nothing_written(before, target, None, "replayed")
         original = self.seen.get(replay_of)
         check(
-            original is not None and outcome.purchase == original,
+            original is not None and purchase_part(outcome.purchase) == purchase_part(original),
             f"a retry answered {outcome.purchase}; the first answer was {original}",
         )
+        # What its wallet says is shown as of the answered version's time (the ledger's choice:
+        # a consumption recorded since, at that same instant, shows in the replay).
+        purchase_id, version = replay_of
+        known = self.model.purchases[purchase_id]
+        moment = known.events[version - 1].at
+        self._check_state(outcome.purchase, known, version, "replayed answer", moment)
 
     def _check_nothing_written(
         self, before: int | None, target: UUID | None, history: object, what: str
@@ -514,12 +968,23 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         stray = self._catch_up()
         check(not stray, f"{what}, yet it wrote {stray}")
 
-    def _check_written(self, verdict: Verdict, purchase: ModelPurchase, before: int) -> None:
-        """The log gained exactly the events the model expected, in order, for this purchase."""
+    def _check_written(
+        self,
+        verdict: Verdict,
+        purchase: ModelPurchase,
+        before: int,
+        wallet_events: Sequence[ModelWalletEvent],
+    ) -> None:
+        """The log gained exactly the events the model expected, in order: the purchase's, then
+        its wallet's (one transaction)."""
         written = self._catch_up()
-        got = [
-            (event.originator_id, event.originator_version, event.TYPE.value) for event in written
-        ]
+        own = [e for e in written if not isinstance(e, WalletEventBase)]
+        theirs = [e for e in written if isinstance(e, WalletEventBase)]
+        check(
+            written == [*own, *theirs],
+            f"the command wrote wallet events before purchase events: {written}",
+        )
+        got = [(event.originator_id, event.originator_version, event.TYPE.value) for event in own]
         want = [
             (purchase.id, before + offset, event_type)
             for offset, event_type in enumerate(verdict.events, start=1)
@@ -528,7 +993,9 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         booked = entries_by_version(
             (posting.purchase_id, posting.version, posting.account.value, posting.amount)
             for posting in self.postings
-            if posting.purchase_id == purchase.id and posting.version > before
+            if posting.purchase_id == purchase.id
+            and posting.version > before
+            and posting.transaction_group_id not in self.wallet_groups
         )
         derived = entries_by_version(
             (posting.purchase_id, posting.version, posting.account, posting.amount)
@@ -539,7 +1006,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             booked == derived,
             f"the ledger booked {booked} for {purchase.id}; the model expected {derived}",
         )
-        for stored, expected in zip(written, purchase.events[before:], strict=True):
+        for stored, expected in zip(own, purchase.events[before:], strict=True):
             check(
                 stored.timestamp == expected.at
                 and stored.idempotency_key == expected.idempotency_key,
@@ -547,30 +1014,222 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 f"{stored.timestamp} with key {stored.idempotency_key!r}; the model expected "
                 f"{expected.at} with key {expected.idempotency_key!r}",
             )
+        self._check_wallet_written(theirs, purchase.wallet, wallet_events)
 
-    def _check_answer(self, view: PurchaseView, purchase: ModelPurchase) -> None:
-        """The answer matches the model, and the store reads back the same purchase."""
-        self._check_state(view, purchase, purchase.version, "answered")
+    def _check_wallet_written(
+        self,
+        written: list[WalletEvent],
+        key: WalletKey,
+        expected: Sequence[ModelWalletEvent],
+    ) -> None:
+        """The wallet gained exactly the model's events (and they booked the model's entries)."""
+        got = [
+            ((e.namespace, e.customer_id, e.currency), e.originator_version, e.TYPE.value)
+            for e in written
+        ]
+        want = [(key, e.version, e.type) for e in expected]
+        check(got == want, f"the wallet events written are {got}; the model expected {want}")
+        for stored, model_event in zip(written, expected, strict=True):
+            wallet_id = self.wallet_ids.setdefault(key, stored.originator_id)
+            check(
+                wallet_id == stored.originator_id,
+                f"wallet {key} is written as {stored.originator_id} and as {wallet_id}",
+            )
+            diff = _wallet_event_differences(stored, model_event)
+            check(not diff, f"wallet event v{stored.originator_version} of {key} differs: {diff}")
+        owners = [
+            k for k, wallet_id in self.wallet_ids.items() if wallet_id == self.wallet_ids.get(key)
+        ]
+        check(len(owners) <= 1, f"wallets {owners} share one id")
+        if written:
+            self._check_wallet_postings(self.model.wallets[key])
+
+    def _check_wallet_postings(self, wallet: ModelWallet) -> None:
+        wallet_id = self.wallet_ids[wallet.key]
+        booked = Counter(
+            (p.purchase_id, p.version, p.account.value, p.amount, p.at)
+            for p in self._wallet_postings.get(wallet_id, [])
+        )
+        derived = Counter(
+            (p.purchase_id, p.version, p.account, p.amount, p.at)
+            for p in expected_wallet_postings(wallet)
+        )
+        check(
+            booked == derived,
+            f"wallet {wallet.key} booked {sorted(map(str, booked.elements()))}; the model "
+            f"expected {sorted(map(str, derived.elements()))}",
+        )
+
+    def _check_consumption(
+        self, view: ConsumptionView, key: WalletKey, consumed: ModelWalletEvent
+    ) -> None:
+        """The consumption's answer: the model's allocations exactly, in burn-down order."""
+        allocations = [(a.purchase_id, a.amount) for a in view.allocations]
+        found = (
+            (view.namespace, view.customer_id, view.currency),
+            view.amount,
+            view.feature,
+            view.reference,
+            view.balance_after,
+            view.consumed_at,
+            view.sequence,
+        )
+        want = (
+            key,
+            consumed.amount,
+            consumed.feature,
+            consumed.reference,
+            consumed.balance_after,
+            consumed.at,
+            consumed.version,
+        )
+        check(found == want, f"the consumption answered {found}; the model says {want}")
+        check(
+            str(view.amount) == str(consumed.amount),
+            f"consumed {view.amount}, not rounded as the model's {consumed.amount}",
+        )
+        check(
+            allocations == list(consumed.allocations),
+            f"the consumption drew {allocations}; the model draws {list(consumed.allocations)}",
+        )
+
+    def _check_answer(
+        self, view: PurchaseView, purchase: ModelPurchase, moment: datetime | None = None
+    ) -> None:
+        """The answer matches the model (its wallet's amounts as of ``moment``, or as recorded),
+        and the store reads back the same purchase."""
+        self._check_state(view, purchase, purchase.version, "answered", moment)
         self.seen[(purchase.id, purchase.version)] = view
         stored = self.ledger.get_purchase(purchase.namespace, purchase.id)
-        check(stored == view, f"read back {stored}; the command answered {view}")
+        check(
+            purchase_part(stored) == purchase_part(view),
+            f"read back {stored}; the command answered {view}",
+        )
+        self._check_state(stored, purchase, purchase.version, "read back", self.clock.now())
 
     def _check_state(
-        self, view: PurchaseView, purchase: ModelPurchase, version: int, context: str
+        self,
+        view: PurchaseView,
+        purchase: ModelPurchase,
+        version: int,
+        context: str,
+        moment: datetime | None,
     ) -> None:
-        diff = differences(state_of(view), purchase.state(version))
+        """``view`` is the purchase at ``version``, with what its wallet says as of ``moment``
+        (None: every wallet event, and no expiry that was not written)."""
+        expected = self.model.purchase_state(purchase.id, version, moment)
+        diff = differences(state_of(view), expected)
         check(not diff, f"{context}: purchase {purchase.id} v{version} differs: {diff}")
         earlier = self.seen.get((purchase.id, version))
         check(
-            earlier is None or earlier == view,
+            earlier is None or purchase_part(earlier) == purchase_part(view),
             f"{context}: v{version} of {purchase.id} reads {view}; it was answered as {earlier}",
+        )
+
+    def _check_credits(self, wallet: ModelWallet, as_of: datetime | None) -> None:
+        """``customer_credits`` (now, or as of a moment): the model's spendable grants."""
+        namespace, customer, currency = wallet.key
+        view = self.ledger.customer_credits(namespace, customer, currency, as_of=as_of)
+        moment = self.clock.now() if as_of is None else as_of
+        check(view.as_of == moment, f"credits of {wallet.key} as of {view.as_of}, not {moment}")
+        grants = sorted(
+            (g for g in wallet.grants(moment).values() if g.live_at(moment)), key=burn_down_rank
+        )
+        found = [(g.purchase_id, g.remaining, g.consumed) for g in view.grants]
+        want = [(g.purchase_id, g.remaining, g.consumed) for g in grants]
+        check(
+            found == want,
+            f"spendable credit of {wallet.key} as of {moment}: ledger {found}, model {want}",
+        )
+        balance = sum((g.remaining for g in grants), Decimal(0))
+        check(
+            view.balance == balance,
+            f"balance of {wallet.key} as of {moment}: ledger {view.balance}, model {balance}",
+        )
+
+    def _check_credit_history(self, wallet: ModelWallet, as_of: datetime) -> None:
+        """``credit_history`` as of a moment: the model's wallet events recorded by then."""
+        namespace, customer, currency = wallet.key
+        entries = self.ledger.credit_history(namespace, customer, currency, as_of=as_of)
+        found = [
+            (
+                e.sequence,
+                str(e.type),
+                e.amount,
+                e.balance_before,
+                e.balance_after,
+                e.purchase_id,
+                [(a.purchase_id, a.amount) for a in e.allocations],
+                e.effective_at,
+                e.recorded_at,
+            )
+            for e in entries
+        ]
+        want = []
+        balance = Decimal(0)
+        names = {
+            "GrantAdded": "granted",
+            "CreditsConsumed": "consumed",
+            "GrantExpired": "expired",
+            "GrantVoided": "voided",
+        }
+        for e in wallet.events:
+            if e.at > as_of:
+                break
+            change = e.amount if e.type == "GrantAdded" else -e.amount
+            effective = e.at
+            if e.type == "GrantAdded" and e.purchase_id is not None:
+                effective = wallet.terms[e.purchase_id].granted_at
+            elif e.type == "GrantExpired" and e.effective_at is not None:
+                effective = e.effective_at
+            want.append(
+                (
+                    e.version,
+                    names[e.type],
+                    e.amount,
+                    balance,
+                    balance + change,
+                    None if e.type == "CreditsConsumed" else e.purchase_id,
+                    list(e.allocations),
+                    effective,
+                    e.at,
+                )
+            )
+            balance += change
+        check(
+            found == want,
+            f"credit history of {wallet.key} as of {as_of}: ledger {found}, model {want}",
+        )
+
+    def _check_ledger_balances(self, as_of: datetime | None) -> None:
+        """Every account's balance from the booked entries (as of a moment: entries at or
+        before it) equals the fold of the model's own postings."""
+        model_postings = [
+            *(p for purchase in self.model.purchases.values() for p in expected_postings(purchase)),
+            *(
+                p
+                for wallet in self.model.wallets.values()
+                for p in expected_wallet_postings(wallet)
+            ),
+        ]
+        expected = {
+            key: amount
+            for key, amount in expected_balances(model_postings, as_of=as_of).items()
+            if amount != 0
+        }
+        booked = {
+            key: amount for key, amount in _balances(self.postings, as_of).items() if amount != 0
+        }
+        check(
+            booked == expected,
+            f"balances as of {as_of or 'now'}: ledger {booked}, model {expected}",
         )
 
     # -- reading the log --------------------------------------------------------------------------
 
-    def _catch_up(self) -> list[PurchaseEvent]:
+    def _catch_up(self) -> list[LedgerEvent]:
         """Read the log past the last notification seen; check and book what is new."""
-        new: list[PurchaseEvent] = []
+        new: list[LedgerEvent] = []
         while True:
             notifications = self.ledger.recorder.select_notifications(
                 start=self._last_notification_id, limit=_READ_BATCH, inclusive_of_start=False
@@ -581,8 +1240,11 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                     f"notification {notification.id} after {self._last_notification_id}",
                 )
                 self._last_notification_id = notification.id
-                event = cast(PurchaseEvent, self.ledger.mapper.to_domain_event(notification))
-                self._book(event)
+                event = cast(LedgerEvent, self.ledger.mapper.to_domain_event(notification))
+                if isinstance(event, WalletEventBase):
+                    self._book_wallet_event(event)
+                else:
+                    self._book(event)
                 new.append(event)
             if len(notifications) < _READ_BATCH:
                 break
@@ -603,8 +1265,35 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         )
         history.append(event)
         self.events.append(event)
-        for posting in postings_for(cast(Initiated, initiated), event):
-            owner = (event.originator_id, event.originator_version)
+        self._post(postings_for(cast(Initiated, initiated), event), event.originator_id, event)
+
+    def _book_wallet_event(self, event: WalletEvent) -> None:
+        history = self.wallet_histories.setdefault(event.originator_id, [])
+        check(
+            event.originator_version == len(history) + 1,
+            f"wallet event v{event.originator_version} of {event.originator_id} follows "
+            f"v{len(history)}",
+        )
+        check(
+            isinstance(history[0] if history else event, GrantAdded),
+            f"wallet {event.originator_id} does not begin with a grant",
+        )
+        history.append(event)
+        self.events.append(event)
+        postings = wallet_postings(event, self._grant_terms)
+        self._wallet_postings.setdefault(event.originator_id, []).extend(postings)
+        self.wallet_groups.update(p.transaction_group_id for p in postings)
+        self._post(postings, event.originator_id, event)
+
+    def _grant_terms(self, purchase_id: UUID) -> Initiated:
+        history = self.histories.get(purchase_id)
+        if not history or not isinstance(history[0], Initiated):
+            self._fail(f"a wallet event names purchase {purchase_id}, which has no Initiated")
+        return history[0]
+
+    def _post(self, postings: list[Posting], owner_id: UUID, event: LedgerEvent) -> None:
+        owner = (owner_id, event.originator_version)
+        for posting in postings:
             group = posting.transaction_group_id
             check(
                 self._group_owner.setdefault(group, owner) == owner,
@@ -620,3 +1309,65 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     @staticmethod
     def _fail(message: str) -> NoReturn:
         raise InvariantViolation(message)
+
+
+def _balances(
+    postings: Sequence[Posting], as_of: datetime | None = None
+) -> dict[tuple[str, str, str, str], Decimal]:
+    """(namespace, customer, currency, account) -> balance of the entries at or before ``as_of``."""
+    totals: dict[tuple[str, str, str, str], Decimal] = {}
+    for posting in postings:
+        if as_of is None or posting.at <= as_of:
+            key = (posting.namespace, posting.customer_id, posting.currency, posting.account.value)
+            totals[key] = totals.get(key, Decimal(0)) + posting.amount
+    return totals
+
+
+def _wallet_event_differences(stored: WalletEvent, expected: ModelWalletEvent) -> list[str]:
+    """How a stored wallet event differs from the model's (amounts by value)."""
+    found: dict[str, object] = {"timestamp": stored.timestamp}
+    want: dict[str, object] = {"timestamp": expected.at}
+    match stored:
+        case GrantAdded():
+            found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
+            want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+        case CreditsConsumed():
+            found |= {
+                "amount": stored.amount,
+                "allocations": [(a.purchase_id, a.amount) for a in stored.allocations],
+                "feature_key": stored.feature_key,
+                "usage_reference": stored.usage_reference,
+                "consumed_at": stored.consumed_at,
+                "balance_after": stored.balance_after,
+                "idempotency_key": stored.idempotency_key,
+            }
+            want |= {
+                "amount": expected.amount,
+                "allocations": list(expected.allocations),
+                "feature_key": expected.feature,
+                "usage_reference": expected.reference,
+                "consumed_at": expected.at,
+                "balance_after": expected.balance_after,
+                "idempotency_key": expected.idempotency_key,
+            }
+        case GrantExpired():
+            found |= {
+                "purchase_id": stored.purchase_id,
+                "amount": stored.amount,
+                "effective_at": stored.effective_at,
+            }
+            want |= {
+                "purchase_id": expected.purchase_id,
+                "amount": expected.amount,
+                "effective_at": expected.effective_at,
+            }
+        case GrantVoided():
+            found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
+            want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+        case _:
+            assert_never(stored)
+    return [
+        f"{name}: ledger {found[name]!r}, model {want[name]!r}"
+        for name in found
+        if found[name] != want[name]
+    ]

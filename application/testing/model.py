@@ -23,7 +23,21 @@ from types import MappingProxyType
 from typing import Any, Literal, assert_never, cast, get_args
 from uuid import UUID
 
-from creditledger.application.commands import AuthorizePayment, InitiatePurchase, SettlePayment
+from creditledger.application.commands import (
+    AuthorizePayment,
+    ConsumeCredits,
+    InitiatePurchase,
+    SettlePayment,
+    VoidPurchase,
+)
+from creditledger.application.testing.model_wallet import (
+    ZERO,
+    GrantTerms,
+    ModelGrant,
+    ModelWallet,
+    ModelWalletEvent,
+    WalletKey,
+)
 from creditledger.domain.intent import DEFAULT_PRIORITY
 from creditledger.domain.rules import table_as_json
 
@@ -44,15 +58,21 @@ MINOR_UNITS: Mapping[str, int] = MappingProxyType(
 INITIATED = "Initiated"
 PAYMENT_AUTHORIZED = "PaymentAuthorized"
 PAYMENT_SETTLED = "PaymentSettled"
-ModelEventType = Literal["Initiated", "PaymentAuthorized", "PaymentSettled"]
+PURCHASE_VOIDED = "PurchaseVoided"
+ModelEventType = Literal["Initiated", "PaymentAuthorized", "PaymentSettled", "PurchaseVoided"]
 """The event types the model knows, closed: ``ModelPurchase.state`` matches on every one, so a
 type added here and not handled there fails ``mypy``; a type the table names and the model does
 not know is refused when the model records it."""
+STATUS_KEEPING = frozenset({PURCHASE_VOIDED})
+"""Events that leave the status as it was (domain reference: a void forfeits credit and leaves
+the payment alone). The table's ``status_after`` lists only the events that move a purchase."""
 EXTERNAL = "external"
 INITIATE = "initiate"
+VOID = "void"
 INVALID_TRANSITION = "invalid_transition"
 
-PaymentRequest = AuthorizePayment | SettlePayment
+PaymentRequest = AuthorizePayment | SettlePayment | VoidPurchase
+PurchaseRequest = InitiatePurchase | PaymentRequest
 
 
 def round_half_away_from_zero(value: Fraction, places: int) -> Decimal:
@@ -161,6 +181,44 @@ class ExpectedPayment:
 
 
 @dataclass(frozen=True)
+class ExpectedVoid:
+    at: datetime
+    amount: Decimal
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ExpectedExpiry:
+    at: datetime
+    """When the expiry took effect: the grant's ``expires_at``."""
+    amount: Decimal
+    recorded: bool
+    """Whether its ``GrantExpired`` was written (else it is due, and shown all the same)."""
+
+
+@dataclass(frozen=True)
+class CreditAmounts:
+    """What the purchase's wallet says of its grant at one moment (nothing, by default)."""
+
+    consumed: Decimal = ZERO
+    expired: Decimal = ZERO
+    expiry: ExpectedExpiry | None = None
+
+    @classmethod
+    def of(cls, grant: ModelGrant | None) -> CreditAmounts:
+        if grant is None:
+            return cls()
+        expiry = None
+        if grant.expired_at is not None:
+            expiry = ExpectedExpiry(grant.expired_at, grant.expired, grant.expiry_recorded)
+        return cls(consumed=grant.consumed, expired=grant.expired, expiry=expiry)
+
+
+CREDIT_FIELDS = frozenset({"remaining", "consumed", "expired", "voided", "void", "expiry"})
+"""The fields of ``ExpectedState`` that consumption, expiry and void change."""
+
+
+@dataclass(frozen=True)
 class ExpectedState:
     """A purchase at one version, field by field, as any view of it must show it.
 
@@ -190,6 +248,16 @@ class ExpectedState:
     updated_at: datetime
     granted_at: datetime
     payment: ExpectedPayment | None
+    remaining: Decimal = ZERO
+    """credit_amount - consumed - expired - voided (compared by value, like the other amounts
+    below: they are sums the ledger may write with any exponent)."""
+    consumed: Decimal = ZERO
+    expired: Decimal = ZERO
+    voided: Decimal = ZERO
+    revoked: Decimal = ZERO
+    refunded: Decimal = ZERO
+    void: ExpectedVoid | None = None
+    expiry: ExpectedExpiry | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +267,9 @@ class ModelEvent:
     at: datetime
     idempotency_key: str | None
     external_reference: str | None = None
+    amount: Decimal | None = None
+    """A void's forfeited amount."""
+    reason: str | None = None
 
 
 @dataclass
@@ -237,9 +308,11 @@ class ModelPurchase:
         return self.events[-1].at if self.events else None
 
     def status_at(self, version: int) -> str | None:
-        if version == 0:
-            return None
-        return self.table.status_after(self.settlement, self.events[version - 1].type)
+        # The last event that moved the purchase says where it rests.
+        for event in reversed(self.events[:version]):
+            if event.type not in STATUS_KEEPING:
+                return self.table.status_after(self.settlement, event.type)
+        return None
 
     def count(self, event_type: str) -> int:
         return sum(1 for event in self.events if event.type == event_type)
@@ -248,14 +321,18 @@ class ModelPurchase:
         """The last version recorded at or before ``moment``; 0 if the purchase did not exist."""
         return sum(1 for event in self.events if event.at <= moment)
 
-    def state(self, version: int | None = None) -> ExpectedState:
-        """The purchase as it stood at ``version`` (now, by default)."""
+    def state(
+        self, version: int | None = None, credit: CreditAmounts | None = None
+    ) -> ExpectedState:
+        """The purchase as it stood at ``version`` (now, by default), with what its wallet says
+        of its grant (``LedgerModel.credit``; nothing consumed or expired without it)."""
         version = self.version if version is None else version
         if not 1 <= version <= self.version:
             msg = f"purchase {self.id} has no version {version}"
             raise ValueError(msg)
         events = self.events[:version]
         payment: ExpectedPayment | None = None
+        void: ExpectedVoid | None = None
         for event in events:
             match event.type:
                 case "Initiated":
@@ -277,9 +354,16 @@ class ModelPurchase:
                         settled_at=event.at,
                         settled_reference=event.external_reference,
                     )
+                case "PurchaseVoided":
+                    void = ExpectedVoid(event.at, event.amount or ZERO, event.reason)
                 case _:
                     assert_never(event.type)
-        status = self.table.status_after(self.settlement, events[-1].type)
+        status = self.status_at(version)
+        if status is None:  # pragma: no cover - a history begins with Initiated
+            msg = f"purchase {self.id} has no status at version {version}"
+            raise ValueError(msg)
+        credit = credit or CreditAmounts()
+        voided = void.amount if void is not None else ZERO
         return ExpectedState(
             id=self.id,
             namespace=self.namespace,
@@ -302,7 +386,27 @@ class ModelPurchase:
             updated_at=events[-1].at,
             granted_at=events[0].at,
             payment=payment,
+            remaining=self.credit_amount - credit.consumed - credit.expired - voided,
+            consumed=credit.consumed,
+            expired=credit.expired,
+            voided=voided,
+            void=void,
+            expiry=credit.expiry,
         )
+
+    def grant_terms(self) -> GrantTerms:
+        return GrantTerms(
+            purchase_id=self.id,
+            amount=self.credit_amount,
+            priority=self.priority,
+            expires_at=self.expires_at,
+            feature_filters=self.feature_filters,
+            granted_at=self.events[0].at,
+        )
+
+    @property
+    def wallet(self) -> WalletKey:
+        return (self.namespace, self.customer_id, self.currency)
 
 
 # -- deciding commands ---------------------------------------------------------------------------
@@ -311,7 +415,7 @@ RequestIdentity = tuple[str, str]
 """A request without its idempotency key and expected version: what a retry must repeat."""
 
 
-def identity_of(request: InitiatePurchase | PaymentRequest) -> RequestIdentity:
+def identity_of(request: PurchaseRequest | ConsumeCredits) -> RequestIdentity:
     body = request.model_dump(mode="json", exclude={"idempotency_key", "expected_version"})
     return request.NAME, json.dumps(body, sort_keys=True)
 
@@ -326,17 +430,25 @@ class Verdict:
     """(purchase, version) whose answer an idempotent retry must repeat."""
     problems: frozenset[str] = frozenset()
     """For ``validation_failed``: the codes of every problem the ledger must list."""
+    wallet_events: tuple[ModelWalletEvent, ...] = ()
+    """The wallet events a consumption, a void or an expiry sweep records, in order."""
+    wallet: WalletKey | None = None
+    """The wallet they go to (and, for a consumption's replay or refusal, the one asked)."""
+    available: Decimal | None = None
+    """For ``insufficient_credit``: what the consumption could have drawn."""
+    replay_of_consumption: int | None = None
+    """The version of the ``CreditsConsumed`` a consumption's retry must answer with."""
 
     @property
     def accepted(self) -> bool:
-        return self.error is None and self.replay_of is None
+        return self.error is None and self.replay_of is None and self.replay_of_consumption is None
 
 
 @dataclass(frozen=True)
 class Answer:
     """A keyed command the ledger accepted, and the version its answer showed."""
 
-    request: InitiatePurchase | PaymentRequest
+    request: PurchaseRequest
     purchase_id: UUID
     version: int
 
@@ -349,8 +461,36 @@ class LedgerModel:
         self.purchases: dict[UUID, ModelPurchase] = {}
         self.keyed_initiations: dict[tuple[str, str], UUID] = {}
         self.answers: list[Answer] = []
+        self.wallets: dict[WalletKey, ModelWallet] = {}
+        self.consumptions: list[ConsumeCredits] = []
+        """Every keyed consumption the ledger accepted, for retries and reused keys."""
         self.writes = 0
         """How many accepted commands wrote events."""
+
+    def wallet(self, key: WalletKey) -> ModelWallet:
+        found = self.wallets.get(key)
+        if found is None:
+            found = self.wallets[key] = ModelWallet(key)
+        return found
+
+    def credit(self, purchase_id: UUID, moment: datetime | None = None) -> CreditAmounts:
+        """What the purchase's wallet says of its grant as a query at ``moment`` sees it, or as
+        recorded (``moment`` None: every event, no expiry applied that was not written)."""
+        wallet = self.wallets[self.purchases[purchase_id].wallet]
+        grants = wallet.recorded() if moment is None else wallet.grants(moment)
+        return CreditAmounts.of(grants.get(purchase_id))
+
+    def listed_state(self, purchase_id: UUID, now: datetime) -> ExpectedState:
+        """The purchase as the read models list it at ``now`` (see ``ModelWallet.listed``)."""
+        wallet = self.wallets[self.purchases[purchase_id].wallet]
+        grant = wallet.listed(now).get(purchase_id)
+        return self.purchases[purchase_id].state(None, CreditAmounts.of(grant))
+
+    def purchase_state(
+        self, purchase_id: UUID, version: int | None = None, moment: datetime | None = None
+    ) -> ExpectedState:
+        """The purchase at ``version`` with its wallet's amounts at ``moment`` (see ``credit``)."""
+        return self.purchases[purchase_id].state(version, self.credit(purchase_id, moment))
 
     # -- initiate ---------------------------------------------------------------------------------
 
@@ -413,7 +553,19 @@ class LedgerModel:
         self.purchases[purchase_id] = purchase
         if request.idempotency_key is not None:
             self.keyed_initiations[(request.namespace, request.idempotency_key)] = purchase_id
+        # The grant becomes spendable in the customer's wallet, in the same write.
+        wallet = self.wallet(purchase.wallet)
+        wallet.record([wallet.add(purchase.grant_terms(), now)])
         return purchase
+
+    def granted_events(self, purchase_id: UUID) -> tuple[ModelWalletEvent, ...]:
+        """The ``GrantAdded`` an initiation wrote to its wallet."""
+        wallet = self.wallets[self.purchases[purchase_id].wallet]
+        return tuple(
+            event
+            for event in wallet.events
+            if event.type == "GrantAdded" and event.purchase_id == purchase_id
+        )
 
     # -- authorize and settle ---------------------------------------------------------------------
 
@@ -441,10 +593,95 @@ class LedgerModel:
             raise ValueError(msg)
         self._append(self.purchases[request.purchase_id], verdict.events, request, now)
 
+    # -- void -------------------------------------------------------------------------------------
+
+    def judge_void(self, request: VoidPurchase, now: datetime) -> Verdict:
+        """A void: the purchase's checks (key, version), then the wallet's, then the table's."""
+        purchase = self.purchases.get(request.purchase_id)
+        if purchase is None or purchase.namespace != request.namespace:
+            return Verdict(error="credit_purchase_not_found")
+        key = request.idempotency_key
+        if key is not None and key in purchase.requests:
+            return self._replay_or_reuse(purchase, key, request)
+        if request.expected_version is not None and request.expected_version != purchase.version:
+            return Verdict(error="version_mismatch")
+        wallet = self.wallet(purchase.wallet)
+        refusal = wallet.void_refusal(purchase.id, now)
+        if refusal is not None:
+            return Verdict(error=refusal)
+        row = self.table.row(purchase.settlement, purchase.status, VOID)
+        if row.error is not None:
+            return Verdict(error=row.error)
+        return Verdict(
+            events=row.events,
+            wallet=purchase.wallet,
+            wallet_events=(wallet.void(purchase.id, now),),
+        )
+
+    def record_void(self, request: VoidPurchase, verdict: Verdict, now: datetime) -> None:
+        if not verdict.accepted or len(verdict.wallet_events) != 1:
+            msg = "only an accepted void is recorded"
+            raise ValueError(msg)
+        purchase = self.purchases[request.purchase_id]
+        forfeited = verdict.wallet_events[0].amount
+        self._append(purchase, verdict.events, request, now, forfeited)
+        self.wallets[purchase.wallet].record(list(verdict.wallet_events))
+
+    # -- consume and expire -----------------------------------------------------------------------
+
+    def judge_consume(self, request: ConsumeCredits, now: datetime) -> Verdict:
+        """A consumption: a keyed retry answers from the wallet's history; otherwise the expiries
+        due are recorded first and the amount drawn in burn-down order, or nothing at all is
+        recorded and ``insufficient_credit`` says what could be drawn."""
+        key: WalletKey = (request.namespace, request.customer_id, request.currency)
+        amount = round_to_currency(exact(request.amount), request.currency)
+        if amount <= 0:
+            return Verdict(error="validation_failed", problems=frozenset({"amount_not_positive"}))
+        wallet = self.wallets.get(key) or ModelWallet(key)
+        idempotency_key = request.idempotency_key
+        if idempotency_key is not None and idempotency_key in wallet.consumptions:
+            identity, version = wallet.consumptions[idempotency_key]
+            if identity != identity_of(request):
+                return Verdict(error="idempotency_key_reused", wallet=key)
+            return Verdict(replay_of_consumption=version, wallet=key)
+        available, events = wallet.consumption(
+            amount, request.feature_key, request.usage_reference, idempotency_key, now
+        )
+        if not events:
+            return Verdict(error="insufficient_credit", available=available, wallet=key)
+        return Verdict(wallet=key, wallet_events=tuple(events))
+
+    def record_consume(self, request: ConsumeCredits, verdict: Verdict) -> ModelWalletEvent:
+        """Apply an accepted consumption; returns its ``CreditsConsumed``."""
+        if not verdict.accepted or verdict.wallet is None or not verdict.wallet_events:
+            msg = "only an accepted consumption is recorded"
+            raise ValueError(msg)
+        wallet = self.wallet(verdict.wallet)
+        wallet.record(list(verdict.wallet_events))
+        consumed = verdict.wallet_events[-1]
+        self.writes += 1
+        if request.idempotency_key is not None:
+            wallet.consumptions[request.idempotency_key] = (identity_of(request), consumed.version)
+            self.consumptions.append(request)
+        return consumed
+
+    def judge_expire_due(self, key: WalletKey, now: datetime) -> Verdict:
+        """The sweep's command: the expiries due at ``now`` (none: nothing is written)."""
+        wallet = self.wallets.get(key) or ModelWallet(key)
+        return Verdict(wallet=key, wallet_events=tuple(wallet.due_expiries(now)))
+
+    def record_expire_due(self, verdict: Verdict) -> None:
+        if verdict.wallet is None:
+            msg = "an expiry sweep names its wallet"
+            raise ValueError(msg)
+        if verdict.wallet_events:
+            self.wallet(verdict.wallet).record(list(verdict.wallet_events))
+            self.writes += 1
+
     # -- shared ---------------------------------------------------------------------------------
 
     def _replay_or_reuse(
-        self, purchase: ModelPurchase, key: str, request: InitiatePurchase | PaymentRequest
+        self, purchase: ModelPurchase, key: str, request: PurchaseRequest
     ) -> Verdict:
         identity, version = purchase.requests[key]
         if identity != identity_of(request):
@@ -455,8 +692,9 @@ class LedgerModel:
         self,
         purchase: ModelPurchase,
         events: Sequence[str],
-        request: InitiatePurchase | PaymentRequest,
+        request: PurchaseRequest,
         now: datetime,
+        amount: Decimal | None = None,
     ) -> None:
         # Time never runs backwards within one purchase, whatever the clock says.
         at = max(now, purchase.updated_at) if purchase.updated_at else now
@@ -471,6 +709,8 @@ class LedgerModel:
                     at=at,
                     idempotency_key=key,
                     external_reference=reference,
+                    amount=amount,
+                    reason=getattr(request, "reason", None),
                 )
             )
         if key is not None:

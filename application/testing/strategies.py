@@ -31,6 +31,10 @@ NAMESPACES = ("acme", "globex")
 CUSTOMERS = ("cust-1", "cust-2", "cust-3")
 KEY_POOL = ("key-1", "key-2", "key-3")
 """A few keys drawn often, so that keys collide: retries and reuses happen in short histories."""
+FEATURE_POOL = ("api_calls", "storage")
+"""The features grants of one wallet are filtered on, and consumptions name."""
+WALLET_CURRENCIES = ("USD", "JPY", "BHD")
+"""Currencies with 2, 0 and 3 minor units: few, so that one customer's grants share a wallet."""
 
 MAX_PLACES = 18
 """The finest digit an amount may carry (the ledger refuses 10^-19)."""
@@ -118,9 +122,15 @@ def priorities() -> st.SearchStrategy[int | None]:
     return st.none() | st.sampled_from((1, 100, 32767)) | st.integers(1, 32767)
 
 
+FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
+"""Before every moment ``expiries()`` draws: the clock rules never move the clock past it, so
+those intents stay valid in every history (``expiry_delays()`` are the expiries a test reaches)."""
+
+
 @cache
 def expiries() -> st.SearchStrategy[datetime | None]:
-    """None, or a moment well after any clock a test runs, in any time zone, to the microsecond."""
+    """None, or a moment well after any clock a test runs (after ``FAR_FUTURE``), in any time
+    zone, to the microsecond."""
     return st.none() | st.datetimes(
         min_value=datetime(2100, 1, 1),  # naive bounds; zones drawn below
         max_value=datetime(2199, 12, 31),
@@ -152,6 +162,73 @@ def customer_ids(customers: Sequence[str] = CUSTOMERS) -> st.SearchStrategy[str]
 @cache
 def names() -> st.SearchStrategy[str | None]:
     return st.none() | _text(1, 40)
+
+
+# -- grants and consumptions ----------------------------------------------------------------------
+
+
+@cache
+def expiry_delays() -> st.SearchStrategy[timedelta | None]:
+    """How long after now a grant expires (None: never): whole seconds, from one second to three
+    days, so the clock rules reach them (the ledger keeps expiries to the second)."""
+    return (
+        st.none()
+        | st.sampled_from((timedelta(seconds=1), timedelta(hours=1), timedelta(days=1)))
+        | st.integers(1, 3 * 24 * 3600).map(lambda seconds: timedelta(seconds=seconds))
+    )
+
+
+@cache
+def wallet_feature_filters() -> st.SearchStrategy[list[str]]:
+    """Filters from ``FEATURE_POOL``: none (serves every consumption: half the time, so that
+    consumptions span grants), one, or both."""
+    return st.just([]) | st.lists(
+        st.sampled_from(FEATURE_POOL), unique=True, min_size=1, max_size=len(FEATURE_POOL)
+    )
+
+
+@cache
+def consumption_features() -> st.SearchStrategy[str | None]:
+    """A consumption's feature: none, one a grant may be filtered on, or one no grant names."""
+    return st.none() | st.sampled_from((*FEATURE_POOL, "gpu_seconds"))
+
+
+@cache
+def usage_references() -> st.SearchStrategy[str | None]:
+    return st.none() | st.sampled_from(("usage-1", "usage-2")) | _text(1, 64)
+
+
+def consumption_amounts(
+    currency: str, remainders: Sequence[Decimal] = ()
+) -> st.SearchStrategy[str | int | Decimal]:
+    """An amount to consume from grants holding ``remainders`` (in burn-down order): exactly what
+    the first k hold, a minor unit either side of that (where the burn-down moves to the next
+    grant), part of it all, all of it, more than all, any amount, or a value that rounds at half a
+    minor unit; written as a caller writes it (text, exponent, Decimal...). Never one that rounds
+    to nothing."""
+    return st.composite(lambda draw: _write(draw, _draw_consumption(draw, currency, remainders)))()
+
+
+def _draw_consumption(draw: st.DrawFn, currency: str, remainders: Sequence[Decimal]) -> Fraction:
+    quantum = Fraction(1, 10 ** MINOR_UNITS[currency])
+    bounds = [0]
+    for remainder in remainders:
+        bounds.append(bounds[-1] + int(Fraction(remainder) / quantum))
+    total = bounds[-1]
+    kind = _pick(draw, ("boundary", "boundary", "part", "all", "more", "any", "half"))
+    if kind == "boundary" and len(bounds) > 1:
+        edge = bounds[draw(st.integers(1, len(bounds) - 1))] + draw(st.integers(-1, 1))
+        return max(edge, 1) * quantum
+    if kind in ("part", "boundary") and total > 1:
+        return draw(st.integers(1, total - 1)) * quantum
+    if kind in ("part", "boundary", "all"):
+        return max(total, 1) * quantum
+    if kind == "more":
+        return (total + draw(st.integers(1, 3))) * quantum
+    if kind == "any":
+        return draw(st.integers(1, 10**6)) * quantum
+    # Half a minor unit above a whole number of them: rounds away from zero, up.
+    return (draw(st.integers(0, max(total, 1))) + Fraction(1, 2)) * quantum
 
 
 # -- amounts -------------------------------------------------------------------------------------
@@ -282,9 +359,11 @@ def valid_initiations(
     namespaces: Sequence[str] = NAMESPACES,
     customers: Sequence[str] = CUSTOMERS,
     keys: st.SearchStrategy[str | None] | None = None,
+    in_currencies: Sequence[str] | None = None,
 ) -> InitiatePurchase:
-    """An initiation the ledger must accept: every field valid, amounts at the edges."""
-    return _draw_valid_initiation(draw, namespaces, customers, keys)
+    """An initiation the ledger must accept: every field valid, amounts at the edges
+    (in one of ``in_currencies``, if given)."""
+    return _draw_valid_initiation(draw, namespaces, customers, keys, in_currencies)
 
 
 def _draw_valid_initiation(
@@ -292,15 +371,17 @@ def _draw_valid_initiation(
     namespaces: Sequence[str],
     customers: Sequence[str],
     keys: st.SearchStrategy[str | None] | None,
+    in_currencies: Sequence[str] | None = None,
 ) -> InitiatePurchase:
     settlement_type = _pick(draw, ("external", "external", "promotional"))
-    if settlement_type == "external" and draw(st.integers(0, 9)) == 0:
+    openmeter_case = in_currencies is None or "USD" in in_currencies
+    if settlement_type == "external" and openmeter_case and draw(st.integers(0, 9)) == 0:
         currency = "USD"
         credit_amount, basis = _pick(draw, OPENMETER_ROUNDING_CASES)
         cost_basis: str | int | Decimal | None = basis
         written_amount: str | int | Decimal = credit_amount
     else:
-        currency = draw(currencies())
+        currency = draw(currencies()) if in_currencies is None else _pick(draw, in_currencies)
         value = _draw_credit_amount(draw, currency)
         written_amount = _write(draw, value)
         rounded = Fraction(round_half_away_from_zero(value, MINOR_UNITS[currency]))

@@ -3,7 +3,8 @@
 The report is the user's code (here, a few lines over the ledger's public queries): credits
 granted per namespace, customer and currency, summed from purchase histories. The subclass adds
 one ``@invariant()``: the report equals the sum of the ``Initiated`` credit amounts the model
-knows of, and equals the customer's FBO balance in the double-entry ledger.
+knows of, and equals what the double-entry ledger holds for the customer in FBO (spendable) plus
+what left it, consumed (customer_accrued) or forfeited (breakage).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from creditledger.infrastructure.bootstrap import open_ledger
 
 CustomerCurrency = tuple[str, str, str]
 """(namespace, customer, currency)"""
+CREDIT_ACCOUNTS = (Account.CUSTOMER_FBO, Account.CUSTOMER_ACCRUED, Account.BREAKAGE)
+"""Where granted credit is: still spendable, consumed, or forfeited (expired or voided)."""
 
 
 def granted_credit_report(
@@ -50,13 +53,13 @@ class GrantedCreditReportMachine(CreditPurchaseMachine):
         for purchase in purchases:
             key = (purchase.namespace, purchase.customer_id, purchase.currency)
             granted[key] = granted.get(key, Decimal(0)) + purchase.credit_amount
-        fbo = {
-            (namespace, customer, currency): balance
-            for (namespace, customer, currency, account), balance in balances(self.postings).items()
-            if account is Account.CUSTOMER_FBO
-        }
+        issued: dict[CustomerCurrency, Decimal] = {}
+        for (namespace, customer, currency, account), balance in balances(self.postings).items():
+            if account in CREDIT_ACCOUNTS:
+                key = (namespace, customer, currency)
+                issued[key] = issued.get(key, Decimal(0)) + balance
         check(report == granted, f"report {report} != granted {granted}")
-        check(fbo == granted, f"FBO balances {fbo} != granted {granted}")
+        check(issued == granted, f"FBO + accrued + breakage {issued} != granted {granted}")
 
 
 def test_the_granted_credit_report_agrees_with_every_history() -> None:

@@ -40,14 +40,21 @@ def test_the_state_diagram_draws_every_transition_of_the_exported_table_and_no_o
             f"{row['command']} ({row['settlement']}) / {' + '.join(row['events'])}",
         )
         for row in table["rules"]
-        if row["target"] is not None
+        if row["target"] is not None and row["target"] != row["status"]
     }
     assert edges == drawn_from_table
+    # Rows that keep the status (a void) are drawn once, as a note naming their settlements.
+    keeping = sorted(
+        {row["settlement"] for row in table["rules"] if row["target"] == row["status"]}
+    )
+    assert f"void ({', '.join(keeping)})" in mermaid_diagram()
 
 
 def test_the_exported_table_says_where_every_event_leaves_a_purchase() -> None:
     table = json.loads(EXPORT.read_text())
     status_after = {(entry["settlement"], entry["event"]) for entry in table["status_after"]}
     for row in table["rules"]:
+        if row["target"] == row["status"]:
+            continue  # an event that keeps the status (a void) moves nothing
         for event in row["events"]:
             assert (row["settlement"], event) in status_after, row
