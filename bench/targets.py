@@ -1,7 +1,10 @@
 """Issue 7's throughput targets, judged on the rows of one suite run (never as timed tests).
 
-- PostgreSQL, 32 concurrent callers: creditledger's events/s at least 4x the bare library's
-  appends (1 event per save) at 32 threads, row 1 of the same run;
+- PostgreSQL, 32 concurrent callers: creditledger's commands/s at least 4x the bare library's
+  appends (1 event per save, so saves/s = events/s) at 32 threads, row 1 of the same run. The
+  target was set when every command wrote one event; an initiate now also writes the grant to
+  the customer's wallet (4 events per 3-command lifecycle), so events/s would flatter us by a
+  third: commands are what callers ask for, and the detail shows events/s too;
 - SQLite, the same at least 2x;
 - one caller: creditledger's p50 command latency with group commit at most 1.2x the same
   command without batching (group commit off);
@@ -84,6 +87,10 @@ def _rate(value: float) -> str:
     return f"{value:,.0f} events/s"
 
 
+def _commands(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} commands/s"
+
+
 def concurrency_target(rows: Sequence[Row], backend: str) -> TargetResult:
     """creditledger at 32 callers against the bare library's appends at 32 threads (row 1)."""
     name = BACKEND_NAMES[backend]
@@ -96,14 +103,20 @@ def concurrency_target(rows: Sequence[Row], backend: str) -> TargetResult:
     appends = _find(rows, keys.appends(1, CONCURRENT_CALLERS), backend)
     if ours is None or ours.measured is None or appends is None or appends.measured is None:
         return TargetResult(target, backend, None, required, False, "needs sections 1 and 3")
-    measured = ours.measured.events_per_second / appends.measured.events_per_second
+    commands = ours.measured.commands_per_second
+    saves = appends.measured.commands_per_second
+    if commands is None or saves is None:
+        return TargetResult(target, backend, None, required, False, "rows without commands")
+    measured = commands / saves
+    events, appended = ours.measured.events_per_second, appends.measured.events_per_second
     detail = (
-        f"{_rate(ours.measured.events_per_second)} vs {_rate(appends.measured.events_per_second)}"
+        f"{_commands(commands)} ({_rate(events)}) vs {_commands(saves)} ({_rate(appended)}); "
+        f"events/s ratio {events / appended:.2f}x"
     )
     if ours.baseline is not None and ours.ratio is not None:
         detail += (
             f"; row-3 baseline (bare library lifecycles, {CONCURRENT_CALLERS} callers): "
-            f"{_rate(ours.baseline.events_per_second)}, {ours.ratio:.2f}x"
+            f"{_commands(ours.baseline.commands_per_second)}, {ours.ratio:.2f}x"
         )
     return TargetResult(target, backend, measured, required, False, detail)
 
@@ -116,10 +129,9 @@ def latency_target(rows: Sequence[Row], backend: str) -> TargetResult:
     off = None if row is None or row.baseline is None else row.baseline.p50_ms
     if row is None or row.measured is None or row.baseline is None or not on or not off:
         return TargetResult(target, backend, None, LATENCY_LIMIT, True, "needs section 3")
-    # One event per command: a lifecycle's events/s is its commands/s.
     detail = (
-        f"p50 {on:.2f} vs {off:.2f} ms; {row.measured.events_per_second:,.0f} vs "
-        f"{row.baseline.events_per_second:,.0f} commands/s"
+        f"p50 {on:.2f} vs {off:.2f} ms; {_commands(row.measured.commands_per_second)} vs "
+        f"{_commands(row.baseline.commands_per_second)}"
     )
     return TargetResult(target, backend, on / off, LATENCY_LIMIT, True, detail)
 
@@ -132,8 +144,8 @@ def growth_target(rows: Sequence[Row], backend: str) -> TargetResult:
         return TargetResult(target, backend, None, GROWTH_FLOOR, False, "needs section 7")
     # The labels name the stores' sizes: 10^6 and 10^3 events unless --growth-events said so.
     detail = (
-        f"{_rate(row.measured.events_per_second)} ({row.measured.label}) vs "
-        f"{_rate(row.baseline.events_per_second)} ({row.baseline.label})"
+        f"{_commands(row.measured.commands_per_second)} ({row.measured.label}) vs "
+        f"{_commands(row.baseline.commands_per_second)} ({row.baseline.label})"
     )
     return TargetResult(target, backend, row.ratio, GROWTH_FLOOR, False, detail)
 

@@ -1,7 +1,8 @@
 """Audit speed: export, checkpoint and offline verify, next to the library's own replay rate.
 
-A SQLite store is bulk-loaded with external purchases of 3 events each (initiated, authorized,
-settled: made by the real aggregate, stored through the real mapper, inserted in large batches),
+A SQLite store is bulk-loaded with external purchases of 4 events each (initiated and the grant
+in the customer's credit wallet, authorized, settled: made by the real aggregates, stored through
+the real mapper, inserted in large batches),
 then each job runs ``--runs`` times (medians reported), each time in a fresh process so that its
 peak RSS is its own:
 
@@ -33,14 +34,19 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from bench.machine import load_average, machine_facts
+from bench.wallets import Wallets
 from creditledger.application.ledger import CreditLedger
+from creditledger.domain.events import LedgerEvent
 from creditledger.domain.intent import PurchaseIntent, normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 from creditledger.infrastructure.audit.jobs import export_to_file, take_checkpoint, verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
 DEFAULT_EVENTS = 1_000_000
-EVENTS_PER_PURCHASE = 3
+EVENTS_PER_PURCHASE = 4
+"""In the log: the purchase's three events and its grant in the customer's wallet."""
+PURCHASE_EVENTS = 3
+"""What the library's replay of one purchase reads."""
 LOAD_BATCH = 30_000
 """Stored events per insert transaction while loading."""
 CUSTOMERS = 1000
@@ -65,9 +71,13 @@ def _intents() -> list[PurchaseIntent]:
 
 
 def load(ledger: CreditLedger, events: int) -> list[UUID]:
-    """Fill the store with exactly ``events`` events: whole purchase lifecycles (3 events each),
-    and one shorter purchase for the remainder. Returns the whole lifecycles' ids."""
+    """Fill the store with ``events`` events: whole purchase lifecycles (4 events each: the
+    grant in the customer's wallet is written with the purchase's first), and one shorter
+    purchase for the remainder (initiated with its grant, then authorized if 3 remain; a
+    remainder of 1 cannot be a purchase of its own, so it is one event more). Returns the whole
+    lifecycles' ids."""
     intents = _intents()
+    wallets = Wallets()
     mapper, recorder = ledger.mapper, ledger.recorder
     purchase_ids: list[UUID] = []
     pending = []
@@ -78,12 +88,14 @@ def load(ledger: CreditLedger, events: int) -> list[UUID]:
         purchase_id = uuid4()
         context = CommandContext(at=moment)
         purchase = CreditPurchase.initiate(purchase_id, intents[index % CUSTOMERS], context)
-        if index < whole or remainder == 2:
+        written: list[LedgerEvent] = [*purchase.collect_events(), *wallets.grant(purchase.intent)]
+        if index < whole or remainder == 3:
             purchase.authorize_payment(context)
         if index < whole:
             purchase.settle_payment(context)
             purchase_ids.append(purchase_id)
-        pending += [mapper.to_stored_event(event) for event in purchase.collect_events()]
+        written += purchase.collect_events()
+        pending += [mapper.to_stored_event(event) for event in written]
         if len(pending) >= LOAD_BATCH:
             recorder.insert_events(pending)
             pending = []
@@ -138,7 +150,7 @@ def run_job(job: str, store: Path, export: Path, sample: Path) -> dict[str, floa
             started = time.perf_counter()
             for purchase_id in purchase_ids:
                 ledger.repository.get(purchase_id, projector_func=_project)
-            events = len(purchase_ids) * EVENTS_PER_PURCHASE
+            events = len(purchase_ids) * PURCHASE_EVENTS
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "events": events, "peak_rss_mib": _peak_rss_mib()}
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench.catchup import load_history, synthetic_history
 from creditledger.application.ledger import CreditLedger
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import LedgerEvent
 from creditledger.infrastructure.projections.operations import verify
 from tests.readmodels_support import logged_events, logged_postings, read_models
 
@@ -24,7 +24,7 @@ EVENTS = 1500
 
 
 @functools.cache
-def history() -> list[PurchaseEvent]:
+def history() -> list[LedgerEvent]:
     return synthetic_history(EVENTS, seed=7)
 
 
