@@ -8,6 +8,9 @@ Rows, by section:
 3. creditledger lifecycles with 1, 8 and 32 concurrent callers, against the bare library doing
    the same commands with as many threads; and one caller's command latency with group commit
    on, against the same with it off;
+3b. consumptions with 32 callers, for one hot customer and spread over 1,000 customers, against
+   the bare library appending one event per command to as many aggregates from 32 threads
+   (``bench.consumptions``; SQLite and PostgreSQL);
 4. lifecycles over HTTP (a real ``creditledger serve``, 32 clients), against the same
    lifecycles through the Python API with 32 callers (row 3's creditledger side);
 5. full-log replay: creditledger folding its log, against the library's ``repository.get`` of
@@ -22,10 +25,10 @@ Rows, by section:
    each against the library's ``repository.get`` of purchases of the same log; each job in its
    own process, its peak RSS in the row's note.
 
-After the table, issue 7's targets and issue 14's audit ratio (``bench.targets``), judged on this
-run's rows.
+After the table, issue 7's targets, issue 12's consumption targets and issue 14's audit ratio
+(``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,4,5,6,7,8,9]
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9]
 [--scale F] [--growth-events N] [--audit-events N] [--json PATH]``; JSON goes to
 ``bench/results/latest.json``.
 """
@@ -44,6 +47,8 @@ from pathlib import Path
 from bench import keys
 from bench.baselines import COMMANDS_PER_LIFECYCLE, EVENTS_PER_LIFECYCLE, library_appends
 from bench.catchup import measure_catchup
+from bench.consumptions import BACKENDS as CONSUMPTION_BACKENDS
+from bench.consumptions import consumption_rows
 from bench.growth import GROWTH_BACKENDS, grown_lifecycles
 from bench.http_load import http_load
 from bench.lifecycles import (
@@ -64,7 +69,7 @@ from bench.verify import PURCHASE_EVENTS, measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "4", "5", "6", "7", "8", "9")
+SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
 AUDIT_EVENTS = 1_000_000
@@ -83,6 +88,8 @@ APPEND_EVENTS_32_THREADS: dict[Backend, int] = {"sqlite": 1600, "postgres": 960}
 BATCH_EVENTS: dict[Backend, int] = {"sqlite": 5000, "postgres": 3000}
 SINGLE_CALLER_PURCHASES: dict[Backend, int] = {"memory": 2000, "sqlite": 500, "postgres": 200}
 CONCURRENT_PURCHASES: dict[Backend, int] = {"sqlite": 960, "postgres": 640}
+CONSUMPTIONS: dict[Backend, int] = {"sqlite": 3200, "postgres": 3200}
+"""Consumptions per run of section 3b, for each spread (one hot customer, 1,000 customers)."""
 GROWTH_PURCHASES: dict[Backend, int] = {"sqlite": 600, "postgres": 400}
 HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 600, "postgres": 600}
 CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 4500, "postgres": 3000}
@@ -423,6 +430,13 @@ def run_suite(
                     lifecycles="3" in sections,
                     replay="5" in sections,
                 ),
+            )
+
+    for backend in (backend for backend in reachable if backend in CONSUMPTION_BACKENDS):
+        if "3b" in sections:
+            rows += stopwatch.run(
+                f"{backend}: consumptions (section 3b)",
+                partial(consumption_rows, backend, scale.of(CONSUMPTIONS[backend], 32), runs),
             )
 
     def http_part(backend: Backend) -> list[Row]:

@@ -12,6 +12,13 @@
 - issue 15: the pipelined relay at least 15,000 events/s, and the p99 lag from commit to
   consumer apply under the 32-caller write load under 250 ms (absolute figures).
 
+issue 12's consumption targets (section 3b, 32 callers):
+
+- PostgreSQL, one hot customer: at least 1,000 consumptions/s (absolute);
+- spread over 1,000 customers: consumptions/s at least the lifecycle rate of row 3 at 32
+  callers in the same run, counted in commands (a consumption is one command, a lifecycle three:
+  the stricter reading of "the lifecycle rate"; lifecycles/s is in the detail);
+
 and issue 14's ratio target: offline ``audit verify`` at least 2x the bare library's replay in
 the same run (section 9; its absolute targets are in ``docs/benchmarks.md``).
 
@@ -39,6 +46,8 @@ GROWTH_FLOOR = 0.9
 RELAY_FLOOR_EVENTS_PER_SECOND = 15_000.0
 LAG_P99_LIMIT_MS = 250.0
 AUDIT_VERIFY_FACTOR = 2.0
+HOT_CONSUMPTIONS_FLOOR = 1_000.0
+SPREAD_CUSTOMERS = 1_000
 BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 
 
@@ -177,6 +186,44 @@ def lag_target(rows: Sequence[Row]) -> TargetResult:
     return TargetResult(target, "postgres", p99, LAG_P99_LIMIT_MS, True, detail, "ms")
 
 
+def hot_consumption_target(rows: Sequence[Row]) -> TargetResult:
+    """Issue 12: one customer's consumptions/s with 32 callers on PostgreSQL, an absolute floor."""
+    target = f"PostgreSQL, consumptions, {CONCURRENT_CALLERS} callers, one hot customer"
+    row = _find(rows, keys.consumptions(1), "postgres")
+    floor = HOT_CONSUMPTIONS_FLOOR
+    rate = None if row is None or row.measured is None else row.measured.commands_per_second
+    if row is None or rate is None:
+        return TargetResult(
+            target, "postgres", None, floor, False, "needs section 3b", "consumptions/s"
+        )
+    detail = ""
+    if row.baseline is not None and row.ratio is not None:
+        detail = f"bare library {_commands(row.baseline.commands_per_second)}, {row.ratio:.2f}x"
+    return TargetResult(target, "postgres", rate, floor, False, detail, "consumptions/s")
+
+
+def spread_consumption_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """Issue 12: consumptions over 1,000 customers against the 32-caller lifecycles' commands."""
+    target = (
+        f"{BACKEND_NAMES[backend]}, consumptions over {SPREAD_CUSTOMERS:,} customers vs "
+        f"lifecycle commands, {CONCURRENT_CALLERS} callers"
+    )
+    spread = _find(rows, keys.consumptions(SPREAD_CUSTOMERS), backend)
+    lifecycles = _find(rows, keys.lifecycles(CONCURRENT_CALLERS), backend)
+    consumed = None if spread is None or spread.measured is None else spread.measured
+    cycled = None if lifecycles is None or lifecycles.measured is None else lifecycles.measured
+    if consumed is None or cycled is None:
+        return TargetResult(target, backend, None, 1.0, False, "needs sections 3 and 3b")
+    ours, theirs = consumed.commands_per_second, cycled.commands_per_second
+    if ours is None or theirs is None:
+        return TargetResult(target, backend, None, 1.0, False, "rows without commands")
+    detail = (
+        f"{ours:,.0f} consumptions/s vs {_commands(theirs)} "
+        f"({cycled.operations_per_second:,.0f} lifecycles/s)"
+    )
+    return TargetResult(target, backend, ours / theirs, 1.0, False, detail)
+
+
 def audit_verify_target(rows: Sequence[Row]) -> TargetResult:
     """Offline verify against the library's replay of the same log (section 9, SQLite)."""
     target = "SQLite, offline audit verify vs library replay"
@@ -202,12 +249,15 @@ def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
         relay_target(rows, "sqlite"),
         relay_target(rows, "postgres"),
         lag_target(rows),
+        hot_consumption_target(rows),
+        spread_consumption_target(rows, "sqlite"),
+        spread_consumption_target(rows, "postgres"),
         audit_verify_target(rows),
     ]
 
 
 def render_targets(results: Sequence[TargetResult], out: Console) -> None:
-    table = Table(title="targets (issues 7, 14 and 15), from this run", box=box.SIMPLE_HEAD)
+    table = Table(title="targets (issues 7, 12, 14 and 15), from this run", box=box.SIMPLE_HEAD)
     table.add_column("target")
     table.add_column("measured", justify="right")
     table.add_column("required", justify="right")

@@ -11,6 +11,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from bench import keys
 from bench.append_paths import BATCH_SIZES, measure
 from bench.baselines import open_bare_ledger
+from bench.consumptions import consumption_rows
 from bench.growth import PurchaseCopies, fill
 from bench.lifecycles import Side, lifecycle_rows, run_order
 from bench.rawdriver import raw_inserts
@@ -227,7 +228,7 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         if not verified:
             assert all("unknown event type 'GrantAdded'" in row["note"] for row in audit_rows)
         audit = {"9"} if audit_rows and verified else set()
-        assert sections == {"1 vs 2", "3", "4", "5", "6", "7", "8", *audit}
+        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit}
     if bench_backend != "memory":
         by_key = {row["key"]: row for row in document["rows"]}
         http = by_key[keys.http(32)]
@@ -239,13 +240,13 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 10
+    assert len(document["targets"]) == 13
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
-    # Issue 7's three and the relay's rate; PostgreSQL adds the lag under the write load, SQLite
-    # the audit verify ratio.
+    # Issue 7's three, the relay's rate and the spread consumptions; PostgreSQL adds the lag
+    # under the write load and the hot customer's consumptions, SQLite the audit verify ratio.
     verify_target = {"sqlite": int("9" in sections)}.get(bench_backend, 0)
-    assert len(measured) == {"memory": 0, "sqlite": 4, "postgres": 5}[bench_backend] + verify_target
+    assert len(measured) == {"memory": 0, "sqlite": 5, "postgres": 7}[bench_backend] + verify_target
 
 
 def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(
@@ -268,3 +269,40 @@ def test_the_append_path_bench_writes_every_batch_through_both_recorders(
     for cpus, walls in results.values():
         assert len(cpus) == len(walls) == 1
         assert walls[0] > 0
+
+
+def test_consumption_rows_spend_one_customers_credit_and_a_thousand_customers(
+    bench_backend: Backend,
+) -> None:
+    if bench_backend == "memory":
+        pytest.skip("consumptions are measured on SQLite and PostgreSQL")
+    rows = consumption_rows(bench_backend, 64, 1)
+    assert [row.key for row in rows] == [keys.consumptions(1), keys.consumptions(1000)]
+    for row in rows:
+        assert row.compare == "commands/s"
+        assert row.measured is not None
+        assert row.baseline is not None
+        # One command, one event (CreditsConsumed) on each side; the balances were checked.
+        for rate in (row.measured, row.baseline):
+            assert [(run.commands, run.events) for run in rate.runs] == [(64, 64)]
+
+
+def test_the_hot_consumption_target_is_a_floor_and_the_spread_one_counts_lifecycle_commands() -> (
+    None
+):
+    rows = [
+        _row(keys.consumptions(1), "postgres", _rate(999), _rate(300), "commands/s"),
+        # 900 lifecycle commands/s = 300 lifecycles/s: 600 consumptions/s is below it.
+        _row(keys.consumptions(1000), "postgres", _rate(600), _rate(300), "commands/s"),
+        _row(keys.lifecycles(32), "postgres", _rate(900), _rate(100), "commands/s"),
+        _row(keys.consumptions(1000), "sqlite", _rate(1000), _rate(300), "commands/s"),
+        _row(keys.lifecycles(32), "sqlite", _rate(900), _rate(100), "commands/s"),
+    ]
+    results = [r for r in evaluate(rows) if "consumptions" in r.target]
+    assert [(r.backend, r.verdict) for r in results] == [
+        ("postgres", "NOT met"),
+        ("sqlite", "met"),
+        ("postgres", "NOT met"),
+    ]
+    assert results[0].requirement == ">= 1,000 consumptions/s"
+    assert results[2].measured == pytest.approx(600 / 900)
