@@ -21,7 +21,8 @@ from creditledger.application.group_commit import (
 )
 from creditledger.domain.events import LedgerEvent
 from creditledger.domain.purchase import CommandContext, project_purchase
-from tests.stores import START, initiated_event
+from tests.clock import START
+from tests.stores import initiated_event
 
 
 def new_events() -> list[LedgerEvent]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import cast
 from uuid import UUID
 
 import pytest
 
 from creditledger.application.ledger import ConsumptionOutcome, CreditLedger
 from creditledger.domain.errors import InsufficientCreditError
-from creditledger.domain.events import WalletEventBase
+from creditledger.domain.events import WalletEvent, WalletEventBase
 from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.wallet import CreditWallet, project_wallet
 from tests.application.builders import NAMESPACE, consume
@@ -62,7 +63,8 @@ def _race(ledgers: list[CreditLedger]) -> tuple[list[ConsumptionOutcome], list[E
 
 def _stored_wallet(ledger: CreditLedger) -> CreditWallet:
     wallet_id = wallet_id_for(NAMESPACE, "hot", "USD")
-    events = [e for e in ledger.events.get(wallet_id) if isinstance(e, WalletEventBase)]  # type: ignore[misc]
+    events = cast(list[WalletEvent], list(ledger.events.get(wallet_id)))
+    assert all(isinstance(event, WalletEventBase) for event in events)
     assert [event.originator_version for event in events] == list(range(1, len(events) + 1))
     wallet = project_wallet(None, events)
     assert wallet is not None
