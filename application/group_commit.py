@@ -80,10 +80,14 @@ class Submission:
     def finish(self, position: int | None) -> None:
         self.position = position
         self.settled = True
+        # Settled, it needs its predecessor no more: a hot wallet's run must not chain every
+        # submission it ever made.
+        self.after = None
 
     def fail(self, error: BaseException) -> None:
         self.error = error
         self.settled = True
+        self.after = None
 
     def wake(self) -> None:
         self._woken.release()

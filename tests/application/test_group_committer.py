@@ -354,3 +354,15 @@ def test_a_failed_submission_fails_every_one_decided_on_it_and_leaves_no_gap(
     run = {(e.originator_id, e.originator_version) for e in [*first, *second, *third]}
     assert not written & run
     assert (neighbour.events[0].originator_id, 1) in written
+
+
+def test_a_written_submission_lets_go_of_the_one_it_was_decided_on() -> None:
+    # A hot wallet's run never ends while consumptions keep coming: each link must be let go.
+    committer = GroupCommitter(Log().write)
+    first, second, _ = _purchase_run()
+    a = committer.enqueue(first)
+    committer.complete(a)
+    b = committer.enqueue(second, after=a)
+    assert b.after is a
+    committer.complete(b)
+    assert b.after is None
