@@ -21,7 +21,7 @@ from creditledger.application.commands import (
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
 from creditledger.application.purchase_view import PurchaseView
-from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.events import Initiated, PurchaseEvent, WalletEventBase
 from creditledger.domain.ledger import Account, Posting, postings_for
 from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.service import ReadModelService
@@ -91,6 +91,11 @@ def logged_postings(ledger: CreditLedger) -> list[Posting]:
     initiated: dict[UUID, Initiated] = {}
     postings: list[Posting] = []
     for _, event in logged_events(ledger):
+        if isinstance(event, WalletEventBase):
+            # A wallet's events are not the purchase's: a grant books nothing (its purchase's
+            # Initiated does); consumptions and expiries book through wallet_postings, which the
+            # read models do not apply yet.
+            continue
         if isinstance(event, Initiated):
             initiated[event.originator_id] = event
         postings += postings_for(initiated[event.originator_id], event)
