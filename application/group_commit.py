@@ -20,6 +20,10 @@ Guarantees, per caller:
 - acknowledged only after the transaction holding its events committed;
 - two submissions for one purchase in one batch: the first (in arrival order) is written, the later
   one is told to retry (``RetryDecisionError``), so it decides again on top of the first, in order;
+- a submission decided on top of another one not yet committed (``after``: a wallet's next
+  versions, decided while its previous ones are being written) is written only once that one is,
+  or in the same transaction after it; if that one fails, so does this one (``RetryDecisionError``),
+  never leaving a gap in the aggregate's versions;
 - a conflict with another process (a version already taken) is isolated: the batch is re-written
   one submission per transaction, so only the conflicting submission gets the store's
   ``IntegrityError`` (and its caller reloads and decides again);
@@ -53,13 +57,17 @@ class CommitterClosedError(RuntimeError):
     """The ledger is shutting down and accepts no more writes."""
 
 
-class _Submission:
+class Submission:
     """One caller's events, and how its wait ended: written, failed, or asked to lead."""
 
-    __slots__ = ("_woken", "error", "events", "lead", "position", "settled")
+    __slots__ = ("_woken", "after", "error", "events", "lead", "leads", "position", "settled")
 
-    def __init__(self, events: Sequence[LedgerEvent]) -> None:
+    def __init__(self, events: Sequence[LedgerEvent], after: Submission | None = None) -> None:
         self.events = events
+        self.after = after
+        """The submission these events were decided on top of (None: on committed state)."""
+        self.leads = False
+        """Whether its caller found no write in progress and must lead (``complete``)."""
         self.position: int | None = None
         self.error: BaseException | None = None
         self.settled = False
@@ -72,10 +80,14 @@ class _Submission:
     def finish(self, position: int | None) -> None:
         self.position = position
         self.settled = True
+        # Settled, it needs its predecessor no more: a hot wallet's run must not chain every
+        # submission it ever made.
+        self.after = None
 
     def fail(self, error: BaseException) -> None:
         self.error = error
         self.settled = True
+        self.after = None
 
     def wake(self) -> None:
         self._woken.release()
@@ -87,6 +99,10 @@ class _Submission:
         if self.error is not None:
             raise self.error
         return self.position
+
+    @property
+    def succeeded(self) -> bool:
+        return self.settled and self.error is None
 
 
 class GroupCommitter:
@@ -117,7 +133,8 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._arrival = threading.Condition(self._lock)
-        self._waiting: deque[_Submission] = deque()
+        self._settled = threading.Condition(self._lock)
+        self._waiting: deque[Submission] = deque()
         self._writing = False
         self._closed = False
         self.batches = 0
@@ -128,23 +145,45 @@ class GroupCommitter:
 
         Returns the log position (notification id) of the last of the events.
         """
-        submission = _Submission(events)
+        return self.complete(self.enqueue(events))
+
+    def enqueue(self, events: Sequence[LedgerEvent], after: Submission | None = None) -> Submission:
+        """Queue the events without waiting: ``complete`` then writes them (or waits for them).
+
+        A caller that decides under a lock of its own queues under it (so that its decisions
+        queue in the order they were made, ``after`` the one each was made on top of) and
+        completes after releasing it: the next decision need not wait for this write.
+        """
+        submission = Submission(events, after)
         with self._lock:
             if self._closed:
                 raise CommitterClosedError("the ledger is closed")
             self._waiting.append(submission)
             # Nobody writing: nobody queued either (a leader leaves only when the queue is
             # empty), so this submission is first in line and leads.
-            leads = not self._writing
+            submission.leads = not self._writing
             self._writing = True
-            if self._max_wait and not leads:
+            if self._max_wait and not submission.leads:
                 self._arrival.notify()  # a leader may be waiting for company
-        if not leads:
+        return submission
+
+    def complete(self, submission: Submission) -> int | None:
+        """Block until the queued submission is written (leading a batch if it is its turn).
+
+        Returns the log position of its last event; raises what failed it.
+        """
+        if not submission.leads:
             submission.wait()
             if not submission.lead:
                 return submission.result()
         self._lead()
         return submission.result()
+
+    def wait_settled(self, submission: Submission) -> None:
+        """Block until someone else's submission is written or failed (its caller completes it)."""
+        with self._lock:
+            while not submission.settled:
+                self._settled.wait()
 
     @property
     def queued(self) -> int:
@@ -176,6 +215,7 @@ class GroupCommitter:
                 if not submission.settled:
                     submission.fail(RetryDecisionError())
             with self._lock:
+                self._settled.notify_all()
                 successor = self._waiting[0] if self._waiting else None
                 if successor is None:
                     self._writing = False
@@ -196,11 +236,11 @@ class GroupCommitter:
                 return
             self._arrival.wait(remaining)
 
-    def _commit(self, batch: list[_Submission]) -> None:
+    def _commit(self, batch: list[Submission]) -> None:
         self.batches += 1
         self.submissions += len(batch)
-        accepted: list[_Submission] = []
-        deferred: list[_Submission] = []
+        accepted: list[Submission] = []
+        deferred: list[Submission] = []
         taken: set[tuple[object, int]] = set()
         for submission in batch:
             slots = {(e.originator_id, e.originator_version) for e in submission.events}
@@ -215,7 +255,10 @@ class GroupCommitter:
         for submission in deferred:
             submission.fail(RetryDecisionError())
 
-    def _write_batch(self, accepted: list[_Submission]) -> None:
+    def _write_batch(self, submissions: list[Submission]) -> None:
+        accepted = _writable(submissions)
+        if not accepted:
+            return
         try:
             recordings = self._write(
                 [event for submission in accepted for event in submission.events]
@@ -241,7 +284,7 @@ class GroupCommitter:
                 last = submission.events[-1]
                 submission.finish(positions.get((last.originator_id, last.originator_version)))
 
-    def _drop_taken(self, submissions: list[_Submission]) -> list[_Submission] | None:
+    def _drop_taken(self, submissions: list[Submission]) -> list[Submission] | None:
         """Tell the submissions whose first version of some aggregate is already stored to decide
         again (their purchase or wallet moved on, or exists already); the others, or None if the
         store cannot say."""
@@ -259,14 +302,33 @@ class GroupCommitter:
                 free.append(submission)
         return free
 
-    def _commit_one_by_one(self, submissions: list[_Submission]) -> None:
+    def _commit_one_by_one(self, submissions: list[Submission]) -> None:
         for submission in submissions:
+            if not _writable([submission]):
+                continue
             try:
                 recordings = self._write(submission.events)
             except Exception as error:  # reported to that caller alone
                 submission.fail(error)
             else:
                 submission.finish(last_position(recordings))
+
+
+def _writable(submissions: list[Submission]) -> list[Submission]:
+    """The submissions that may be written together now, in order: those decided on committed
+    state, or on top of a submission written already or earlier in this same write. The others
+    are failed (``RetryDecisionError``): what they were decided on was not written, and writing
+    them would leave a gap in their aggregate's versions."""
+    writable: list[Submission] = []
+    included: set[int] = set()
+    for submission in submissions:
+        after = submission.after
+        if after is None or after.succeeded or id(after) in included:
+            writable.append(submission)
+            included.add(id(submission))
+        else:
+            submission.fail(RetryDecisionError())
+    return writable
 
 
 def last_position(recordings: Sequence[Recording[UUID]]) -> int | None:

@@ -41,6 +41,7 @@ from creditledger.application.group_commit import (
     DEFAULT_MAX_BATCH,
     GroupCommitter,
     RetryDecisionError,
+    Submission,
     last_position,
 )
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
@@ -88,6 +89,22 @@ class ConsumptionOutcome:
     consumption: ConsumptionView
     replayed: bool = False
     position: int | None = None
+
+
+class _PendingRun:
+    """A wallet's decisions handed to the group committer, not all written yet: the wallet with
+    all of them applied, and the last one's submission (each was decided on the one before)."""
+
+    __slots__ = ("last", "wallet")
+
+    def __init__(self, wallet: CreditWallet) -> None:
+        self.wallet = wallet
+        self.last: Submission
+
+    @property
+    def broken(self) -> bool:
+        """Its last submission failed: the wallet holds decisions that were never written."""
+        return self.last.settled and not self.last.succeeded
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,9 @@ class CreditLedger(Application[UUID]):
         self._cache: AggregateCache[CreditPurchase] = AggregateCache(cache_size)
         self._wallets: AggregateCache[CreditWallet] = AggregateCache(cache_size)
         self._wallet_locks = StripedLocks()
+        self._pending: dict[UUID, _PendingRun] = {}
+        """Wallets with decisions handed to the group committer and not all written yet; an
+        entry is read and changed only under its wallet's lock."""
         self.write_health = WriteHealth()
         """The last write failure, if none succeeded since: readiness reports it."""
         self._committer = (
@@ -367,7 +387,16 @@ class CreditLedger(Application[UUID]):
 
     def consume(self, command: ConsumeCredits) -> ConsumptionOutcome:
         """Spend credit from the customer's grants in burn-down order (or replay an earlier
-        answer); ``insufficient_credit`` when the spendable total is short."""
+        answer); ``insufficient_credit`` when the spendable total is short.
+
+        With group commit, a decision is made on top of the wallet's decisions already handed to
+        the committer and not yet written (its *pending run*), and the wallet's lock is released
+        before the write: consecutive consumptions of a hot customer share a transaction as
+        versions n+1, n+2... instead of one transaction each (docs/credit-lifecycle-design.md,
+        section 4). Only a new decision is made on a pending state: a replay or a refusal waits
+        for the run to be written and is answered from the store, so no answer rests on
+        something that may not commit.
+        """
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         request = command.request()
@@ -378,21 +407,24 @@ class CreditLedger(Application[UUID]):
             # One decision at a time per wallet in this process: callers of a hot customer queue
             # here instead of colliding on the wallet's next version and deciding again.
             with self._wallet_locks.of(wallet_id):
-                wallet = self._wallet(
-                    wallet_id,
-                    request.namespace,
-                    request.customer_id,
-                    request.currency,
-                    fresh=fresh,
-                )
+                run = self._pending.get(wallet_id)
+                after: Submission | None = None
+                if run is not None and not fresh and not run.broken:
+                    wallet, after = run.wallet, run.last
+                else:
+                    wallet = self._wallet(
+                        wallet_id,
+                        request.namespace,
+                        request.customer_id,
+                        request.currency,
+                        fresh=fresh,
+                    )
                 if key is not None and key in wallet.consumptions:
-                    self._wallets.checkin(wallet)
-                    record = wallet.consumptions[key]
-                    if record.fingerprint != fingerprint:
-                        raise IdempotencyKeyReusedError(
-                            f"idempotency key {key!r} was used for a different request"
-                        )
-                    return ConsumptionOutcome(ConsumptionView.of(record.event), replayed=True)
+                    if after is not None:
+                        # Perhaps not written yet: answered from the store once the run is.
+                        fresh = True
+                        continue
+                    return self._replay_consumption(wallet, key, fingerprint)
                 context = WalletContext(
                     at=self.clock.now(), idempotency_key=key, request_fingerprint=fingerprint
                 )
@@ -400,23 +432,76 @@ class CreditLedger(Application[UUID]):
                     consumed = wallet.consume(consumption_id, request, context)
                 except CreditStateError:
                     if not fresh:
-                        # Refused on a cached wallet, which may lag the store: ask the store.
+                        # Refused on a cached or pending wallet, which may lag the store or not
+                        # commit: ask the store (a refusal records nothing, so a pending run's
+                        # wallet is as it was).
                         fresh = True
                         continue
                     self._wallets.checkin(wallet)
                     raise
                 except LedgerError:
-                    if not wallet.has_pending_events:
+                    if after is None and not wallet.has_pending_events:
                         self._wallets.checkin(wallet)
                     raise
-                position = self._commit_wallet(wallet)
-                if position is not False:
-                    self._wallets.checkin(wallet)
-                    return ConsumptionOutcome(ConsumptionView.of(consumed), position=position)
+                if self._committer is None:
+                    position = self._commit_wallet(wallet)
+                    if position is not False:
+                        self._wallets.checkin(wallet)
+                        return ConsumptionOutcome(ConsumptionView.of(consumed), position=position)
+                    fresh = True
+                    continue
+                submission = self._committer.enqueue(wallet.collect_events(), after)
+                run = run if after is not None and run is not None else _PendingRun(wallet)
+                run.last = submission
+                self._pending[wallet_id] = run
+            position = self._complete_pending(wallet_id, run, submission)
+            if position is not False:
+                return ConsumptionOutcome(ConsumptionView.of(consumed), position=position)
             fresh = True
         raise ConcurrentModificationError(
             f"the credit of customer {request.customer_id} kept changing; try again"
         )
+
+    def _replay_consumption(
+        self, wallet: CreditWallet, key: str, fingerprint: str
+    ) -> ConsumptionOutcome:
+        """The first answer to a consumption with this key, from a committed wallet."""
+        self._wallets.checkin(wallet)
+        record = wallet.consumptions[key]
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"idempotency key {key!r} was used for a different request"
+            )
+        return ConsumptionOutcome(ConsumptionView.of(record.event), replayed=True)
+
+    def _complete_pending(
+        self, wallet_id: UUID, run: _PendingRun, submission: Submission
+    ) -> int | Literal[False] | None:
+        """Wait (or lead) until the wallet's submission is written; then, if it was the run's
+        last, the run's wallet is committed and goes back to the cache. A failed run is dropped:
+        whoever decides next reads the store (and every later submission of the run fails)."""
+        position: int | Literal[False] | None = False
+        try:
+            position = self._finish(submission)
+        finally:
+            with self._wallet_locks.of(wallet_id):
+                if self._pending.get(wallet_id) is run:
+                    if position is False:
+                        del self._pending[wallet_id]
+                    elif run.last is submission:
+                        del self._pending[wallet_id]
+                        self._wallets.checkin(run.wallet)
+        return position
+
+    def _drain(self, wallet_id: UUID) -> CreditWallet | None:
+        """Called under the wallet's lock: wait until its pending run is written, end the run,
+        and return its wallet if all of it committed (None if there was no run, or it failed)."""
+        run = self._pending.pop(wallet_id, None)
+        if run is None or self._committer is None:
+            return None
+        # The run's callers complete their submissions without this lock, so this wait ends.
+        self._committer.wait_settled(run.last)
+        return run.wallet if run.last.succeeded else None
 
     def expire_due(
         self, namespace: str, customer_id: str, currency: str, at: datetime | None = None
@@ -456,12 +541,16 @@ class CreditLedger(Application[UUID]):
     ) -> CreditWallet:
         """The wallet to decide on, checked out: cached, or (``fresh``) read from the store.
 
+        A pending run of the wallet (consumptions handed to the committer, not yet written) is
+        waited for first: other commands decide on committed state only.
+
         With ``guess_new`` a wallet this process has not seen is taken to be new rather than
         read: adding a grant does not depend on the wallet's state, and if the guess is wrong the
         write is refused on version 1 and the caller decides again with ``fresh``.
         """
+        drained = self._drain(wallet_id)
         if not fresh:
-            cached = self._wallets.checkout(wallet_id)
+            cached = drained or self._wallets.checkout(wallet_id)
             if cached is not None:
                 return cached
             if guess_new:
@@ -508,13 +597,35 @@ class CreditLedger(Application[UUID]):
         self.write_health.succeeded()
         return position
 
-    def _write(self, events: list[LedgerEvent]) -> int | Literal[False] | None:
+    def _finish(self, submission: Submission) -> int | Literal[False] | None:
+        """A queued wallet submission, completed: as ``_write``, with write health recorded."""
+        committer = self._committer
+        if committer is None:  # pragma: no cover - only queued with a committer
+            msg = "no group committer"
+            raise RuntimeError(msg)
         try:
-            if self._committer is None:
-                # Straight to the event store: Application.save() would only re-collect the
-                # same events through runtime protocol checks that cost more than a memory write.
-                return last_position(self.events.put(events))
-            return self._committer.submit(events)
+            position = self._outcome(submission.events, lambda: committer.complete(submission))
+        except StoreUnavailableError as error:
+            self.write_health.failed(error.detail)
+            raise
+        self.write_health.succeeded()
+        return position
+
+    def _write(self, events: list[LedgerEvent]) -> int | Literal[False] | None:
+        committer = self._committer
+        if committer is None:
+            # Straight to the event store: Application.save() would only re-collect the same
+            # events through runtime protocol checks that cost more than a memory write.
+            return self._outcome(events, lambda: last_position(self.events.put(events)))
+        return self._outcome(events, lambda: committer.submit(events))
+
+    def _outcome(
+        self, events: Sequence[LedgerEvent], write: Callable[[], int | None]
+    ) -> int | Literal[False] | None:
+        """The write's log position, False if someone wrote first (decide again), or
+        ``StoreUnavailableError``."""
+        try:
+            return write()
         except RetryDecisionError:
             return False
         except IntegrityError as error:

@@ -24,6 +24,10 @@ CREDIT_AMOUNT = Decimal("100.12")
 COST_BASIS = Decimal("0.5")
 PAYMENT = Decimal("50.06")
 EVENTS_PER_LIFECYCLE = 3
+"""The bare library's lifecycle: 3 saves of 1 event (creditledger's is 4 events: see
+``bench.lifecycles.LEDGER_EVENTS_PER_LIFECYCLE``)."""
+COMMANDS_PER_LIFECYCLE = 3
+"""Initiate, authorize, settle: on both sides."""
 
 
 class BarePurchase(Aggregate):
@@ -104,7 +108,13 @@ def library_lifecycles(
             "library lifecycles",
         )
         replayed = library_replay(app, list(ids.values())) if replay else None
-    return LifecycleRun(Timing(purchases, EVENTS_PER_LIFECYCLE * purchases, seconds), replayed)
+    timing = Timing(
+        purchases,
+        EVENTS_PER_LIFECYCLE * purchases,
+        seconds,
+        commands=COMMANDS_PER_LIFECYCLE * purchases,
+    )
+    return LifecycleRun(timing, replayed)
 
 
 def library_appends(store: Store, events: int, threads: int, per_save: int, warmup: int) -> Timing:
@@ -127,7 +137,7 @@ def library_appends(store: Store, events: int, threads: int, per_save: int, warm
             per_save * (saves + warmup),
             "library appends",
         )
-    return Timing(saves, saves * per_save, seconds)
+    return Timing(saves, saves * per_save, seconds, commands=saves)
 
 
 def library_replay(app: BareLedger, purchase_ids: Sequence[UUID]) -> Timing:

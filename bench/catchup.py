@@ -5,7 +5,8 @@
 - catch-up: events/s of the projector applying a bulk-loaded log to empty read models (every
   model: purchases, ledger, receivables, settled revenue), median of 3 runs;
 - next to it, in the same run and on the same events, the bare library's replay rate:
-  ``repository.get`` of every purchase (decode + fold, no view written);
+  ``repository.get`` of every aggregate, purchases and credit wallets (decode + fold, no view
+  written);
 - steady state: writers issue commands for a few seconds while the in-process projector
   follows; sampled every few milliseconds, how far (in events and in time) the views lag.
 
@@ -25,7 +26,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from bench.baselines import COMMANDS_PER_LIFECYCLE
+from bench.lifecycles import LEDGER_EVENTS_PER_LIFECYCLE
 from bench.stores import Backend, fresh_store
+from bench.wallets import Wallets
 from creditledger.application.commands import (
     AuthorizePayment,
     InitiatePurchase,
@@ -34,9 +38,11 @@ from creditledger.application.commands import (
 )
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import Initiated, LedgerEvent, PurchaseEvent, WalletEventBase
+from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.wallet import project_wallet
 from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
 
@@ -46,16 +52,18 @@ LOAD_CHUNK = 2_000
 
 def synthetic_history(
     events: int, *, seed: int = 0, customers: int = 200, late_share: float = 0.02
-) -> list[PurchaseEvent]:
+) -> list[LedgerEvent]:
     """About ``events`` events of valid purchases, made by the domain itself, in commit order.
 
     Most purchases are external and go all the way to final (3 events); some stay pending or
-    authorized; a tenth are promotional. Times rise a few seconds per purchase; a share of
-    neighbouring events is swapped, so some entries are recorded after later ones (the ledger's
-    late-entry path).
+    authorized; a tenth are promotional. Each purchase's ``Initiated`` is followed by the grant
+    in its customer's wallet, as the ledger writes them (one transaction), the wallet's versions
+    in log order. Times rise a few seconds per purchase; a share of neighbouring writes is
+    swapped, so some entries are recorded after later ones (the ledger's late-entry path).
     """
     rng = random.Random(seed)
-    timeline: list[tuple[datetime, int, PurchaseEvent]] = []
+    # One write per entry: the events the ledger saves in one transaction.
+    timeline: list[tuple[datetime, int, list[PurchaseEvent]]] = []
     moment = START
     count = 0
     while count < events:
@@ -74,6 +82,8 @@ def synthetic_history(
             cost_basis=None if promotional else rng.choice(("0.5", "0.005", "1", "0.1234")),
         )
         purchase = CreditPurchase.initiate(uuid4(), intent, CommandContext(at=moment))
+        timeline.append((moment, count, list(purchase.collect_events())))
+        count += 2  # the purchase's events and the wallet's grant
         if not promotional:
             steps = rng.choices((0, 1, 2), weights=(1, 1, 6))[0]
             at = moment
@@ -84,30 +94,38 @@ def synthetic_history(
                     purchase.authorize_payment(context)
                 else:
                     purchase.settle_payment(context)
-        for event in purchase.collect_events():
-            timeline.append((event.timestamp, count, event))
-            count += 1
+                timeline.append((at, count, list(purchase.collect_events())))
+                count += 1
     timeline.sort(key=lambda item: (item[0], item[1]))
-    ordered = [event for _, _, event in timeline]
-    for index in range(len(ordered) - 1):
-        first, second = ordered[index], ordered[index + 1]
-        if first.originator_id != second.originator_id and rng.random() < late_share:
-            ordered[index], ordered[index + 1] = second, first
-    return ordered[:events] if _complete(ordered[:events]) else ordered
+    writes = [write for _, _, write in timeline]
+    for index in range(len(writes) - 1):
+        first, second = writes[index], writes[index + 1]
+        if not _aggregates(first) & _aggregates(second) and rng.random() < late_share:
+            writes[index], writes[index + 1] = second, first
+    # The wallets' grants, made in log order so that each wallet's versions rise with it.
+    # Cut at the first whole write at or past ``events``: within an aggregate the order is the
+    # clock's, so every prefix of whole writes holds each aggregate's first event.
+    wallets = Wallets()
+    ordered: list[LedgerEvent] = []
+    for write in writes:
+        if len(ordered) >= events:
+            break
+        ordered += write
+        if isinstance(write[0], Initiated):
+            ordered += wallets.grant(write[0])
+    return ordered
 
 
-def _complete(events: Sequence[PurchaseEvent]) -> bool:
-    # Cutting at a count must not leave a purchase's later events without their first one.
-    seen: set[UUID] = set()
-    for event in events:
-        if event.originator_version == 1:
-            seen.add(event.originator_id)
-        elif event.originator_id not in seen:
-            return False
-    return True
+def _aggregates(write: Sequence[PurchaseEvent]) -> set[UUID]:
+    """The purchase a write changes and, for a purchase's first, its customer's wallet."""
+    touched = {event.originator_id for event in write}
+    first = write[0]
+    if isinstance(first, Initiated):
+        touched.add(wallet_id_for(first.namespace, first.customer_id, first.currency))
+    return touched
 
 
-def load_history(ledger: CreditLedger, events: Sequence[PurchaseEvent]) -> None:
+def load_history(ledger: CreditLedger, events: Sequence[LedgerEvent]) -> None:
     """Append the events to the ledger's log in big transactions (a bulk load, not commands)."""
     mapper = ledger.mapper
     for start in range(0, len(events), LOAD_CHUNK):
@@ -152,15 +170,19 @@ def measure_catchup(
 
 
 def _catchup_run(
-    backend: Backend, history: Sequence[PurchaseEvent], batch_size: int
+    backend: Backend, history: Sequence[LedgerEvent], batch_size: int
 ) -> tuple[float, float]:
     """One fresh store: (library replay events/s, projector catch-up events/s)."""
-    purchase_ids = list(dict.fromkeys(event.originator_id for event in history))
+    # Every aggregate of the log, each with its own fold: purchases and wallets.
+    aggregates = {
+        event.originator_id: _fold_wallet if isinstance(event, WalletEventBase) else _fold
+        for event in history
+    }
     with fresh_store(backend) as store, store.open_ledger() as ledger:
         load_history(ledger, history)
         started = time.perf_counter()
-        for purchase_id in purchase_ids:
-            ledger.repository.get(purchase_id, projector_func=_fold)
+        for aggregate_id, fold in aggregates.items():
+            ledger.repository.get(aggregate_id, projector_func=fold)
         replay = len(history) / (time.perf_counter() - started)
         with open_view_database(ledger) as database:
             runner = ProjectionRunner(EventLog(ledger), database, batch_size=batch_size)
@@ -175,6 +197,10 @@ def _catchup_run(
 
 def _fold(purchase: Any, events: Any) -> Any:
     return project_purchase(purchase, events)
+
+
+def _fold_wallet(wallet: Any, events: Any) -> Any:
+    return project_wallet(wallet, events)
 
 
 def measure_lag(
@@ -210,7 +236,7 @@ def measure_lag(
                             AuthorizePayment(namespace="bench", purchase_id=purchase.id)
                         )
                         ledger.settle(SettlePayment(namespace="bench", purchase_id=purchase.id))
-                        commands[index] += 3
+                        commands[index] += COMMANDS_PER_LIFECYCLE
 
                 threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
                 for thread in threads:
@@ -241,7 +267,10 @@ def measure_lag(
         "backend": backend,
         "writers": writers,
         "seconds": round(elapsed, 2),
-        "events_per_second": sum(commands) / elapsed,
+        "commands_per_second": sum(commands) / elapsed,
+        "events_per_second": (
+            sum(commands) // COMMANDS_PER_LIFECYCLE * LEDGER_EVENTS_PER_LIFECYCLE / elapsed
+        ),
         "lag_events_median": _median(event_lags) if event_lags else 0,
         "lag_events_max": max(event_lags, default=0),
         "lag_ms_median": 1000 * _median(ordered),
@@ -279,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backend in backends:
         lag = measure_lag(backend, seconds=args.lag_seconds, writers=args.writers)
         print(
-            f"{backend:<10} {lag['events_per_second']:,.0f} ev/s written; lag median "
+            f"{backend:<10} {lag['events_per_second']:,.0f} ev/s "
+            f"({lag['commands_per_second']:,.0f} commands/s) written; lag median "
             f"{lag['lag_events_median']} events / {lag['lag_ms_median']:.1f} ms, p95 "
             f"{lag['lag_ms_p95']:.1f} ms, max {lag['lag_events_max']} events / "
             f"{lag['lag_ms_max']:.1f} ms"

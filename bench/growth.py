@@ -2,8 +2,9 @@
 
 Both stores are filled in bulk before any timing, with purchases that look exactly like those
 the service writes: one real lifecycle is run through creditledger, and each stored purchase is
-a copy of its three events with a new purchase id, customer id and the ledger transaction group
-ids the domain derives from that purchase id, serialized by creditledger's own mapper. The copies
+a copy of its four events (the purchase's three and the grant in the customer's wallet) with a
+new purchase id, customer id (so a new wallet) and the ledger transaction group ids the domain
+derives from that purchase id, serialized by creditledger's own mapper. The copies
 go in through the library's SQLite connection or PostgreSQL ``COPY``; a sample is read back
 through the ledger before anything is timed.
 """
@@ -24,16 +25,27 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql
 
-from bench.baselines import EVENTS_PER_LIFECYCLE
-from bench.lifecycles import NAMESPACE, run_lifecycle, warmup_for
+from bench.baselines import COMMANDS_PER_LIFECYCLE
+from bench.lifecycles import (
+    LEDGER_EVENTS_PER_LIFECYCLE,
+    NAMESPACE,
+    initiate_command,
+    run_lifecycle,
+    warmup_for,
+)
 from bench.stores import Backend, Store, fresh_store, postgres_connect
 from bench.timing import Timing, check_event_count, time_callers
 from creditledger.application.ledger import CreditLedger
-from creditledger.domain.events import Initiated, PaymentAuthorized, PaymentSettled, PurchaseEvent
-from creditledger.domain.identity import LedgerStep, transaction_group_id
+from creditledger.domain.events import (
+    GrantAdded,
+    Initiated,
+    LedgerEvent,
+    PaymentAuthorized,
+    PaymentSettled,
+)
+from creditledger.domain.identity import LedgerStep, transaction_group_id, wallet_id_for
 from creditledger.domain.status import PurchaseStatus
 
-STEPS = (LedgerStep.CREDIT_GRANT, LedgerStep.PAYMENT_AUTHORIZATION, LedgerStep.PAYMENT_SETTLEMENT)
 CHECK_EVERY = 10_000
 """One bulk-loaded purchase in this many is also serialized the slow way and compared."""
 
@@ -44,13 +56,32 @@ GROWTH_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 """Where size can matter: on disk, behind B-tree indexes. (In memory every event is a list slot.)"""
 
 
-def template_lifecycle() -> tuple[Initiated, PaymentAuthorized, PaymentSettled]:
-    """The three events of one real lifecycle, as creditledger records them."""
+@dataclass(frozen=True)
+class TemplateLifecycle:
+    """The four events of one real lifecycle, in the order creditledger logs them: the purchase's
+    ``Initiated`` and the grant in the customer's wallet (one transaction), then the payment's
+    authorization and settlement."""
+
+    initiated: Initiated
+    granted: GrantAdded
+    authorized: PaymentAuthorized
+    settled: PaymentSettled
+
+    def events(self) -> tuple[LedgerEvent, ...]:
+        return (self.initiated, self.granted, self.authorized, self.settled)
+
+
+def template_lifecycle() -> TemplateLifecycle:
+    """One real lifecycle's events, as creditledger records them."""
     with Store("memory", "memory://").open_ledger() as ledger:
         purchase_id = run_lifecycle(ledger, 0)
         initiated, authorized, settled = ledger.events.get(purchase_id)
-    return (
+        command = initiate_command(0)
+        wallet_id = wallet_id_for(NAMESPACE, command.customer_id, command.currency)
+        (granted,) = ledger.events.get(wallet_id)
+    return TemplateLifecycle(
         cast(Initiated, initiated),
+        cast(GrantAdded, granted),
         cast(PaymentAuthorized, authorized),
         cast(PaymentSettled, settled),
     )
@@ -59,57 +90,84 @@ def template_lifecycle() -> tuple[Initiated, PaymentAuthorized, PaymentSettled]:
 class PurchaseCopies:
     """Stored events of new settled purchases, made from one real lifecycle's mapper output.
 
-    Only three values in a stored purchase depend on its id: the ledger transaction group ids
-    (``originator_id`` itself is a column, not part of the JSON). A copy swaps those, and the
-    customer id, in the template's bytes, which is many times faster than serializing each event
-    again; ``check`` proves on samples that the bytes equal what the mapper writes.
+    Only a few values in a stored purchase depend on its id and customer: the ledger transaction
+    group ids, the customer id, and in the wallet's ``GrantAdded`` the purchase id (the
+    ``originator_id`` of each event is a column, not part of the JSON: the purchase id, or the
+    id of the customer's wallet). Each copy is a new customer, so its wallet holds that one
+    grant, at version 1. A copy swaps those values in the template's bytes, which is many times
+    faster than serializing each event again; ``check`` proves on samples that the bytes equal
+    what the mapper writes.
     """
 
     def __init__(self, mapper: Mapper[uuid.UUID]) -> None:
         self.mapper = mapper
-        self.events = template_lifecycle()
-        self.stored = [mapper.to_stored_event(event) for event in self.events]
-        initiated, authorized, settled = self.events
-        self.customer = _json_pair("customer_id", initiated.customer_id)
-        self.groups = (
-            _json_string(initiated.credit_grant_transaction_group_id),
-            _json_string(authorized.transaction_group_id),
-            _json_string(settled.transaction_group_id),
-        )
+        self.template = template_lifecycle()
+        self.stored = [mapper.to_stored_event(event) for event in self.template.events()]
+        self.customer = _json_pair("customer_id", self.template.initiated.customer_id)
+        self.purchase_id = _json_string(self.template.initiated.originator_id)
+        self.groups = {
+            LedgerStep.CREDIT_GRANT: _json_string(
+                self.template.initiated.credit_grant_transaction_group_id
+            ),
+            LedgerStep.PAYMENT_AUTHORIZATION: _json_string(
+                self.template.authorized.transaction_group_id
+            ),
+            LedgerStep.PAYMENT_SETTLEMENT: _json_string(self.template.settled.transaction_group_id),
+        }
 
     def purchase(self, index: int, purchase_id: uuid.UUID) -> list[StoredEvent]:
-        """The three stored events of purchase ``index``, with id ``purchase_id``."""
-        copies = []
-        for stored, group, step in zip(self.stored, self.groups, STEPS, strict=True):
-            state = stored.state.replace(
-                group, _json_string(transaction_group_id(purchase_id, step))
+        """The four stored events of purchase ``index``, with id ``purchase_id``."""
+        initiated, granted, authorized, settled = self.stored
+        customer = _json_pair("customer_id", _customer(index))
+
+        def grouped(stored: StoredEvent, step: LedgerStep) -> bytes:
+            group = _json_string(transaction_group_id(purchase_id, step))
+            return stored.state.replace(self.groups[step], group)
+
+        wallet = wallet_id_for(NAMESPACE, _customer(index), self.template.initiated.currency)
+        grant = granted.state.replace(self.customer, customer).replace(
+            self.purchase_id, _json_string(purchase_id)
+        )
+        states = (
+            (purchase_id, initiated, grouped(initiated, LedgerStep.CREDIT_GRANT)),
+            (wallet, granted, grant),
+            (purchase_id, authorized, grouped(authorized, LedgerStep.PAYMENT_AUTHORIZATION)),
+            (purchase_id, settled, grouped(settled, LedgerStep.PAYMENT_SETTLEMENT)),
+        )
+        return [
+            StoredEvent(
+                originator_id=originator,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                state=(state.replace(self.customer, customer) if stored is initiated else state),
             )
-            if step is LedgerStep.CREDIT_GRANT:
-                state = state.replace(self.customer, _json_pair("customer_id", _customer(index)))
-            copies.append(
-                StoredEvent(
-                    originator_id=purchase_id,
-                    originator_version=stored.originator_version,
-                    topic=stored.topic,
-                    state=state,
-                )
-            )
-        return copies
+            for originator, stored, state in states
+        ]
 
     def serialized(self, index: int, purchase_id: uuid.UUID) -> list[StoredEvent]:
         """The same purchase the slow way: events rebuilt and mapped one by one."""
-        initiated, authorized, settled = self.events
-        events: tuple[PurchaseEvent, ...] = (
-            initiated.model_copy(
+        template = self.template
+        customer = _customer(index)
+        events: tuple[LedgerEvent, ...] = (
+            template.initiated.model_copy(
                 update={
                     "originator_id": purchase_id,
-                    "customer_id": _customer(index),
+                    "customer_id": customer,
                     "credit_grant_transaction_group_id": transaction_group_id(
                         purchase_id, LedgerStep.CREDIT_GRANT
                     ),
                 }
             ),
-            authorized.model_copy(
+            template.granted.model_copy(
+                update={
+                    "originator_id": wallet_id_for(
+                        NAMESPACE, customer, template.initiated.currency
+                    ),
+                    "customer_id": customer,
+                    "purchase_id": purchase_id,
+                }
+            ),
+            template.authorized.model_copy(
                 update={
                     "originator_id": purchase_id,
                     "transaction_group_id": transaction_group_id(
@@ -117,7 +175,7 @@ class PurchaseCopies:
                     ),
                 }
             ),
-            settled.model_copy(
+            template.settled.model_copy(
                 update={
                     "originator_id": purchase_id,
                     "transaction_group_id": transaction_group_id(
@@ -135,7 +193,7 @@ class PurchaseCopies:
             raise RuntimeError(msg)
 
     def stream(self, count: int) -> Iterator[StoredEvent]:
-        """The stored events of ``count`` settled purchases, three each, in lifecycle order."""
+        """The stored events of ``count`` settled purchases, four each, in lifecycle order."""
         for index in range(count):
             if index % CHECK_EVERY == 0:
                 self.check(index)
@@ -232,7 +290,7 @@ def fill(targets: Sequence[tuple[CreditLedger, Store]], events: int) -> None:
     """Put the same ``events`` stored events (whole purchases) into each empty store."""
     if not targets:
         return
-    purchases = events // EVENTS_PER_LIFECYCLE
+    purchases = events // LEDGER_EVENTS_PER_LIFECYCLE
     stream = PurchaseCopies(targets[0][0].mapper).stream(purchases)
     loaders = [loader_for(ledger, store) for ledger, store in targets]
     try:
@@ -243,16 +301,21 @@ def fill(targets: Sequence[tuple[CreditLedger, Store]], events: int) -> None:
         for loader in loaders:
             loader.close()
     for ledger, _ in targets:
-        check_loaded(ledger, purchases * EVENTS_PER_LIFECYCLE)
+        check_loaded(ledger, purchases * LEDGER_EVENTS_PER_LIFECYCLE)
 
 
 def check_loaded(ledger: CreditLedger, events: int) -> None:
-    """The store holds the events, and its newest purchase reads back, settled, through the API."""
+    """The store holds the events, and its newest purchase reads back through the API, settled
+    and with its whole credit in its customer's wallet."""
     check_event_count(ledger.recorder.max_notification_id() or 0, events, "bulk load")
     last = ledger.recorder.select_notifications(start=events, limit=1)[0]
     loaded = ledger.get_purchase(NAMESPACE, uuid.UUID(_hex(last.originator_id)))
-    if loaded.status != PurchaseStatus.FINAL:
-        msg = f"bulk load: purchase {last.originator_id} reads back as {loaded.status}"
+    credits = ledger.customer_credits(NAMESPACE, loaded.customer_id, loaded.currency)
+    if loaded.status != PurchaseStatus.FINAL or credits.balance != loaded.credit_amount:
+        msg = (
+            f"bulk load: purchase {last.originator_id} reads back as {loaded.status}, "
+            f"its customer's balance {credits.balance}"
+        )
         raise RuntimeError(msg)
 
 
@@ -297,6 +360,13 @@ def grown_lifecycles(
                     seconds = time_callers(
                         partial(run_lifecycle, ledgers[which]), range(offset, offset + count), 1
                     )
-                    timings[which].append(Timing(count, EVENTS_PER_LIFECYCLE * count, seconds))
+                    timings[which].append(
+                        Timing(
+                            count,
+                            LEDGER_EVENTS_PER_LIFECYCLE * count,
+                            seconds,
+                            commands=COMMANDS_PER_LIFECYCLE * count,
+                        )
+                    )
             results.append(Growth(backend, tuple(timings[0]), tuple(timings[1])))
     return results

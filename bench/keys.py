@@ -30,5 +30,10 @@ def group_commit(callers: int) -> str:
     return f"group-commit-on-vs-off-{callers}-callers"
 
 
+def consumptions(customers: int) -> str:
+    """Consumptions by 32 callers over this many customers (1: one hot customer)."""
+    return f"consumptions-32-callers-{customers}-customers"
+
+
 def http(clients: int) -> str:
     return f"http-{clients}-clients"

@@ -27,8 +27,9 @@ from functools import partial
 from pathlib import Path
 
 from bench import keys
+from bench.baselines import COMMANDS_PER_LIFECYCLE
 from bench.catchup import load_history, synthetic_history
-from bench.lifecycles import run_lifecycle
+from bench.lifecycles import LEDGER_EVENTS_PER_LIFECYCLE, run_lifecycle
 from bench.report import Row
 from bench.stores import Backend, fresh_store
 from bench.timing import Rate, Timing, time_callers
@@ -202,7 +203,7 @@ def _lag_run(purchases: int, url: str) -> tuple[list[float], Timing]:
     ):
         time_callers(partial(run_lifecycle, ledger), range(-LAG_CALLERS, 0), LAG_CALLERS)
         warm_head = ledger.recorder.max_notification_id() or 0
-        head = warm_head + 3 * purchases
+        head = warm_head + LEDGER_EVENTS_PER_LIFECYCLE * purchases
         env = {
             **os.environ,
             "CREDITLEDGER_DATABASE_URL": store.url,
@@ -235,7 +236,12 @@ def _lag_run(purchases: int, url: str) -> tuple[list[float], Timing]:
             consumer.wait()
         lags = json.loads(Path(out).read_text())
     # The warm-up's events were applied before the timed writes began: not part of the lag.
-    return lags[warm_head:], Timing(purchases, 3 * purchases, seconds)
+    return lags[warm_head:], Timing(
+        purchases,
+        LEDGER_EVENTS_PER_LIFECYCLE * purchases,
+        seconds,
+        commands=COMMANDS_PER_LIFECYCLE * purchases,
+    )
 
 
 def _wait_for_consumer(database: Path, position: int) -> None:

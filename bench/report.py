@@ -16,7 +16,7 @@ from bench.timing import Rate, Timing
 WIDTH_WHEN_PIPED = 200
 
 
-Compare = Literal["events/s", "p50 latency"]
+Compare = Literal["events/s", "commands/s", "p50 latency"]
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,13 @@ class Row:
     """One line of the report: what was measured, on which backend, against which baseline.
 
     ``ratio`` is measured/baseline of the median event rates (``compare`` "events/s": above 1
-    the measured side is faster), or of the median p50 command latencies (``compare``
-    "p50 latency": below 1 the measured side is faster). A row without a measurement says why
-    in ``note`` (a backend that was unreachable, a row not built yet). ``key`` names the row
-    in the JSON, the same from one run to the next, so that results can be compared over time.
+    the measured side is faster), of the median command rates (``compare`` "commands/s": where
+    the two sides write different numbers of events for the same commands, as creditledger's
+    initiate writes a wallet event the bare library has no counterpart for), or of the median
+    p50 command latencies (``compare`` "p50 latency": below 1 the measured side is faster). A
+    row without a measurement says why in ``note`` (a backend that was unreachable, a row not
+    built yet). ``key`` names the row in the JSON, the same from one run to the next, so that
+    results can be compared over time.
     """
 
     section: str
@@ -49,6 +52,11 @@ class Row:
             if measured is None or baseline is None or baseline == 0:
                 return None
             return measured / baseline
+        if self.compare == "commands/s":
+            ours, theirs = self.measured.commands_per_second, self.baseline.commands_per_second
+            if ours is None or theirs is None:
+                return None
+            return ours / theirs
         return self.measured.events_per_second / self.baseline.events_per_second
 
 
@@ -77,7 +85,10 @@ def _latency(rate: Rate | None) -> str:
 def _ratio_cell(row: Row) -> str:
     # Latency ratios read the other way round (below 1 is faster): marked so nobody misreads.
     text = _ratio(row.ratio)
-    return f"{text} lat" if row.compare == "p50 latency" and row.ratio is not None else text
+    if row.ratio is None:
+        return text
+    # Which rate a ratio compares is marked unless it is events/s.
+    return {"p50 latency": f"{text} lat", "commands/s": f"{text} cmd"}.get(row.compare, text)
 
 
 def console() -> Console:
@@ -97,8 +108,10 @@ def render(title: str, facts: dict[str, str], rows: list[Row], out: Console) -> 
     table.add_column("backend")
     table.add_column("N", justify="right")
     table.add_column("ops/s", justify="right")
+    table.add_column("cmd/s", justify="right")
     table.add_column("events/s", justify="right")
     table.add_column("base ops/s", justify="right")
+    table.add_column("base cmd/s", justify="right")
     table.add_column("base events/s", justify="right")
     table.add_column("p50 / p99 ms", justify="right")
     table.add_column("base p50 / p99 ms", justify="right")
@@ -123,8 +136,10 @@ def render(title: str, facts: dict[str, str], rows: list[Row], out: Console) -> 
             row.backend,
             row.size,
             _number(measured.operations_per_second if measured else None),
+            _number(measured.commands_per_second if measured else None),
             _number(measured.events_per_second if measured else None),
             _number(baseline.operations_per_second if baseline else None),
+            _number(baseline.commands_per_second if baseline else None),
             _number(baseline.events_per_second if baseline else None),
             _latency(measured),
             _latency(baseline),
@@ -138,11 +153,19 @@ def render(title: str, facts: dict[str, str], rows: list[Row], out: Console) -> 
         out.print(f"  note, {note}")
     out.print(
         "  ratio = measured events/s / baseline events/s, medians of the runs (above 1: faster "
-        "than the baseline); 'lat' ratios = measured p50 latency / baseline p50 latency (below "
-        "1: faster). p50 / p99 ms = per-command latency percentiles, median of the runs' "
+        "than the baseline); 'cmd' ratios the same of commands/s (where the sides write different "
+        "events per command: creditledger's initiate also writes the grant to the customer's "
+        "wallet, 4 events per 3-command lifecycle against the bare library's 3); 'lat' ratios = "
+        "measured p50 latency / baseline p50 latency (below 1: faster). cmd/s = commands "
+        "(caller requests) per second, '-' where a row makes none. p50 / p99 ms = per-command "
+        "latency percentiles, median of the runs' "
         "(recorded on the creditledger and HTTP sides only). spread = (fastest - slowest) / "
         "median of the runs' events/s, measured / baseline."
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _milliseconds(value: float | None) -> float | None:
@@ -154,7 +177,9 @@ def _timing_json(timing: Timing) -> dict[str, Any]:
         "operations": timing.operations,
         "events": timing.events,
         "seconds": round(timing.seconds, 6),
+        "commands": timing.commands,
         "events_per_second": round(timing.events_per_second, 1),
+        "commands_per_second": _rounded(timing.commands_per_second),
         "p50_ms": _milliseconds(timing.latency_ms(50)),
         "p99_ms": _milliseconds(timing.latency_ms(99)),
     }
@@ -167,6 +192,7 @@ def _rate_json(rate: Rate | None) -> dict[str, Any] | None:
         "label": rate.label,
         "operation": rate.operation,
         "median_operations_per_second": round(rate.operations_per_second, 1),
+        "median_commands_per_second": _rounded(rate.commands_per_second),
         "median_events_per_second": round(rate.events_per_second, 1),
         "median_p50_ms": _milliseconds(rate.p50_ms),
         "median_p99_ms": _milliseconds(rate.p99_ms),

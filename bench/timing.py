@@ -20,7 +20,14 @@ def percentile(values: Sequence[float], percent: int) -> float:
 
 @dataclass(frozen=True)
 class Timing:
-    """One measured run: how many operations and events, in how many seconds.
+    """One measured run: how many operations, commands and events, in how many seconds.
+
+    An operation is the row's unit (a lifecycle, a save, a purchase replayed); a command is one
+    request a caller made (a lifecycle is 3: initiate, authorize, settle); events are what the
+    store holds afterwards for them. They differ: creditledger's initiate writes the purchase's
+    event and the grant in the customer's wallet, so its lifecycle is 3 commands and 4 events
+    where the bare library's is 3 and 3. ``commands`` is None where the run makes none (replay,
+    catch-up, the raw driver's inserts).
 
     ``latencies`` holds the seconds each command took, where the run recorded them (the
     creditledger side of the lifecycle rows, the HTTP clients): the source of p50 and p99.
@@ -30,6 +37,11 @@ class Timing:
     events: int
     seconds: float
     latencies: tuple[float, ...] = field(default=(), repr=False)
+    commands: int | None = None
+
+    @property
+    def commands_per_second(self) -> float | None:
+        return None if self.commands is None else self.commands / self.seconds
 
     @property
     def operations_per_second(self) -> float:
@@ -61,6 +73,15 @@ class Rate:
     @property
     def operations_per_second(self) -> float:
         return statistics.median(run.operations_per_second for run in self.runs)
+
+    @property
+    def commands_per_second(self) -> float | None:
+        """The median of the runs' commands/s (None if a run made no commands)."""
+        rates = [run.commands_per_second for run in self.runs]
+        known = [rate for rate in rates if rate is not None]
+        if not known or len(known) != len(rates):
+            return None
+        return statistics.median(known)
 
     @property
     def spread(self) -> float:

@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from creditledger.domain.errors import LedgerError
-from creditledger.domain.events import LedgerEvent
+from creditledger.domain.events import EVENT_CLASSES, LedgerEvent, WalletEventBase
 from creditledger.infrastructure.persistence.mapper import PurchaseEventMapper
 from creditledger.infrastructure.relay import stream as headers
 from creditledger.infrastructure.relay.checkpoint import ConsumerDatabase, SqlTransaction
@@ -56,27 +56,55 @@ class StreamPosition:
     position: int
 
 
+class NotAPurchaseEventError(ValueError):
+    """``Delivered.purchase_id`` asked of a credit wallet's event (read ``aggregate_id``)."""
+
+
 @dataclass(frozen=True)
 class Delivered:
-    """One event as the stream delivers it."""
+    """One event as the stream delivers it: a purchase's, or a customer's credit wallet's."""
 
     sequence: int
     """The message's stream sequence."""
     position: int
     """The event's position in the ledger's log."""
     namespace: str
-    purchase_id: UUID
+    aggregate_id: UUID
+    """The purchase's id, or the credit wallet's (``is_wallet_event`` says which)."""
     version: int
+    """The aggregate's version after this event."""
     type: str
     topic: str
     payload: bytes
     """The event as the ledger stores it (JSON)."""
 
+    @property
+    def is_wallet_event(self) -> bool:
+        """Whether the event is a credit wallet's (granted, consumed, expired, voided)."""
+        event_class = EVENT_CLASSES.get(self.topic)
+        return event_class is not None and issubclass(event_class, WalletEventBase)
+
+    @property
+    def purchase_id(self) -> UUID:
+        """The purchase of a purchase's event (as before wallets existed: consumers that read
+        it keep working); a wallet's event has none and raises ``NotAPurchaseEventError``."""
+        if self.is_wallet_event:
+            raise NotAPurchaseEventError(
+                f"stream message {self.sequence} is an event of credit wallet "
+                f"{self.aggregate_id}, not of a purchase: read aggregate_id"
+            )
+        return self.aggregate_id
+
+    @property
+    def wallet_id(self) -> UUID | None:
+        """The credit wallet of a wallet's event; None for a purchase's."""
+        return self.aggregate_id if self.is_wallet_event else None
+
     def event(self) -> LedgerEvent:
         """The domain event, read back as the ledger reads it."""
         return _MAPPER.to_domain_event(
             StoredEvent(
-                originator_id=self.purchase_id,
+                originator_id=self.aggregate_id,
                 originator_version=self.version,
                 topic=self.topic,
                 state=self.payload,
@@ -90,11 +118,13 @@ ApplyBatch = Callable[[SqlTransaction, Sequence[Delivered]], None]
 
 def delivered(message: Msg) -> Delivered:
     found = message.headers or {}
+    # Messages relayed before wallets existed name their purchase only.
+    aggregate_id = found.get(headers.AGGREGATE_ID) or found[headers.PURCHASE_ID]
     return Delivered(
         sequence=message.metadata.sequence.stream,
         position=int(found[headers.POSITION]),
         namespace=found[headers.NAMESPACE],
-        purchase_id=UUID(found[headers.PURCHASE_ID]),
+        aggregate_id=UUID(aggregate_id),
         version=int(found[headers.VERSION]),
         type=found[headers.TYPE],
         topic=found[headers.TOPIC],

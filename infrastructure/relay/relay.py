@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +29,8 @@ from nats.js.api import PubAck
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.projection import PurchaseTerms
 from creditledger.application.projections.source import EventLog
-from creditledger.domain.events import EVENT_CLASSES, Initiated
+from creditledger.domain.events import EVENT_CLASSES, Initiated, WalletEventBase
+from creditledger.domain.identity import wallet_id_for
 from creditledger.infrastructure.bootstrap import open_view_database
 from creditledger.infrastructure.projections.database import CommitOrderGuard, ViewDatabase
 from creditledger.infrastructure.relay import stream as headers
@@ -51,6 +52,7 @@ MAX_BATCHES_IN_FLIGHT = 1
 """Batches left unacknowledged while the next is read and sent (beyond the one just sent)."""
 MAX_BACKOFF_SECONDS = 5.0
 STOP_CHECK_SECONDS = 0.1
+WALLETS_REMEMBERED = 20_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,31 @@ class _Sent:
 
     futures: list[asyncio.Future[PubAck]]
     reaches: Tail
+
+
+class WalletNamespaces:
+    """The namespace of each credit wallet met lately, so a wallet's events go out unread.
+
+    A wallet's namespace never changes (it is part of the wallet's id), so an entry is never
+    stale; bounded like ``PurchaseTerms``, and a wallet forgotten is read from its own event.
+    """
+
+    def __init__(self, capacity: int = WALLETS_REMEMBERED) -> None:
+        self._capacity = capacity
+        self._namespaces: OrderedDict[UUID, str] = OrderedDict()
+
+    def remember(self, wallet_id: UUID, namespace: str) -> None:
+        self._namespaces[wallet_id] = namespace
+        self._namespaces.move_to_end(wallet_id)
+        while len(self._namespaces) > self._capacity:
+            self._namespaces.popitem(last=False)
+
+    def get(self, wallet_id: UUID) -> str | None:
+        return self._namespaces.get(wallet_id)
+
+
+def _wallet_of(initiated: Initiated) -> UUID:
+    return wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,7 @@ class Relay:
         self.batch_size = batch_size
         self.pipelined = pipelined
         self.terms = PurchaseTerms(log.initiated)
+        self.wallets = WalletNamespaces()
         self.tail: Tail | None = None
         """Where the stream will end once what was sent is stored (None: read it again)."""
         self.confirmed: Tail | None = None
@@ -181,29 +209,47 @@ class Relay:
 
     def outgoing(self, notification: Notification) -> Outgoing:
         # Only an Initiated event is read (it names the namespace, remembered for the
-        # purchase's later events): the payload goes out as stored.
-        if notification.topic == Initiated.TOPIC:
-            initiated = self.log.decode(notification).event
-            if isinstance(initiated, Initiated):
-                self.terms.remember(initiated)
-        purchase_id = notification.originator_id
-        if not isinstance(purchase_id, UUID):
-            purchase_id = UUID(purchase_id)
-        namespace = self.terms.of_purchase(purchase_id).namespace
-        event_type = EVENT_CLASSES[notification.topic].TYPE.value
+        # purchase's later events and for its customer's wallet), or a wallet's event whose
+        # wallet this relay has not met: the payload goes out as stored.
+        aggregate_id = notification.originator_id
+        if not isinstance(aggregate_id, UUID):
+            aggregate_id = UUID(aggregate_id)
+        event_class = EVENT_CLASSES[notification.topic]
+        identity = {headers.AGGREGATE_ID: str(aggregate_id)}
+        if issubclass(event_class, WalletEventBase):
+            namespace = self.wallets.get(aggregate_id) or self._wallet_namespace(notification)
+            identity[headers.WALLET_ID] = str(aggregate_id)
+        else:
+            if notification.topic == Initiated.TOPIC:
+                initiated = self.log.decode(notification).event
+                if isinstance(initiated, Initiated):
+                    self.terms.remember(initiated)
+                    self.wallets.remember(_wallet_of(initiated), initiated.namespace)
+            namespace = self.terms.of_purchase(aggregate_id).namespace
+            identity[headers.PURCHASE_ID] = str(aggregate_id)
+        event_type = event_class.TYPE.value
         return Outgoing(
             subject=self.spec.subject(namespace, event_type),
             payload=notification.state,
             headers={
                 headers.MSG_ID: self.spec.msg_id(notification.id),
                 headers.POSITION: str(notification.id),
-                headers.PURCHASE_ID: str(notification.originator_id),
+                **identity,
                 headers.VERSION: str(notification.originator_version),
                 headers.TYPE: event_type,
                 headers.TOPIC: notification.topic,
                 headers.NAMESPACE: namespace,
             },
         )
+
+    def _wallet_namespace(self, notification: Notification) -> str:
+        """Every wallet event names its namespace: read once, remembered for the wallet."""
+        event = self.log.ledger.mapper.to_domain_event(notification)
+        if not isinstance(event, WalletEventBase):  # pragma: no cover - the topic said wallet
+            msg = f"log position {notification.id}: {notification.topic} is not a wallet event"
+            raise TypeError(msg)
+        self.wallets.remember(event.originator_id, event.namespace)
+        return event.namespace
 
     async def _publish_one_at_a_time(self, outgoing: Sequence[Outgoing], base: int) -> list[PubAck]:
         acks = []

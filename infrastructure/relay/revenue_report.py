@@ -166,7 +166,7 @@ class SettledRevenueReport:
                     transaction.execute(
                         "INSERT INTO report_purchases (purchase_id, topic, payload) "
                         "VALUES (?, ?, ?)",
-                        (str(item.purchase_id), item.topic, item.payload.decode()),
+                        (str(event.originator_id), item.topic, item.payload.decode()),
                     )
             rows = _RevenueRows(transaction)
             self.projection.prefetch(recorded, self.terms, rows)

@@ -17,8 +17,11 @@ from creditledger.application.group_commit import (
     CommitterClosedError,
     GroupCommitter,
     RetryDecisionError,
+    Submission,
 )
 from creditledger.domain.events import LedgerEvent
+from creditledger.domain.purchase import CommandContext, project_purchase
+from tests.clock import START
 from tests.stores import initiated_event
 
 
@@ -248,3 +251,118 @@ def test_a_batch_refused_for_taken_versions_is_written_again_without_them_in_one
     assert isinstance(outcomes[1], RetryDecisionError)
     assert log.transactions[1:] == [[*followers[0], *followers[2], *followers[3]]]
     assert [outcomes[i] for i in (0, 2, 3)] == [2, 3, 4]
+
+
+def _purchase_run() -> list[list[LedgerEvent]]:
+    """A purchase's three events, one submission each: versions 1, 2, 3 of one aggregate."""
+    first = initiated_event()
+    purchase = project_purchase(None, [first])
+    assert purchase is not None
+    runs: list[list[LedgerEvent]] = [[first]]
+    for step in (purchase.authorize_payment, purchase.settle_payment):
+        step(CommandContext(at=START))
+        runs.append(list(purchase.collect_events()))
+    return runs
+
+
+def _complete_all(
+    committer: GroupCommitter, submissions: list[Submission]
+) -> tuple[list[threading.Thread], list[object]]:
+    outcomes: list[object] = [None] * len(submissions)
+
+    def complete(index: int) -> None:
+        try:
+            outcomes[index] = committer.complete(submissions[index])
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=complete, args=(i,)) for i in range(len(submissions))]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def test_decisions_queued_on_top_of_each_other_share_one_transaction_in_order() -> None:
+    log = Log()
+    committer = GroupCommitter(log.write)
+    log.gate.clear()
+    blocker = threading.Thread(target=committer.submit, args=(new_events(),))
+    blocker.start()
+    log.inside.wait()
+    first, second, third = _purchase_run()
+    a = committer.enqueue(first)
+    b = committer.enqueue(second, after=a)
+    c = committer.enqueue(third, after=b)
+    threads, outcomes = _complete_all(committer, [a, b, c])
+    log.gate.set()
+    for thread in [blocker, *threads]:
+        thread.join()
+    assert log.transactions[1] == [*first, *second, *third]
+    assert outcomes == [2, 3, 4]
+
+
+class PoisonedLog(Log):
+    """Refuses any transaction holding one given event, as a database constraint would."""
+
+    def __init__(self, poison: LedgerEvent) -> None:
+        super().__init__()
+        self.poison = poison
+
+    def write(self, events: Sequence[LedgerEvent]) -> list[Recording[UUID]]:
+        if self.poison in events:
+            self.inside.set()
+            self.gate.wait()
+            msg = "refused"
+            raise RuntimeError(msg)
+        return super().write(events)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["same batch", "next batch"])
+def test_a_failed_submission_fails_every_one_decided_on_it_and_leaves_no_gap(
+    together: bool,
+) -> None:
+    first, second, third = _purchase_run()
+    log = PoisonedLog(first[0])
+    committer = GroupCommitter(log.write)
+    log.gate.clear()
+    if together:
+        blocker = threading.Thread(target=committer.submit, args=(new_events(),))
+        blocker.start()
+        log.inside.wait()
+    a = committer.enqueue(first)
+    if not together:
+        # The first decision is being written (and refused) when the next ones queue.
+        lead_threads, lead_outcomes = _complete_all(committer, [a])
+        log.inside.wait()
+    b = committer.enqueue(second, after=a)
+    neighbour = committer.enqueue(new_events())
+    c = committer.enqueue(third, after=b)
+    queued = [b, neighbour, c] if not together else [a, b, neighbour, c]
+    threads, outcomes = _complete_all(committer, queued)
+    log.gate.set()
+    for thread in [*threads, *(lead_threads if not together else [blocker])]:
+        thread.join()
+    if not together:
+        outcomes = lead_outcomes + outcomes
+    assert [type(o).__name__ for o in outcomes] == [
+        "RuntimeError",
+        "RetryDecisionError",
+        "int",
+        "RetryDecisionError",
+    ]
+    written = {(e.originator_id, e.originator_version) for t in log.transactions for e in t}
+    run = {(e.originator_id, e.originator_version) for e in [*first, *second, *third]}
+    assert not written & run
+    assert (neighbour.events[0].originator_id, 1) in written
+
+
+def test_a_written_submission_lets_go_of_the_one_it_was_decided_on() -> None:
+    # A hot wallet's run never ends while consumptions keep coming: each link must be let go.
+    committer = GroupCommitter(Log().write)
+    first, second, _ = _purchase_run()
+    a = committer.enqueue(first)
+    committer.complete(a)
+    b = committer.enqueue(second, after=a)
+    assert b.after is a
+    committer.complete(b)
+    assert b.after is None

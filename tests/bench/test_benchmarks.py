@@ -11,6 +11,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from bench import keys
 from bench.append_paths import BATCH_SIZES, measure
 from bench.baselines import open_bare_ledger
+from bench.consumptions import consumption_rows
 from bench.growth import PurchaseCopies, fill
 from bench.lifecycles import Side, lifecycle_rows, run_order
 from bench.rawdriver import raw_inserts
@@ -30,16 +31,20 @@ def bench_backend(backend: str, request: pytest.FixtureRequest) -> Backend:
     return by_name[backend]
 
 
-def test_a_lifecycle_row_counts_three_events_per_lifecycle_on_both_sides(
+def test_a_lifecycle_row_compares_three_commands_per_lifecycle_on_both_sides(
     bench_backend: Backend,
 ) -> None:
     lifecycles, replay = lifecycle_rows(bench_backend, 4, 1, 1, section="3", replay=True)
     assert lifecycles.measured is not None
     assert lifecycles.baseline is not None
-    for rate in (lifecycles.measured, lifecycles.baseline):
-        assert [(run.operations, run.events) for run in rate.runs] == [(4, 12)]
-    assert lifecycles.ratio is not None
-    assert lifecycles.ratio > 0
+    # The same commands; creditledger's initiate also writes the grant to the customer's wallet.
+    assert [(r.operations, r.commands, r.events) for r in lifecycles.measured.runs] == [(4, 12, 16)]
+    assert [(r.operations, r.commands, r.events) for r in lifecycles.baseline.runs] == [(4, 12, 12)]
+    assert lifecycles.compare == "commands/s"
+    ours, theirs = lifecycles.measured.commands_per_second, lifecycles.baseline.commands_per_second
+    assert ours is not None
+    assert theirs is not None
+    assert lifecycles.ratio == pytest.approx(ours / theirs)
     assert replay.section == "5"
     assert replay.measured is not None
     assert replay.baseline is not None
@@ -53,7 +58,8 @@ def test_concurrent_callers_complete_every_lifecycle(bench_backend: Backend) -> 
     (row,) = lifecycle_rows(bench_backend, 8, 1, 4, section="3", replay=False)
     assert row.measured is not None
     assert row.baseline is not None
-    assert row.measured.runs[0].events == row.baseline.runs[0].events == 24
+    assert row.measured.runs[0].commands == row.baseline.runs[0].commands == 24
+    assert (row.measured.runs[0].events, row.baseline.runs[0].events) == (32, 24)
 
 
 def test_append_rows_put_the_library_next_to_the_raw_driver(bench_backend: Backend) -> None:
@@ -82,8 +88,9 @@ def test_raw_inserts_write_every_row_in_batches(bench_backend: Backend) -> None:
 
 def test_bulk_loaded_purchases_read_back_final_through_the_ledger(bench_backend: Backend) -> None:
     with fresh_store(bench_backend) as store, store.open_ledger() as ledger:
+        # 4 events per purchase (its grant in the customer's wallet), whole purchases only.
         fill([(ledger, store)], 30)
-        assert ledger.recorder.max_notification_id() == 30
+        assert ledger.recorder.max_notification_id() == 28
 
 
 def test_bulk_load_copies_are_the_mappers_own_bytes() -> None:
@@ -138,8 +145,10 @@ def test_each_side_goes_first_once_in_as_many_runs_as_sides() -> None:
     assert all(sorted(run_order(sides, run)) == sorted(sides) for run in range(5))
 
 
-def _rate(events_per_second: float, latency: float = 0.001) -> Rate:
-    return Rate("side", "op", (Timing(100, 100, 100 / events_per_second, (latency,) * 3),))
+def _rate(events_per_second: float, latency: float = 0.001, *, events: int = 100) -> Rate:
+    """100 commands at this rate (as many events, or ``events``)."""
+    seconds = 100 / events_per_second
+    return Rate("side", "op", (Timing(100, events, seconds, (latency,) * 3, commands=100),))
 
 
 def _row(key: str, backend: str, measured: Rate, baseline: Rate, compare: Compare) -> Row:
@@ -151,9 +160,10 @@ def test_the_concurrency_targets_compare_with_the_bare_librarys_appends_not_its_
 ):
     rows = [
         _row(keys.appends(1, 32), "postgres", _rate(100), _rate(1000), "events/s"),
-        _row(keys.lifecycles(32), "postgres", _rate(450), _rate(50), "events/s"),
+        _row(keys.lifecycles(32), "postgres", _rate(450), _rate(50), "commands/s"),
         _row(keys.appends(1, 32), "sqlite", _rate(100), _rate(1000), "events/s"),
-        _row(keys.lifecycles(32), "sqlite", _rate(150), _rate(10), "events/s"),
+        # More events than commands: 2.1x in events/s, but the target counts commands (1.5x).
+        _row(keys.lifecycles(32), "sqlite", _rate(150, events=140), _rate(10), "commands/s"),
     ]
     postgres, sqlite, *_ = evaluate(rows)
     assert postgres.measured == pytest.approx(4.5)
@@ -161,6 +171,7 @@ def test_the_concurrency_targets_compare_with_the_bare_librarys_appends_not_its_
     assert sqlite.measured == pytest.approx(1.5)
     assert sqlite.verdict == "NOT met"
     assert "15.00x" in sqlite.detail  # the row-3 ratio, shown for reference only
+    assert "events/s ratio 2.10x" in sqlite.detail
 
 
 def test_the_latency_target_is_a_ceiling_and_the_growth_target_a_floor() -> None:
@@ -210,24 +221,29 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert sections == {"1", "3", "5"}
     else:
         # The audit rows (section 9) run on SQLite only.
-        audit = {"9"} if bench_backend == "sqlite" else set()
-        assert sections == {"1 vs 2", "3", "4", "5", "6", "7", "8", *audit}
+        audit_rows = [row for row in document["rows"] if row["section"] == "9"]
+        assert len(audit_rows) == (2 if bench_backend == "sqlite" else 0)
+        assert all(row["measured"] is not None for row in audit_rows)
+        audit = {"9"} if audit_rows else set()
+        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit}
     if bench_backend != "memory":
         by_key = {row["key"]: row for row in document["rows"]}
         http = by_key[keys.http(32)]
         (run,) = http["measured"]["runs"]
-        assert run["events"] == run["operations"] == 3 * int(http["size"].split()[0])
+        assert run["commands"] == run["operations"] == 3 * int(http["size"].split()[0])
+        assert run["events"] == 4 * int(http["size"].split()[0])
         assert run["p50_ms"] is not None
         assert run["p99_ms"] is not None
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 10
+    assert len(document["targets"]) == 13
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
-    # Issue 7's three and the relay's rate; PostgreSQL adds the lag under the write load, SQLite
-    # the audit verify ratio.
-    assert len(measured) == {"memory": 0, "sqlite": 5, "postgres": 5}[bench_backend]
+    # Issue 7's three, the relay's rate and the spread consumptions; PostgreSQL adds the lag
+    # under the write load and the hot customer's consumptions, SQLite the audit verify ratio.
+    verify_target = {"sqlite": int("9" in sections)}.get(bench_backend, 0)
+    assert len(measured) == {"memory": 0, "sqlite": 5, "postgres": 7}[bench_backend] + verify_target
 
 
 def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(
@@ -250,3 +266,40 @@ def test_the_append_path_bench_writes_every_batch_through_both_recorders(
     for cpus, walls in results.values():
         assert len(cpus) == len(walls) == 1
         assert walls[0] > 0
+
+
+def test_consumption_rows_spend_one_customers_credit_and_a_thousand_customers(
+    bench_backend: Backend,
+) -> None:
+    if bench_backend == "memory":
+        pytest.skip("consumptions are measured on SQLite and PostgreSQL")
+    rows = consumption_rows(bench_backend, 64, 1)
+    assert [row.key for row in rows] == [keys.consumptions(1), keys.consumptions(1000)]
+    for row in rows:
+        assert row.compare == "commands/s"
+        assert row.measured is not None
+        assert row.baseline is not None
+        # One command, one event (CreditsConsumed) on each side; the balances were checked.
+        for rate in (row.measured, row.baseline):
+            assert [(run.commands, run.events) for run in rate.runs] == [(64, 64)]
+
+
+def test_the_hot_consumption_target_is_a_floor_and_the_spread_one_counts_lifecycle_commands() -> (
+    None
+):
+    rows = [
+        _row(keys.consumptions(1), "postgres", _rate(999), _rate(300), "commands/s"),
+        # 900 lifecycle commands/s = 300 lifecycles/s: 600 consumptions/s is below it.
+        _row(keys.consumptions(1000), "postgres", _rate(600), _rate(300), "commands/s"),
+        _row(keys.lifecycles(32), "postgres", _rate(900), _rate(100), "commands/s"),
+        _row(keys.consumptions(1000), "sqlite", _rate(1000), _rate(300), "commands/s"),
+        _row(keys.lifecycles(32), "sqlite", _rate(900), _rate(100), "commands/s"),
+    ]
+    results = [r for r in evaluate(rows) if "consumptions" in r.target]
+    assert [(r.backend, r.verdict) for r in results] == [
+        ("postgres", "NOT met"),
+        ("sqlite", "met"),
+        ("postgres", "NOT met"),
+    ]
+    assert results[0].requirement == ">= 1,000 consumptions/s"
+    assert results[2].measured == pytest.approx(600 / 900)

@@ -35,6 +35,7 @@ from creditledger.infrastructure.relay.kit import (
 from creditledger.infrastructure.relay.relay import connected
 from creditledger.infrastructure.relay.revenue_report import CONSUMER_NAME, SettledRevenueReport
 from creditledger.infrastructure.relay.stream import StreamSpec
+from tests.application.builders import consume as consumption
 from tests.infrastructure.relay_support import (
     CREDITLEDGER,
     relay_catch_up,
@@ -67,6 +68,16 @@ def write_purchases(ledger: CreditLedger, count: int) -> None:
             amount=str(7 + index),
             cost_basis="0.333",
         )
+        if index % 3 == 0:
+            # Credit spent: wallet events in the stream, which the revenue report passes over.
+            ledger.consume(
+                consumption(
+                    "5",
+                    namespace=purchase.namespace,
+                    customer_id="cust-1",
+                    currency=purchase.currency,
+                )
+            )
         if index % 4:
             settle(ledger, authorize(ledger, purchase))
 
@@ -108,7 +119,8 @@ def test_the_report_equals_a_fold_of_the_log_and_the_ledgers_own_read_model(
     spec = unique_spec()
     write_purchases(ledger, 30)
     head = ledger.recorder.max_notification_id() or 0
-    relay_catch_up(ledger, nats_broker.url, spec)
+    # Every event, the wallets' grants and consumptions included, reaches the stream.
+    assert relay_catch_up(ledger, nats_broker.url, spec) == head == 30 + 30 + 10 + 2 * 22
     with open_consumer_database(report_url) as database:
         report = SettledRevenueReport(database)
         assert consume(nats_broker.url, spec, database, report.apply, until=head) == head

@@ -50,10 +50,11 @@ def test_the_in_server_relay_publishes_writes_and_readiness_reports_its_lag(
             assert time.monotonic() < deadline, check
             time.sleep(0.05)
         scraped = client.get("/metrics").text
-    assert check == {"status": "ok", "running": True, "position": 3, "lag": 0, "max_lag": None}
+    # Each create writes 2 events: the purchase's and the grant in the customer's wallet.
+    assert check == {"status": "ok", "running": True, "position": 6, "lag": 0, "max_lag": None}
     assert "creditledger_relay_lag_events 0.0" in scraped
-    assert "creditledger_relay_position 3.0" in scraped
-    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 3
+    assert "creditledger_relay_position 6.0" in scraped
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 6
 
 
 @pytest.mark.parametrize("mode", ["relay_in_server", "relay_watch"])
@@ -97,14 +98,14 @@ def test_a_server_watching_the_stream_reports_the_lag_of_a_relay_running_elsewhe
         after = relay_check(client)
         scraped = client.get("/metrics").text
     assert before["position"] is None
-    assert before["lag"] == 3
+    assert before["lag"] == 6  # 2 events per create: the purchase's and the wallet's grant
     assert spec.name in str(before["problem"])  # no stream yet: said, not fatal by default
     assert after == {
         "stream": spec.name,
-        "position": 3,
+        "position": 6,
         "lag": 0,
         "max_lag": None,
         "status": "ok",
     }
     assert "creditledger_relay_lag_events 0.0" in scraped
-    assert "creditledger_relay_position 3.0" in scraped
+    assert "creditledger_relay_position 6.0" in scraped

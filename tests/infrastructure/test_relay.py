@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.domain.events import Initiated
+from creditledger.domain.errors import InsufficientCreditError
+from creditledger.domain.events import CreditsConsumed, Initiated
+from creditledger.domain.identity import wallet_id_for
 from creditledger.infrastructure.relay.broker import NatsServerProcess
+from creditledger.infrastructure.relay.kit import NotAPurchaseEventError
 from creditledger.infrastructure.relay.relay import connected
 from creditledger.infrastructure.relay.stream import StreamSpec
+from tests.application.builders import consume, void
 from tests.infrastructure.relay_support import (
     assert_stream_equals_log,
     relay_catch_up,
@@ -27,28 +31,78 @@ def test_every_event_reaches_the_stream_once_in_log_order_with_its_identity(
         settle(ledger, authorize(ledger, initiate(ledger, namespace="acme", customer=customer)))
     initiate(ledger, namespace="globex")
 
-    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 10
-    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 10
+    # Each initiate also writes the grant to the customer's wallet: 4 events per lifecycle.
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 14
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 14
     messages = stream_messages(nats_broker.url, spec)
-    assert [m.namespace for m in messages] == ["acme"] * 9 + ["globex"]
-    assert [m.type for m in messages[:3]] == ["Initiated", "PaymentAuthorized", "PaymentSettled"]
-    assert [m.version for m in messages[:3]] == [1, 2, 3]
-    last = messages[-1].event()
-    assert isinstance(last, Initiated)
-    assert last.namespace == "globex"
+    assert [m.namespace for m in messages] == ["acme"] * 12 + ["globex"] * 2
+    assert [m.type for m in messages[:4]] == [
+        "Initiated",
+        "GrantAdded",
+        "PaymentAuthorized",
+        "PaymentSettled",
+    ]
+    assert [m.version for m in messages[:4]] == [1, 1, 2, 3]
+    purchase = messages[0].event()
+    assert [m.aggregate_id for m in messages[:4]] == [
+        purchase.originator_id,
+        wallet_id_for("acme", "c1", "USD"),
+        purchase.originator_id,
+        purchase.originator_id,
+    ]
+    initiated = messages[-2].event()
+    assert isinstance(initiated, Initiated)
+    assert initiated.namespace == "globex"
+
+
+def test_wallet_events_are_relayed_in_order_under_their_wallets_id_and_namespace(
+    ledger: CreditLedger, nats_broker: NatsServerProcess
+) -> None:
+    spec = unique_spec()
+    first = initiate(ledger, namespace="acme", customer="c1", amount="30", priority=1)
+    second = initiate(ledger, namespace="acme", customer="c1", amount="20")
+    relay_catch_up(ledger, nats_broker.url, spec)
+    # A relay that never saw the wallet's grants (a restart) still names its namespace.
+    for index in range(5):
+        ledger.consume(
+            consume("7", namespace="acme", customer_id="c1", idempotency_key=f"k{index}")
+        )
+    ledger.void(void(second.id, namespace="acme"))  # 35: 30 of the first, 5 of it
+    with pytest.raises(InsufficientCreditError):
+        ledger.consume(consume("100", namespace="acme", customer_id="c1"))
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=False) == 7
+
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 11
+    messages = stream_messages(nats_broker.url, spec)
+    wallet = wallet_id_for("acme", "c1", "USD")
+    of_wallet = [m for m in messages if m.is_wallet_event]
+    assert [m.type for m in of_wallet] == ["GrantAdded"] * 2 + ["CreditsConsumed"] * 5 + [
+        "GrantVoided"
+    ]
+    assert {(m.aggregate_id, m.wallet_id, m.namespace) for m in of_wallet} == {
+        (wallet, wallet, "acme")
+    }
+    assert [m.version for m in of_wallet] == list(range(1, 9))
+    consumed = [m.event() for m in of_wallet if m.type == "CreditsConsumed"]
+    assert sum(event.amount for event in consumed if isinstance(event, CreditsConsumed)) == 35
+    with pytest.raises(NotAPurchaseEventError, match="read aggregate_id"):
+        _ = of_wallet[0].purchase_id
+    # A purchase's events keep their purchase id, as consumers written before wallets read it.
+    assert messages[0].purchase_id == first.id
+    assert messages[0].wallet_id is None
 
 
 def test_a_restarted_relay_resumes_after_the_streams_last_message(
     ledger: CreditLedger, nats_broker: NatsServerProcess
 ) -> None:
     spec = unique_spec()
-    purchase = initiate(ledger)
-    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 1
+    purchase = initiate(ledger)  # and its grant in the customer's wallet
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 2
     # A new relay (a restart) finds nothing to do, then only what was written since.
     assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=False) == 0
     settle(ledger, authorize(ledger, purchase))
     assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=False) == 2
-    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 3
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 4
 
 
 async def _foreign_message(url: str, spec: StreamSpec) -> None:
