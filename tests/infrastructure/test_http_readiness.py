@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import psycopg
 import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import open_ledger
 from creditledger.infrastructure.http.deps import Services
+from tests.clock import START, FixedClock
 from tests.infrastructure.http_app import TestClient, client_for, purchase_body
 from tests.stores import (
     POSTGRES_URL,
@@ -36,6 +40,14 @@ def test_a_server_whose_store_answers_is_ready(ledger: CreditLedger) -> None:
                 "position": 0,
                 "lag": 0,
                 "max_lag": 10_000,
+            },
+            "expiry": {
+                "status": "ok",
+                "running": True,
+                "lag_seconds": 0.0,
+                "max_lag_seconds": None,
+                "recorded": 0,
+                "last_error": None,
             },
         },
     }
@@ -136,3 +148,31 @@ def test_a_server_whose_writes_fail_is_not_ready_until_one_succeeds(
     assert "disk full (simulated)" in while_failing.json()["detail"]
     assert created.status_code == 201
     assert recovered.status_code == 200
+
+
+def test_readiness_reports_how_long_a_due_expiry_has_waited_and_refuses_above_the_bound(
+    ledger: CreditLedger,
+) -> None:
+    clock = ledger.clock
+    assert isinstance(clock, FixedClock)
+    with client_for(ledger, expiry_sweep=False) as client:
+        created = client.post(
+            "/v1/namespaces/acme/credit-purchases",
+            json=purchase_body(expires_at=(START + timedelta(hours=1)).isoformat()),
+        )
+        assert created.status_code == 201
+        assert client.get("/readyz").json()["checks"]["expiry"] == {"status": "not_in_this_process"}
+    with client_for(ledger, expiry_sweep_interval=3600, max_expiry_lag=60) as client:
+        sweeper = client.app.state.services.expiry  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while sweeper.last is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the pass at start, with nothing due yet
+        assert sweeper.last is not None
+        assert sweeper.recorded == 0
+        # The next pass is an hour away: the expiry, due 90 s ago, waits.
+        clock.set(START + timedelta(hours=1, seconds=90))
+        waited = client.get("/readyz")
+        scraped = client.get("/metrics").text
+    assert waited.status_code == 503
+    assert [e["code"] for e in waited.json()["errors"]] == ["expiry_lag_too_high"]
+    assert "creditledger_expiry_lag_seconds 90.0" in scraped
