@@ -64,7 +64,8 @@ def test_every_change_to_a_stored_event_is_refused(
 
     assert len(refusals) == (2 if backend == "sqlite" else 3)
     assert all(REFUSED in refusal for refusal in refusals)
-    assert len(list(ledger.recorder.select_notifications(1, 10))) == 1
+    # The purchase's Initiated and its wallet's GrantAdded, both untouched.
+    assert len(list(ledger.recorder.select_notifications(1, 10))) == 2
 
 
 @pytest.fixture
@@ -125,4 +126,4 @@ def test_the_service_runs_as_a_role_without_ddl_or_update_rights(service_role: s
 
     assert not may_append_before_grants  # the append function is not PUBLIC's
     assert created.created
-    assert listed == 1
+    assert listed == 2  # the Initiated and its GrantAdded

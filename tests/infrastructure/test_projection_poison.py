@@ -70,7 +70,9 @@ def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
         stuck = _eventually(lambda: _stuck(client.get("/readyz")))
         scraped = client.get("/metrics").text
         skipped = subprocess.run(
-            [str(ENTRY_POINT), "projections", "skip", "2", "--json"],
+            # Each initiate writes two events (the Initiated and its GrantAdded): the poisoned
+            # purchase's Initiated is at 3.
+            [str(ENTRY_POINT), "projections", "skip", "3", "--json"],
             capture_output=True,
             text=True,
             env={**os.environ, "CREDITLEDGER_DATABASE_URL": store_url},
@@ -80,12 +82,12 @@ def test_a_poison_event_is_reported_at_its_position_and_can_be_skipped(
         _eventually(lambda: client.get("/readyz").status_code == 200)
         listed = client.get("/v1/namespaces/acme/credit-purchases").json()
 
-    assert "stuck at position 2" in stuck["message"]
+    assert "stuck at position 3" in stuck["message"]
     assert "the read-model store refuses this row" in stuck["message"]
-    assert "creditledger_projection_stuck_position 2.0" in scraped
-    assert any("stuck at position 2" in record.getMessage() for record in caplog.records)
+    assert "creditledger_projection_stuck_position 3.0" in scraped
+    assert any("stuck at position 3" in record.getMessage() for record in caplog.records)
     assert skipped.returncode == 0, skipped.stderr
-    assert json.loads(skipped.stdout)["position"] == 2
+    assert json.loads(skipped.stdout)["position"] == 3
     assert sorted(item["customer_id"] for item in listed["items"]) == ["after", "before"]
 
 
@@ -115,17 +117,17 @@ def test_projections_run_names_a_poison_event_met_while_catching_up(
 
     stuck = _projections_run(store_url, "run", "--until-caught-up")
     status = json.loads(_projections_run(store_url, "status", "--json").stdout)
-    skipped = _projections_run(store_url, "skip", "2")
+    skipped = _projections_run(store_url, "skip", "3")  # each initiate: Initiated, GrantAdded
     resumed = _projections_run(store_url, "run", "--until-caught-up", "--json")
 
     assert stuck.returncode == 1
     problem = json.loads(stuck.stderr[stuck.stderr.index("{") :])
     assert problem["code"] == "projection_stuck"
-    assert problem["position"] == 2
+    assert problem["position"] == 3
     assert "the store refuses this row" in problem["detail"]
-    assert "creditledger projections skip 2" in problem["detail"]
+    assert "creditledger projections skip 3" in problem["detail"]
     assert "Traceback" not in stuck.stderr
-    assert {model["position"] for model in status["models"]} == {1}, status
+    assert {model["position"] for model in status["models"]} == {2}, status
     assert skipped.returncode == 0, skipped.stderr
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["position"] == 3
+    assert json.loads(resumed.stdout)["position"] == 6
