@@ -83,12 +83,16 @@ def test_balances_are_printed_now_and_as_of_a_time_in_json_when_piped(
         "customer_receivable_open": "0.00",
         "customer_receivable_authorized": "0.00",
         "wash": "-130.12",
+        "customer_accrued": "0.00",
+        "breakage": "0.00",
     }
     assert amounts(then) == {
         "customer_fbo": "100.12",
         "customer_receivable_open": "-100.12",
         "customer_receivable_authorized": "0.00",
         "wash": "0.00",
+        "customer_accrued": "0.00",
+        "breakage": "0.00",
     }
     assert piped(url, "balances", "nobody", "-n", "acme")["balances"] == []
 

@@ -63,6 +63,8 @@ def test_balances_follow_the_openmeter_scenario_with_read_your_writes(
         "customer_receivable_open": "-1.00",
         "customer_receivable_authorized": "0.00",
         "wash": "0.00",
+        "customer_accrued": "0.00",
+        "breakage": "0.00",
     }
     assert after_authorize["customer_receivable_open"] == "0.00"
     assert after_authorize["customer_receivable_authorized"] == "-1.00"
@@ -72,6 +74,8 @@ def test_balances_follow_the_openmeter_scenario_with_read_your_writes(
         "customer_receivable_open": "0.00",
         "customer_receivable_authorized": "0.00",
         "wash": "-1.00",
+        "customer_accrued": "0.00",
+        "breakage": "0.00",
     }
 
 
