@@ -8,6 +8,9 @@ someone else wrote first: reload and decide again, a bounded number of times.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +73,7 @@ from creditledger.domain.identity import (
     wallet_id_for,
 )
 from creditledger.domain.intent import currency_problem, identity_problems
+from creditledger.domain.money import round_money
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 from creditledger.domain.wallet import (
     CreditWallet,
@@ -79,6 +83,10 @@ from creditledger.domain.wallet import (
 )
 
 DEFAULT_MAX_ATTEMPTS = 5
+ANSWER_CONFIRMATION_SECONDS = 1.0
+"""How old a wallet this process wrote or read may be for a command's answer to show its credit
+amounts without asking the store whether another process wrote since: at most this stale when
+another process spends the same customer's credit at the same time (queries are always exact)."""
 DEFAULT_CACHE_SIZE = 10_000
 
 
@@ -157,6 +165,11 @@ class CreditLedger(Application[UUID]):
         self._cache: AggregateCache[CreditPurchase] = AggregateCache(cache_size)
         self._wallets: AggregateCache[CreditWallet] = AggregateCache(cache_size)
         self._wallet_locks = StripedLocks()
+        # When each cached wallet was last known to match the store (written or read by this
+        # process): a command's answer trusts a copy this fresh without asking the store.
+        self._confirmed: OrderedDict[UUID, float] = OrderedDict()
+        self._confirmed_capacity = max(cache_size, 1)
+        self._confirm_lock = threading.Lock()
         self._pending: dict[UUID, _PendingRun] = {}
         """Wallets with decisions handed to the group committer and not all written yet; an
         entry is read and changed only under its wallet's lock."""
@@ -491,6 +504,7 @@ class CreditLedger(Application[UUID]):
                     elif run.last is submission:
                         del self._pending[wallet_id]
                         self._wallets.checkin(run.wallet)
+                        self._confirm(wallet_id)
         return position
 
     def _drain(self, wallet_id: UUID) -> CreditWallet | None:
@@ -559,7 +573,22 @@ class CreditLedger(Application[UUID]):
         return found or CreditWallet(wallet_id, namespace, customer_id, currency)
 
     def _find_wallet(self, wallet_id: UUID) -> CreditWallet | None:
-        return project_wallet(None, self._wallet_events(wallet_id))
+        found = project_wallet(None, self._wallet_events(wallet_id))
+        self._confirm(wallet_id)
+        return found
+
+    def _confirm(self, wallet_id: UUID) -> None:
+        """The wallet this process holds matches the store as of now."""
+        with self._confirm_lock:
+            self._confirmed[wallet_id] = time.monotonic()
+            self._confirmed.move_to_end(wallet_id)
+            while len(self._confirmed) > self._confirmed_capacity:
+                self._confirmed.popitem(last=False)
+
+    def _confirmed_age(self, wallet_id: UUID) -> float | None:
+        with self._confirm_lock:
+            confirmed = self._confirmed.get(wallet_id)
+        return None if confirmed is None else time.monotonic() - confirmed
 
     def _wallet_events(self, wallet_id: UUID) -> list[WalletEvent]:
         try:
@@ -575,6 +604,8 @@ class CreditLedger(Application[UUID]):
             self.write_health.failed(error.detail)
             raise
         self.write_health.succeeded()
+        if position is not False:
+            self._confirm(wallet.id)
         return position
 
     def _commit(
@@ -595,6 +626,8 @@ class CreditLedger(Application[UUID]):
             self.write_health.failed(error.detail)
             raise
         self.write_health.succeeded()
+        if wallet is not None and position is not False:
+            self._confirm(wallet.id)
         return position
 
     def _finish(self, submission: Submission) -> int | Literal[False] | None:
@@ -723,7 +756,7 @@ class CreditLedger(Application[UUID]):
             customer_id=customer_id,
             currency=currency,
             as_of=moment,
-            balance=sum((g.remaining for g in spendable), Decimal(0)),
+            balance=round_money(sum((g.remaining for g in spendable), Decimal(0)), currency),
             grants=[GrantView.of(g) for g in spendable],
         )
 
@@ -804,8 +837,9 @@ class CreditLedger(Application[UUID]):
     def _current_grants(
         self, namespace: str, customer_id: str, currency: str, now: datetime
     ) -> dict[UUID, Grant] | None:
-        """The grants now, from the wallet this process holds when the store has nothing newer
-        (one probe for a later version instead of reading and folding the wallet's history);
+        """The grants now, from the wallet this process holds when it wrote or read it within
+        ``ANSWER_CONFIRMATION_SECONDS``, or when the store has nothing newer (one probe for a
+        later version instead of reading and folding the wallet's history);
         None when that cannot be told: no cached wallet, one being decided on, or a clock that
         stands before its last event."""
         wallet_id = wallet_id_for(namespace, customer_id, currency)
@@ -818,8 +852,11 @@ class CreditLedger(Application[UUID]):
             try:
                 if wallet.updated_at is not None and wallet.updated_at > now:
                     return None
-                if self._has_events_after(wallet_id, wallet.version):
-                    return None
+                age = self._confirmed_age(wallet_id)
+                if age is None or age > ANSWER_CONFIRMATION_SECONDS:
+                    if self._has_events_after(wallet_id, wallet.version):
+                        return None
+                    self._confirm(wallet_id)
                 return wallet.grants_as_of(now)
             finally:
                 self._wallets.checkin(wallet)

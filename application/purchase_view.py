@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from creditledger.domain.events import Initiated, PurchaseEvent
+from creditledger.domain.money import round_money
 from creditledger.domain.purchase import CreditPurchase, LedgerReference
 from creditledger.domain.rules import status_after
 from creditledger.domain.status import (
@@ -119,6 +120,10 @@ class PurchaseView(_View):
                 "authorized": _reference(payment.authorized),
                 "settled": _reference(payment.settled),
             }
+
+        def money(amount: Decimal) -> Decimal:
+            return round_money(amount, intent.currency)
+
         voided = purchase.voided
         void = None
         if voided is not None:
@@ -160,12 +165,13 @@ class PurchaseView(_View):
                 "metadata": dict(intent.metadata),
                 "status": status,
                 "meta_status": status.meta,
-                "remaining": intent.credit_amount - consumed - expired - voided_amount,
-                "consumed": consumed,
-                "expired": expired,
-                "voided": voided_amount,
-                "revoked": ZERO,
-                "refunded": ZERO,
+                # In the currency's minor units, like every amount of the body ("0.00", not "0").
+                "remaining": money(intent.credit_amount - consumed - expired - voided_amount),
+                "consumed": money(consumed),
+                "expired": money(expired),
+                "voided": money(voided_amount),
+                "revoked": money(ZERO),
+                "refunded": money(ZERO),
                 "realizations": {
                     "credit_grant": {
                         "transaction_group_id": intent.credit_grant_transaction_group_id,

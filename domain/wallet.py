@@ -38,6 +38,7 @@ from creditledger.domain.events import (
     Initiated,
     WalletEvent,
 )
+from creditledger.domain.money import round_money
 
 ZERO = Decimal(0)
 
@@ -215,6 +216,7 @@ class CreditWallet:
         available = sum((grant.remaining for grant in spendable), ZERO)
         if available < request.amount:
             feature = f" for feature {request.feature_key!r}" if request.feature_key else ""
+            available = round_money(available, self.currency)
             raise InsufficientCreditError(
                 f"{request.amount} {self.currency} requested, {available} available{feature}",
                 available=str(available),

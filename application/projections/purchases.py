@@ -38,7 +38,7 @@ from creditledger.domain.events import (
     PurchaseVoided,
     WalletEvent,
 )
-from creditledger.domain.money import payment_amount
+from creditledger.domain.money import payment_amount, round_money
 from creditledger.domain.rules import STATUS_AFTER, status_after
 from creditledger.domain.status import PaymentStatus
 
@@ -270,12 +270,14 @@ def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView
         metadata=dict(row.metadata),
         status=row.status,
         meta_status=row.meta_status,
-        remaining=row.credit_amount - row.consumed - expired - row.voided,
-        consumed=row.consumed,
-        expired=expired,
-        voided=row.voided,
-        revoked=Decimal(0),
-        refunded=Decimal(0),
+        remaining=round_money(
+            row.credit_amount - row.consumed - expired - row.voided, row.currency
+        ),
+        consumed=round_money(row.consumed, row.currency),
+        expired=round_money(expired, row.currency),
+        voided=round_money(row.voided, row.currency),
+        revoked=round_money(Decimal(0), row.currency),
+        refunded=round_money(Decimal(0), row.currency),
         realizations=RealizationsView(
             credit_grant=CreditGrantView(
                 transaction_group_id=row.credit_grant_transaction_group_id,

@@ -149,6 +149,38 @@ def authorize_each(
         faulthandler.cancel_dump_traceback_later()
 
 
+def consume_each(
+    database_url: str,
+    namespace: str,
+    customer_id: str,
+    attempts: int,
+    barrier: ProcessBarrier,
+    results: Queue[tuple[str, str]],
+) -> None:
+    """In its own process: spend 1 USD of the customer's credit ``attempts`` times, with the
+    other racing processes, group commit on as the server runs it. Puts ``(consumption id or "",
+    "ok" or the error code)`` on ``results`` for each attempt."""
+    from creditledger.application.commands import ConsumeCredits  # noqa: PLC0415
+    from creditledger.infrastructure.settings import Settings  # noqa: PLC0415
+
+    faulthandler.dump_traceback_later(BARRIER_TIMEOUT / 2, repeat=True)
+    try:
+        settings = Settings(database_url=database_url, group_commit=True)
+        with open_ledger(settings=settings) as ledger:
+            barrier.wait(BARRIER_TIMEOUT)
+            for _ in range(attempts):
+                command = ConsumeCredits(
+                    namespace=namespace, customer_id=customer_id, currency="USD", amount="1"
+                )
+                try:
+                    consumption = ledger.consume(command).consumption
+                    results.put((str(consumption.id), "ok"))
+                except LedgerError as error:
+                    results.put(("", error.code))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 def open_each(
     database_urls: Sequence[str],
     barrier: ProcessBarrier,

@@ -21,7 +21,7 @@ from tests.application.builders import (
     nothing_written,
     promotional_purchase,
 )
-from tests.application.racers import race
+from tests.application.racers import consume_each, race, race_processes
 from tests.clock import START, FixedClock
 
 
@@ -232,3 +232,30 @@ def test_racing_consumptions_never_spend_more_than_was_granted(
         Decimal(10 - n) for n in range(len(history))
     ]
     assert min(entry.balance_after for entry in history) == 0
+
+
+PROCESSES, ATTEMPTS_EACH = 4, 10
+
+
+def test_processes_racing_for_the_last_credits_never_spend_more_than_was_granted(
+    backend: str, ledger: CreditLedger, store_url: str
+) -> None:
+    if backend == "memory":
+        pytest.skip("an in-memory store cannot be shared between processes")
+    ledger.initiate(promotional_purchase(credit_amount="25"))
+
+    outcomes = race_processes(
+        PROCESSES,
+        consume_each,
+        (store_url, NAMESPACE, "cust-1", ATTEMPTS_EACH),
+        expected_results=PROCESSES * ATTEMPTS_EACH,
+    )
+
+    spent = [consumption for consumption, outcome in outcomes if outcome == "ok"]
+    assert len(spent) == 25
+    assert len(set(spent)) == 25
+    assert {outcome for _, outcome in outcomes if outcome != "ok"} == {"insufficient_credit"}
+    history = ledger.credit_history(NAMESPACE, "cust-1", "USD")
+    assert [entry.sequence for entry in history] == list(range(1, 27))
+    assert history[-1].balance_after == 0
+    assert ledger.customer_credits(NAMESPACE, "cust-1", "USD").balance == 0
