@@ -8,6 +8,7 @@ someone else wrote first: reload and decide again, a bounded number of times.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -83,6 +84,8 @@ from creditledger.domain.wallet import (
 )
 
 DEFAULT_MAX_ATTEMPTS = 5
+WALLET_ATTEMPTS_FACTOR = 4
+"""A consumption tries ``max_attempts`` times this many: one hot wallet is contended by design."""
 ANSWER_CONFIRMATION_SECONDS = 1.0
 """How old a wallet this process wrote or read may be for a command's answer to show its credit
 amounts without asking the store whether another process wrote since: at most this stale when
@@ -416,7 +419,8 @@ class CreditLedger(Application[UUID]):
         wallet_id = wallet_id_for(request.namespace, request.customer_id, request.currency)
         consumption_id = consumption_id_for_key(wallet_id, key) if key else uuid4()
         fresh = False
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts * WALLET_ATTEMPTS_FACTOR):
+            _back_off(attempt if fresh else 0)
             # One decision at a time per wallet in this process: callers of a hot customer queue
             # here instead of colliding on the wallet's next version and deciding again.
             with self._wallet_locks.of(wallet_id):
@@ -922,6 +926,13 @@ class CreditLedger(Application[UUID]):
             msg = "no events to fold"
             raise CreditPurchaseNotFoundError(msg)
         return purchase
+
+
+def _back_off(attempt: int) -> None:
+    """After another process wrote a wallet first: wait a little, at random, so that processes
+    spending one hot customer's credit take turns instead of colliding again."""
+    if attempt:
+        time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))  # noqa: S311 - not crypto
 
 
 def _project(purchase: Any, events: Any) -> Any:

@@ -151,18 +151,17 @@ def authorize_each(
 
 def consume_each(
     database_url: str,
-    namespace: str,
-    customer_id: str,
-    attempts: int,
+    spending: tuple[str, str, int],
     barrier: ProcessBarrier,
     results: Queue[tuple[str, str]],
 ) -> None:
-    """In its own process: spend 1 USD of the customer's credit ``attempts`` times, with the
+    """In its own process: spend 1 USD of (namespace, customer) credit ``attempts`` times, with the
     other racing processes, group commit on as the server runs it. Puts ``(consumption id or "",
     "ok" or the error code)`` on ``results`` for each attempt."""
     from creditledger.application.commands import ConsumeCredits  # noqa: PLC0415
     from creditledger.infrastructure.settings import Settings  # noqa: PLC0415
 
+    namespace, customer_id, attempts = spending
     faulthandler.dump_traceback_later(BARRIER_TIMEOUT / 2, repeat=True)
     try:
         settings = Settings(database_url=database_url, group_commit=True)
