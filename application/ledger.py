@@ -827,41 +827,38 @@ class CreditLedger(Application[UUID]):
         intent = purchase.intent
         if moment is None and answer:
             now = self.clock.now()
-            current = self._current_grants(
-                intent.namespace, intent.customer_id, intent.currency, now
-            )
-            if current is not None:
-                return PurchaseView.of(purchase, current.get(purchase.id))
+            known, grant = self._current_grant(purchase, now)
+            if known:
+                return PurchaseView.of(purchase, grant)
             moment = now
         grants = self._grants_as_of(
             intent.namespace, intent.customer_id, intent.currency, moment or self.clock.now()
         )
         return PurchaseView.of(purchase, grants.get(purchase.id))
 
-    def _current_grants(
-        self, namespace: str, customer_id: str, currency: str, now: datetime
-    ) -> dict[UUID, Grant] | None:
-        """The grants now, from the wallet this process holds when it wrote or read it within
-        ``ANSWER_CONFIRMATION_SECONDS``, or when the store has nothing newer (one probe for a
-        later version instead of reading and folding the wallet's history);
-        None when that cannot be told: no cached wallet, one being decided on, or a clock that
-        stands before its last event."""
-        wallet_id = wallet_id_for(namespace, customer_id, currency)
+    def _current_grant(self, purchase: CreditPurchase, now: datetime) -> tuple[bool, Grant | None]:
+        """The purchase's grant now, from the wallet this process holds when it wrote or read it
+        within ``ANSWER_CONFIRMATION_SECONDS`` or the store has nothing newer (one probe for a
+        later version instead of reading and folding the wallet's history). ``(False, None)``
+        when that cannot be told: no cached wallet, one being decided on, or a clock that stands
+        before its last event."""
+        intent = purchase.intent
+        wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
         with self._wallet_locks.of(wallet_id):
             if wallet_id in self._pending:
-                return None
+                return False, None
             wallet = self._wallets.checkout(wallet_id)
             if wallet is None:
-                return None
+                return False, None
             try:
                 if wallet.updated_at is not None and wallet.updated_at > now:
-                    return None
+                    return False, None
                 age = self._confirmed_age(wallet_id)
                 if age is None or age > ANSWER_CONFIRMATION_SECONDS:
                     if self._has_events_after(wallet_id, wallet.version):
-                        return None
+                        return False, None
                     self._confirm(wallet_id)
-                return wallet.grants_as_of(now)
+                return True, wallet.grant_as_of(purchase.id, now)
             finally:
                 self._wallets.checkin(wallet)
 

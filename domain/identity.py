@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 PURCHASE_KEY_NAMESPACE = UUID("6f1c7a52-2d0e-5d6b-9a53-3c1f6f0e9a41")
@@ -33,6 +34,7 @@ WALLET_NAMESPACE = UUID("0b6f3d0e-8c1a-5f7e-b2d4-6a9c1e3f5d70")
 """Root of credit-wallet ids derived from (namespace, currency, customer). Never change it."""
 
 
+@lru_cache(maxsize=65_536)
 def wallet_id_for(namespace: str, customer_id: str, currency: str) -> UUID:
     """The one credit wallet of a customer in a currency: every process derives the same id."""
     # Neither a namespace nor a currency code contains "/", so the customer id (which may) goes

@@ -165,6 +165,13 @@ class CreditWallet:
             (g.remaining for g in self.open_grants() if g.remaining > 0 and not g.due(at)), ZERO
         )
 
+    def grant_as_of(self, purchase_id: UUID, at: datetime) -> Grant | None:
+        """One grant as it stood at ``at`` (see ``grants_as_of``), without copying the others."""
+        grant = self.grants.get(purchase_id)
+        if grant is None or purchase_id not in self._open or not grant.due(at):
+            return grant
+        return replace(grant, expired=grant.remaining, expired_at=grant.expires_at)
+
     def grants_as_of(self, at: datetime) -> dict[UUID, Grant]:
         """Every grant as it stood at ``at``, given this wallet folded up to ``at``: an expiry due
         by then but not yet recorded is applied, exactly as it will be recorded."""
