@@ -298,24 +298,10 @@ class CreditLedger(Application[UUID]):
         key = command.idempotency_key
         fresh = False
         for _ in range(self.max_attempts):
-            cached = None if fresh else self._cache.checkout(command.purchase_id)
-            purchase = cached or self._load(command.namespace, command.purchase_id)
-            if cached is not None and cached.intent.namespace != command.namespace:
-                self._cache.checkin(cached)
-                raise CreditPurchaseNotFoundError(
-                    f"credit purchase {command.purchase_id} not found"
-                )
-            if key is not None and key in purchase.commands:
-                return self._replay(purchase, key, fingerprint)
-            expected = command.expected_version
-            if expected is not None and expected != purchase.version and cached is not None:
-                # The cache may lag the store (another process wrote): ask the store.
-                purchase = self._load(command.namespace, command.purchase_id)
-            if expected is not None and expected != purchase.version:
-                self._cache.checkin(purchase)
-                raise VersionMismatchError(
-                    f"purchase is at version {purchase.version}, not {expected}"
-                )
+            found = self._purchase_for(command, fingerprint, fresh=fresh)
+            if isinstance(found, Outcome):
+                return found
+            purchase = found
             context = CommandContext(
                 at=self.clock.now(),
                 idempotency_key=key,
@@ -338,29 +324,39 @@ class CreditLedger(Application[UUID]):
             f"purchase {command.purchase_id} kept changing; try again"
         )
 
+    def _purchase_for(
+        self, command: PaymentCommand, fingerprint: str, *, fresh: bool
+    ) -> CreditPurchase | Outcome:
+        """The purchase a command about one purchase decides on, checked out; or the replayed
+        answer of an earlier request with the command's key. Raises for a purchase of another
+        namespace (not found) and for an ``expected_version`` it is not at."""
+        key = command.idempotency_key
+        cached = None if fresh else self._cache.checkout(command.purchase_id)
+        purchase = cached or self._load(command.namespace, command.purchase_id)
+        if cached is not None and cached.intent.namespace != command.namespace:
+            self._cache.checkin(cached)
+            raise CreditPurchaseNotFoundError(f"credit purchase {command.purchase_id} not found")
+        if key is not None and key in purchase.commands:
+            return self._replay(purchase, key, fingerprint)
+        expected = command.expected_version
+        if expected is not None and expected != purchase.version and cached is not None:
+            # The cache may lag the store (another process wrote): ask the store.
+            purchase = self._load(command.namespace, command.purchase_id)
+        if expected is not None and expected != purchase.version:
+            self._cache.checkin(purchase)
+            raise VersionMismatchError(f"purchase is at version {purchase.version}, not {expected}")
+        return purchase
+
     def void(self, command: VoidPurchase) -> Outcome:
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         fresh = False
         for _ in range(self.max_attempts):
-            cached = None if fresh else self._cache.checkout(command.purchase_id)
-            purchase = cached or self._load(command.namespace, command.purchase_id)
-            if cached is not None and cached.intent.namespace != command.namespace:
-                self._cache.checkin(cached)
-                raise CreditPurchaseNotFoundError(
-                    f"credit purchase {command.purchase_id} not found"
-                )
-            if key is not None and key in purchase.commands:
-                return self._replay(purchase, key, fingerprint)
-            expected = command.expected_version
-            if expected is not None and expected != purchase.version and cached is not None:
-                purchase = self._load(command.namespace, command.purchase_id)
-            if expected is not None and expected != purchase.version:
-                self._cache.checkin(purchase)
-                raise VersionMismatchError(
-                    f"purchase is at version {purchase.version}, not {expected}"
-                )
+            found = self._purchase_for(command, fingerprint, fresh=fresh)
+            if isinstance(found, Outcome):
+                return found
+            purchase = found
             intent = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
             at = self.clock.now()

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import assert_never
 from uuid import UUID
 
+from creditledger.domain.aggregate import Aggregate
 from creditledger.domain.errors import (
     STATE_ERRORS,
     CannotSettleNotAuthorizedPaymentError,
@@ -74,13 +75,11 @@ class CommandContext:
     external_reference: str | None = None
 
 
-class CreditPurchase:
+class CreditPurchase(Aggregate[PurchaseEvent]):
     """One customer's purchase of prepaid credit, and what has happened to it since."""
 
     def __init__(self, purchase_id: UUID) -> None:
-        self._id = purchase_id
-        self._version = 0
-        self._pending: list[PurchaseEvent] = []
+        super().__init__(purchase_id)
         self.initiated: Initiated | None = None
         self.status: PurchaseStatus | None = None
         self.payment: ExternalPayment | None = None
@@ -90,24 +89,6 @@ class CreditPurchase:
         self.voided: PurchaseVoided | None = None
         # idempotency key -> (request fingerprint, version after that command)
         self.commands: dict[str, tuple[str | None, int]] = {}
-
-    # -- identity, as the eventsourcing library expects it -------------------------------------
-
-    @property
-    def id(self) -> UUID:
-        return self._id
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    @property
-    def has_pending_events(self) -> bool:
-        return bool(self._pending)
-
-    def collect_events(self) -> list[PurchaseEvent]:
-        collected, self._pending = self._pending, []
-        return collected
 
     # -- what it is -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import assert_never
 from uuid import UUID
 
+from creditledger.domain.aggregate import Aggregate
 from creditledger.domain.consumption import ConsumptionRequest, consumption_problems
 from creditledger.domain.errors import (
     CreditGrantExpiredError,
@@ -105,16 +106,14 @@ class ConsumptionRecord:
     event: CreditsConsumed
 
 
-class CreditWallet:
+class CreditWallet(Aggregate[WalletEvent]):
     """A customer's grants in one currency, what remains of each, and the consumptions."""
 
     def __init__(self, wallet_id: UUID, namespace: str, customer_id: str, currency: str) -> None:
-        self._id = wallet_id
+        super().__init__(wallet_id)
         self.namespace = namespace
         self.customer_id = customer_id
         self.currency = currency
-        self._version = 0
-        self._pending: list[WalletEvent] = []
         self.grants: dict[UUID, Grant] = {}
         # The grants something can still be drawn from or forfeited; exhausted and closed grants
         # leave it, so a decision costs the open grants, not the wallet's whole history.
@@ -122,24 +121,6 @@ class CreditWallet:
         self.updated_at: datetime | None = None
         self.consumptions: dict[str, ConsumptionRecord] = {}
         self.consumed_total = ZERO
-
-    # -- identity, as the eventsourcing library expects it -------------------------------------
-
-    @property
-    def id(self) -> UUID:
-        return self._id
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    @property
-    def has_pending_events(self) -> bool:
-        return bool(self._pending)
-
-    def collect_events(self) -> list[WalletEvent]:
-        collected, self._pending = self._pending, []
-        return collected
 
     # -- queries --------------------------------------------------------------------------------
 
