@@ -158,7 +158,7 @@ IdempotencyKeyHeader = Annotated[
         description="Makes the request safe to retry: the same key with the same body returns "
         "the first answer (header Idempotent-Replayed: true); with another body, 409 "
         "idempotency_key_reused. Keys are kept forever, per purchase (per namespace for "
-        "creates). Printable ASCII without spaces.",
+        "creates, per customer and currency for consumptions). Printable ASCII without spaces.",
         min_length=1,
         max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
         pattern=r"^[\x21-\x7e]+$",
