@@ -63,6 +63,10 @@ class _Sent:
     reaches: Tail
 
 
+HOLE_WAIT_SECONDS = 0.05
+"""How long a catch-up waits before looking again at a hole in the log right after its tail."""
+
+
 class WalletNamespaces:
     """The namespace of each credit wallet met lately, so a wallet's events go out unread.
 
@@ -201,11 +205,25 @@ class Relay:
         self.tail = None
 
     async def catch_up(self) -> int:
-        """Relay until the stream holds the whole log as it stands; return events published."""
+        """Relay until the stream holds the whole log as it stood when called; return events
+        published.
+
+        An empty batch does not mean caught up: right after the stream's tail the log may show a
+        hole (an id drawn by a transaction that has not ended, or rolled back), and the guard
+        holds back everything after it until the hole's writers have ended. Wait for them, then
+        go on, until the stream reaches the head read at the start.
+        """
+        head = self.log.head()
         total = 0
-        while published := await self.relay_batch():
+        while True:
+            published = await self.relay_batch()
             total += published
-        return total
+            if published:
+                continue
+            reached = self.confirmed.position if self.confirmed is not None else 0
+            if reached >= head:
+                return total
+            await asyncio.sleep(HOLE_WAIT_SECONDS)
 
     def outgoing(self, notification: Notification) -> Outgoing:
         # Only an Initiated event is read (it names the namespace, remembered for the
