@@ -9,9 +9,7 @@ someone else wrote first: reload and decide again, a bounded number of times.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +48,7 @@ from creditledger.application.group_commit import (
 )
 from creditledger.application.purchase_view import HistoryEntry, PurchaseView, history_of
 from creditledger.application.striped_locks import StripedLocks
+from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
 from creditledger.domain.errors import (
     ConcurrentModificationError,
@@ -168,11 +167,8 @@ class CreditLedger(Application[UUID]):
         self._cache: AggregateCache[CreditPurchase] = AggregateCache(cache_size)
         self._wallets: AggregateCache[CreditWallet] = AggregateCache(cache_size)
         self._wallet_locks = StripedLocks()
-        # When each cached wallet was last known to match the store (written or read by this
-        # process): a command's answer trusts a copy this fresh without asking the store.
-        self._confirmed: OrderedDict[UUID, float] = OrderedDict()
-        self._confirmed_capacity = max(cache_size, 1)
-        self._confirm_lock = threading.Lock()
+        # A command's answer trusts a wallet this fresh without asking the store.
+        self._confirmations = WalletConfirmations(cache_size)
         self._pending: dict[UUID, _PendingRun] = {}
         """Wallets with decisions handed to the group committer and not all written yet; an
         entry is read and changed only under its wallet's lock."""
@@ -504,7 +500,7 @@ class CreditLedger(Application[UUID]):
                     elif run.last is submission:
                         del self._pending[wallet_id]
                         self._wallets.checkin(run.wallet)
-                        self._confirm(wallet_id)
+                        self._confirmations.confirm(wallet_id)
         return position
 
     def _drain(self, wallet_id: UUID) -> CreditWallet | None:
@@ -574,21 +570,8 @@ class CreditLedger(Application[UUID]):
 
     def _find_wallet(self, wallet_id: UUID) -> CreditWallet | None:
         found = project_wallet(None, self._wallet_events(wallet_id))
-        self._confirm(wallet_id)
+        self._confirmations.confirm(wallet_id)
         return found
-
-    def _confirm(self, wallet_id: UUID) -> None:
-        """The wallet this process holds matches the store as of now."""
-        with self._confirm_lock:
-            self._confirmed[wallet_id] = time.monotonic()
-            self._confirmed.move_to_end(wallet_id)
-            while len(self._confirmed) > self._confirmed_capacity:
-                self._confirmed.popitem(last=False)
-
-    def _confirmed_age(self, wallet_id: UUID) -> float | None:
-        with self._confirm_lock:
-            confirmed = self._confirmed.get(wallet_id)
-        return None if confirmed is None else time.monotonic() - confirmed
 
     def _wallet_events(self, wallet_id: UUID) -> list[WalletEvent]:
         try:
@@ -605,7 +588,7 @@ class CreditLedger(Application[UUID]):
             raise
         self.write_health.succeeded()
         if position is not False:
-            self._confirm(wallet.id)
+            self._confirmations.confirm(wallet.id)
         return position
 
     def _commit(
@@ -627,7 +610,7 @@ class CreditLedger(Application[UUID]):
             raise
         self.write_health.succeeded()
         if wallet is not None and position is not False:
-            self._confirm(wallet.id)
+            self._confirmations.confirm(wallet.id)
         return position
 
     def _finish(self, submission: Submission) -> int | Literal[False] | None:
@@ -849,11 +832,11 @@ class CreditLedger(Application[UUID]):
             try:
                 if wallet.updated_at is not None and wallet.updated_at > now:
                     return False, None
-                age = self._confirmed_age(wallet_id)
+                age = self._confirmations.age(wallet_id)
                 if age is None or age > ANSWER_CONFIRMATION_SECONDS:
                     if self._has_events_after(wallet_id, wallet.version):
                         return False, None
-                    self._confirm(wallet_id)
+                    self._confirmations.confirm(wallet_id)
                 return True, wallet.grant_as_of(purchase.id, now)
             finally:
                 self._wallets.checkin(wallet)

@@ -241,8 +241,3 @@ EVENT_CLASSES: dict[str, type[LedgerEvent]] = {
     cls.TOPIC: cls for cls in (*PURCHASE_EVENT_CLASSES, *WALLET_EVENT_CLASSES)
 }
 """Every event class by its stored topic."""
-
-
-def is_wallet_event(event: LedgerEvent) -> bool:
-    """Whether the event belongs to a credit wallet (rather than a purchase)."""
-    return isinstance(event, WalletEventBase)

@@ -120,7 +120,6 @@ class CreditWallet(Aggregate[WalletEvent]):
         self._open: set[UUID] = set()
         self.updated_at: datetime | None = None
         self.consumptions: dict[str, ConsumptionRecord] = {}
-        self.consumed_total = ZERO
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -349,7 +348,6 @@ class CreditWallet(Aggregate[WalletEvent]):
                     available=str(grant.remaining),
                 )
             self._put(replace(grant, consumed=grant.consumed + allocation.amount))
-        self.consumed_total += event.amount
         if event.idempotency_key is not None:
             self.consumptions[event.idempotency_key] = ConsumptionRecord(
                 event.request_fingerprint, event.originator_version, event
