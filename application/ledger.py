@@ -26,8 +26,11 @@ from creditledger.application.clock import Clock, SystemClock
 from creditledger.application.commands import (
     AuthorizePayment,
     ConsumeCredits,
+    CreateInvoice,
+    FailPayment,
     InitiatePurchase,
     PaymentCommand,
+    RefundPayment,
     SettlePayment,
     VoidPurchase,
 )
@@ -50,9 +53,11 @@ from creditledger.application.purchase_view import HistoryEntry, PurchaseView, h
 from creditledger.application.striped_locks import StripedLocks
 from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
+from creditledger.domain.consumption import normalize_credit_amount
 from creditledger.domain.errors import (
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
+    CreditsNotGrantedError,
     CreditStateError,
     FieldError,
     IdempotencyKeyReusedError,
@@ -74,7 +79,13 @@ from creditledger.domain.identity import (
 )
 from creditledger.domain.intent import currency_problem, identity_problems
 from creditledger.domain.money import round_money
-from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.purchase import (
+    CommandContext,
+    CreditPurchase,
+    GrantOutcome,
+    project_purchase,
+)
+from creditledger.domain.status import RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
     Grant,
@@ -345,6 +356,89 @@ class CreditLedger(Application[UUID]):
 
     def void(self, command: VoidPurchase) -> Outcome:
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
+            purchase.void(forfeited.amount, context, command.reason)
+
+        return self._change_credit(command, decide)
+
+    def create_invoice(self, command: CreateInvoice) -> Outcome:
+        """Record the invoice of an invoice purchase and grant its credits (or replay)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            purchase.create_invoice(command.invoice_id, command.line_id, context)
+            if purchase.granted is None:  # pragma: no cover - the invoice event grants
+                raise CreditsNotGrantedError(f"purchase {purchase.id} granted nothing")
+            wallet.add_grant(
+                purchase.intent, WalletContext(at=context.at), granted_at=purchase.granted[1]
+            )
+
+        return self._change_credit(command, decide)
+
+    def fail_payment(self, command: FailPayment) -> Outcome:
+        """Record that the payment failed: what remains of the credit is taken back, what was
+        consumed stays owed (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            grant = self._granted(purchase, wallet, context.at)
+            outcome = (
+                GrantOutcome(
+                    consumed=grant.consumed,
+                    forfeited=grant.expired + grant.voided,
+                    remaining=grant.remaining,
+                )
+                if grant is not None
+                else None
+            )
+            purchase.fail_payment(outcome, command.reason, context)
+            if grant is not None:
+                wallet.revoke(
+                    purchase.id, None, RevocationCause.PAYMENT_FAILED, WalletContext(at=context.at)
+                )
+
+        return self._change_credit(command, decide)
+
+    def refund(self, command: RefundPayment) -> Outcome:
+        """Give back part or all of a settled payment (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            currency = purchase.intent.currency
+            amount = (
+                normalize_credit_amount(command.amount, currency)
+                if command.amount is not None
+                else None
+            )
+            grant = self._granted(purchase, wallet, context.at)
+            remaining = grant.remaining if grant is not None else Decimal(0)
+            purchase.refund(amount, remaining, context, command.reason)
+            refunded = purchase.refunds[-1].amount
+            wallet.revoke(
+                purchase.id, refunded, RevocationCause.REFUND, WalletContext(at=context.at)
+            )
+
+        return self._change_credit(command, decide)
+
+    @staticmethod
+    def _granted(purchase: CreditPurchase, wallet: CreditWallet, at: datetime) -> Grant | None:
+        """The purchase's grant as its wallet holds it at ``at`` (an expiry due by then applied);
+        None when the purchase granted nothing yet. A wallet that lacks a grant the purchase made
+        lags the store: ``credits_not_granted`` makes the caller read it again."""
+        if purchase.granted is None:
+            return None
+        grant = wallet.grant_as_of(purchase.id, at)
+        if grant is None:
+            raise CreditsNotGrantedError(f"the wallet does not hold purchase {purchase.id} yet")
+        return grant
+
+    def _change_credit(
+        self,
+        command: PaymentCommand,
+        decide: Callable[[CreditPurchase, CreditWallet, CommandContext], None],
+    ) -> Outcome:
+        """A command that changes a purchase and its customer's wallet in one transaction (void,
+        invoice, failure, refund): decided under the wallet's lock, on the store's state when a
+        cached one refuses, and again from the store when someone wrote first."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         fresh = False
@@ -355,21 +449,21 @@ class CreditLedger(Application[UUID]):
             purchase = found
             intent = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
-            at = self.clock.now()
+            context = CommandContext(
+                at=self.clock.now(),
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                external_reference=command.external_reference,
+            )
             with self._wallet_locks.of(wallet_id):
                 wallet = self._wallet(
                     wallet_id, intent.namespace, intent.customer_id, intent.currency, fresh=fresh
                 )
                 try:
-                    forfeited = wallet.void_grant(purchase.id, WalletContext(at=at))
-                    purchase.void(
-                        forfeited.amount,
-                        CommandContext(at=at, idempotency_key=key, request_fingerprint=fingerprint),
-                        command.reason,
-                    )
+                    decide(purchase, wallet, context)
                 except CreditStateError:
-                    # A cached wallet may lag the store (another process granted or voided):
-                    # only the store's own state may refuse.
+                    # A cached wallet may lag the store (another process granted, spent or
+                    # voided): only the store's own state may refuse.
                     if not fresh:
                         fresh = True
                         continue
@@ -379,6 +473,8 @@ class CreditLedger(Application[UUID]):
                 except LedgerError:
                     if not purchase.has_pending_events:
                         self._cache.checkin(purchase)
+                    if not wallet.has_pending_events:
+                        self._wallets.checkin(wallet)
                     raise
                 position = self._commit(purchase, wallet)
                 if position is not False:
