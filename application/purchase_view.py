@@ -69,15 +69,17 @@ class PaymentFailureView(_View):
     external_reference: str | None = None
 
 
-class RefundView(_View):
-    transaction_group_id: UUID
-    at: datetime
+class RefundsView(_View):
+    """Every refund of the payment so far, summed (each one is in the purchase's history and
+    the ledger, with its own transaction group)."""
+
+    count: int
     amount: Decimal
     """Credit taken back."""
     cash_amount: Decimal
-    """Money returned."""
-    reason: str | None
-    external_reference: str | None = None
+    """Money returned: at most the payment, exactly the payment once every credit is refunded."""
+    last_transaction_group_id: UUID
+    last_at: datetime
 
 
 class VoidView(_View):
@@ -105,7 +107,7 @@ class RealizationsView(_View):
     void: VoidView | None = None
     expiry: ExpiryView | None = None
     payment_failure: PaymentFailureView | None = None
-    refunds: list[RefundView] = []
+    refunds: RefundsView | None = None
 
 
 class PurchaseView(_View):
@@ -185,17 +187,16 @@ class PurchaseView(_View):
                 "owed": money(failure.consumed),
                 "external_reference": failure.external_reference,
             }
-        refunds = [
-            {
-                "transaction_group_id": refund.transaction_group_id,
-                "at": refund.at,
-                "amount": money(refund.amount),
-                "cash_amount": money(refund.cash_amount),
-                "reason": refund.reason,
-                "external_reference": refund.external_reference,
+        refunds = None
+        if purchase.refunds:
+            last = purchase.refunds[-1]
+            refunds = {
+                "count": len(purchase.refunds),
+                "amount": money(purchase.refunded),
+                "cash_amount": money(purchase.refunded_cash),
+                "last_transaction_group_id": last.transaction_group_id,
+                "last_at": last.at,
             }
-            for refund in purchase.refunds
-        ]
         invoice = purchase.invoice
         granted = purchase.granted
         voided_amount = voided.amount if voided is not None else ZERO

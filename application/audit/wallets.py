@@ -29,6 +29,7 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     WalletEvent,
@@ -190,7 +191,7 @@ class WalletFold:
                 touched = [allocation.purchase_id for allocation in event.allocations]
                 # Records for answering retries: an auditor answers none.
                 folded.wallet.consumptions.clear()
-            case GrantExpired() | GrantVoided():
+            case GrantExpired() | GrantVoided() | GrantRevoked():
                 touched = [event.purchase_id]
             case _:
                 assert_never(event)
