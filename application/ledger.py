@@ -239,6 +239,12 @@ class CreditLedger(Application[UUID]):
                 return self._replay(earlier, key, fingerprint)
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
+            if purchase.granted is None:
+                # An invoice purchase grants nothing until its invoice exists: no wallet yet.
+                answer = self._save_ungranted(purchase, command, fingerprint)
+                if answer is not None:
+                    return answer
+                continue
             # The grant becomes spendable in the customer's wallet in the same transaction.
             # Written first, read only if an id turns out taken: a new key for a customer this
             # process knows (or a new customer) costs no read, and a retry finds its answer
@@ -273,6 +279,20 @@ class CreditLedger(Application[UUID]):
             if earlier is not None and key is not None:
                 return self._replay(earlier, key, fingerprint)
         raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
+
+    def _save_ungranted(
+        self, purchase: CreditPurchase, command: InitiatePurchase, fingerprint: str
+    ) -> Outcome | None:
+        """Write a new purchase that grants nothing yet; None if its id turned out taken by a
+        purchase that is not this command's earlier answer (decide again)."""
+        position = self._commit(purchase)
+        if position is not False:
+            self._cache.checkin(purchase)
+            return Outcome(PurchaseView.of(purchase), created=True, position=position)
+        earlier = self._earlier_answer(command, purchase.id)
+        if earlier is not None and command.idempotency_key is not None:
+            return self._replay(earlier, command.idempotency_key, fingerprint)
+        return None
 
     def _earlier_answer(
         self, command: InitiatePurchase, purchase_id: UUID
