@@ -80,7 +80,9 @@ def settled(purchase: CreditPurchase) -> PaymentSettled:
 
 def authorized(purchase: CreditPurchase) -> PaymentAuthorized:
     amount = purchase.payment_amount or Decimal(1)
-    return PaymentAuthorized(**_common(purchase), amount=amount, transaction_group_id=uuid4(), at=NOW)
+    return PaymentAuthorized(
+        **_common(purchase), amount=amount, transaction_group_id=uuid4(), at=NOW
+    )
 
 
 def invoiced(purchase: CreditPurchase) -> InvoiceCreated:
@@ -94,7 +96,9 @@ def invoiced(purchase: CreditPurchase) -> InvoiceCreated:
 
 
 def voided(purchase: CreditPurchase) -> PurchaseVoided:
-    return PurchaseVoided(**_common(purchase), amount=Decimal(10), transaction_group_id=uuid4(), at=NOW)
+    return PurchaseVoided(
+        **_common(purchase), amount=Decimal(10), transaction_group_id=uuid4(), at=NOW
+    )
 
 
 def refuses(purchase: CreditPurchase, event: PurchaseEvent, error: type[LedgerError]) -> None:
