@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -234,6 +235,11 @@ def refund(
             **fields,
         }
     )
+
+
+def amounts(*values: int | str) -> tuple[Decimal, ...]:
+    """Amounts to compare a tuple of a view's amounts with, in one line."""
+    return tuple(Decimal(value) for value in values)
 
 
 def event_types(ledger: CreditLedger, purchase: PurchaseView) -> list[str]:

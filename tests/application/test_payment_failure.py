@@ -17,9 +17,10 @@ from creditledger.domain.errors import (
     PaymentAlreadyFailedError,
     PaymentAlreadySettledError,
 )
-from creditledger.domain.ledger import Account, unbalanced_groups
+from creditledger.domain.ledger import Account
 from tests.application.builders import (
     NAMESPACE,
+    amounts,
     authorize,
     consume,
     create_invoice,
@@ -34,7 +35,7 @@ from tests.application.builders import (
     void,
 )
 from tests.clock import FixedClock
-from tests.readmodels_support import folded_balances, logged_postings
+from tests.readmodels_support import logged_balances, logged_postings
 
 FBO = Account.CUSTOMER_FBO
 OPEN = Account.CUSTOMER_RECEIVABLE_OPEN
@@ -68,14 +69,6 @@ STARTS: dict[str, Callable[[CreditLedger], PurchaseView]] = {
 }
 
 
-def ledger_balances(ledger: CreditLedger) -> dict[Account, Decimal]:
-    """The customer's USD balances, folded from the log by the domain's own postings."""
-    postings = logged_postings(ledger)
-    assert unbalanced_groups(postings) == {}
-    folded = folded_balances(postings, NAMESPACE, "cust-1")
-    return {account: folded.get(("USD", account), Decimal(0)) for account in Account}
-
-
 @pytest.mark.parametrize("start", STARTS)
 def test_a_failure_revokes_the_unconsumed_credit_and_leaves_the_consumed_part_owed(
     ledger: CreditLedger, clock: FixedClock, start: str
@@ -87,7 +80,7 @@ def test_a_failure_revokes_the_unconsumed_credit_and_leaves_the_consumed_part_ow
     failed = ledger.fail_payment(fail(purchase.id, reason="card declined")).purchase
 
     assert (failed.status, failed.meta_status) == ("final.payment_failed", "final")
-    assert (failed.remaining, failed.consumed, failed.revoked) == (0, 30, 70)
+    assert (failed.remaining, failed.consumed, failed.revoked) == amounts(0, 30, 70)
     failure = failed.realizations.payment_failure
     assert failure is not None
     assert (failure.revoked, failure.released, failure.owed) == (
@@ -116,7 +109,7 @@ def test_a_failure_revokes_the_unconsumed_credit_and_leaves_the_consumed_part_ow
     assert history[-1].balance_after == 0
     # Ledger: FBO empty, the open receivable is exactly what was consumed, the authorization (if
     # any) is undone through brokerage.
-    balances = ledger_balances(ledger)
+    balances = logged_balances(ledger)
     assert balances[FBO] == 0
     assert balances[OPEN] == -30
     assert balances[Account.CUSTOMER_ACCRUED] == 30
@@ -137,7 +130,7 @@ def test_an_invoice_purchase_failing_before_its_invoice_owes_nothing_and_books_n
     assert failed.realizations.credit_grant is None
     failure = failed.realizations.payment_failure
     assert failure is not None
-    assert (failure.revoked, failure.released, failure.owed) == (0, 0, 0)
+    assert (failure.revoked, failure.released, failure.owed) == amounts(0, 0, 0)
     assert logged_postings(ledger) == []
     assert ledger.credit_history(NAMESPACE, "cust-1", "USD") == []
     with nothing_written(ledger, failed), pytest.raises(PaymentAlreadyFailedError):
@@ -155,10 +148,10 @@ def test_credit_voided_before_the_failure_is_released_not_revoked(
 
     failure = failed.realizations.payment_failure
     assert failure is not None
-    assert (failure.revoked, failure.released, failure.owed) == (0, 70, 30)
-    assert (failed.voided, failed.revoked, failed.remaining) == (70, 0, 0)
-    balances = ledger_balances(ledger)
-    assert (balances[OPEN], balances[Account.BREAKAGE], balances[FBO]) == (-30, 0, 0)
+    assert (failure.revoked, failure.released, failure.owed) == amounts(0, 70, 30)
+    assert (failed.voided, failed.revoked, failed.remaining) == amounts(70, 0, 0)
+    balances = logged_balances(ledger)
+    assert (balances[OPEN], balances[Account.BREAKAGE], balances[FBO]) == amounts(-30, 0, 0)
 
 
 def test_a_failure_takes_back_only_its_own_purchases_credit(ledger: CreditLedger) -> None:
