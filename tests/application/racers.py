@@ -25,6 +25,8 @@ from creditledger.infrastructure.bootstrap import open_ledger
 T = TypeVar("T")
 
 BARRIER_TIMEOUT = 60.0
+CLIENT_RETRIES = 20
+"""How many times a racing client sends a payment command again after concurrent_modification."""
 SWITCH_INTERVAL = 1e-6
 
 
@@ -225,8 +227,10 @@ def pay_or_spend(
     """In its own process, with the other racing processes, as ``role`` says: ``"consume"``
     spends 1 USD of the customer's credit ``attempts`` times; ``"fail"`` or ``"settle"`` reports
     the purchase's payment failed or settled once, shortly after the start (so that it lands
-    among the consumptions). ``plan`` is (namespace, customer id, purchase id, attempts). Puts
-    ``(role, "ok" or the error code)`` on ``results`` for each command."""
+    among the consumptions), sent again after ``concurrent_modification`` as a client would, up
+    to ``CLIENT_RETRIES`` times. ``plan`` is (namespace, customer id, purchase id, attempts). Puts
+    ``(role, "ok" or the error code)`` on ``results`` for each command; a payment command sent
+    again n times reports its role as ``role#n``."""
     from creditledger.application.commands import (  # noqa: PLC0415
         ConsumeCredits,
         FailPayment,
@@ -255,11 +259,17 @@ def pay_or_spend(
             if role != "consume":
                 time.sleep(0.02)
             for run in commands:
-                try:
-                    run()
-                    outcome = "ok"
-                except LedgerError as error:
-                    outcome = error.code
-                results.put((role, outcome))
+                retries = 0
+                while True:
+                    try:
+                        run()
+                        outcome = "ok"
+                    except LedgerError as error:
+                        outcome = error.code
+                    again = outcome == "concurrent_modification" and role != "consume"
+                    if not again or retries == CLIENT_RETRIES:
+                        break
+                    retries += 1
+                results.put((f"{role}#{retries}" if retries else role, outcome))
     finally:
         faulthandler.cancel_dump_traceback_later()
