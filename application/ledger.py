@@ -469,11 +469,16 @@ class CreditLedger(Application[UUID]):
     ) -> Outcome:
         """A command that changes a purchase and its customer's wallet in one transaction (void,
         invoice, failure, refund): decided under the wallet's lock, on the store's state when a
-        cached one refuses, and again from the store when someone wrote first."""
+        cached one refuses, and again from the store when someone wrote first.
+
+        It shares the wallet with consumptions, so it gets their retry budget and back-off: a
+        payment failure reported for a customer who is spending credit right now must not run
+        out of attempts against consumptions that each take their turn."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         fresh = False
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts * WALLET_ATTEMPTS_FACTOR):
+            _back_off(attempt if fresh else 0)
             found = self._purchase_for(command, fingerprint, fresh=fresh)
             if isinstance(found, Outcome):
                 return found
