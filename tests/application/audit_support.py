@@ -41,6 +41,7 @@ from creditledger.application.audit.records import Checkpoint
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
+from creditledger.domain.money import payment_amount
 from creditledger.infrastructure.audit.jobs import export_to_file
 from tests.application.builders import (
     NAMESPACE,
@@ -166,8 +167,20 @@ def edit_event(lines: list[str], position: int, **members: Any) -> list[str]:
 
 def regrant(lines: list[str], initiated: int, granted: int, amount: str) -> list[str]:
     """A forger's change of a purchase's credit amount (its ``Initiated`` at ``initiated``),
-    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees."""
+    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees, and in
+    its payment's authorization (the amount the new credit costs, as the domain prices it), so
+    that the purchase replays."""
     changed = edit_event(lines, initiated, data={"credit_amount": amount})
+    terms = json.loads(changed[event_index(changed, initiated)])
+    data = terms["data"]
+    for line in changed:
+        item = json.loads(line)
+        if (item.get("purchase_id"), item.get("type")) == (
+            terms["purchase_id"],
+            "PaymentAuthorized",
+        ):
+            cost = payment_amount(Decimal(amount), Decimal(data["cost_basis"]), data["currency"])
+            changed = edit_event(changed, item["position"], data={"amount": str(cost)})
     return edit_event(changed, granted, data={"amount": amount})
 
 
