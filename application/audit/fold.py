@@ -9,17 +9,23 @@ from its stored class version, validated by the model). A purchase event is appl
 Every event's transaction groups must sum to zero.
 
 The two aggregates are written together where they share a fact, and the fold checks that they
-agree (export format 2): a purchase's ``Initiated`` and its wallet's ``GrantAdded`` (same amount,
-cost basis, priority, expiry, filters, grant time; the wallet of the purchase's customer and
-currency), a ``PurchaseVoided`` and its ``GrantVoided`` (same amount). Each pair is one
-transaction, so in the log the wallet's event comes after its purchase's events of that
-transaction and before any other aggregate's. At the end, per (namespace, customer, currency):
-the ledger's FBO balance equals what remains of the wallet's grants.
+agree (export format 2): a purchase's ``Initiated`` (or an invoice purchase's ``InvoiceCreated``)
+and its wallet's ``GrantAdded`` (same amount, cost basis, priority, expiry, filters, grant time;
+the wallet of the purchase's customer and currency), a ``PurchaseVoided`` and its
+``GrantVoided`` (same amount), a ``PaymentFailed`` that took credit back or a
+``PaymentRefunded`` and its ``GrantRevoked`` (same amount, its cause; format 3). Each pair is
+one transaction, so in the log the wallet's event comes after its purchase's events of that
+transaction and before any other aggregate's (a revocation records its wallet's due expiries
+first). A failure must also say what its wallet's grant consumed, and leave the purchase's open
+receivable at minus that. At the end, per (namespace, customer, currency): the ledger's FBO
+balance equals what remains of the wallet's grants.
 
-Memory: only open purchases stay in memory. A purchase whose status becomes final goes, with its
-history, to a ``ClosedPurchases`` store (``creditledger.application.audit.closed``), and comes back
-only if a later line mentions it (a void of its credit does, once). Wallets keep their open grants
-only (see ``creditledger.application.audit.wallets``). So the fold holds the open purchases, one
+Memory: only open purchases stay in memory. A purchase whose status becomes final (paid, or its
+payment failed) goes, with its history, to a ``ClosedPurchases`` store
+(``creditledger.application.audit.closed``), and comes back only if a later line mentions it (a
+void or a refund of its credit does). Wallets keep their open grants only (see
+``creditledger.application.audit.wallets``); an open purchase keeps its own grant once its
+wallet closed it (it may still fail). So the fold holds the open purchases, one
 wallet per (namespace, customer, currency) with its open grants, one balance per (namespace,
 customer, currency, account), and nothing that grows with the log's length.
 """
