@@ -287,12 +287,12 @@ class TestOlderFormats:
         assert _failure(self._as_version(lines, 2)) == ("unknown_event_type", 14)
 
 
-@pytest.mark.parametrize("start", [6, 9, 25, 27])
+@pytest.mark.parametrize("start", [6, 9, 21, 22, 25, 27])
 def test_an_export_starting_inside_a_transaction_sets_its_halves_aside(
     ledger: CreditLedger, changes: CreditChanges, tmp_path: Path, start: int
 ) -> None:
     # 6 and 26 are revocations whose failures lie before the start (5, 24); 25 an expiry the
-    # revocation at 26 recorded first.
+    # revocation at 26 recorded first; from 21 or 22, F2 is whole but its wallet is set aside.
     lines = export_lines(ledger, tmp_path / "tail.jsonl", from_position=start)
     report = verify_lines(lines)
     assert report.ok, report.failure
