@@ -251,7 +251,8 @@ class LedgerFold:
         )
         self.failures = 0
         """Failed payments checked: each left owed exactly what was consumed."""
-        self.owed_after_failures = Decimal(0)
+        self.owed_after_failures: dict[str, Decimal] = {}
+        """Per currency: the credit consumed before those failures, still owed."""
         self._awaited: _Awaited | None = None
         self._open: dict[str, _OpenPurchase] = {}
         self._closed: ClosedPurchases = closed if closed is not None else MemoryClosedPurchases()
@@ -487,7 +488,9 @@ class LedgerFold:
                 position,
             )
         self.failures += 1
-        self.owed_after_failures += event.consumed
+        currency = purchase.intent.currency
+        owed = self.owed_after_failures
+        owed[currency] = owed.get(currency, Decimal(0)) + event.consumed
 
     def _grant_of(self, purchase: CreditPurchase) -> Grant | None:
         """The purchase's grant as its wallet holds it (None: nothing granted, or its wallet is

@@ -126,7 +126,10 @@ class VerificationReport:
                 "partial_histories": len(ledger.partial),
                 "partial_history_events": ledger.partial_events,
                 "failed_payments": ledger.failures,
-                "owed_after_failures": str(ledger.owed_after_failures),
+                "owed_after_failures": {
+                    currency: str(owed)
+                    for currency, owed in sorted(ledger.owed_after_failures.items())
+                },
             },
             "wallets": {
                 "total": ledger.wallets.wallet_count,

@@ -327,11 +327,13 @@ def _purchase_facts(purchases: dict[str, Any]) -> list[tuple[str, str]]:
     if purchases["partial_histories"]:
         rows.append(("partial histories", f"{purchases['partial_histories']:,} (set aside)"))
     if purchases["failed_payments"]:
+        owed = ", ".join(
+            f"{amount} {currency}" for currency, amount in purchases["owed_after_failures"].items()
+        )
         rows.append(
             (
                 "failed payments",
-                f"{purchases['failed_payments']:,} (credit consumed and still owed: "
-                f"{purchases['owed_after_failures']})",
+                f"{purchases['failed_payments']:,} (credit consumed and still owed: {owed})",
             )
         )
     return rows

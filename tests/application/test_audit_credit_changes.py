@@ -104,7 +104,7 @@ def test_an_untouched_export_verifies_with_what_failures_leave_owed(lines: list[
     assert summary["purchases"]["by_status"] == {"final": 1, "final.payment_failed": 4}
     # I owes the 30 it consumed, F1 the 40; J (never invoiced) and F2 (nothing consumed) nothing.
     assert summary["purchases"]["failed_payments"] == 4
-    assert summary["purchases"]["owed_after_failures"] == "70.00"
+    assert summary["purchases"]["owed_after_failures"] == {"USD": "70.00"}
     assert summary["wallets"]["open_grants"] == 0
     assert report.currencies_balanced()
     units = {row["account"]: row["unit"] for row in summary["balances"]["totals"]}

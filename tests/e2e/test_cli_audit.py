@@ -302,7 +302,7 @@ def test_invoices_failures_and_refunds_verify_against_live_and_a_forged_refund_f
     assert report["export"]["format_version"] == 3
     assert (report["purchases"]["failed_payments"], report["purchases"]["owed_after_failures"]) == (
         4,
-        "70.00",
+        {"USD": "70.00"},
     )
     assert report["live"]["difference_count"] == 0
 
@@ -313,7 +313,7 @@ def test_invoices_failures_and_refunds_verify_against_live_and_a_forged_refund_f
         env={**os.environ, "CREDITLEDGER_DATABASE_URL": f"sqlite:///{database}"},
     )
     assert code == 0, shown
-    assert "4 (credit consumed and still owed: 70.00)" in shown
+    assert "4 (credit consumed and still owed: 70.00 USD)" in shown
     assert "brokerage_cash" in shown
     assert "cash" in shown.split("brokerage_cash", 1)[1].splitlines()[0]  # the unit column
 
