@@ -23,7 +23,9 @@ from creditledger.domain.errors import (
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     LedgerError,
+    NothingToRefundError,
     NothingToVoidError,
+    RefundExceedsRemainingError,
     ValidationFailedError,
     VersionMismatchError,
 )
@@ -116,8 +118,33 @@ _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     ),
     "nothing_to_void": (f"the credit of purchase {PURCHASE_ID} is already voided", []),
     "credits_not_granted": (f"purchase {PURCHASE_ID} has no credit granted yet", []),
+    "payment_already_failed": (
+        f"cannot settle external purchase in status final.payment_failed [id={PURCHASE_ID}]",
+        [],
+    ),
+    "payment_not_settled": (
+        f"cannot refund external purchase in status active.payment.authorized [id={PURCHASE_ID}]",
+        [],
+    ),
+    "invoice_already_created": (
+        f"cannot invoice_created invoice purchase in status active.payment.pending "
+        f"[id={PURCHASE_ID}]",
+        [],
+    ),
+    "invoice_not_created": (
+        f"cannot authorize invoice purchase in status created [id={PURCHASE_ID}]",
+        [],
+    ),
+    "nothing_to_refund": (f"nothing remains of the credit of purchase {PURCHASE_ID}", []),
+    "refund_exceeds_remaining": (
+        f"a refund of 10.00 USD exceeds the 4.00 that remains unconsumed [id={PURCHASE_ID}]",
+        [],
+    ),
 }
-_PROBLEM_MEMBERS: dict[str, dict[str, str]] = {"insufficient_credit": {"available": "7.50"}}
+_PROBLEM_MEMBERS: dict[str, dict[str, str]] = {
+    "insufficient_credit": {"available": "7.50"},
+    "refund_exceeds_remaining": {"remaining": "4.00"},
+}
 """The extension members of a code's example (see errors.members_of)."""
 
 _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
@@ -131,6 +158,8 @@ _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
     CreditGrantExpiredError,
     NothingToVoidError,
     CreditsNotGrantedError,
+    NothingToRefundError,
+    RefundExceedsRemainingError,
 )
 _LEDGER_TITLES = {error.code: error.title for error in _LEDGER_ERRORS}
 
