@@ -55,6 +55,7 @@ from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
 from creditledger.domain.consumption import normalize_credit_amount
 from creditledger.domain.errors import (
+    STATE_ERRORS,
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
     CreditsNotGrantedError,
@@ -85,7 +86,8 @@ from creditledger.domain.purchase import (
     GrantOutcome,
     project_purchase,
 )
-from creditledger.domain.status import RevocationCause
+from creditledger.domain.rules import rule_for
+from creditledger.domain.status import Command, RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
     Grant,
@@ -378,6 +380,13 @@ class CreditLedger(Application[UUID]):
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
 
         def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            # The transition table first: a late void of a failed payment is
+            # payment_already_failed, not the wallet's nothing_to_void (the failure revoked it).
+            refusal = rule_for(purchase.settlement_type, purchase.status, Command.VOID).error
+            if refusal is not None:
+                raise STATE_ERRORS[refusal](
+                    f"cannot void a purchase in status {purchase.status} [id={purchase.id}]"
+                )
             forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
             purchase.void(forfeited.amount, context, command.reason)
 
