@@ -43,12 +43,19 @@ from creditledger.infrastructure.http.openapi_examples import (
     CREDIT_HISTORY_EXAMPLE,
     CREDITS_EXAMPLE,
     EXPIRED_PURCHASE_EXAMPLE,
+    FAIL_EXAMPLES,
+    FAILED_PURCHASE_EXAMPLE,
     FEED_EXAMPLE,
     FINAL_PURCHASE_EXAMPLE,
     HISTORY_EXAMPLE,
+    INVOICE_EXAMPLES,
+    INVOICE_PURCHASE_EXAMPLE,
+    INVOICED_PURCHASE_EXAMPLE,
     PAYMENT_EXAMPLES,
     PENDING_PURCHASE_EXAMPLE,
     PURCHASE_ID,
+    REFUND_EXAMPLES,
+    REFUNDED_PURCHASE_EXAMPLE,
     SPLIT_CONSUMPTION_EXAMPLE,
     VOID_EXAMPLES,
     VOIDED_PURCHASE_EXAMPLE,
@@ -261,7 +268,10 @@ def consumption_response(description: str) -> dict[str, Any]:
 
 
 _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("createCreditPurchase", "201"): {"pending": PENDING_PURCHASE_EXAMPLE},
+    ("createCreditPurchase", "201"): {
+        "pending": PENDING_PURCHASE_EXAMPLE,
+        "invoice_waits_for_its_invoice": INVOICE_PURCHASE_EXAMPLE,
+    },
     ("createCreditPurchase", "200"): {"pending": PENDING_PURCHASE_EXAMPLE},
     ("authorizePayment", "200"): {"authorized": AUTHORIZED_PURCHASE_EXAMPLE},
     ("settlePayment", "200"): {"final": FINAL_PURCHASE_EXAMPLE},
@@ -269,9 +279,14 @@ _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "final": FINAL_PURCHASE_EXAMPLE,
         "at_version_1": PENDING_PURCHASE_EXAMPLE,
         "expired": EXPIRED_PURCHASE_EXAMPLE,
+        "payment_failed": FAILED_PURCHASE_EXAMPLE,
+        "refunded": REFUNDED_PURCHASE_EXAMPLE,
     },
     ("getCreditPurchaseHistory", "200"): {"final": HISTORY_EXAMPLE},
     ("voidCreditPurchase", "200"): {"voided": VOIDED_PURCHASE_EXAMPLE},
+    ("createInvoice", "200"): {"invoiced": INVOICED_PURCHASE_EXAMPLE},
+    ("failPayment", "200"): {"failed_after_a_consumption": FAILED_PURCHASE_EXAMPLE},
+    ("refundPayment", "200"): {"partly_refunded": REFUNDED_PURCHASE_EXAMPLE},
     ("consumeCredits", "201"): {
         "one_grant": CONSUMPTION_EXAMPLE,
         "two_grants": SPLIT_CONSUMPTION_EXAMPLE,
@@ -286,6 +301,9 @@ _REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "authorizePayment": PAYMENT_EXAMPLES,
     "settlePayment": PAYMENT_EXAMPLES,
     "voidCreditPurchase": VOID_EXAMPLES,
+    "createInvoice": INVOICE_EXAMPLES,
+    "failPayment": FAIL_EXAMPLES,
+    "refundPayment": REFUND_EXAMPLES,
     "consumeCredits": CONSUME_EXAMPLES,
 }
 
@@ -308,19 +326,33 @@ def _attach_examples(document: dict[str, Any]) -> None:
 
 
 _PURCHASE_AMOUNTS = {
-    "remaining": "Credit left to spend: credit_amount - consumed - expired - voided - revoked.",
+    "remaining": "Credit left to spend: what was granted (nothing while an invoice purchase "
+    "waits for its invoice) - consumed - expired - voided - revoked - refunded.",
     "consumed": "Credit spent by consumptions, drawn from this purchase's grant.",
     "expired": "What remained at expires_at, forfeited (booked to breakage); counted from "
     "expires_at on, even before the expiry is recorded.",
     "voided": "What remained when the purchase was voided, forfeited (booked to breakage).",
-    "revoked": "Credit taken back by a payment failure (always 0 for now).",
-    "refunded": "Credit refunded after settlement (always 0 for now).",
+    "revoked": "Credit taken back when the payment failed: what remained unconsumed then.",
+    "refunded": "Credit taken back by refunds after settlement (the money returned is in "
+    "realizations.refunds.cash_amount).",
 }
 _PURCHASE_REALIZATIONS = {
     "void": "Set once the purchase is voided: the ledger entry, when, how much and why.",
     "expiry": "Set once the grant's expires_at has passed with credit left: when it took "
     "effect (expires_at), how much, and whether its event is recorded yet (the amounts are "
     "exact either way).",
+    "credit_grant": "The grant's ledger entry and time; null while an invoice purchase waits "
+    "for its invoice.",
+    "external_payment": "An external purchase's payment once authorized (status authorized, "
+    "settled or failed); null otherwise.",
+    "invoice": "An invoice purchase's invoice line (POST .../invoice), once created.",
+    "invoice_payment": "An invoice purchase's payment, shaped as external_payment.",
+    "payment_failure": "Set once the payment failed: the ledger entry, when, why, the credit "
+    "revoked (unconsumed then), released (forfeited earlier: expired or voided) and owed "
+    "(consumed: still owed, an open receivable).",
+    "refunds": "Every refund so far, summed: how many, the credit taken back (amount), the "
+    "money returned (cash_amount: exactly the payment once every credit is refunded), and the "
+    "last one's ledger entry and time.",
 }
 _DESCRIPTIONS = {
     "PurchaseView": _PURCHASE_AMOUNTS,
