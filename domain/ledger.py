@@ -7,12 +7,12 @@ events. Amounts are in credit units of the purchase currency; every transaction 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import assert_never
+from typing import NamedTuple, assert_never
 from uuid import UUID
 
 from creditledger.domain.events import (
@@ -62,15 +62,21 @@ class Posting:
     at: datetime
 
 
-_Entry = Callable[[UUID, "Account", Decimal], Posting]
+class Entry(NamedTuple):
+    """One entry of one transaction group, without its routing: what ``Posting`` adds (whose
+    purchase, customer and currency, when) is the same for every entry one event books, so a
+    reader that only sums balances (the auditor's replay of millions of events) takes entries
+    and the event's routing, and builds no object per entry."""
+
+    transaction_group_id: UUID
+    account: Account
+    amount: Decimal
 
 
 def postings_for(initiated: Initiated, event: PurchaseEvent) -> list[Posting]:
     """The balanced entries ``event`` books, for the purchase that ``initiated`` began."""
-    amount = initiated.credit_amount
-
-    def entry(group: UUID, account: Account, value: Decimal) -> Posting:
-        return Posting(
+    return [
+        Posting(
             transaction_group_id=group,
             purchase_id=event.originator_id,
             version=event.originator_version,
@@ -82,23 +88,30 @@ def postings_for(initiated: Initiated, event: PurchaseEvent) -> list[Posting]:
             amount=value,
             at=event.timestamp,
         )
+        for group, account, value in entries_for(initiated, event)
+    ]
 
+
+def entries_for(initiated: Initiated, event: PurchaseEvent) -> list[Entry]:
+    """``postings_for`` without the routing each of its postings repeats: the purchase's
+    namespace, customer, currency and cost basis, the event's purchase, version and time."""
+    amount = initiated.credit_amount
     match event:
         case Initiated():
             group = event.credit_grant_transaction_group_id
-            entries = _issue(group, amount, entry)
+            entries = _issue(group, amount)
             if event.settlement_type is SettlementType.PROMOTIONAL:
                 # Free credit: issued, authorized and settled at once, in the grant's group.
-                entries += _authorize(group, amount, entry) + _settle(group, amount, entry)
+                entries += _authorize(group, amount) + _settle(group, amount)
             return entries
         case PaymentAuthorized():
-            return _authorize(event.transaction_group_id, amount, entry)
+            return _authorize(event.transaction_group_id, amount)
         case PaymentSettled():
-            return _settle(event.transaction_group_id, amount, entry)
+            return _settle(event.transaction_group_id, amount)
         case PurchaseVoided():
             # The forfeited credit leaves FBO for breakage; the receivable is untouched, because
             # a void leaves the payment as it was (the customer still owes or paid in full).
-            return _forfeit(event.transaction_group_id, event.amount, entry)
+            return _forfeit(event.transaction_group_id, event.amount)
         case _:
             assert_never(event)
 
@@ -109,79 +122,80 @@ def wallet_postings(event: WalletEvent, grant_terms: Callable[[UUID], Initiated]
     ``grant_terms`` gives a grant's purchase terms (its cost basis is a route dimension). A grant
     and a void are booked by their purchase's events, so their wallet events book nothing.
     """
+    return [
+        Posting(
+            transaction_group_id=entry.transaction_group_id,
+            purchase_id=grant,
+            version=event.originator_version,
+            namespace=event.namespace,
+            customer_id=event.customer_id,
+            currency=event.currency,
+            cost_basis=grant_terms(grant).cost_basis,
+            account=entry.account,
+            amount=entry.amount,
+            at=at,
+        )
+        for grant, at, entry in wallet_entries(event)
+    ]
+
+
+def wallet_entries(event: WalletEvent) -> list[tuple[UUID, datetime, Entry]]:
+    """``wallet_postings`` without the routing: each entry with the grant (purchase id) it
+    draws on and the time it is booked at; the event gives namespace, customer and currency."""
     match event:
         case GrantAdded() | GrantVoided():
             return []
         case CreditsConsumed():
             entries = []
             for allocation in event.allocations:
-                entry = _wallet_entry(event, grant_terms(allocation.purchase_id), event.consumed_at)
                 group = wallet_group_id(
                     event.originator_id,
                     LedgerStep.CONSUMPTION,
                     event.originator_version,
                     allocation.purchase_id,
                 )
+                grant, at = allocation.purchase_id, event.consumed_at
                 entries += [
-                    entry(group, Account.CUSTOMER_FBO, -allocation.amount),
-                    entry(group, Account.CUSTOMER_ACCRUED, allocation.amount),
+                    (grant, at, Entry(group, Account.CUSTOMER_FBO, -allocation.amount)),
+                    (grant, at, Entry(group, Account.CUSTOMER_ACCRUED, allocation.amount)),
                 ]
             return entries
         case GrantExpired():
             # Booked at the expiry's effective time, whenever it was recorded: balances as of
             # any instant after expires_at show the breakage.
-            entry = _wallet_entry(event, grant_terms(event.purchase_id), event.effective_at)
             group = wallet_group_id(
                 event.originator_id, LedgerStep.EXPIRY, event.originator_version, event.purchase_id
             )
-            return _forfeit(group, event.amount, entry)
+            return [
+                (event.purchase_id, event.effective_at, entry)
+                for entry in _forfeit(group, event.amount)
+            ]
         case _:
             assert_never(event)
 
 
-def _wallet_entry(event: WalletEvent, initiated: Initiated, at: datetime) -> _Entry:
-    def entry(group: UUID, account: Account, value: Decimal) -> Posting:
-        return Posting(
-            transaction_group_id=group,
-            purchase_id=initiated.originator_id,
-            version=event.originator_version,
-            namespace=event.namespace,
-            customer_id=event.customer_id,
-            currency=event.currency,
-            cost_basis=initiated.cost_basis,
-            account=account,
-            amount=value,
-            at=at,
-        )
-
-    return entry
+def _forfeit(group: UUID, amount: Decimal) -> list[Entry]:
+    return [Entry(group, Account.CUSTOMER_FBO, -amount), Entry(group, Account.BREAKAGE, amount)]
 
 
-def _forfeit(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+def _issue(group: UUID, amount: Decimal) -> list[Entry]:
     return [
-        entry(group, Account.CUSTOMER_FBO, -amount),
-        entry(group, Account.BREAKAGE, amount),
+        Entry(group, Account.CUSTOMER_FBO, amount),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, -amount),
     ]
 
 
-def _issue(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+def _authorize(group: UUID, amount: Decimal) -> list[Entry]:
     return [
-        entry(group, Account.CUSTOMER_FBO, amount),
-        entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, -amount),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, -amount),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, amount),
     ]
 
 
-def _authorize(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
+def _settle(group: UUID, amount: Decimal) -> list[Entry]:
     return [
-        entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, -amount),
-        entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, amount),
-    ]
-
-
-def _settle(group: UUID, amount: Decimal, entry: _Entry) -> list[Posting]:
-    return [
-        entry(group, Account.WASH, -amount),
-        entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, amount),
+        Entry(group, Account.WASH, -amount),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, amount),
     ]
 
 
@@ -194,7 +208,7 @@ def balances(postings: list[Posting]) -> dict[tuple[str, str, str, Account], Dec
     return totals
 
 
-def unbalanced_groups(postings: list[Posting]) -> dict[UUID, Decimal]:
+def unbalanced_groups(postings: Iterable[Posting | Entry]) -> dict[UUID, Decimal]:
     """Transaction groups whose entries do not sum to zero (there should be none)."""
     sums: dict[UUID, Decimal] = {}
     for posting in postings:
