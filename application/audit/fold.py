@@ -385,11 +385,19 @@ class LedgerFold:
         transaction group must sum to zero. Sums as ``unbalanced_groups`` and ``balances`` of
         the event's postings would (from zero, in entry order), so balances are the same."""
         zero = Decimal(0)
-        groups: dict[UUID, Decimal] = {}
         moves: dict[Account, Decimal] = {}
-        for group, account, amount in entries:
-            groups[group] = groups.get(group, zero) + amount
+        for _, account, amount in entries:
             moves[account] = moves.get(account, zero) + amount
+        # Most events book one group: its entries share one id object, spared hashing (a UUID
+        # hashes in Python).
+        groups: dict[UUID, Decimal] = {}
+        first = entries[0].transaction_group_id if entries else None
+        if first is not None and all(entry.transaction_group_id is first for entry in entries):
+            groups[first] = sum((entry.amount for entry in entries), zero)
+        else:
+            for entry in entries:
+                group = entry.transaction_group_id
+                groups[group] = groups.get(group, zero) + entry.amount
         for group, total in groups.items():
             if total != 0:
                 raise fail(

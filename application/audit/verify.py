@@ -150,6 +150,7 @@ class VerificationReport:
 
 
 _WALLET_ID = Aggregate.WALLET.id_member
+_PURCHASE_ID = Aggregate.PURCHASE.id_member
 
 
 def chain_hash_of_line(previous: str, line: str, item: dict[str, Any], given: object) -> str:
@@ -428,7 +429,7 @@ class ExportVerifier:
         if type(version) is not int or version < 1:
             raise fail("malformed_line", f"version {version!r} is not a positive integer", position)
         aggregate = Aggregate.WALLET if wallet else Aggregate.PURCHASE
-        aggregate_id = item[aggregate.id_member]
+        aggregate_id = item[_WALLET_ID if wallet else _PURCHASE_ID]
         if not isinstance(aggregate_id, str):
             raise fail(
                 "malformed_line", f"{aggregate.value} id {aggregate_id!r} is not a string", position
