@@ -28,7 +28,7 @@ customer, currency, account), and nothing that grows with the log's length.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -74,6 +74,10 @@ EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
 }
 WALLET_EVENT_CLASS_OF_TYPE: dict[str, type[WalletEvent]] = {
     cls.TYPE.value: cls for cls in WALLET_EVENT_CLASSES
+}
+
+_TYPE_NAMES: dict[type[PurchaseEvent], str] = {
+    cls: name for name, cls in EVENT_CLASS_OF_TYPE.items()
 }
 
 _Event = TypeVar("_Event", bound=LedgerEvent)
@@ -209,7 +213,7 @@ class LedgerFold:
             self.partial.add(purchase_id)
             self.partial_events += 1
             return
-        recorded = RecordedEvent(position, version, cls.TYPE.value, data)
+        recorded = RecordedEvent(position, version, _TYPE_NAMES[cls], data)
         try:
             event = decode_event(cls, purchase_id, version, dict(data))
         except (ValidationError, TypeError, ValueError, AttributeError) as error:
@@ -388,17 +392,18 @@ class LedgerFold:
         moves: dict[Account, Decimal] = {}
         for _, account, amount in entries:
             moves[account] = moves.get(account, zero) + amount
-        # Most events book one group: its entries share one id object, spared hashing (a UUID
-        # hashes in Python).
-        groups: dict[UUID, Decimal] = {}
-        first = entries[0].transaction_group_id if entries else None
-        if first is not None and all(entry.transaction_group_id is first for entry in entries):
-            groups[first] = sum((entry.amount for entry in entries), zero)
+        # Most events book one group of two entries sharing one id object: spared hashing it
+        # (a UUID hashes in Python).
+        sums: Iterable[tuple[UUID, Decimal]]
+        if len(entries) == 2 and entries[0][0] is entries[1][0]:
+            sums = ((entries[0][0], zero + entries[0][2] + entries[1][2]),)
         else:
+            groups: dict[UUID, Decimal] = {}
             for entry in entries:
                 group = entry.transaction_group_id
                 groups[group] = groups.get(group, zero) + entry.amount
-        for group, total in groups.items():
+            sums = groups.items()
+        for group, total in sums:
             if total != 0:
                 raise fail(
                     "unbalanced_transaction_group",
