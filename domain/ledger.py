@@ -2,7 +2,14 @@
 
 A pure function of the purchase's initiation facts and one event, so postings are never stored
 as a second truth: any reader, an auditor offline included, derives the same entries from the
-events. Amounts are in credit units of the purchase currency; every transaction group sums to zero.
+events. Every transaction group sums to zero in each unit.
+
+Units (docs/credit-lifecycle-design.md, section 7): each account counts one ``Unit``. The credit
+side (FBO, the open receivable, accrued, breakage, ``brokerage_credits``) counts credits at face
+value; the cash side (the authorized receivable, ``wash``, ``brokerage_cash``) counts the money
+the payment moves, ``round(credits x cost basis)``. Authorization re-denominates the receivable
+from credits to cash against the two brokerage accounts, as OpenMeter HEAD does against
+``brokerage``, so ``wash`` is exactly the cash the payment provider reports.
 """
 
 from __future__ import annotations
@@ -19,16 +26,21 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseEvent,
     PurchaseVoided,
     WalletEvent,
 )
 from creditledger.domain.identity import LedgerStep, wallet_group_id
-from creditledger.domain.status import SettlementType
+from creditledger.domain.money import payment_amount
+from creditledger.domain.status import SettlementType, Unit
 
 
 class Account(StrEnum):
@@ -44,6 +56,22 @@ class Account(StrEnum):
     """Credit the customer consumed (usage not yet recognized as earnings)."""
     BREAKAGE = "breakage"
     """Credit forfeited unused: expired at its ``expires_at``, or voided."""
+    BROKERAGE_CREDITS = "brokerage_credits"
+    """The credit side of re-denomination: the face value of credits whose receivable became
+    cash at authorization (or that were given away, for promotional credit)."""
+    BROKERAGE_CASH = "brokerage_cash"
+    """The cash side of re-denomination: the money those credits were paid for. The two
+    brokerage accounts together net the difference between face value and cash."""
+
+    @property
+    def unit(self) -> Unit:
+        """What this account's amounts count; balances are never summed across units."""
+        return Unit.CASH if self in _CASH_ACCOUNTS else Unit.CREDITS
+
+
+_CASH_ACCOUNTS = frozenset(
+    {Account.CUSTOMER_RECEIVABLE_AUTHORIZED, Account.WASH, Account.BROKERAGE_CASH}
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,10 @@ class Posting:
     account: Account
     amount: Decimal
     at: datetime
+
+    @property
+    def unit(self) -> Unit:
+        return self.account.unit
 
 
 class Entry(NamedTuple):
@@ -98,29 +130,83 @@ def entries_for(initiated: Initiated, event: PurchaseEvent) -> list[Entry]:
     amount = initiated.credit_amount
     match event:
         case Initiated():
+            if event.credit_grant_transaction_group_id is None:
+                return []  # an invoice purchase grants when its invoice exists
             group = event.credit_grant_transaction_group_id
             entries = _issue(group, amount)
             if event.settlement_type is SettlementType.PROMOTIONAL:
-                # Free credit: issued, authorized and settled at once, in the grant's group.
-                entries += _authorize(group, amount) + _settle(group, amount)
-            return entries
+                # Free credit: issued and paid for at once, in the grant's group, with no cash:
+                # the whole face value goes to brokerage.
+                entries += _authorize(group, amount, Decimal(0))
+            return _nonzero(entries)
+        case InvoiceCreated():
+            return _issue(event.credit_grant_transaction_group_id, amount)
         case PaymentAuthorized():
-            return _authorize(event.transaction_group_id, amount)
+            return _nonzero(_authorize(event.transaction_group_id, amount, event.amount))
         case PaymentSettled():
-            return _settle(event.transaction_group_id, amount)
+            return _nonzero(_settle(event.transaction_group_id, _cash(initiated)))
         case PurchaseVoided():
             # The forfeited credit leaves FBO for breakage; the receivable is untouched, because
             # a void leaves the payment as it was (the customer still owes or paid in full).
             return _forfeit(event.transaction_group_id, event.amount)
+        case PaymentFailed():
+            return _nonzero(_fail(event, amount))
+        case PaymentRefunded():
+            group = event.transaction_group_id
+            # The credits go back (face value to brokerage), the money goes back out (wash).
+            return _nonzero(
+                [
+                    Entry(group, Account.CUSTOMER_FBO, -event.amount),
+                    Entry(group, Account.BROKERAGE_CREDITS, event.amount),
+                    Entry(group, Account.BROKERAGE_CASH, -event.cash_amount),
+                    Entry(group, Account.WASH, event.cash_amount),
+                ]
+            )
         case _:
             assert_never(event)
+
+
+def _fail(event: PaymentFailed, credit_amount: Decimal) -> list[Entry]:
+    """A failed payment: the authorization (if any) is undone, the unconsumed credit is taken
+    back and the credit forfeited earlier is no longer owed either, so the open receivable that
+    remains is exactly what the customer consumed."""
+    group = event.transaction_group_id
+    entries = []
+    if event.reversed_authorization is not None:
+        entries += [
+            Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, event.reversed_authorization),
+            Entry(group, Account.BROKERAGE_CASH, -event.reversed_authorization),
+            Entry(group, Account.BROKERAGE_CREDITS, credit_amount),
+            Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, -credit_amount),
+        ]
+    return [
+        *entries,
+        Entry(group, Account.CUSTOMER_FBO, -event.revoked),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, event.revoked),
+        Entry(group, Account.BREAKAGE, -event.released),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, event.released),
+    ]
+
+
+def _cash(initiated: Initiated) -> Decimal:
+    """The money the purchase's payment moves (none for promotional credit)."""
+    if initiated.cost_basis is None:
+        return Decimal(0)
+    return payment_amount(initiated.credit_amount, initiated.cost_basis, initiated.currency)
+
+
+def _nonzero(entries: list[Entry]) -> list[Entry]:
+    """An entry of zero moves nothing: a promotional grant has no cash side, a payment failure
+    before any consumption leaves no receivable."""
+    return [entry for entry in entries if entry.amount != 0]
 
 
 def wallet_postings(event: WalletEvent, grant_terms: Callable[[UUID], Initiated]) -> list[Posting]:
     """The balanced entries a wallet event books, one group per grant it touches.
 
-    ``grant_terms`` gives a grant's purchase terms (its cost basis is a route dimension). A grant
-    and a void are booked by their purchase's events, so their wallet events book nothing.
+    ``grant_terms`` gives a grant's purchase terms (its cost basis is a route dimension). A grant,
+    a void and a revocation are booked by their purchase's events, so their wallet events book
+    nothing.
     """
     return [
         Posting(
@@ -143,7 +229,7 @@ def wallet_entries(event: WalletEvent) -> list[tuple[UUID, datetime, Entry]]:
     """``wallet_postings`` without the routing: each entry with the grant (purchase id) it
     draws on and the time it is booked at; the event gives namespace, customer and currency."""
     match event:
-        case GrantAdded() | GrantVoided():
+        case GrantAdded() | GrantVoided() | GrantRevoked():
             return []
         case CreditsConsumed():
             entries = []
@@ -185,17 +271,21 @@ def _issue(group: UUID, amount: Decimal) -> list[Entry]:
     ]
 
 
-def _authorize(group: UUID, amount: Decimal) -> list[Entry]:
+def _authorize(group: UUID, credits: Decimal, cash: Decimal) -> list[Entry]:
+    """The open receivable (credits) becomes an authorized receivable of the payment's cash,
+    re-denominated against brokerage (OpenMeter HEAD's currency conversion at authorization)."""
     return [
-        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, -amount),
-        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, amount),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_OPEN, credits),
+        Entry(group, Account.BROKERAGE_CREDITS, -credits),
+        Entry(group, Account.BROKERAGE_CASH, cash),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, -cash),
     ]
 
 
-def _settle(group: UUID, amount: Decimal) -> list[Entry]:
+def _settle(group: UUID, cash: Decimal) -> list[Entry]:
     return [
-        Entry(group, Account.WASH, -amount),
-        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, amount),
+        Entry(group, Account.WASH, -cash),
+        Entry(group, Account.CUSTOMER_RECEIVABLE_AUTHORIZED, cash),
     ]
 
 
@@ -209,10 +299,14 @@ def balances(postings: list[Posting]) -> dict[tuple[str, str, str, Account], Dec
 
 
 def unbalanced_groups(postings: Iterable[Posting | Entry]) -> dict[UUID, Decimal]:
-    """Transaction groups whose entries do not sum to zero (there should be none)."""
-    sums: dict[UUID, Decimal] = {}
+    """Transaction groups whose entries do not sum to zero in some unit (there should be none);
+    the value is the first non-zero sum found."""
+    sums: dict[tuple[UUID, Unit], Decimal] = {}
     for posting in postings:
-        sums[posting.transaction_group_id] = (
-            sums.get(posting.transaction_group_id, Decimal(0)) + posting.amount
-        )
-    return {group: total for group, total in sums.items() if total != 0}
+        key = (posting.transaction_group_id, posting.account.unit)
+        sums[key] = sums.get(key, Decimal(0)) + posting.amount
+    unbalanced: dict[UUID, Decimal] = {}
+    for (group, _unit), total in sums.items():
+        if total != 0:
+            unbalanced.setdefault(group, total)
+    return unbalanced

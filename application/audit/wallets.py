@@ -18,9 +18,11 @@ memory grows with the number of wallets and of grants still open, not with the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import assert_never
+from uuid import UUID
 
 from creditledger.application.audit.findings import fail
 from creditledger.domain.errors import CreditsNotGrantedError, LedgerError
@@ -28,13 +30,14 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     WalletEvent,
 )
 from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.ledger import Entry, wallet_entries
-from creditledger.domain.wallet import CreditWallet
+from creditledger.domain.wallet import CreditWallet, Grant
 
 ZERO = Decimal(0)
 
@@ -58,10 +61,17 @@ class WalletFold:
     Wallets are keyed by their id exactly as the export writes it (lowercase, hyphenated).
     """
 
-    def __init__(self, *, partial_history_allowed: bool) -> None:
+    def __init__(
+        self,
+        *,
+        partial_history_allowed: bool,
+        on_forget: Callable[[UUID, Grant], None] | None = None,
+    ) -> None:
+        """``on_forget``: told of each closed grant the fold forgets, as it was last."""
         # As for purchases: an export starting after the log's beginning meets wallets in the
         # middle of their history; those are set aside (their balances are not compared).
         self.partial_history_allowed = partial_history_allowed
+        self._on_forget = on_forget
         self.partial: set[str] = set()
         self.partial_events = 0
         self._wallets: dict[str, _FoldedWallet] = {}
@@ -176,8 +186,12 @@ class WalletFold:
                 position,
             )
 
-    @staticmethod
-    def _forget_closed(folded: _FoldedWallet, event: WalletEvent) -> None:
+    def grant(self, wallet_id: str, purchase_id: UUID) -> Grant | None:
+        """A grant the fold still holds (None once closed and forgotten, or never met)."""
+        folded = self._wallets.get(wallet_id)
+        return folded.wallet.grants.get(purchase_id) if folded is not None else None
+
+    def _forget_closed(self, folded: _FoldedWallet, event: WalletEvent) -> None:
         match event:
             case GrantAdded():
                 return
@@ -185,7 +199,7 @@ class WalletFold:
                 touched = [allocation.purchase_id for allocation in event.allocations]
                 # Records for answering retries: an auditor answers none.
                 folded.wallet.consumptions.clear()
-            case GrantExpired() | GrantVoided():
+            case GrantExpired() | GrantVoided() | GrantRevoked():
                 touched = [event.purchase_id]
             case _:
                 assert_never(event)
@@ -195,6 +209,8 @@ class WalletFold:
             # The aggregate's own criterion for a grant that can no longer move.
             if grant is not None and (grant.closed or grant.remaining <= 0):
                 del grants[purchase_id]
+                if self._on_forget is not None:
+                    self._on_forget(purchase_id, grant)
 
     # -- what the fold adds up to ---------------------------------------------------------------
 

@@ -54,6 +54,17 @@ class ReadModelName(StrEnum):
     SETTLED_REVENUE = "settled_revenue"
 
 
+DEFINITION_VERSIONS: dict[ReadModelName, int] = {
+    ReadModelName.PURCHASES: 1,
+    ReadModelName.LEDGER: 2,
+    ReadModelName.RECEIVABLES: 1,
+    ReadModelName.SETTLED_REVENUE: 1,
+}
+"""Bump a model's number when its rows change meaning without changing shape (the ledger's 2:
+postings in credit and cash units, issue 13): stores then rebuild it from the log on start. A
+change of columns needs no bump; the tables' definition includes them."""
+
+
 @dataclass(frozen=True)
 class PurchaseState:
     """A purchase's terms, status, version and realizations: what every account of it agrees on.
@@ -71,15 +82,28 @@ class PurchaseState:
     settlement_type: SettlementType
     status: PurchaseStatus
     version: int
-    credit_grant_transaction_group_id: UUID
-    granted_at: datetime
+    credit_grant_transaction_group_id: UUID | None
+    """None while an invoice purchase waits for its invoice (nothing granted yet)."""
+    granted_at: datetime | None
     payment_status: PaymentStatus | None
     authorized_amount: Decimal | None
-    """The external payment's amount, once authorized."""
+    """The payment's amount, once authorized (an invoice purchase's: its line total)."""
     authorized_transaction_group_id: UUID | None
     authorized_at: datetime | None
     settled_transaction_group_id: UUID | None
     settled_at: datetime | None
+    invoice_id: str | None
+    line_id: str | None
+    failure_transaction_group_id: UUID | None
+    failed_at: datetime | None
+    failure_reason: str | None
+    owed: Decimal | None
+    """What a failed payment leaves owed: the credit consumed before the failure."""
+    refunded: Decimal
+    """Credit taken back by refunds."""
+    refunded_cash: Decimal
+    """Money returned by refunds."""
+    refunds: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,14 @@ class PurchaseRow(PurchaseState):
     expiry_due: bool
     """Credit remains and neither an expiry nor a void is recorded: the expiry sweep's filter
     (with ``expires_at``), kept as a column because a store cannot compare decimals as text."""
+    invoice_created_at: datetime | None
+    revoked: Decimal
+    """Credit taken back when the payment failed."""
+    released: Decimal
+    """Credit forfeited before the payment failed (expired, voided), no longer owed."""
+    failure_reference: str | None
+    last_refund_transaction_group_id: UUID | None
+    last_refunded_at: datetime | None
 
 
 AccountKey = tuple[str, str, str, Account]
@@ -195,9 +227,15 @@ class ReceivableRow:
     credit_amount: Decimal
     payment_amount: Decimal
     opened_at: datetime
+    """When the credits were granted (an invoice purchase's: when its invoice was created)."""
     authorized_at: datetime | None
     settled_at: datetime | None
     position: int
+    failed_at: datetime | None
+    """When the payment failed: from then on only ``owed`` is owed (nothing when zero)."""
+    owed: Decimal | None
+    """After a failure, the money for the credit consumed before it: round(consumed x cost
+    basis), what the customer still owes."""
 
 
 RevenueKey = tuple[str, str, date]
@@ -212,8 +250,17 @@ class RevenueRow:
     currency: str
     day: date
     amount: Decimal
+    """Settled payments (gross: refunds are in ``refunded``)."""
     credits: Decimal
     settlements: int
+    refunded: Decimal
+    """Money returned by refunds recorded that day (of payments settled on any day)."""
+    refunds: int
+
+    @property
+    def net(self) -> Decimal:
+        """Settled less refunded: what the day kept."""
+        return self.amount - self.refunded
 
     @property
     def key(self) -> RevenueKey:

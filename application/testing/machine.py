@@ -114,6 +114,7 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     LedgerEvent,
@@ -169,7 +170,11 @@ def state_of(view: PurchaseView) -> ExpectedState:
         version=view.version,
         created_at=view.created_at,
         updated_at=view.updated_at,
-        granted_at=view.realizations.credit_grant.granted_at,
+        granted_at=(
+            view.realizations.credit_grant.granted_at
+            if view.realizations.credit_grant is not None
+            else None
+        ),
         payment=None
         if payment is None
         else ExpectedPayment(
@@ -1364,6 +1369,11 @@ def _wallet_event_differences(stored: WalletEvent, expected: ModelWalletEvent) -
         case GrantVoided():
             found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
             want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+        case GrantRevoked():
+            found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
+            want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+            found |= {"cause": stored.cause}
+            want |= {"cause": getattr(expected, "cause", None)}
         case _:
             assert_never(stored)
     return [

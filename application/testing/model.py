@@ -246,7 +246,7 @@ class ExpectedState:
     version: int
     created_at: datetime
     updated_at: datetime
-    granted_at: datetime
+    granted_at: datetime | None
     payment: ExpectedPayment | None
     remaining: Decimal = ZERO
     """credit_amount - consumed - expired - voided (compared by value, like the other amounts

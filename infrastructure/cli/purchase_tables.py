@@ -109,7 +109,12 @@ def _history_table(purchase_id: UUID, entries: list[HistoryEntry]) -> Table:
 
 def _purchase_table(view: PurchaseView) -> Table:
     grant = view.realizations.credit_grant
-    payment = view.realizations.external_payment
+    payment = view.realizations.external_payment or view.realizations.invoice_payment
+    granted = (
+        "not yet (waits for its invoice)"
+        if grant is None
+        else f"{grant.transaction_group_id} at {grant.granted_at.isoformat()}"
+    )
     rows = [
         ("namespace", view.namespace),
         ("customer", view.customer_id),
@@ -117,7 +122,7 @@ def _purchase_table(view: PurchaseView) -> Table:
         ("credits", f"{view.credit_amount} {view.currency}"),
         ("cost basis", "-" if view.cost_basis is None else str(view.cost_basis)),
         ("settlement", view.settlement.type.value),
-        ("credit grant", f"{grant.transaction_group_id} at {grant.granted_at.isoformat()}"),
+        ("credit grant", granted),
     ]
     if payment is not None:
         rows.append(("payment", f"{payment.status} {payment.amount} {view.currency}"))

@@ -35,10 +35,14 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     LedgerEvent,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseEvent,
     PurchaseVoided,
@@ -121,9 +125,17 @@ class PurchaseNamespaces:
 
     def of(self, event: LedgerEvent) -> str | None:
         match event:
-            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided() | GrantRevoked():
                 return event.namespace
-            case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+            case (
+                Initiated()
+                | PaymentAuthorized()
+                | PaymentSettled()
+                | PurchaseVoided()
+                | InvoiceCreated()
+                | PaymentFailed()
+                | PaymentRefunded()
+            ):
                 return self._of_purchase(event)
             case _:
                 assert_never(event)
@@ -183,9 +195,17 @@ def _item(position: int, namespace: str, event: LedgerEvent) -> FeedItem:
     aggregate = Aggregate.CREDIT_PURCHASE
     purchase_id: UUID | None = event.originator_id
     match event:
-        case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+        case (
+            Initiated()
+            | PaymentAuthorized()
+            | PaymentSettled()
+            | PurchaseVoided()
+            | InvoiceCreated()
+            | PaymentFailed()
+            | PaymentRefunded()
+        ):
             pass
-        case GrantAdded() | GrantExpired() | GrantVoided():
+        case GrantAdded() | GrantExpired() | GrantVoided() | GrantRevoked():
             aggregate, purchase_id = Aggregate.CREDIT_WALLET, event.purchase_id
         case CreditsConsumed():
             aggregate, purchase_id = Aggregate.CREDIT_WALLET, None
