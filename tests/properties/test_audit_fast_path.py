@@ -32,7 +32,13 @@ from creditledger.application.audit.state import state_as_dict
 from creditledger.application.audit.verify import ChainCheck, ExportVerifier, VerificationReport
 from creditledger.infrastructure.audit.jobs import verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
-from tests.application.audit_support import export_lines, populate, populate_wallet, rehash
+from tests.application.audit_support import (
+    export_lines,
+    populate,
+    populate_credit_changes,
+    populate_wallet,
+    rehash,
+)
 from tests.clock import FixedClock
 
 # Strings with lone surrogates and control characters; integers beyond 64 bits; floats.
@@ -113,11 +119,14 @@ def test_canonical_bytes_equal_the_reference_writer(value: Any) -> None:
 
 @cache
 def _export(directory: str) -> tuple[str, ...]:
-    """A real export of the ten events of ``tests.application.audit_support`` (memory store)."""
+    """A real export of the events of ``tests.application.audit_support`` (memory store)."""
     clock = FixedClock()
     with open_ledger("memory://", clock=clock) as ledger:
         populate(ledger, clock)
         populate_wallet(ledger, clock)  # consumption, expiry and void in a wallet too
+        # Invoices, failed payments and refunds: postings in both units, revocations paired
+        # with their purchase events, the failure and receivable checks (format 3).
+        populate_credit_changes(ledger, clock)
         return tuple(export_lines(ledger, Path(directory) / "base.jsonl"))
 
 
@@ -137,6 +146,14 @@ _DATA_MEMBERS = [
     "purchase_id",
     "allocations",
     "effective_at",
+    "credit_grant_transaction_group_id",
+    "granted_at",
+    "revoked",
+    "released",
+    "consumed",
+    "reversed_authorization",
+    "cash_amount",
+    "cause",
 ]
 _replacements = (
     st.none()
