@@ -46,6 +46,8 @@ GROWTH_FLOOR = 0.9
 RELAY_FLOOR_EVENTS_PER_SECOND = 15_000.0
 LAG_P99_LIMIT_MS = 250.0
 AUDIT_VERIFY_FACTOR = 2.0
+AUDIT_VERIFY_FLOOR_EVENTS_PER_SECOND = 50_000.0
+AUDIT_EXPORT_FLOOR_EVENTS_PER_SECOND = 100_000.0
 HOT_CONSUMPTIONS_FLOOR = 1_000.0
 SPREAD_CUSTOMERS = 1_000
 BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
@@ -237,6 +239,23 @@ def audit_verify_target(rows: Sequence[Row]) -> TargetResult:
     return TargetResult(target, "sqlite", row.ratio, AUDIT_VERIFY_FACTOR, False, detail)
 
 
+def audit_rate_target(rows: Sequence[Row], key: str) -> TargetResult:
+    """Issue 14: offline verify's and export's events/s, absolute floors (section 9, SQLite)."""
+    job = "verify" if key == keys.AUDIT_VERIFY else "export"
+    target = f"SQLite, offline audit {job}"
+    floor = (
+        AUDIT_VERIFY_FLOOR_EVENTS_PER_SECOND
+        if key == keys.AUDIT_VERIFY
+        else AUDIT_EXPORT_FLOOR_EVENTS_PER_SECOND
+    )
+    row = _find(rows, key, "sqlite")
+    if row is None or row.measured is None:
+        return TargetResult(target, "sqlite", None, floor, False, "needs section 9", "events/s")
+    return TargetResult(
+        target, "sqlite", row.measured.events_per_second, floor, False, row.note, "events/s"
+    )
+
+
 def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
     """Every target, in the issue's order, from the rows of one run."""
     return [
@@ -253,6 +272,8 @@ def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
         spread_consumption_target(rows, "sqlite"),
         spread_consumption_target(rows, "postgres"),
         audit_verify_target(rows),
+        audit_rate_target(rows, keys.AUDIT_VERIFY),
+        audit_rate_target(rows, keys.AUDIT_EXPORT),
     ]
 
 

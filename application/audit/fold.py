@@ -3,8 +3,9 @@
 Every event is read back exactly as the live path reads it (the event class for its name, upcast
 from its stored class version, validated by the model). A purchase event is applied with
 ``creditledger.domain.purchase.project_purchase`` (the live repository's projector) and booked with
-``creditledger.domain.ledger.postings_for``; a credit-wallet event is applied with the domain's
-``CreditWallet.apply`` and booked with ``wallet_postings``
+``creditledger.domain.ledger.entries_for`` (``postings_for``'s entries, without the routing every
+posting of an event repeats); a credit-wallet event is applied with the domain's
+``CreditWallet.apply`` and booked with ``wallet_entries`` (``wallet_postings``'s)
 (``creditledger.application.audit.wallets``).
 Every event's transaction groups must sum to zero.
 
@@ -33,7 +34,7 @@ customer, currency, account), and nothing that grows with the log's length.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -44,6 +45,7 @@ from pydantic import ValidationError
 
 from creditledger.application.audit.closed import (
     ClosedPurchases,
+    DuplicatePurchaseError,
     History,
     MemoryClosedPurchases,
     RecordedEvent,
@@ -76,15 +78,9 @@ from creditledger.domain.events import (
     WalletEvent,
 )
 from creditledger.domain.identity import wallet_id_for
-from creditledger.domain.ledger import (
-    Account,
-    Posting,
-    balances,
-    postings_for,
-    unbalanced_groups,
-)
+from creditledger.domain.ledger import Account, Entry, entries_for
 from creditledger.domain.purchase import CreditPurchase, project_purchase
-from creditledger.domain.status import MetaStatus, RevocationCause
+from creditledger.domain.status import MetaStatus, PurchaseStatus, RevocationCause, Unit
 from creditledger.domain.wallet import Grant
 
 EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
@@ -92,6 +88,10 @@ EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
 }
 WALLET_EVENT_CLASS_OF_TYPE: dict[str, type[WalletEvent]] = {
     cls.TYPE.value: cls for cls in WALLET_EVENT_CLASSES
+}
+
+_TYPE_NAMES: dict[type[PurchaseEvent], str] = {
+    cls: name for name, cls in EVENT_CLASS_OF_TYPE.items()
 }
 
 _Event = TypeVar("_Event", bound=LedgerEvent)
@@ -223,6 +223,8 @@ class _Awaited:
 
 _DomainBalanceKey = tuple[str, str, str, Account]
 
+_UNIT_OF: dict[Account, Unit] = {account: account.unit for account in Account}
+
 
 class LedgerFold:
     """The purchases and balances that a run of exported events adds up to.
@@ -237,9 +239,18 @@ class LedgerFold:
         partial_history_allowed: bool,
         closed: ClosedPurchases | None = None,
         wallets: bool = True,
+        new_ids_checked_late: bool = False,
     ) -> None:
         """``wallets``: the export holds the credit wallets' events (format 2), so every grant
-        and void of a purchase must come with its wallet's; a version 1 file has none."""
+        and void of a purchase must come with its wallet's; a version 1 file has none.
+
+        ``new_ids_checked_late``: a purchase's first line (version 1) is not looked up among the
+        closed purchases, which a valid log never needs (its id is new) and which costs a read of
+        the scratch file per purchase. A reused id is still found, later: when the second
+        purchase closes (``ClosedPurchases.add`` refuses an id it holds) or at ``finish`` (an
+        open id that is also closed), and fails, though not at the line where a fold that looks
+        it up fails. So use it only where a failure is then verified again without it (the fast
+        path of ``creditledger.infrastructure.audit.jobs.verify_file``)."""
         # An export that starts after the beginning of the log meets purchases in the middle of
         # their history: those are set aside. In a whole-log export that is a gap: an error.
         self.partial_history_allowed = partial_history_allowed
@@ -254,6 +265,7 @@ class LedgerFold:
         self.owed_after_failures: dict[str, Decimal] = {}
         """Per currency: the credit consumed before those failures, still owed."""
         self._awaited: _Awaited | None = None
+        self._new_ids_checked_late = new_ids_checked_late
         self._open: dict[str, _OpenPurchase] = {}
         self._closed: ClosedPurchases = closed if closed is not None else MemoryClosedPurchases()
         self._closed_statuses: Counter[str] = Counter()
@@ -280,13 +292,13 @@ class LedgerFold:
         if purchase_id in self.partial:
             self.partial_events += 1
             return
-        entry = self._open.get(purchase_id) or self._reopened(purchase_id)
+        entry = self._entry(purchase_id, version)
         purchase = entry.purchase if entry is not None else None
         if purchase is None and version > 1 and self.partial_history_allowed:
             self.partial.add(purchase_id)
             self.partial_events += 1
             return
-        recorded = RecordedEvent(position, version, cls.TYPE.value, data)
+        recorded = RecordedEvent(position, version, _TYPE_NAMES[cls], data)
         try:
             event = decode_event(cls, purchase_id, version, dict(data))
         except (ValidationError, TypeError, ValueError, AttributeError) as error:
@@ -306,7 +318,8 @@ class LedgerFold:
             purchase = project_purchase(purchase, (event,))
             if purchase is None:  # pragma: no cover - one event always makes a purchase
                 raise fail("invalid_event_data", "no purchase", position)
-            postings = postings_for(purchase.intent, event)
+            intent = purchase.intent
+            entries = entries_for(intent, event)
         except LedgerError as error:
             raise fail(
                 error.code,
@@ -323,18 +336,27 @@ class LedgerFold:
                 f"{error}",
                 position,
             ) from None
-        self._book(position, postings, self._balances)
+        routing = (intent.namespace, intent.customer_id, intent.currency)
+        self._book(position, routing, entries, self._balances)
         if entry is None:
             entry = self._open[purchase_id] = _OpenPurchase(purchase, [recorded])
         else:
             entry.history.append(recorded)
         self._shared_facts(position, purchase, event, entry.history)
         if purchase.status is not None and purchase.status.meta is MetaStatus.FINAL:
-            # Final (paid, or its payment failed) accepts no payment event any more: out of
-            # memory until a line mentions it again (a void or a refund does).
-            del self._open[purchase_id]
+            self._close(position, purchase_id, entry, purchase.status)
+
+    def _close(
+        self, position: int, purchase_id: str, entry: _OpenPurchase, status: PurchaseStatus
+    ) -> None:
+        """Final (paid, or its payment failed) accepts no payment event any more: out of memory
+        until a line mentions it again (a void or a refund does)."""
+        del self._open[purchase_id]
+        try:
             self._closed.add(purchase_id, tuple(entry.history))
-            self._closed_statuses[purchase.status.value] += 1
+        except DuplicatePurchaseError as error:
+            raise fail("event_sequence_broken", str(error), position) from None
+        self._closed_statuses[status.value] += 1
 
     def apply_wallet_event(
         self,
@@ -357,7 +379,7 @@ class LedgerFold:
             ) from None
         terms = self._paired(position, event)
         try:
-            postings = self.wallets.apply(position, wallet_id, event, terms)
+            entries = self.wallets.apply(position, wallet_id, event, terms)
         except ValueError as error:
             # As for purchases: facts the model lets through that the domain cannot compute with.
             raise fail(
@@ -365,8 +387,9 @@ class LedgerFold:
                 f"{cls.TYPE.value} v{version} of wallet {wallet_id} cannot be replayed: {error}",
                 position,
             ) from None
-        if postings is not None:
-            self._book(position, postings, self._wallet_balances)
+        if entries is not None:
+            routing = (event.namespace, event.customer_id, event.currency)
+            self._book(position, routing, entries, self._wallet_balances)
 
     def _paired(self, position: int, event: WalletEvent) -> Initiated | None:
         """Check a wallet event against the purchase event it must come with, if any; for a
@@ -465,9 +488,9 @@ class LedgerFold:
         purchase_id = str(purchase.id)
         receivable = sum(
             (
-                posting.amount
+                entry.amount
                 for recorded in history
-                for posting in postings_for(
+                for entry in entries_for(
                     purchase.intent,
                     decode_event(
                         EVENT_CLASS_OF_TYPE[recorded.type],
@@ -476,7 +499,7 @@ class LedgerFold:
                         dict(recorded.data),
                     ),
                 )
-                if posting.account is Account.CUSTOMER_RECEIVABLE_OPEN
+                if entry.account is Account.CUSTOMER_RECEIVABLE_OPEN
             ),
             Decimal(0),
         )
@@ -512,18 +535,47 @@ class LedgerFold:
             entry.closed_grant = grant
 
     def _book(
-        self, position: int, postings: list[Posting], totals: dict[_DomainBalanceKey, Decimal]
+        self,
+        position: int,
+        routing: tuple[str, str, str],
+        entries: list[Entry],
+        totals: dict[_DomainBalanceKey, Decimal],
     ) -> None:
-        unbalanced = unbalanced_groups(postings)
-        if unbalanced:
-            group, total = next(iter(unbalanced.items()))
-            raise fail(
-                "unbalanced_transaction_group",
-                f"transaction group {group} sums to {total}, not zero",
-                position,
-            )
+        """Book one event's entries for (namespace, customer, currency) ``routing``: each
+        transaction group must sum to zero. Sums as ``unbalanced_groups`` and ``balances`` of
+        the event's postings would (from zero, in entry order), so balances are the same."""
+        zero = Decimal(0)
+        moves: dict[Account, Decimal] = {}
+        for _, account, amount in entries:
+            moves[account] = moves.get(account, zero) + amount
+        # Each group must sum to zero in each unit, as ``unbalanced_groups`` sums (per (group,
+        # unit), the first non-zero sum in the order the entries first name it is reported).
+        # Most events book one group of two entries of one unit sharing one id object: spared
+        # hashing it (a UUID hashes in Python).
+        sums: Iterable[tuple[UUID, Decimal]]
+        if (
+            len(entries) == 2
+            and entries[0][0] is entries[1][0]
+            and _UNIT_OF[entries[0][1]] is _UNIT_OF[entries[1][1]]
+        ):
+            sums = ((entries[0][0], zero + entries[0][2] + entries[1][2]),)
+        else:
+            groups: dict[tuple[UUID, Unit], Decimal] = {}
+            for group, account, amount in entries:
+                in_unit = (group, _UNIT_OF[account])
+                groups[in_unit] = groups.get(in_unit, zero) + amount
+            sums = ((group, total) for (group, _), total in groups.items())
+        for group, total in sums:
+            if total != 0:
+                raise fail(
+                    "unbalanced_transaction_group",
+                    f"transaction group {group} sums to {total}, not zero",
+                    position,
+                )
         moved = self._balance_positions
-        for key, amount in balances(postings).items():
+        namespace, customer, currency = routing
+        for account, amount in moves.items():
+            key = (namespace, customer, currency, account)
             totals[key] = totals[key] + amount if key in totals else amount
             moved[key] = position
 
@@ -534,6 +586,18 @@ class LedgerFold:
             raise fail(
                 f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
             )
+        if self._new_ids_checked_late:
+            try:
+                self._closed.settle()
+            except DuplicatePurchaseError as error:
+                raise fail("event_sequence_broken", str(error)) from None
+            for purchase_id, entry in self._open.items():
+                if self._closed.get(purchase_id) is not None:
+                    raise fail(
+                        "event_sequence_broken",
+                        f"purchase {purchase_id} is initiated again after it was closed",
+                        entry.history[0].position,
+                    )
         if not self.with_wallets or self.partial_history_allowed:
             # A partial export has partial balances and wallets: nothing to equate.
             return
@@ -567,6 +631,13 @@ class LedgerFold:
             f"{remaining.get(key, zero)}",
             position,
         )
+
+    def _entry(self, purchase_id: str, version: int) -> _OpenPurchase | None:
+        """The open purchase a line of ``version`` applies to, reopened if closed; None if new."""
+        entry = self._open.get(purchase_id)
+        if entry is None and not (version == 1 and self._new_ids_checked_late):
+            entry = self._reopened(purchase_id)
+        return entry
 
     def _reopened(self, purchase_id: str) -> _OpenPurchase | None:
         """A closed purchase a line mentions again, back in memory (None if it is not closed)."""

@@ -5,12 +5,12 @@ more than a grant holds, or from a grant expired, voided or used up; an expiry o
 or at the wrong time; a void of the wrong amount; a version gap. The fold adds what the aggregate
 takes on trust from its own decisions: each event names its wallet's namespace, customer and
 currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
-consumption happens at its recording time and states the balance left after it. Postings come from
-``creditledger.domain.ledger.wallet_postings``, with each grant's terms (its purchase's
-``Initiated``, matched when the grant was added: ``creditledger.application.audit.fold``).
+consumption happens at its recording time and states the balance left after it. Ledger entries
+come from ``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing;
+a grant's terms route a posting by cost basis, which balances do not need).
 
 Memory: one ``CreditWallet`` per (namespace, customer, currency) met, holding only its *open*
-grants (something can still be drawn from or forfeited) with their purchase terms. A grant used
+grants (something can still be drawn from or forfeited). A grant used
 up, expired or voided can never move again, so the fold forgets it (the aggregate would keep it
 forever, and every keyed consumption's record for retries, which an auditor does not answer). So
 memory grows with the number of wallets and of grants still open, not with the log's length.
@@ -36,7 +36,7 @@ from creditledger.domain.events import (
     WalletEvent,
 )
 from creditledger.domain.identity import wallet_id_for
-from creditledger.domain.ledger import Posting, wallet_postings
+from creditledger.domain.ledger import Entry, wallet_entries
 from creditledger.domain.wallet import CreditWallet, Grant
 
 ZERO = Decimal(0)
@@ -48,8 +48,6 @@ WalletKey = tuple[str, str, str]
 @dataclass(slots=True)
 class _FoldedWallet:
     wallet: CreditWallet
-    terms: dict[UUID, Initiated]
-    """The open grants' purchase terms (``wallet_postings`` routes each posting by them)."""
 
     @property
     def key(self) -> WalletKey:
@@ -80,8 +78,8 @@ class WalletFold:
 
     def apply(
         self, position: int, wallet_id: str, event: WalletEvent, terms: Initiated | None
-    ) -> list[Posting] | None:
-        """Replay one event; its postings, or None if its wallet's history is partial.
+    ) -> list[Entry] | None:
+        """Replay one event; its ledger entries, or None if its wallet's history is partial.
 
         ``terms``: for a ``GrantAdded``, its purchase's ``Initiated`` (None only when that lies
         before a partial export's start). Raises ``VerificationFailedError`` naming ``position``.
@@ -116,11 +114,9 @@ class WalletFold:
                 f"({wallet.updated_at.isoformat()})",
                 position,
             )
-        if isinstance(event, GrantAdded) and terms is not None:
-            folded.terms[event.purchase_id] = terms
         try:
             wallet.apply(event)
-            postings = wallet_postings(event, folded.terms.__getitem__)
+            entries = [entry for _, _, entry in wallet_entries(event)]
         except CreditsNotGrantedError as error:
             # The fold forgets closed grants: say what the aggregate would have said of one.
             raise fail(
@@ -140,7 +136,7 @@ class WalletFold:
         if isinstance(event, CreditsConsumed):
             self._check_consumption(position, wallet_id, folded, event)
         self._forget_closed(folded, event)
-        return postings
+        return entries
 
     def _new_wallet(self, position: int, wallet_id: str, event: WalletEvent) -> _FoldedWallet:
         if str(event.originator_id) != wallet_id:
@@ -160,7 +156,7 @@ class WalletFold:
         wallet = CreditWallet(
             event.originator_id, event.namespace, event.customer_id, event.currency
         )
-        folded = self._wallets[wallet_id] = _FoldedWallet(wallet, {})
+        folded = self._wallets[wallet_id] = _FoldedWallet(wallet)
         return folded
 
     def _set_aside(self, wallet_id: str) -> None:
@@ -213,7 +209,6 @@ class WalletFold:
             # The aggregate's own criterion for a grant that can no longer move.
             if grant is not None and (grant.closed or grant.remaining <= 0):
                 del grants[purchase_id]
-                folded.terms.pop(purchase_id, None)
                 if self._on_forget is not None:
                     self._on_forget(purchase_id, grant)
 

@@ -188,6 +188,19 @@ def test_the_latency_target_is_a_ceiling_and_the_growth_target_a_floor() -> None
     assert growths == [("sqlite", "NOT met"), ("postgres", "met")]
 
 
+def test_the_audit_targets_are_a_ratio_and_two_floors_in_events() -> None:
+    rows = [
+        _row(keys.AUDIT_VERIFY, "sqlite", _rate(60_000), _rate(40_000), "events/s"),
+        _row(keys.AUDIT_EXPORT, "sqlite", _rate(90_000), _rate(40_000), "events/s"),
+    ]
+    results = [r for r in evaluate(rows) if "audit" in r.target]
+    assert [(r.target, round(r.measured or 0, 3), r.verdict) for r in results] == [
+        ("SQLite, offline audit verify vs library replay", 1.5, "NOT met"),
+        ("SQLite, offline audit verify", 60_000, "met"),
+        ("SQLite, offline audit export", 90_000, "NOT met"),
+    ]
+
+
 def test_the_relay_target_is_a_floor_in_events_and_the_lag_target_a_ceiling_in_ms() -> None:
     slow_lag = Rate("lag", "event", (Timing(3, 3, 1.0, (0.01, 0.02, 0.3)),))
     rows = [
@@ -237,12 +250,13 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 13
+    assert len(document["targets"]) == 15
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
     # Issue 7's three, the relay's rate and the spread consumptions; PostgreSQL adds the lag
-    # under the write load and the hot customer's consumptions, SQLite the audit verify ratio.
-    verify_target = {"sqlite": int("9" in sections)}.get(bench_backend, 0)
+    # under the write load and the hot customer's consumptions, SQLite the audit verify ratio
+    # and the audit verify's and export's rates.
+    verify_target = {"sqlite": 3 * int("9" in sections)}.get(bench_backend, 0)
     assert len(measured) == {"memory": 0, "sqlite": 5, "postgres": 7}[bench_backend] + verify_target
 
 
