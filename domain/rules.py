@@ -277,16 +277,21 @@ def mermaid_diagram() -> str:
     """A Mermaid state diagram of the resting statuses and the commands that move between them."""
     lines = ["stateDiagram-v2"]
     lines += [f'    state "{status.value}" as {ident}' for status, ident in _STATE_IDS.items()]
+    # One edge per (from, to, command, events), naming every settlement type that takes it.
+    edges: dict[tuple[str, str, str, str], list[str]] = {}
     for rule in RULES:
         target = rule.target
         if target is None:
             continue
-        source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
         if target == rule.status:
             continue  # drawn once below, as a note: a void or a refund keeps the status
+        source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
         events = " + ".join(event.value for event in rule.events)
-        label = f"{rule.command.value} ({rule.settlement.value}) / {events}"
-        lines.append(f"    {source} --> {_STATE_IDS[target]}: {label}")
+        edge = (source, _STATE_IDS[target], rule.command.value, events)
+        edges.setdefault(edge, []).append(rule.settlement.value)
+    for (source, target_id, command, events), settlements in edges.items():
+        label = f"{command} ({', '.join(settlements)}) / {events}"
+        lines.append(f"    {source} --> {target_id}: {label}")
     voids = sorted({r.settlement.value for r in RULES if r.command is Command.VOID})
     refunds = sorted(
         {r.settlement.value for r in RULES if r.command is Command.REFUND and r.events}
