@@ -85,7 +85,7 @@ from creditledger.domain.purchase import (
     GrantOutcome,
     project_purchase,
 )
-from creditledger.domain.status import RevocationCause
+from creditledger.domain.status import Command, RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
     Grant,
@@ -249,7 +249,6 @@ class CreditLedger(Application[UUID]):
             # Written first, read only if an id turns out taken: a new key for a customer this
             # process knows (or a new customer) costs no read, and a retry finds its answer
             # right after the refused write.
-            initiated = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
             with self._wallet_locks.of(wallet_id):
                 wallet = self._wallet(
@@ -265,12 +264,11 @@ class CreditLedger(Application[UUID]):
                     self._wallets.checkin(wallet)
                     position: int | Literal[False] | None = False
                 else:
-                    wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
-                    position = self._commit(purchase, wallet)
+                    position = self._commit_new(purchase, wallet)
                 if position is not False:
                     self._cache.checkin(purchase)
                     self._wallets.checkin(wallet)
-                    grant = wallet.grants[purchase_id]
+                    grant = wallet.grants.get(purchase_id)
                     return Outcome(
                         PurchaseView.of(purchase, grant), created=True, position=position
                     )
@@ -293,6 +291,16 @@ class CreditLedger(Application[UUID]):
         if earlier is not None and command.idempotency_key is not None:
             return self._replay(earlier, command.idempotency_key, fingerprint)
         return None
+
+    def _commit_new(
+        self, purchase: CreditPurchase, wallet: CreditWallet
+    ) -> int | Literal[False] | None:
+        """Write a new purchase and its grant (an invoice purchase grants nothing until its
+        invoice exists: then the purchase alone; a racing create still collides on version 1)."""
+        initiated = purchase.intent
+        if initiated.granted_at is not None:
+            wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
+        return self._commit(purchase, wallet)
 
     def _earlier_answer(
         self, command: InitiatePurchase, purchase_id: UUID
@@ -378,6 +386,9 @@ class CreditLedger(Application[UUID]):
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
 
         def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            # The table first: after a failed payment the grant is empty, and the answer is the
+            # failure (payment_already_failed), not nothing_to_void.
+            purchase.refuse_if_not_allowed(Command.VOID)
             forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
             purchase.void(forfeited.amount, context, command.reason)
 
