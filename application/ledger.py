@@ -457,6 +457,9 @@ class CreditLedger(Application[UUID]):
         lags the store: ``credits_not_granted`` makes the caller read it again."""
         if purchase.granted is None:
             return None
+        # Decided at the wallet's time, as its revocation will be: with a clock behind the
+        # wallet's last event, an expiry due by then is recorded first, not revoked as well.
+        at = max(at, wallet.updated_at) if wallet.updated_at else at
         grant = wallet.grant_as_of(purchase.id, at)
         if grant is None:
             raise CreditsNotGrantedError(f"the wallet does not hold purchase {purchase.id} yet")
