@@ -765,6 +765,40 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     ) -> None:
         """Refund any purchase: all that remains, part of it, more than it, nothing, or no
         amount at all; settled or not, failed, promotional, voided, consumed or expired."""
+        self._refund(data, purchase, reason, key, reference, pin_version=pin_version)
+
+    @precondition(lambda self: bool(self._settled_payments()))
+    @rule(
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        reason=refund_reasons(),
+        key=optional_keys(),
+    )
+    def refund_a_settled_payment(
+        self, data: st.DataObject, pick: int, reason: str | None, key: str | None
+    ) -> None:
+        """The same, of a settled payment (where refunds are accepted): again and again, until
+        nothing remains, so that the cumulative rounding of the cash is exercised."""
+        settled = self._settled_payments()
+        self._refund(data, settled[pick % len(settled)], reason, key, None, pin_version=False)
+
+    def _settled_payments(self) -> list[UUID]:
+        return [
+            known.id
+            for known in self.model.purchases.values()
+            if known.status == "final" and known.payment_amount is not None
+        ]
+
+    def _refund(
+        self,
+        data: st.DataObject,
+        purchase: UUID,
+        reason: str | None,
+        key: str | None,
+        reference: str | None,
+        *,
+        pin_version: bool,
+    ) -> None:
         known = self.model.purchases[purchase]
         credit = self.model.credit(purchase, self.clock.now())
         left = known.state(None, credit).remaining

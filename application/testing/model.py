@@ -256,6 +256,9 @@ class CreditAmounts:
     consumed: Decimal = ZERO
     expired: Decimal = ZERO
     expiry: ExpectedExpiry | None = None
+    held: bool = False
+    """Whether the wallet holds the grant at that moment (a clock turned back behind the wallet
+    may show a purchase's version before its wallet's ``GrantAdded``)."""
 
     @classmethod
     def of(cls, grant: ModelGrant | None) -> CreditAmounts:
@@ -264,7 +267,7 @@ class CreditAmounts:
         expiry = None
         if grant.expired_at is not None:
             expiry = ExpectedExpiry(grant.expired_at, grant.expired, grant.expiry_recorded)
-        return cls(consumed=grant.consumed, expired=grant.expired, expiry=expiry)
+        return cls(consumed=grant.consumed, expired=grant.expired, expiry=expiry, held=True)
 
 
 CREDIT_FIELDS = frozenset({"remaining", "consumed", "expired", "voided", "void", "expiry"})
@@ -463,6 +466,9 @@ class ModelPurchase:
         # Credit nobody granted yet has nothing consumed or expired, whatever the wallet holds
         # by the same instant.
         credit = credit if credit is not None and granted is not None else CreditAmounts()
+        if not credit.held and failure is not None:
+            # Without its wallet's grant, a failed purchase shows what its failure recorded.
+            credit = CreditAmounts(consumed=failure.owed)
         voided = void.amount if void is not None else ZERO
         revoked = failure.revoked if failure is not None else ZERO
         refunded = refunds.amount if refunds is not None else ZERO
