@@ -771,16 +771,42 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     @rule(
         data=st.data(),
         pick=st.integers(min_value=0),
+        times=st.integers(2, 4),
         reason=refund_reasons(),
         key=optional_keys(),
     )
     def refund_a_settled_payment(
-        self, data: st.DataObject, pick: int, reason: str | None, key: str | None
+        self, data: st.DataObject, pick: int, times: int, reason: str | None, key: str | None
     ) -> None:
-        """The same, of a settled payment (where refunds are accepted): again and again, until
-        nothing remains, so that the cumulative rounding of the cash is exercised."""
+        """The same, of a settled payment (where refunds are accepted), two to four times in a
+        row: parts of one payment, so that the cumulative rounding of the cash is exercised."""
         settled = self._settled_payments()
-        self._refund(data, settled[pick % len(settled)], reason, key, None, pin_version=False)
+        for _ in range(times):
+            self._refund(data, settled[pick % len(settled)], reason, key, None, pin_version=False)
+
+    @precondition(lambda self: bool(self._failed_after))
+    @rule(
+        pick=st.integers(min_value=0),
+        kind=st.sampled_from(COMMAND_KINDS),
+        key=optional_keys(),
+        reference=external_references(),
+    )
+    def act_after_a_failure(
+        self, pick: int, kind: str, key: str | None, reference: str | None
+    ) -> None:
+        """Any command about a purchase whose payment failed (a settlement that raced the
+        failure and lost, a late invoice, a refund): refused, nothing written."""
+        failed = sorted(self._failed_after, key=str)
+        known = self.model.purchases[failed[pick % len(failed)]]
+        self._pay(
+            some_command(
+                kind,
+                namespace=known.namespace,
+                purchase_id=known.id,
+                idempotency_key=key,
+                external_reference=reference,
+            )
+        )
 
     def _settled_payments(self) -> list[UUID]:
         return [

@@ -278,6 +278,10 @@ _INVALID_REFUND_AMOUNTS: tuple[tuple[object, str], ...] = (
 )
 
 
+_REFUND_KINDS = (
+    *("part", "none", "all", "part", "above", "more", "part"),
+    *("zero", "negative", "tiny", "invalid"),
+)
 _ZEROS: tuple[str | int | Decimal, ...] = ("0", "0.00", 0, Decimal("0E-3"))
 
 
@@ -292,9 +296,8 @@ def refund_amounts(currency: str, remaining: Decimal) -> st.SearchStrategy[Refun
 def _draw_refund(draw: st.DrawFn, currency: str, remaining: Decimal) -> RefundAmount:
     quantum = Fraction(1, 10 ** MINOR_UNITS[currency])
     units = int(Fraction(remaining) / quantum)
-    kind = _pick(
-        draw, ("none", "all", "part", "above", "more", "zero", "negative", "tiny", "invalid")
-    )
+    # A part is drawn most often: what a later refund of the same payment can still take.
+    kind = _pick(draw, _REFUND_KINDS)
     if kind == "none":
         return RefundAmount(None)
     if kind == "invalid":
