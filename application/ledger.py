@@ -55,6 +55,7 @@ from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
 from creditledger.domain.consumption import normalize_credit_amount
 from creditledger.domain.errors import (
+    STATE_ERRORS,
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
     CreditsNotGrantedError,
@@ -85,6 +86,7 @@ from creditledger.domain.purchase import (
     GrantOutcome,
     project_purchase,
 )
+from creditledger.domain.rules import rule_for
 from creditledger.domain.status import Command, RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
@@ -386,9 +388,15 @@ class CreditLedger(Application[UUID]):
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
 
         def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
-            # The table first: after a failed payment the grant is empty, and the answer is the
-            # failure (payment_already_failed), not nothing_to_void.
-            purchase.refuse_if_not_allowed(Command.VOID)
+            # The purchase's status refuses first, as for every other command: a void after a
+            # failed payment is payment_already_failed, not the wallet's nothing_to_void.
+            refusal = rule_for(purchase.settlement_type, purchase.status, Command.VOID).error
+            if refusal is not None:
+                status = purchase.status.value if purchase.status else "none"
+                raise STATE_ERRORS[refusal](
+                    f"cannot void {purchase.settlement_type.value} purchase in status {status} "
+                    f"[id={purchase.id}]"
+                )
             forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
             purchase.void(forfeited.amount, context, command.reason)
 
@@ -472,11 +480,16 @@ class CreditLedger(Application[UUID]):
     ) -> Outcome:
         """A command that changes a purchase and its customer's wallet in one transaction (void,
         invoice, failure, refund): decided under the wallet's lock, on the store's state when a
-        cached one refuses, and again from the store when someone wrote first."""
+        cached one refuses, and again from the store when someone wrote first.
+
+        It shares the wallet with consumptions, so it gets their retry budget and back-off: a
+        payment failure reported for a customer who is spending credit right now must not run
+        out of attempts against consumptions that each take their turn."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         fresh = False
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts * WALLET_ATTEMPTS_FACTOR):
+            _back_off(attempt if fresh else 0)
             found = self._purchase_for(command, fingerprint, fresh=fresh)
             if isinstance(found, Outcome):
                 return found

@@ -225,22 +225,13 @@ class CreditPurchase(Aggregate[PurchaseEvent]):
             raise NothingToVoidError(f"nothing remains of the credit of purchase {self._id}")
         self._follow(rule, context, void=(amount, reason))
 
-    def refuse_if_not_allowed(self, command: Command) -> None:
-        """Raise the transition table's error if it refuses ``command`` in the current status
-        (for a command whose wallet would refuse it otherwise, less precisely: a void after a
-        failed payment finds nothing left, yet the reason is the failure)."""
-        self._refuse(rule_for(self.settlement_type, self.status, command))
-
-    def _refuse(self, rule: Rule) -> None:
+    def _follow(self, rule: Rule, context: CommandContext, **facts: Any) -> None:
         if rule.error is not None:
             status = self.status.value if self.status else "none"
             raise STATE_ERRORS[rule.error](
                 f"cannot {rule.command.value} {rule.settlement.value} purchase in status "
                 f"{status} [id={self._id}]"
             )
-
-    def _follow(self, rule: Rule, context: CommandContext, **facts: Any) -> None:
-        self._refuse(rule)
         for event_type in rule.events:
             self._record(self._new_event(event_type, context, _Facts(**facts)))
 

@@ -39,9 +39,11 @@ from creditledger.application.audit.fold import (
 )
 from creditledger.application.audit.records import (
     EVENT_LINE_MEMBERS,
+    EVENT_TYPES_SINCE,
     FORMAT_VERSION,
     READABLE_FORMAT_VERSIONS,
     WALLET_EVENT_LINE_MEMBERS,
+    WALLETS_FORMAT_VERSION,
     Aggregate,
     ChainScope,
     Checkpoint,
@@ -50,6 +52,8 @@ from creditledger.application.audit.records import (
 )
 from creditledger.application.audit.state import AuditScope
 from creditledger.domain.events import Initiated
+from creditledger.domain.ledger import Account
+from creditledger.domain.status import SettlementType, Unit
 
 
 @dataclass
@@ -121,6 +125,11 @@ class VerificationReport:
                 "by_status": ledger.statuses(),
                 "partial_histories": len(ledger.partial),
                 "partial_history_events": ledger.partial_events,
+                "failed_payments": ledger.failures,
+                "owed_after_failures": {
+                    currency: str(owed)
+                    for currency, owed in sorted(ledger.owed_after_failures.items())
+                },
             },
             "wallets": {
                 "total": ledger.wallets.wallet_count,
@@ -131,7 +140,12 @@ class VerificationReport:
             "balances": {
                 "rows": len(ledger.balances),
                 "totals": [
-                    {"currency": currency, "account": account, "balance": str(total)}
+                    {
+                        "currency": currency,
+                        "account": account,
+                        "unit": Account(account).unit.value,
+                        "balance": str(total),
+                    }
                     for (currency, account), total in ledger.totals().items()
                 ],
                 "currencies_balanced": self.currencies_balanced(),
@@ -140,11 +154,13 @@ class VerificationReport:
         }
 
     def currencies_balanced(self) -> bool:
-        """Double entry: in every currency the accounts sum to zero."""
-        per_currency: dict[str, Decimal] = {}
-        for (currency, _), total in self.ledger.totals().items():
-            per_currency[currency] = per_currency.get(currency, Decimal(0)) + total
-        return all(total == 0 for total in per_currency.values())
+        """Double entry: in every currency the accounts of each unit (credits, cash) sum to
+        zero; amounts of different units are never added up."""
+        per_unit: dict[tuple[str, Unit], Decimal] = {}
+        for (currency, account), total in self.ledger.totals().items():
+            key = (currency, Account(account).unit)
+            per_unit[key] = per_unit.get(key, Decimal(0)) + total
+        return all(total == 0 for total in per_unit.values())
 
 
 class ExportVerifier:
@@ -251,7 +267,16 @@ class ExportVerifier:
             raise fail("malformed_header", reason_of(error)) from None
         self._header = header
         self._hash = header.chain_start_hash
-        self._wallets = header.format_version >= FORMAT_VERSION
+        self._wallets = header.format_version >= WALLETS_FORMAT_VERSION
+        if header.format_version < FORMAT_VERSION:
+            # Postings are never exported: they follow from the events, by this verifier's rules.
+            self._notes.append(
+                f"a format version {header.format_version} export: its events and hashes are "
+                f"read as written, its balances computed with the posting rules of version "
+                f"{FORMAT_VERSION} (credit and cash units: an authorization re-denominates the "
+                "receivable through brokerage), so an authorized or settled purchase's balances "
+                "are not the ones an earlier verifier printed"
+            )
         self._fold = LedgerFold(
             partial_history_allowed=header.from_position > 1,
             closed=self._closed,
@@ -360,6 +385,14 @@ class ExportVerifier:
         if cls is None:
             whose = "a wallet" if wallet else "a purchase"
             raise fail("unknown_event_type", f"unknown event type {type_!r} of {whose}", position)
+        since = EVENT_TYPES_SINCE.get(type_, FORMAT_VERSION)
+        if since > header.format_version:
+            raise fail(
+                "unknown_event_type",
+                f"event type {type_!r} came with format version {since}: a version "
+                f"{header.format_version} export cannot hold it",
+                position,
+            )
         version = item["version"]
         if type(version) is not int or version < 1:
             raise fail("malformed_line", f"version {version!r} is not a positive integer", position)
@@ -397,6 +430,19 @@ class ExportVerifier:
             raise fail(
                 "namespace_mismatch",
                 f"an event of namespace {namespace!r} in an export of {header.namespace!r}",
+                position,
+            )
+        invoices_since = EVENT_TYPES_SINCE["InvoiceCreated"]
+        if (
+            cls is Initiated
+            and header.format_version < invoices_since
+            and data.get("settlement_type") == SettlementType.INVOICE.value
+        ):
+            # Invoice settlement came with its events: no earlier exporter wrote such a purchase.
+            raise fail(
+                "invalid_event_data",
+                f"an invoice-settled purchase came with format version {invoices_since}: a "
+                f"version {header.format_version} export cannot hold it",
                 position,
             )
         if wallet:

@@ -18,6 +18,7 @@ memory grows with the number of wallets and of grants still open, not with the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import assert_never
@@ -36,7 +37,7 @@ from creditledger.domain.events import (
 )
 from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.ledger import Posting, wallet_postings
-from creditledger.domain.wallet import CreditWallet
+from creditledger.domain.wallet import CreditWallet, Grant
 
 ZERO = Decimal(0)
 
@@ -62,10 +63,17 @@ class WalletFold:
     Wallets are keyed by their id exactly as the export writes it (lowercase, hyphenated).
     """
 
-    def __init__(self, *, partial_history_allowed: bool) -> None:
+    def __init__(
+        self,
+        *,
+        partial_history_allowed: bool,
+        on_forget: Callable[[UUID, Grant], None] | None = None,
+    ) -> None:
+        """``on_forget``: told of each closed grant the fold forgets, as it was last."""
         # As for purchases: an export starting after the log's beginning meets wallets in the
         # middle of their history; those are set aside (their balances are not compared).
         self.partial_history_allowed = partial_history_allowed
+        self._on_forget = on_forget
         self.partial: set[str] = set()
         self.partial_events = 0
         self._wallets: dict[str, _FoldedWallet] = {}
@@ -182,8 +190,12 @@ class WalletFold:
                 position,
             )
 
-    @staticmethod
-    def _forget_closed(folded: _FoldedWallet, event: WalletEvent) -> None:
+    def grant(self, wallet_id: str, purchase_id: UUID) -> Grant | None:
+        """A grant the fold still holds (None once closed and forgotten, or never met)."""
+        folded = self._wallets.get(wallet_id)
+        return folded.wallet.grants.get(purchase_id) if folded is not None else None
+
+    def _forget_closed(self, folded: _FoldedWallet, event: WalletEvent) -> None:
         match event:
             case GrantAdded():
                 return
@@ -202,6 +214,8 @@ class WalletFold:
             if grant is not None and (grant.closed or grant.remaining <= 0):
                 del grants[purchase_id]
                 folded.terms.pop(purchase_id, None)
+                if self._on_forget is not None:
+                    self._on_forget(purchase_id, grant)
 
     # -- what the fold adds up to ---------------------------------------------------------------
 

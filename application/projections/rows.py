@@ -54,6 +54,17 @@ class ReadModelName(StrEnum):
     SETTLED_REVENUE = "settled_revenue"
 
 
+DEFINITION_VERSIONS: dict[ReadModelName, int] = {
+    ReadModelName.PURCHASES: 1,
+    ReadModelName.LEDGER: 2,
+    ReadModelName.RECEIVABLES: 1,
+    ReadModelName.SETTLED_REVENUE: 1,
+}
+"""Bump a model's number when its rows change meaning without changing shape (the ledger's 2:
+postings in credit and cash units, issue 13): stores then rebuild it from the log on start. A
+change of columns needs no bump; the tables' definition includes them."""
+
+
 @dataclass(frozen=True)
 class PurchaseState:
     """A purchase's terms, status, version and realizations: what every account of it agrees on.

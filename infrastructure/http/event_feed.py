@@ -69,7 +69,7 @@ class FeedItem(BaseModel):
     aggregate: Aggregate = Field(
         description="credit_purchase: a purchase's own event; credit_wallet: an event of the "
         "customer's credit in one currency (GrantAdded, CreditsConsumed, GrantExpired, "
-        "GrantVoided)."
+        "GrantVoided, GrantRevoked)."
     )
     aggregate_id: UUID = Field(
         description="The purchase's id, or the wallet's (one per namespace, customer and "
@@ -77,16 +77,18 @@ class FeedItem(BaseModel):
     )
     purchase_id: UUID | None = Field(
         description="The purchase the event concerns: the purchase itself, or the grant a "
-        "wallet event adds, expires or voids; null for a consumption (its allocations in data "
-        "name every purchase drawn from)."
+        "wallet event adds, expires, voids or revokes; null for a consumption (its allocations "
+        "in data name every purchase drawn from)."
     )
     version: int = Field(
         description="The aggregate's version after this event: the purchase's, or the "
         "wallet's (its credit-history sequence number)."
     )
     type: str = Field(
-        description="Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided, GrantAdded, "
-        "CreditsConsumed, GrantExpired, GrantVoided."
+        description="A purchase's: Initiated, InvoiceCreated, PaymentAuthorized, "
+        "PaymentSettled, PurchaseVoided, PaymentFailed, PaymentRefunded. A wallet's: GrantAdded, "
+        "CreditsConsumed, GrantExpired, GrantVoided, GrantRevoked (data.cause: payment_failed "
+        "or refund)."
     )
     recorded_at: datetime
     data: dict[str, Any] = Field(

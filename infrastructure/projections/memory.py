@@ -28,7 +28,7 @@ from creditledger.application.projections.rows import (
     Tables,
     ViewTable,
 )
-from creditledger.application.readmodels import Positioned
+from creditledger.application.readmodels import Positioned, owed_at
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.projections.buffer import BufferedTransaction
@@ -341,9 +341,7 @@ class MemoryViewDatabase(ViewDatabase):
                 (
                     row
                     for row in self._live().table(Tables.RECEIVABLES).rows.values()
-                    if row.namespace == namespace
-                    and row.opened_at <= as_of
-                    and (row.settled_at is None or row.settled_at > as_of)
+                    if row.namespace == namespace and owed_at(row, as_of)
                 ),
                 key=lambda row: (row.opened_at, str(row.purchase_id)),
             )

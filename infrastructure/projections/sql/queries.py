@@ -20,7 +20,7 @@ from creditledger.application.projections.rows import (
     Tables,
     ViewTable,
 )
-from creditledger.application.readmodels import Positioned, ReadModelQueries
+from creditledger.application.readmodels import Positioned, ReadModelQueries, owed_at
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.projections.layout import TRACKING_TABLE, Layout
@@ -162,7 +162,9 @@ class SqlReads(ReadModelQueries):
                 (namespace, moment, moment),
                 "ORDER BY opened_at, purchase_id",
             )
-        return Positioned(position, rows)
+        # A failure closes a receivable when nothing was consumed (owed 0): decided here, as
+        # every store decides it, since SQLite keeps decimals as text.
+        return Positioned(position, [row for row in rows if owed_at(row, as_of)])
 
     def settled_revenue(
         self, namespace: str, first: date, last: date, currency: str | None
