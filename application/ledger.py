@@ -251,7 +251,6 @@ class CreditLedger(Application[UUID]):
             # Written first, read only if an id turns out taken: a new key for a customer this
             # process knows (or a new customer) costs no read, and a retry finds its answer
             # right after the refused write.
-            initiated = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
             with self._wallet_locks.of(wallet_id):
                 wallet = self._wallet(
@@ -267,12 +266,11 @@ class CreditLedger(Application[UUID]):
                     self._wallets.checkin(wallet)
                     position: int | Literal[False] | None = False
                 else:
-                    wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
-                    position = self._commit(purchase, wallet)
+                    position = self._commit_new(purchase, wallet)
                 if position is not False:
                     self._cache.checkin(purchase)
                     self._wallets.checkin(wallet)
-                    grant = wallet.grants[purchase_id]
+                    grant = wallet.grants.get(purchase_id)
                     return Outcome(
                         PurchaseView.of(purchase, grant), created=True, position=position
                     )
@@ -295,6 +293,16 @@ class CreditLedger(Application[UUID]):
         if earlier is not None and command.idempotency_key is not None:
             return self._replay(earlier, command.idempotency_key, fingerprint)
         return None
+
+    def _commit_new(
+        self, purchase: CreditPurchase, wallet: CreditWallet
+    ) -> int | Literal[False] | None:
+        """Write a new purchase and its grant (an invoice purchase grants nothing until its
+        invoice exists: then the purchase alone; a racing create still collides on version 1)."""
+        initiated = purchase.intent
+        if initiated.granted_at is not None:
+            wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
+        return self._commit(purchase, wallet)
 
     def _earlier_answer(
         self, command: InitiatePurchase, purchase_id: UUID
@@ -457,6 +465,9 @@ class CreditLedger(Application[UUID]):
         lags the store: ``credits_not_granted`` makes the caller read it again."""
         if purchase.granted is None:
             return None
+        # Decided at the wallet's time, as its revocation will be: with a clock behind the
+        # wallet's last event, an expiry due by then is recorded first, not revoked as well.
+        at = max(at, wallet.updated_at) if wallet.updated_at else at
         grant = wallet.grant_as_of(purchase.id, at)
         if grant is None:
             raise CreditsNotGrantedError(f"the wallet does not hold purchase {purchase.id} yet")

@@ -201,12 +201,15 @@ class PurchaseView(_View):
         granted = purchase.granted
         voided_amount = voided.amount if voided is not None else ZERO
         refunded = purchase.refunded
+        # What the purchase records (void, failure, refunds) is read at its version, like the
+        # void: the wallet's state at the same instant may already hold a later command's part.
+        revoked = failure.revoked if failure is not None else ZERO
+        if granted is None:
+            grant = None  # nothing granted at this version, whatever the wallet holds by then
         if grant is not None:
-            # The wallet takes credit back for either reason; the purchase says which.
-            consumed, expired, revoked = grant.consumed, grant.expired, grant.revoked - refunded
+            consumed, expired = grant.consumed, grant.expired
         else:
             # Without its wallet's grant: nothing consumed or expired, only its own records.
-            revoked = failure.revoked if failure is not None else ZERO
             consumed = failure.consumed if failure is not None else ZERO
             expired = ZERO
         granted_amount = intent.credit_amount if granted is not None else ZERO
