@@ -23,7 +23,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.testing import CreditPurchaseMachine, InvariantViolation
 from creditledger.domain import rules
 from creditledger.domain.events import GrantRevoked, PaymentFailed
-from creditledger.domain.ledger import Account, Posting
+from creditledger.domain.ledger import Entry
 from creditledger.domain.money import payment_amount
 from creditledger.domain.purchase import CreditPurchase
 from creditledger.domain.rules import Rule
@@ -47,7 +47,6 @@ HUNT = settings(
 )
 
 Plant = Callable[[pytest.MonkeyPatch], None]
-Entry = Callable[[UUID, Account, Decimal], Posting]
 
 
 def refund_cash_rounded_per_refund(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,8 +98,8 @@ def failure_keeps_the_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
     group check is silent; only the model's own postings show it)."""
     fail = postings_module._fail
 
-    def partial(event: PaymentFailed, credit_amount: Decimal, entry: Entry) -> list[Posting]:
-        return fail(event.model_copy(update={"reversed_authorization": None}), credit_amount, entry)
+    def partial(event: PaymentFailed, credit_amount: Decimal) -> list[Entry]:
+        return fail(event.model_copy(update={"reversed_authorization": None}), credit_amount)
 
     monkeypatch.setattr(postings_module, "_fail", partial)
 
