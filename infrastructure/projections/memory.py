@@ -32,7 +32,7 @@ from creditledger.application.readmodels import Positioned
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.projections.buffer import BufferedTransaction
-from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.layout import (
     MODEL_TABLES,
     Layout,
@@ -218,6 +218,20 @@ class MemoryAccess:
         )
 
 
+class _MemorySnapshot:
+    """``ViewSnapshot`` of the memory store (the caller holds its lock)."""
+
+    def __init__(self, positions: dict[str, int], access: MemoryAccess) -> None:
+        self._positions = positions
+        self._access = access
+
+    def positions(self) -> dict[str, int]:
+        return dict(self._positions)
+
+    def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        return iter(sorted(self._access.table(table).rows.values(), key=table.key_of))
+
+
 class MemoryViewDatabase(ViewDatabase):
     kind = "memory"
 
@@ -364,6 +378,13 @@ class MemoryViewDatabase(ViewDatabase):
                 key=lambda row: (row.day, row.currency),
             )
             return Positioned(self._position(ReadModelName.SETTLED_REVENUE), rows)
+
+    @contextmanager
+    def reading(self) -> Iterator[ViewSnapshot]:
+        with self._lock:
+            yield _MemorySnapshot(
+                {model.value: self._position(model) for model in ReadModelName}, self._live()
+            )
 
     def snapshot(self) -> ReadModelSnapshot:
         with self._lock:

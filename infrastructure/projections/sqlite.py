@@ -62,15 +62,40 @@ def _date_text(value: date) -> str:
     return value.isoformat()
 
 
+_MEMO_SIZE = 1 << 16
+STREAM_CHUNK = 2_000
+
+
+def _memo(convert: Convert) -> Convert:
+    """``convert`` with its latest answers remembered (at most ``_MEMO_SIZE``).
+
+    A batch writes the same ids and times many times over (a purchase's row carries its times
+    and ids each time it changes; a ledger entry repeats its purchase's), and ``str(UUID)``
+    and a timestamp's text cost a microsecond or two each: the catch-up's largest conversions.
+    Equal values give equal text (equal instants in any zone give the same UTC text).
+    """
+    remembered: dict[Any, Any] = {}
+
+    def memoized(value: Any) -> Any:
+        found = remembered.get(value)
+        if found is None:
+            if len(remembered) >= _MEMO_SIZE:
+                remembered.clear()
+            found = remembered[value] = convert(value)
+        return found
+
+    return memoized
+
+
 _ENCODERS: dict[Kind, Convert] = {
-    Kind.UUID: str,
+    Kind.UUID: _memo(str),
     Kind.NUMERIC: str,
-    Kind.TIMESTAMP: _timestamp_text,
+    Kind.TIMESTAMP: _memo(_timestamp_text),
     Kind.DATE: _date_text,
     Kind.JSON: _json_text,
 }
 _DECODERS: dict[Kind, Convert] = {
-    Kind.UUID: UUID,
+    Kind.UUID: _memo(UUID),
     Kind.NUMERIC: Decimal,
     Kind.TIMESTAMP: datetime.fromisoformat,
     Kind.DATE: date.fromisoformat,
@@ -115,6 +140,11 @@ class SqliteCursor:
     def fetchone(self) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self._cursor.fetchone()
         return found
+
+    def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        self._cursor.execute(sql, tuple(params))
+        while rows := self._cursor.fetchmany(STREAM_CHUNK):
+            yield from rows
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
         self.executemany(

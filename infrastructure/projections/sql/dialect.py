@@ -10,7 +10,7 @@ SQLite: exact decimal ``TEXT``, fixed-width UTC ISO timestamps that sort as they
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
@@ -38,6 +38,10 @@ class Cursor(Protocol):
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
         """Insert many new rows (PostgreSQL: ``COPY``)."""
+        ...
+
+    def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query, fetched a chunk at a time (not all held at once)."""
         ...
 
 
@@ -81,6 +85,15 @@ class Dialect(ABC):
     def decode(self, kind: Kind, value: Any) -> Any:
         convert = self.decoder(kind)
         return value if convert is None or value is None else convert(value)
+
+    def sort_column(self, column: str, kind: Kind) -> str:
+        """``column`` as ORDER BY must name it to sort as Python sorts its values.
+
+        SQLite compares text by its UTF-8 bytes, which is Python's order of ``str``; ids are
+        lower-case hexadecimal text, sorting as ``UUID`` values compare.
+        """
+        del kind
+        return column
 
     def any_of(self, column: str, count: int) -> str:
         return f"{column} IN ({', '.join('?' * count)})"
