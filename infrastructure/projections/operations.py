@@ -122,6 +122,8 @@ def rebuild(
     return RebuildReport(model.value, position, events, time.perf_counter() - started)
 
 
+SCRATCH_CACHE_MIB = 16
+"""SQLite's page cache for verify's rebuild (a constant of its memory, issue 14)."""
 KEPT_DIFFERENCES = 1_000
 """Differences a verify report keeps (in table and key order); the rest are only counted."""
 
@@ -197,7 +199,9 @@ def _scratch(scratch: ViewDatabase | None) -> Iterator[ViewDatabase]:
         yield scratch
         return
     with tempfile.TemporaryDirectory(prefix="creditledger-verify-") as directory:
-        database = SqliteViewDatabase(os.path.join(directory, "rebuilt.sqlite"))
+        database = SqliteViewDatabase(
+            os.path.join(directory, "rebuilt.sqlite"), cache_mib=SCRATCH_CACHE_MIB
+        )
         try:
             yield database
         finally:

@@ -62,7 +62,7 @@ def _date_text(value: date) -> str:
     return value.isoformat()
 
 
-_MEMO_SIZE = 1 << 16
+_MEMO_SIZE = 1 << 14
 STREAM_CHUNK = 2_000
 
 
@@ -156,10 +156,11 @@ class SqliteCursor:
 class SqliteViewDatabase(SqlViewDatabase):
     kind = "sqlite"
 
-    def __init__(self, path: str, *, lock_timeout: float = 5.0) -> None:
+    def __init__(self, path: str, *, lock_timeout: float = 5.0, cache_mib: int = 64) -> None:
         super().__init__()
         self.path = path
         self.lock_timeout = lock_timeout
+        self.cache_mib = cache_mib
         self.dialect = SqliteDialect()
         self._writer_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
@@ -191,8 +192,9 @@ class SqliteViewDatabase(SqlViewDatabase):
                 # on power loss only means re-projecting them, never a wrong view. NORMAL keeps
                 # WAL commits atomic without an fsync each.
                 self._writer.execute("PRAGMA synchronous=NORMAL")
-                # A batch touches index pages all over the views: keep 64 MiB of them cached.
-                self._writer.execute("PRAGMA cache_size=-65536")
+                # A batch touches index pages all over the views: keep 64 MiB of them cached
+                # (a bounded part of the writer's memory; verify's scratch file keeps less).
+                self._writer.execute(f"PRAGMA cache_size=-{int(self.cache_mib) * 1024}")
             connection = self._writer
             # IMMEDIATE takes the write lock now, before the positions are read: two projectors
             # on one file take turns instead of both applying the same events.
