@@ -18,7 +18,7 @@ from eventsourcing.persistence import Notification
 
 from creditledger.application.projections.rows import ReadModelName, ViewTable
 from creditledger.application.readmodels import ReadModelQueries
-from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
 from creditledger.infrastructure.projections.layout import Layout, live_layout
 
 RowT = TypeVar("RowT")
@@ -80,9 +80,12 @@ class ViewDatabase(ReadModelQueries, ABC):
 
     @abstractmethod
     def transaction(
-        self, layout: Layout, names: Sequence[str]
+        self, layout: Layout, names: Sequence[str], cache: RowCache | None = None
     ) -> AbstractContextManager[BufferedTransaction]:
-        """One view transaction with ``names``' positions locked; flushed and committed on exit."""
+        """One view transaction with ``names``' positions locked; flushed and committed on exit.
+
+        ``cache``: the caller's rows from its earlier transactions, used while still valid.
+        """
 
     def guard(self) -> CommitOrderGuard:
         """A guard for one reader of the log (it may keep state between reads)."""

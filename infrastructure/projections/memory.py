@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,7 +31,7 @@ from creditledger.application.projections.rows import (
 from creditledger.application.readmodels import Positioned
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.layout import (
     MODEL_TABLES,
@@ -180,6 +180,9 @@ class MemoryAccess:
     def write_positions(self, positions: Mapping[str, int]) -> None:
         self.tables.tracking.update(positions)
 
+    def tracking_stamp(self) -> Hashable | None:
+        return None  # the rows are in memory already: nothing to cache
+
     def fetch(self, table: ViewTable[RowT, KeyT], keys: Sequence[KeyT]) -> list[RowT]:
         rows = self.table(table).rows
         return [rows[key] for key in keys if key in rows]
@@ -268,7 +271,10 @@ class MemoryViewDatabase(ViewDatabase):
             self._tables.tracking.pop(layout.tracking[model], None)
 
     @contextmanager
-    def transaction(self, layout: Layout, names: Sequence[str]) -> Iterator[BufferedTransaction]:
+    def transaction(
+        self, layout: Layout, names: Sequence[str], cache: RowCache | None = None
+    ) -> Iterator[BufferedTransaction]:
+        del cache  # the rows are in memory already
         with self._lock:
             transaction = BufferedTransaction(MemoryAccess(self._tables, layout), names)
             yield transaction

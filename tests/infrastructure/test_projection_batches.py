@@ -1,10 +1,13 @@
-"""A batch the store refuses part-way leaves nothing behind; the same runner goes on (issue 14).
+"""Batches across transactions (issue 14): what a runner keeps between them is never stale.
 
 Batches are written set-wise (one statement per table; on PostgreSQL a ``COPY`` into a staging
 table kept by the writer's connection, then one ``INSERT ... SELECT``). A refusal in the middle
 of that rolls the whole batch back, staging included: the same runner, on the same connection,
 applies the batches before the refused event, and once the refusal is lifted every later event
 exactly once, the views then equal to a rebuild from the log.
+
+A runner keeps the rows of its earlier batches (``RowCache``); another projector committing in
+between, or a rebuild swapping the tables in, makes it read them again.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.projections.rows import Tables
+from creditledger.application.projections.rows import ReadModelName, Tables
+from creditledger.application.projections.source import EventLog
 from creditledger.domain.events import Initiated
-from creditledger.infrastructure.projections.operations import verify
+from creditledger.infrastructure.bootstrap import open_view_database
+from creditledger.infrastructure.projections.operations import rebuild, verify
 from creditledger.infrastructure.projections.runner import ProjectionRunner, ProjectionStuckError
 from tests.readmodels_support import (
     authorize,
@@ -70,3 +75,37 @@ def test_a_refused_batch_leaves_nothing_and_the_same_runner_applies_it_once_when
             POISON,
             "Cust-b",
         }
+
+
+def test_two_runners_taking_turns_one_event_each_see_each_others_rows(
+    ledger: CreditLedger,
+) -> None:
+    # Each runner applies one event of the same purchases in turn: a runner that trusted the
+    # rows it kept from its own last batch would build on a version the other one replaced.
+    for customer in ("cust-1", "cust-2"):
+        settle(ledger, authorize(ledger, initiate(ledger, customer=customer)))
+    head = ledger.recorder.max_notification_id() or 0
+    databases = [open_view_database(ledger) for _ in range(2)]
+    try:
+        runners = [ProjectionRunner(EventLog(ledger), database) for database in databases]
+        turn = 0
+        while runners[turn % 2].run_batch(limit=1).applied:
+            turn += 1
+        assert turn == head
+        report = verify(EventLog(ledger), databases[0])
+        assert report.ok, report.as_dict()
+    finally:
+        for database in databases:
+            database.close()
+
+
+def test_a_runner_reads_again_the_rows_a_rebuild_swapped_in(ledger: CreditLedger) -> None:
+    purchase = initiate(ledger)
+    with read_models(ledger) as views:
+        runner = ProjectionRunner(views.log, views.database)
+        runner.catch_up()
+        rebuild(views.log, views.database, ReadModelName.PURCHASES)
+        authorize(ledger, purchase)
+        assert runner.catch_up() == 1
+        report = verify(views.log, views.database)
+        assert report.ok, report.as_dict()
