@@ -122,5 +122,8 @@ def test_the_machine_finds_a_planted_payment_bug(
     plant: Plant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plant(monkeypatch)
+    # Rounding each refund on its own shows only when two refunds of one payment both round
+    # (odd cents at a cost basis of 0.5, say): rarer than the other bugs, so a longer hunt.
+    hunt = settings(HUNT, max_examples=1500) if plant is refund_cash_rounded_per_refund else HUNT
     with pytest.raises(InvariantViolation):
-        run_state_machine_as_test(InMemory, settings=HUNT)
+        run_state_machine_as_test(InMemory, settings=hunt)
