@@ -154,6 +154,35 @@ class VoidPurchase(PaymentCommand):
     reason: Annotated[StorableText, Field(min_length=1, max_length=256)] | None = None
 
 
+class CreateInvoice(PaymentCommand):
+    """The invoice of an invoice purchase was created (its one line bills the purchase): grant
+    the credits. The invoice and line ids are recorded once and never change."""
+
+    NAME = "invoice_created"
+
+    invoice_id: Annotated[StorableText, Field(min_length=1, max_length=256)]
+    line_id: Annotated[StorableText, Field(min_length=1, max_length=256)]
+
+
+class FailPayment(PaymentCommand):
+    """The payment failed (declined, invoice uncollectible...): take back the unconsumed credit;
+    what was consumed stays owed."""
+
+    NAME = "fail"
+
+    reason: Annotated[StorableText, Field(min_length=1, max_length=256)]
+
+
+class RefundPayment(PaymentCommand):
+    """Give back part or all of a settled payment: ``amount`` credits (everything unconsumed when
+    omitted) are taken back, and the money they were paid for goes back out."""
+
+    NAME = "refund"
+
+    amount: AmountInput | None = None
+    reason: Annotated[StorableText, Field(min_length=1, max_length=256)] | None = None
+
+
 class ConsumeCredits(Command):
     """Spend credit of a customer in one currency, from its grants in burn-down order."""
 

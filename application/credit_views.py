@@ -14,9 +14,11 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     WalletEvent,
 )
+from creditledger.domain.status import RevocationCause
 from creditledger.domain.wallet import ZERO, Grant
 
 
@@ -108,6 +110,10 @@ class CreditEntryType(StrEnum):
     CONSUMED = "consumed"
     EXPIRED = "expired"
     VOIDED = "voided"
+    REVOKED = "revoked"
+    """Taken back because the purchase's payment failed."""
+    REFUNDED = "refunded"
+    """Taken back by a refund of the purchase's payment."""
 
 
 class CreditEntry(_View):
@@ -184,5 +190,18 @@ def _entry_of(event: WalletEvent) -> tuple[Decimal, dict[str, object]]:
                 "amount": event.amount,
                 "purchase_id": event.purchase_id,
             }
+        case GrantRevoked():
+            return -event.amount, {
+                **base,
+                "type": _REVOCATION_ENTRIES[event.cause],
+                "amount": event.amount,
+                "purchase_id": event.purchase_id,
+            }
         case _:
             assert_never(event)
+
+
+_REVOCATION_ENTRIES = {
+    RevocationCause.PAYMENT_FAILED: CreditEntryType.REVOKED,
+    RevocationCause.REFUND: CreditEntryType.REFUNDED,
+}

@@ -26,8 +26,11 @@ from creditledger.application.clock import Clock, SystemClock
 from creditledger.application.commands import (
     AuthorizePayment,
     ConsumeCredits,
+    CreateInvoice,
+    FailPayment,
     InitiatePurchase,
     PaymentCommand,
+    RefundPayment,
     SettlePayment,
     VoidPurchase,
 )
@@ -50,9 +53,12 @@ from creditledger.application.purchase_view import HistoryEntry, PurchaseView, h
 from creditledger.application.striped_locks import StripedLocks
 from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
+from creditledger.domain.consumption import normalize_credit_amount
 from creditledger.domain.errors import (
+    STATE_ERRORS,
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
+    CreditsNotGrantedError,
     CreditStateError,
     FieldError,
     IdempotencyKeyReusedError,
@@ -74,7 +80,14 @@ from creditledger.domain.identity import (
 )
 from creditledger.domain.intent import currency_problem, identity_problems
 from creditledger.domain.money import round_money
-from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
+from creditledger.domain.purchase import (
+    CommandContext,
+    CreditPurchase,
+    GrantOutcome,
+    project_purchase,
+)
+from creditledger.domain.rules import rule_for
+from creditledger.domain.status import Command, RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
     Grant,
@@ -228,11 +241,16 @@ class CreditLedger(Application[UUID]):
                 return self._replay(earlier, key, fingerprint)
             context = CommandContext(at=now, idempotency_key=key, request_fingerprint=fingerprint)
             purchase = CreditPurchase.initiate(purchase_id, intent, context)
+            if purchase.granted is None:
+                # An invoice purchase grants nothing until its invoice exists: no wallet yet.
+                answer = self._save_ungranted(purchase, command, fingerprint)
+                if answer is not None:
+                    return answer
+                continue
             # The grant becomes spendable in the customer's wallet in the same transaction.
             # Written first, read only if an id turns out taken: a new key for a customer this
             # process knows (or a new customer) costs no read, and a retry finds its answer
             # right after the refused write.
-            initiated = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
             with self._wallet_locks.of(wallet_id):
                 wallet = self._wallet(
@@ -248,12 +266,11 @@ class CreditLedger(Application[UUID]):
                     self._wallets.checkin(wallet)
                     position: int | Literal[False] | None = False
                 else:
-                    wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
-                    position = self._commit(purchase, wallet)
+                    position = self._commit_new(purchase, wallet)
                 if position is not False:
                     self._cache.checkin(purchase)
                     self._wallets.checkin(wallet)
-                    grant = wallet.grants[purchase_id]
+                    grant = wallet.grants.get(purchase_id)
                     return Outcome(
                         PurchaseView.of(purchase, grant), created=True, position=position
                     )
@@ -262,6 +279,30 @@ class CreditLedger(Application[UUID]):
             if earlier is not None and key is not None:
                 return self._replay(earlier, key, fingerprint)
         raise ConcurrentModificationError(f"purchase {purchase_id} kept changing; try again")
+
+    def _save_ungranted(
+        self, purchase: CreditPurchase, command: InitiatePurchase, fingerprint: str
+    ) -> Outcome | None:
+        """Write a new purchase that grants nothing yet; None if its id turned out taken by a
+        purchase that is not this command's earlier answer (decide again)."""
+        position = self._commit(purchase)
+        if position is not False:
+            self._cache.checkin(purchase)
+            return Outcome(PurchaseView.of(purchase), created=True, position=position)
+        earlier = self._earlier_answer(command, purchase.id)
+        if earlier is not None and command.idempotency_key is not None:
+            return self._replay(earlier, command.idempotency_key, fingerprint)
+        return None
+
+    def _commit_new(
+        self, purchase: CreditPurchase, wallet: CreditWallet
+    ) -> int | Literal[False] | None:
+        """Write a new purchase and its grant (an invoice purchase grants nothing until its
+        invoice exists: then the purchase alone; a racing create still collides on version 1)."""
+        initiated = purchase.intent
+        if initiated.granted_at is not None:
+            wallet.add_grant(initiated, WalletContext(at=initiated.timestamp))
+        return self._commit(purchase, wallet)
 
     def _earlier_answer(
         self, command: InitiatePurchase, purchase_id: UUID
@@ -345,31 +386,131 @@ class CreditLedger(Application[UUID]):
 
     def void(self, command: VoidPurchase) -> Outcome:
         """Forfeit what remains of the purchase's credit now (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            # The purchase's status refuses first, as for every other command: a void after a
+            # failed payment is payment_already_failed, not the wallet's nothing_to_void.
+            refusal = rule_for(purchase.settlement_type, purchase.status, Command.VOID).error
+            if refusal is not None:
+                status = purchase.status.value if purchase.status else "none"
+                raise STATE_ERRORS[refusal](
+                    f"cannot void {purchase.settlement_type.value} purchase in status {status} "
+                    f"[id={purchase.id}]"
+                )
+            forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
+            purchase.void(forfeited.amount, context, command.reason)
+
+        return self._change_credit(command, decide)
+
+    def create_invoice(self, command: CreateInvoice) -> Outcome:
+        """Record the invoice of an invoice purchase and grant its credits (or replay)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            purchase.create_invoice(command.invoice_id, command.line_id, context)
+            if purchase.granted is None:  # pragma: no cover - the invoice event grants
+                raise CreditsNotGrantedError(f"purchase {purchase.id} granted nothing")
+            wallet.add_grant(
+                purchase.intent, WalletContext(at=context.at), granted_at=purchase.granted[1]
+            )
+
+        return self._change_credit(command, decide)
+
+    def fail_payment(self, command: FailPayment) -> Outcome:
+        """Record that the payment failed: what remains of the credit is taken back, what was
+        consumed stays owed (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            grant = self._granted(purchase, wallet, context.at)
+            outcome = (
+                GrantOutcome(
+                    consumed=grant.consumed,
+                    forfeited=grant.expired + grant.voided,
+                    remaining=grant.remaining,
+                )
+                if grant is not None
+                else None
+            )
+            purchase.fail_payment(outcome, command.reason, context)
+            if grant is not None:
+                wallet.revoke(
+                    purchase.id, None, RevocationCause.PAYMENT_FAILED, WalletContext(at=context.at)
+                )
+
+        return self._change_credit(command, decide)
+
+    def refund(self, command: RefundPayment) -> Outcome:
+        """Give back part or all of a settled payment (or replay an earlier answer)."""
+
+        def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
+            currency = purchase.intent.currency
+            amount = (
+                normalize_credit_amount(command.amount, currency)
+                if command.amount is not None
+                else None
+            )
+            grant = self._granted(purchase, wallet, context.at)
+            remaining = grant.remaining if grant is not None else Decimal(0)
+            purchase.refund(amount, remaining, context, command.reason)
+            refunded = purchase.refunds[-1].amount
+            wallet.revoke(
+                purchase.id, refunded, RevocationCause.REFUND, WalletContext(at=context.at)
+            )
+
+        return self._change_credit(command, decide)
+
+    @staticmethod
+    def _granted(purchase: CreditPurchase, wallet: CreditWallet, at: datetime) -> Grant | None:
+        """The purchase's grant as its wallet holds it at ``at`` (an expiry due by then applied);
+        None when the purchase granted nothing yet. A wallet that lacks a grant the purchase made
+        lags the store: ``credits_not_granted`` makes the caller read it again."""
+        if purchase.granted is None:
+            return None
+        # Decided at the wallet's time, as its revocation will be: with a clock behind the
+        # wallet's last event, an expiry due by then is recorded first, not revoked as well.
+        at = max(at, wallet.updated_at) if wallet.updated_at else at
+        grant = wallet.grant_as_of(purchase.id, at)
+        if grant is None:
+            raise CreditsNotGrantedError(f"the wallet does not hold purchase {purchase.id} yet")
+        return grant
+
+    def _change_credit(
+        self,
+        command: PaymentCommand,
+        decide: Callable[[CreditPurchase, CreditWallet, CommandContext], None],
+    ) -> Outcome:
+        """A command that changes a purchase and its customer's wallet in one transaction (void,
+        invoice, failure, refund): decided under the wallet's lock, on the store's state when a
+        cached one refuses, and again from the store when someone wrote first.
+
+        It shares the wallet with consumptions, so it gets their retry budget and back-off: a
+        payment failure reported for a customer who is spending credit right now must not run
+        out of attempts against consumptions that each take their turn."""
         fingerprint = command.fingerprint()
         key = command.idempotency_key
         fresh = False
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts * WALLET_ATTEMPTS_FACTOR):
+            _back_off(attempt if fresh else 0)
             found = self._purchase_for(command, fingerprint, fresh=fresh)
             if isinstance(found, Outcome):
                 return found
             purchase = found
             intent = purchase.intent
             wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
-            at = self.clock.now()
+            context = CommandContext(
+                at=self.clock.now(),
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                external_reference=command.external_reference,
+            )
             with self._wallet_locks.of(wallet_id):
                 wallet = self._wallet(
                     wallet_id, intent.namespace, intent.customer_id, intent.currency, fresh=fresh
                 )
                 try:
-                    forfeited = wallet.void_grant(purchase.id, WalletContext(at=at))
-                    purchase.void(
-                        forfeited.amount,
-                        CommandContext(at=at, idempotency_key=key, request_fingerprint=fingerprint),
-                        command.reason,
-                    )
+                    decide(purchase, wallet, context)
                 except CreditStateError:
-                    # A cached wallet may lag the store (another process granted or voided):
-                    # only the store's own state may refuse.
+                    # A cached wallet may lag the store (another process granted, spent or
+                    # voided): only the store's own state may refuse.
                     if not fresh:
                         fresh = True
                         continue
@@ -379,6 +520,8 @@ class CreditLedger(Application[UUID]):
                 except LedgerError:
                     if not purchase.has_pending_events:
                         self._cache.checkin(purchase)
+                    if not wallet.has_pending_events:
+                        self._wallets.checkin(wallet)
                     raise
                 position = self._commit(purchase, wallet)
                 if position is not False:

@@ -50,6 +50,38 @@ class ExternalPaymentView(_View):
     settled: LedgerReferenceView | None
 
 
+class InvoiceView(_View):
+    invoice_id: str
+    line_id: str
+    created_at: datetime
+
+
+class PaymentFailureView(_View):
+    transaction_group_id: UUID
+    at: datetime
+    reason: str
+    revoked: Decimal
+    """The unconsumed credit taken back."""
+    released: Decimal
+    """Credit forfeited earlier (expired, voided) that is no longer owed either."""
+    owed: Decimal
+    """What the customer consumed and still owes: the open receivable the failure leaves."""
+    external_reference: str | None = None
+
+
+class RefundsView(_View):
+    """Every refund of the payment so far, summed (each one is in the purchase's history and
+    the ledger, with its own transaction group)."""
+
+    count: int
+    amount: Decimal
+    """Credit taken back."""
+    cash_amount: Decimal
+    """Money returned: at most the payment, exactly the payment once every credit is refunded."""
+    last_transaction_group_id: UUID
+    last_at: datetime
+
+
 class VoidView(_View):
     transaction_group_id: UUID
     at: datetime
@@ -66,10 +98,16 @@ class ExpiryView(_View):
 
 
 class RealizationsView(_View):
-    credit_grant: CreditGrantView
+    credit_grant: CreditGrantView | None
+    """None while an invoice purchase waits for its invoice."""
     external_payment: ExternalPaymentView | None
+    invoice: InvoiceView | None = None
+    invoice_payment: ExternalPaymentView | None = None
+    """An invoice purchase's payment (same shape as ``external_payment``)."""
     void: VoidView | None = None
     expiry: ExpiryView | None = None
+    payment_failure: PaymentFailureView | None = None
+    refunds: RefundsView | None = None
 
 
 class PurchaseView(_View):
@@ -91,12 +129,15 @@ class PurchaseView(_View):
     status: PurchaseStatus
     meta_status: MetaStatus
     remaining: Decimal
-    """Credit left to spend: credit_amount - consumed - expired - voided - revoked."""
+    """Credit left to spend: what was granted (nothing while an invoice purchase waits for its
+    invoice) - consumed - expired - voided - revoked - refunded."""
     consumed: Decimal
     expired: Decimal
     voided: Decimal
     revoked: Decimal
+    """Taken back because the payment failed."""
     refunded: Decimal
+    """Taken back by refunds (the money returned is in ``realizations.refunds``)."""
     realizations: RealizationsView
     version: int
     created_at: datetime
@@ -112,14 +153,15 @@ class PurchaseView(_View):
             msg = "a purchase view needs an initiated purchase"
             raise ValueError(msg)
         payment = purchase.payment
-        external_payment = None
+        payment_view = None
         if payment is not None:
-            external_payment = {
+            payment_view = {
                 "status": payment.status,
                 "amount": payment.amount,
                 "authorized": _reference(payment.authorized),
                 "settled": _reference(payment.settled),
             }
+        by_invoice = intent.settlement_type is SettlementType.INVOICE
 
         def money(amount: Decimal) -> Decimal:
             return round_money(amount, intent.currency)
@@ -133,9 +175,45 @@ class PurchaseView(_View):
                 "amount": voided.amount,
                 "reason": voided.reason,
             }
-        consumed = grant.consumed if grant is not None else ZERO
-        expired = grant.expired if grant is not None else ZERO
+        failure = purchase.failure
+        failure_view = None
+        if failure is not None:
+            failure_view = {
+                "transaction_group_id": failure.transaction_group_id,
+                "at": failure.at,
+                "reason": failure.reason,
+                "revoked": money(failure.revoked),
+                "released": money(failure.released),
+                "owed": money(failure.consumed),
+                "external_reference": failure.external_reference,
+            }
+        refunds = None
+        if purchase.refunds:
+            last = purchase.refunds[-1]
+            refunds = {
+                "count": len(purchase.refunds),
+                "amount": money(purchase.refunded),
+                "cash_amount": money(purchase.refunded_cash),
+                "last_transaction_group_id": last.transaction_group_id,
+                "last_at": last.at,
+            }
+        invoice = purchase.invoice
+        granted = purchase.granted
         voided_amount = voided.amount if voided is not None else ZERO
+        refunded = purchase.refunded
+        # What the purchase records (void, failure, refunds) is read at its version, like the
+        # void: the wallet's state at the same instant may already hold a later command's part.
+        revoked = failure.revoked if failure is not None else ZERO
+        if granted is None:
+            grant = None  # nothing granted at this version, whatever the wallet holds by then
+        if grant is not None:
+            consumed, expired = grant.consumed, grant.expired
+        else:
+            # Without its wallet's grant: nothing consumed or expired, only its own records.
+            consumed = failure.consumed if failure is not None else ZERO
+            expired = ZERO
+        granted_amount = intent.credit_amount if granted is not None else ZERO
+        remaining = granted_amount - consumed - expired - voided_amount - revoked - refunded
         expiry = None
         if grant is not None and grant.expired_at is not None:
             expiry = {
@@ -166,20 +244,33 @@ class PurchaseView(_View):
                 "status": status,
                 "meta_status": status.meta,
                 # In the currency's minor units, like every amount of the body ("0.00", not "0").
-                "remaining": money(intent.credit_amount - consumed - expired - voided_amount),
+                "remaining": money(remaining),
                 "consumed": money(consumed),
                 "expired": money(expired),
                 "voided": money(voided_amount),
-                "revoked": money(ZERO),
-                "refunded": money(ZERO),
+                "revoked": money(revoked),
+                "refunded": money(refunded),
                 "realizations": {
-                    "credit_grant": {
-                        "transaction_group_id": intent.credit_grant_transaction_group_id,
-                        "granted_at": intent.granted_at,
-                    },
-                    "external_payment": external_payment,
+                    "credit_grant": (
+                        {"transaction_group_id": granted[0], "granted_at": granted[1]}
+                        if granted is not None
+                        else None
+                    ),
+                    "external_payment": None if by_invoice else payment_view,
+                    "invoice": (
+                        {
+                            "invoice_id": invoice.invoice_id,
+                            "line_id": invoice.line_id,
+                            "created_at": invoice.created_at,
+                        }
+                        if invoice is not None
+                        else None
+                    ),
+                    "invoice_payment": payment_view if by_invoice else None,
                     "void": void,
                     "expiry": expiry,
+                    "payment_failure": failure_view,
+                    "refunds": refunds,
                 },
                 "version": purchase.version,
                 "created_at": purchase.created_at,

@@ -35,7 +35,7 @@ from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.errors import FieldError, ValidationFailedError
 from creditledger.domain.ledger import Account
 from creditledger.domain.money import minor_units
-from creditledger.domain.status import PurchaseStatus
+from creditledger.domain.status import PurchaseStatus, Unit
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -98,7 +98,7 @@ class ReadModelQueries(Protocol):
 
     @abstractmethod
     def receivables(self, namespace: str, as_of: datetime) -> Positioned[ReceivableRow]:
-        """Receivables opened at or before ``as_of`` and not settled by then."""
+        """The receivables open at ``as_of`` (``owed_at``), oldest first."""
 
     @abstractmethod
     def settled_revenue(
@@ -124,6 +124,8 @@ class PurchasePage(_Result):
 class BalanceLine(_Result):
     currency: str
     account: Account
+    unit: Unit
+    """What the balance counts (the account's unit): credits or cash, never summed together."""
     balance: Decimal
 
 
@@ -146,6 +148,8 @@ class ReceivableStage(StrEnum):
     """Credits granted, payment not yet authorized."""
     AUTHORIZED = "authorized"
     """Payment authorized, not yet settled."""
+    FAILED = "failed"
+    """The payment failed: the unconsumed credit was taken back, the consumed credit is owed."""
 
 
 class Receivable(_Result):
@@ -155,8 +159,12 @@ class Receivable(_Result):
     credit_amount: Decimal
     payment_amount: Decimal
     stage: ReceivableStage
+    owed: Decimal
+    """What the customer owes at ``as_of``: the payment before a failure, after it the money
+    for the credit consumed before the failure."""
     opened_at: datetime
     authorized_at: datetime | None
+    failed_at: datetime | None
     age_seconds: int
     """Whole seconds from the grant to ``as_of``."""
 
@@ -172,9 +180,14 @@ class RevenueDay(_Result):
     day: date
     currency: str
     amount: Decimal
-    """Payments settled that day, in the currency."""
+    """Payments settled that day, in the currency (gross of refunds)."""
     credits: Decimal
     settlements: int
+    refunded: Decimal
+    """Money returned that day by refunds (of payments settled that day or before)."""
+    refunds: int
+    net: Decimal
+    """``amount`` - ``refunded``: what the day kept."""
 
 
 class SettledRevenue(_Result):
@@ -302,7 +315,14 @@ class ReadModels:
             customer_id=customer_id,
         )
         for row in due.rows:
-            left = row.credit_amount - row.consumed - row.voided - row.expired
+            left = (
+                row.credit_amount
+                - row.consumed
+                - row.voided
+                - row.expired
+                - row.revoked
+                - row.refunded
+            )
             fbo, breakage = (row.currency, Account.CUSTOMER_FBO), (row.currency, Account.BREAKAGE)
             amounts[fbo] = amounts.get(fbo, Decimal(0)) - left
             amounts[breakage] = amounts.get(breakage, Decimal(0)) + left
@@ -316,6 +336,7 @@ class ReadModels:
                 BalanceLine(
                     currency=currency,
                     account=account,
+                    unit=account.unit,
                     balance=_in_minor_units(amounts.get((currency, account), Decimal(0)), currency),
                 )
                 for currency in currencies
@@ -324,7 +345,8 @@ class ReadModels:
         )
 
     def receivables(self, namespace: str, as_of: datetime | None = None) -> Receivables:
-        """Receivables open at ``as_of`` (default now): granted, not yet settled, and their age."""
+        """Receivables open at ``as_of`` (default now): granted, not yet settled, and their age;
+        a failed payment's while the credit consumed before the failure is owed."""
         if as_of is not None and as_of.tzinfo is None:
             raise ValidationFailedError(
                 [FieldError("as_of", "timezone_required", "must include a timezone")]
@@ -361,6 +383,9 @@ class ReadModels:
                     amount=row.amount,
                     credits=row.credits,
                     settlements=row.settlements,
+                    refunded=row.refunded,
+                    refunds=row.refunds,
+                    net=row.net,
                 )
                 for row in found.rows
             ],
@@ -402,16 +427,39 @@ def _in_minor_units(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-units))
 
 
+def owed_at(row: ReceivableRow, as_of: datetime) -> bool:
+    """Whether the receivable is open at ``as_of``: granted by then and neither settled nor
+    failed with nothing consumed by then (a failure leaves owed only what was consumed).
+
+    Every store answers ``receivables`` with exactly the rows this keeps (SQL filters what it
+    can compare in the query, and this the rest: a decimal kept as text cannot be compared).
+    """
+    if row.opened_at > as_of:
+        return False
+    if row.settled_at is not None and row.settled_at <= as_of:
+        return False
+    failed = row.failed_at is not None and row.failed_at <= as_of
+    return not failed or bool(row.owed)
+
+
 def _receivable(row: ReceivableRow, as_of: datetime) -> Receivable:
     authorized = row.authorized_at is not None and row.authorized_at <= as_of
+    failed = row.failed_at is not None and row.failed_at <= as_of
+    if failed:
+        stage, owed = ReceivableStage.FAILED, row.owed or Decimal(0)
+    else:
+        stage = ReceivableStage.AUTHORIZED if authorized else ReceivableStage.OPEN
+        owed = row.payment_amount
     return Receivable(
         purchase_id=row.purchase_id,
         customer_id=row.customer_id,
         currency=row.currency,
         credit_amount=row.credit_amount,
         payment_amount=row.payment_amount,
-        stage=ReceivableStage.AUTHORIZED if authorized else ReceivableStage.OPEN,
+        stage=stage,
+        owed=_in_minor_units(owed, row.currency),
         opened_at=row.opened_at,
         authorized_at=row.authorized_at if authorized else None,
+        failed_at=row.failed_at if failed else None,
         age_seconds=int((as_of - row.opened_at).total_seconds()),
     )

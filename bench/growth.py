@@ -107,7 +107,7 @@ class PurchaseCopies:
         self.purchase_id = _json_string(self.template.initiated.originator_id)
         self.groups = {
             LedgerStep.CREDIT_GRANT: _json_string(
-                self.template.initiated.credit_grant_transaction_group_id
+                transaction_group_id(self.template.initiated.originator_id, LedgerStep.CREDIT_GRANT)
             ),
             LedgerStep.PAYMENT_AUTHORIZATION: _json_string(
                 self.template.authorized.transaction_group_id

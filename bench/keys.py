@@ -15,6 +15,8 @@ RELAY_LAG = "relay-lag-32-callers"
 CONSUMER_CATCHUP = "consumer-catchup"
 AUDIT_VERIFY = "audit-verify"
 AUDIT_EXPORT = "audit-export"
+PROJECTIONS_VERIFY = "projections-verify"
+PROJECTIONS_REBUILD = "projections-rebuild"
 
 
 def appends(per_save: int, threads: int) -> str:

@@ -23,14 +23,18 @@ Rows, by section:
    catch-up over 100k events (``bench.relay``; skipped when nats-server is not installed).
 9. audit (``bench.verify``, SQLite, 10^6 events): offline ``audit verify`` and ``audit export``,
    each against the library's ``repository.get`` of purchases of the same log; each job in its
-   own process, its peak RSS in the row's note.
+   own process, its peak RSS in the row's note;
+10. projections at scale (``bench.projections``, SQLite, 2 x 10^5 events by default):
+   ``projections verify`` and ``projections rebuild`` of all four models, each against the
+   library's ``repository.get`` of purchases of the same log; each job in its own process, its
+   peak RSS in the row's note.
 
 After the table, issue 7's targets, issue 12's consumption targets and issue 14's audit ratio
-(``bench.targets``), judged on this run's rows.
+and catch-up targets (``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9]
-[--scale F] [--growth-events N] [--audit-events N] [--json PATH]``; JSON goes to
-``bench/results/latest.json``.
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9,10]
+[--scale F] [--growth-events N] [--audit-events N] [--projection-events N] [--json PATH]``;
+JSON goes to ``bench/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from bench.lifecycles import (
     skipped_row,
 )
 from bench.machine import load_average, machine_facts
+from bench.projections import measure_projection_jobs
 from bench.rawdriver import raw_inserts
 from bench.relay import section_rows as relay_section_rows
 from bench.report import Row, as_json, console, render, write_json
@@ -70,10 +75,12 @@ from bench.verify import measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9")
+SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9", "10")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
 AUDIT_EVENTS = 1_000_000
+PROJECTION_EVENTS = 200_000
+"""Section 10's log: verify and four rebuilds of it take minutes each on the 2-core machine."""
 HTTP_BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 HTTP_CLIENTS = 32
 HTTP_TIME_LIMIT_SECONDS = 20.0
@@ -93,7 +100,8 @@ CONSUMPTIONS: dict[Backend, int] = {"sqlite": 3200, "postgres": 3200}
 """Consumptions per run of section 3b, for each spread (one hot customer, 1,000 customers)."""
 GROWTH_PURCHASES: dict[Backend, int] = {"sqlite": 600, "postgres": 400}
 HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 600, "postgres": 600}
-CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 4500, "postgres": 3000}
+CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 20_000, "postgres": 20_000}
+"""Enough for many batches of 500 (issue 14: the catch-up is several times faster now)."""
 APPEND_WARMUP = 20
 """Untimed saves (per connection for the raw drivers) before each timed append run."""
 
@@ -372,6 +380,46 @@ def audit_rows(runs: int, audit_events: int) -> list[Row]:
     ]
 
 
+def projection_rows(runs: int, projection_events: int) -> list[Row]:
+    """Section 10: projections verify and rebuild (bench.projections) against the library's
+    replay of purchases of the same log, each job in its own process (peak RSS in the note)."""
+    figures = measure_projection_jobs(projection_events, runs=runs)
+    events = int(figures["events"])
+
+    def rate(label: str, name: str) -> Rate:
+        count = int(figures[f"{name}_events"])
+        rates = figures[f"{name}_runs"]
+        return Rate(label, "event", tuple(Timing(count, count, count / each) for each in rates))
+
+    replay = rate("library replay: repository.get per purchase, one process", "library_replay")
+
+    def rss(name: str) -> str:
+        return f"{name.replace('_', ' ')} peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+
+    return [
+        Row(
+            "10",
+            "projections verify vs library replay",
+            "sqlite",
+            f"{events:,} events",
+            rate("projections verify (rebuild to a scratch file, merge), one process", "verify"),
+            replay,
+            note=f"{rss('verify')}; {rss('library_replay')}",
+            key=keys.PROJECTIONS_VERIFY,
+        ),
+        Row(
+            "10",
+            "projections rebuild vs library replay",
+            "sqlite",
+            f"{events:,} events",
+            rate("projections rebuild of all 4 models (4 passes), one process", "rebuild"),
+            replay,
+            note=f"{rss('rebuild')}; {rss('library_replay')}",
+            key=keys.PROJECTIONS_REBUILD,
+        ),
+    ]
+
+
 @dataclass
 class Stopwatch:
     """How long each part of the suite took: the 5-minute budget is watched, not guessed."""
@@ -406,6 +454,7 @@ def run_suite(
     growth_events: int,
     stopwatch: Stopwatch,
     audit_events: int = AUDIT_EVENTS,
+    projection_events: int = PROJECTION_EVENTS,
 ) -> list[Row]:
     rows: list[Row] = []
     reachable: list[Backend] = []
@@ -463,8 +512,15 @@ def run_suite(
         growth_events=growth_events,
         audit_events=audit_events,
         stopwatch=stopwatch,
+        projection_events=projection_events,
     )
-    return sorted(rows, key=lambda row: row.section)
+    return sorted(rows, key=lambda row: _section_order(row.section))
+
+
+def _section_order(section: str) -> tuple[int, str]:
+    """Sections by number ("3b" after "3", "10" after "9"); "*" (every row skipped) first."""
+    digits = section.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return (int(digits) if digits.isdigit() else -1, section)
 
 
 def _rows_over_every_backend(
@@ -476,8 +532,9 @@ def _rows_over_every_backend(
     growth_events: int,
     audit_events: int,
     stopwatch: Stopwatch,
+    projection_events: int = PROJECTION_EVENTS,
 ) -> list[Row]:
-    """Sections 7 to 9: each runs once, over the reachable backends it needs."""
+    """Sections 7 to 10: each runs once, over the reachable backends it needs."""
     rows: list[Row] = []
     if "7" in sections:
         rows += stopwatch.run(
@@ -493,6 +550,11 @@ def _rows_over_every_backend(
         rows += stopwatch.run(
             f"audit (section 9), {audit_events:,} events",
             partial(audit_rows, runs, scale.of(audit_events, LOGGED_EVENTS_PER_PURCHASE)),
+        )
+    if "10" in sections and "sqlite" in reachable:
+        rows += stopwatch.run(
+            f"projections verify and rebuild (section 10), {projection_events:,} events",
+            partial(projection_rows, runs, scale.of(projection_events, LOGGED_EVENTS_PER_PURCHASE)),
         )
     return rows
 
@@ -519,6 +581,12 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--audit-events", type=int, default=AUDIT_EVENTS, help="the audit rows' log (section 9)"
     )
+    command.add_argument(
+        "--projection-events",
+        type=int,
+        default=PROJECTION_EVENTS,
+        help="the projections verify/rebuild rows' log (section 10)",
+    )
     command.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     return command
 
@@ -542,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         growth_events=options.growth_events,
         stopwatch=stopwatch,
         audit_events=options.audit_events,
+        projection_events=options.projection_events,
     )
     facts["load average at end"] = load_average()
     facts["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
@@ -556,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scale": options.scale,
         "growth_sizes": [GROWTH_SIZES[0], options.growth_events],
         "audit_events": options.audit_events,
+        "projection_events": options.projection_events,
         "events_per_lifecycle": {
             "creditledger": LEDGER_EVENTS_PER_LIFECYCLE,
             "bare library": EVENTS_PER_LIFECYCLE,

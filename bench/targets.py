@@ -20,7 +20,9 @@ issue 12's consumption targets (section 3b, 32 callers):
   the stricter reading of "the lifecycle rate"; lifecycles/s is in the detail);
 
 and issue 14's ratio target: offline ``audit verify`` at least 2x the bare library's replay in
-the same run (section 9; its absolute targets are in ``docs/benchmarks.md``).
+the same run (section 9; its absolute targets are in ``docs/benchmarks.md``), and its catch-up
+targets (section 6): the projector's catch-up of every read model at least 50,000 events/s and
+at least the bare library's replay rate in the same run, on SQLite and on PostgreSQL.
 
 A target whose rows are missing (a section not run, a backend unreachable) is "not measured",
 never met.
@@ -46,6 +48,10 @@ GROWTH_FLOOR = 0.9
 RELAY_FLOOR_EVENTS_PER_SECOND = 15_000.0
 LAG_P99_LIMIT_MS = 250.0
 AUDIT_VERIFY_FACTOR = 2.0
+AUDIT_VERIFY_FLOOR_EVENTS_PER_SECOND = 50_000.0
+AUDIT_EXPORT_FLOOR_EVENTS_PER_SECOND = 100_000.0
+CATCHUP_FLOOR_EVENTS_PER_SECOND = 50_000.0
+CATCHUP_VS_REPLAY_FACTOR = 1.0
 HOT_CONSUMPTIONS_FLOOR = 1_000.0
 SPREAD_CUSTOMERS = 1_000
 BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
@@ -237,6 +243,55 @@ def audit_verify_target(rows: Sequence[Row]) -> TargetResult:
     return TargetResult(target, "sqlite", row.ratio, AUDIT_VERIFY_FACTOR, False, detail)
 
 
+def audit_rate_target(rows: Sequence[Row], key: str) -> TargetResult:
+    """Issue 14: offline verify's and export's events/s, absolute floors (section 9, SQLite)."""
+    job = "verify" if key == keys.AUDIT_VERIFY else "export"
+    target = f"SQLite, offline audit {job}"
+    floor = (
+        AUDIT_VERIFY_FLOOR_EVENTS_PER_SECOND
+        if key == keys.AUDIT_VERIFY
+        else AUDIT_EXPORT_FLOOR_EVENTS_PER_SECOND
+    )
+    row = _find(rows, key, "sqlite")
+    if row is None or row.measured is None:
+        return TargetResult(target, "sqlite", None, floor, False, "needs section 9", "events/s")
+    return TargetResult(
+        target, "sqlite", row.measured.events_per_second, floor, False, row.note, "events/s"
+    )
+
+
+def catchup_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """Projection catch-up of every read model, absolute (section 6)."""
+    target = f"{BACKEND_NAMES[backend]}, projection catch-up"
+    row = _find(rows, keys.CATCHUP, backend)
+    if row is None or row.measured is None:
+        return TargetResult(
+            target,
+            backend,
+            None,
+            CATCHUP_FLOOR_EVENTS_PER_SECOND,
+            False,
+            "needs section 6",
+            "events/s",
+        )
+    rate = row.measured.events_per_second
+    return TargetResult(
+        target, backend, rate, CATCHUP_FLOOR_EVENTS_PER_SECOND, False, _rate(rate), "events/s"
+    )
+
+
+def catchup_replay_target(rows: Sequence[Row], backend: str) -> TargetResult:
+    """Projection catch-up against the library's replay of the same log (section 6)."""
+    target = f"{BACKEND_NAMES[backend]}, projection catch-up vs library replay"
+    row = _find(rows, keys.CATCHUP, backend)
+    if row is None or row.ratio is None or row.measured is None or row.baseline is None:
+        return TargetResult(
+            target, backend, None, CATCHUP_VS_REPLAY_FACTOR, False, "needs section 6"
+        )
+    detail = f"{_rate(row.measured.events_per_second)} vs {_rate(row.baseline.events_per_second)}"
+    return TargetResult(target, backend, row.ratio, CATCHUP_VS_REPLAY_FACTOR, False, detail)
+
+
 def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
     """Every target, in the issue's order, from the rows of one run."""
     return [
@@ -253,6 +308,12 @@ def evaluate(rows: Sequence[Row]) -> list[TargetResult]:
         spread_consumption_target(rows, "sqlite"),
         spread_consumption_target(rows, "postgres"),
         audit_verify_target(rows),
+        audit_rate_target(rows, keys.AUDIT_VERIFY),
+        audit_rate_target(rows, keys.AUDIT_EXPORT),
+        catchup_target(rows, "sqlite"),
+        catchup_target(rows, "postgres"),
+        catchup_replay_target(rows, "sqlite"),
+        catchup_replay_target(rows, "postgres"),
     ]
 
 

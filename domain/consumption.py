@@ -93,6 +93,19 @@ def consumption_problems(request: ConsumptionRequest) -> list[FieldError]:
     return []
 
 
+def normalize_credit_amount(value: object, currency: str, field: str = "amount") -> Decimal:
+    """A credit amount a caller asks to take back (a refund), parsed and rounded once to the
+    currency, or ``ValidationFailedError`` with every problem."""
+    parsed = parse_decimal(value, field)
+    if isinstance(parsed, FieldError):
+        raise ValidationFailedError([parsed])
+    rounded = round_money(parsed, currency)
+    problems = amount_problems(rounded, field)
+    if problems:
+        raise ValidationFailedError(problems)
+    return rounded
+
+
 def amount_problems(amount: Decimal, field: str = "amount") -> list[FieldError]:
     """A credit amount to spend, forfeit or take back: positive after rounding, below 10^18."""
     if amount <= 0:

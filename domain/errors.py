@@ -73,6 +73,32 @@ class InvalidTransitionError(PurchaseStateError):
     title = "Invalid transition"
 
 
+class PaymentAlreadyFailedError(PurchaseStateError):
+    """Any payment command, void or refund that arrives after the payment failed."""
+
+    code = "payment_already_failed"
+    title = "Payment already failed"
+
+
+class PaymentNotSettledError(PurchaseStateError):
+    """A refund of a payment that has not settled (fail it instead, or wait)."""
+
+    code = "payment_not_settled"
+    title = "Payment not settled"
+
+
+class InvoiceAlreadyCreatedError(PurchaseStateError):
+    code = "invoice_already_created"
+    title = "Invoice already created"
+
+
+class InvoiceNotCreatedError(PurchaseStateError):
+    """A payment step of an invoice purchase whose invoice does not exist yet."""
+
+    code = "invoice_not_created"
+    title = "Invoice not created"
+
+
 class CreditStateError(LedgerError):
     """A command that the customer's credit (what remains of the grants) does not permit."""
 
@@ -104,6 +130,23 @@ class CreditsNotGrantedError(CreditStateError):
     title = "Credits not granted yet"
 
 
+class NothingToRefundError(CreditStateError):
+    code = "nothing_to_refund"
+    title = "Nothing to refund"
+
+
+class RefundExceedsRemainingError(CreditStateError):
+    """A refund asked for more credit than remains unconsumed; nothing was written."""
+
+    code = "refund_exceeds_remaining"
+    title = "Refund exceeds the remaining credit"
+
+    def __init__(self, detail: str, *, remaining: str) -> None:
+        self.remaining = remaining
+        """What could be refunded at the refund's time (a decimal string)."""
+        super().__init__(detail)
+
+
 class CreditPurchaseNotFoundError(LedgerError):
     code = "credit_purchase_not_found"
     title = "Credit purchase not found"
@@ -131,13 +174,18 @@ class EventSequenceError(LedgerError):
     title = "Event sequence broken"
 
 
-STATE_ERRORS: dict[str, type[PurchaseStateError]] = {
+STATE_ERRORS: dict[str, type[LedgerError]] = {
     cls.code: cls
     for cls in (
         PaymentAlreadyAuthorizedError,
         PaymentAlreadySettledError,
         CannotSettleNotAuthorizedPaymentError,
         InvalidTransitionError,
+        PaymentAlreadyFailedError,
+        PaymentNotSettledError,
+        InvoiceAlreadyCreatedError,
+        InvoiceNotCreatedError,
+        CreditsNotGrantedError,
     )
 }
 """The errors the transition table may name, by code."""

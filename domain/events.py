@@ -19,6 +19,7 @@ from creditledger.domain.intent import PurchaseIntent
 from creditledger.domain.status import (
     EventType,
     InitialPaymentStatus,
+    RevocationCause,
     SettlementType,
     WalletEventType,
 )
@@ -46,7 +47,12 @@ class PurchaseEventBase(BaseModel):
 
 
 class Initiated(PurchaseEventBase):
-    """Credits were granted: the whole normalized intent and the grant's ledger reference."""
+    """The purchase exists: the whole normalized intent, and, unless it is paid by invoice, its
+    credits were granted (the grant's ledger reference and time).
+
+    An invoice purchase grants its credits when its invoice is created (``InvoiceCreated``), so
+    its ``Initiated`` has no grant reference and no ``granted_at``.
+    """
 
     TOPIC = "creditledger.purchase:Initiated"
     TYPE = EventType.INITIATED
@@ -63,8 +69,8 @@ class Initiated(PurchaseEventBase):
     feature_filters: tuple[str, ...]
     name: str | None
     metadata: dict[str, str]
-    credit_grant_transaction_group_id: UUID
-    granted_at: datetime
+    credit_grant_transaction_group_id: UUID | None
+    granted_at: datetime | None
 
     @property
     def intent(self) -> PurchaseIntent:
@@ -107,6 +113,60 @@ class PaymentSettled(PurchaseEventBase):
     external_reference: str | None = None
 
 
+class InvoiceCreated(PurchaseEventBase):
+    """The invoice of an invoice purchase exists (its one line bills the purchase): the credits
+    are granted now. Invoice and line ids are immutable once recorded."""
+
+    TOPIC = "creditledger.purchase:InvoiceCreated"
+    TYPE = EventType.INVOICE_CREATED
+
+    invoice_id: str
+    line_id: str
+    credit_grant_transaction_group_id: UUID
+    granted_at: datetime
+
+
+class PaymentFailed(PurchaseEventBase):
+    """The payment failed (or was never collected): the purchase rests in ``final.payment_failed``.
+
+    The amounts are the grant's at the failure, so that the postings follow from this event alone:
+    ``revoked`` is the unconsumed credit taken back from the customer, ``released`` the credit
+    forfeited earlier (expired or voided) that is no longer owed either, ``consumed`` what the
+    customer spent and still owes (an open receivable). ``reversed_authorization`` is the
+    authorized cash moved back to open credit, or None when the payment was never authorized.
+    """
+
+    TOPIC = "creditledger.purchase:PaymentFailed"
+    TYPE = EventType.PAYMENT_FAILED
+
+    reason: str
+    revoked: Decimal
+    released: Decimal
+    consumed: Decimal
+    reversed_authorization: Decimal | None
+    transaction_group_id: UUID
+    at: datetime
+    external_reference: str | None = None
+
+
+class PaymentRefunded(PurchaseEventBase):
+    """Part (or all) of a settled payment went back to the customer: ``amount`` credits were
+    taken back and ``cash_amount`` of money went out. Several refunds may follow one payment."""
+
+    TOPIC = "creditledger.purchase:PaymentRefunded"
+    TYPE = EventType.PAYMENT_REFUNDED
+
+    amount: Decimal
+    """The credit taken back, from what remained unconsumed."""
+    cash_amount: Decimal
+    """The money returned: the payment for all credit refunded so far, rounded once, less what
+    earlier refunds returned, so that refunding everything returns exactly the payment."""
+    reason: str | None = None
+    transaction_group_id: UUID
+    at: datetime
+    external_reference: str | None = None
+
+
 class PurchaseVoided(PurchaseEventBase):
     """What remained of the grant was forfeited on request; the consumed part stays consumed and
     the payment is untouched (it is still owed, authorized or settled as before)."""
@@ -121,7 +181,15 @@ class PurchaseVoided(PurchaseEventBase):
     at: datetime
 
 
-PurchaseEvent: TypeAlias = Initiated | PaymentAuthorized | PaymentSettled | PurchaseVoided
+PurchaseEvent: TypeAlias = (
+    Initiated
+    | PaymentAuthorized
+    | PaymentSettled
+    | PurchaseVoided
+    | InvoiceCreated
+    | PaymentFailed
+    | PaymentRefunded
+)
 """Every purchase event type, closed: code that acts on events matches on it, one case per type,
 and ends with ``case _: assert_never(event)``, so a type added here and forgotten there fails
 ``mypy``. Adding a type means adding it here."""
@@ -218,7 +286,19 @@ class GrantVoided(WalletEventBase):
     amount: Decimal
 
 
-WalletEvent: TypeAlias = GrantAdded | CreditsConsumed | GrantExpired | GrantVoided
+class GrantRevoked(WalletEventBase):
+    """Credit was taken back from a grant because its payment failed (everything that remained)
+    or was refunded (the amount refunded); the purchase records why, with the postings."""
+
+    TOPIC = "creditledger.wallet:GrantRevoked"
+    TYPE = WalletEventType.GRANT_REVOKED
+
+    purchase_id: UUID
+    amount: Decimal
+    cause: RevocationCause
+
+
+WalletEvent: TypeAlias = GrantAdded | CreditsConsumed | GrantExpired | GrantVoided | GrantRevoked
 """Every wallet event type, closed, like ``PurchaseEvent``."""
 
 LedgerEvent: TypeAlias = PurchaseEvent | WalletEvent
@@ -229,12 +309,16 @@ PURCHASE_EVENT_CLASSES: tuple[type[PurchaseEvent], ...] = (
     PaymentAuthorized,
     PaymentSettled,
     PurchaseVoided,
+    InvoiceCreated,
+    PaymentFailed,
+    PaymentRefunded,
 )
 WALLET_EVENT_CLASSES: tuple[type[WalletEvent], ...] = (
     GrantAdded,
     CreditsConsumed,
     GrantExpired,
     GrantVoided,
+    GrantRevoked,
 )
 
 EVENT_CLASSES: dict[str, type[LedgerEvent]] = {

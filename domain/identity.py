@@ -15,6 +15,8 @@ class LedgerStep(StrEnum):
     PAYMENT_AUTHORIZATION = "payment_authorization"
     PAYMENT_SETTLEMENT = "payment_settlement"
     VOID = "void"
+    PAYMENT_FAILURE = "payment_failure"
+    REFUND = "refund"
     CONSUMPTION = "consumption"
     EXPIRY = "expiry"
 
@@ -28,6 +30,12 @@ def purchase_id_for_key(namespace: str, idempotency_key: str) -> UUID:
 def transaction_group_id(purchase_id: UUID, step: LedgerStep) -> UUID:
     """The ledger transaction group of one step of one purchase; a replay derives the same id."""
     return uuid5(purchase_id, step.value)
+
+
+def refund_group_id(purchase_id: UUID, version: int) -> UUID:
+    """The ledger transaction group of the refund recorded as ``version`` of a purchase (a
+    purchase may be refunded several times, so the version tells its refunds apart)."""
+    return uuid5(purchase_id, f"{LedgerStep.REFUND.value}/{version}")
 
 
 WALLET_NAMESPACE = UUID("0b6f3d0e-8c1a-5f7e-b2d4-6a9c1e3f5d70")

@@ -21,9 +21,12 @@ from creditledger.domain.status import (
 
 EXTERNAL = SettlementType.EXTERNAL
 PROMOTIONAL = SettlementType.PROMOTIONAL
+INVOICE = SettlementType.INVOICE
+CREATED = PurchaseStatus.CREATED
 PENDING = PurchaseStatus.PAYMENT_PENDING
 AUTHORIZED = PurchaseStatus.PAYMENT_AUTHORIZED
 FINAL = PurchaseStatus.FINAL
+FAILED = PurchaseStatus.PAYMENT_FAILED
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,21 @@ STATUS_AFTER: dict[tuple[SettlementType, EventType], PurchaseStatus] = {
     (EXTERNAL, EventType.INITIATED): PENDING,
     (EXTERNAL, EventType.PAYMENT_AUTHORIZED): AUTHORIZED,
     (EXTERNAL, EventType.PAYMENT_SETTLED): FINAL,
+    (EXTERNAL, EventType.PAYMENT_FAILED): FAILED,
     # Promotional credit is granted, authorized and settled at once: the ledger books all three.
     (PROMOTIONAL, EventType.INITIATED): FINAL,
+    # An invoice purchase waits, nothing granted, until its invoice exists (OpenMeter HEAD).
+    (INVOICE, EventType.INITIATED): CREATED,
+    (INVOICE, EventType.INVOICE_CREATED): PENDING,
+    (INVOICE, EventType.PAYMENT_AUTHORIZED): AUTHORIZED,
+    (INVOICE, EventType.PAYMENT_SETTLED): FINAL,
+    (INVOICE, EventType.PAYMENT_FAILED): FAILED,
 }
 """The status an event leaves a purchase in. Status is only ever derived through this map."""
 
-STATUS_KEEPING_EVENTS = frozenset({EventType.PURCHASE_VOIDED})
-"""Events that leave the status as it was: a void forfeits credit and leaves the payment alone."""
+STATUS_KEEPING_EVENTS = frozenset({EventType.PURCHASE_VOIDED, EventType.PAYMENT_REFUNDED})
+"""Events that leave the status as it was: a void forfeits credit and leaves the payment alone;
+a refund gives part of a settled payment back, and the purchase stays ``final``."""
 
 
 def status_after(
@@ -77,6 +88,9 @@ INITIATED = (EventType.INITIATED,)
 AUTHORIZE = (EventType.PAYMENT_AUTHORIZED,)
 SETTLE = (EventType.PAYMENT_SETTLED,)
 VOID = (EventType.PURCHASE_VOIDED,)
+INVOICE_CREATED = (EventType.INVOICE_CREATED,)
+FAIL = (EventType.PAYMENT_FAILED,)
+REFUND = (EventType.PAYMENT_REFUNDED,)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -119,6 +133,72 @@ RULES: tuple[Rule, ...] = (
     Rule(EXTERNAL, AUTHORIZED, Command.VOID, events=VOID),
     Rule(EXTERNAL, FINAL, Command.VOID, events=VOID),
     Rule(PROMOTIONAL, FINAL, Command.VOID, events=VOID),
+    # A payment fails from any status before settlement: the unconsumed credit is revoked, what
+    # was consumed stays owed. After settlement money comes back by refund instead.
+    Rule(EXTERNAL, PENDING, Command.FAIL, events=FAIL),
+    Rule(EXTERNAL, AUTHORIZED, Command.FAIL, events=FAIL),
+    Rule(EXTERNAL, FINAL, Command.FAIL, error="payment_already_settled"),
+    Rule(PROMOTIONAL, FINAL, Command.FAIL, error="invalid_transition"),
+    # Refunds give back part or all of a settled payment, several times, status kept.
+    Rule(EXTERNAL, PENDING, Command.REFUND, error="payment_not_settled"),
+    Rule(EXTERNAL, AUTHORIZED, Command.REFUND, error="payment_not_settled"),
+    Rule(EXTERNAL, FINAL, Command.REFUND, events=REFUND),
+    Rule(PROMOTIONAL, FINAL, Command.REFUND, error="invalid_transition"),
+    # Invoice settlement, OpenMeter HEAD: created (nothing granted) --invoice_created--> pending
+    # (granted) --authorize (invoice approved)--> authorized --settle (paid)--> final. No
+    # direct-paid shortcut: settle needs the authorization first.
+    Rule(
+        INVOICE,
+        None,
+        Command.INITIATE,
+        events=INITIATED,
+    ),
+    Rule(
+        INVOICE,
+        CREATED,
+        Command.INVOICE_CREATED,
+        events=INVOICE_CREATED,
+        steps=(PurchaseStatus.INITIAL_CREDIT_GRANT,),
+    ),
+    Rule(INVOICE, CREATED, Command.AUTHORIZE, error="invoice_not_created"),
+    Rule(INVOICE, CREATED, Command.SETTLE, error="invoice_not_created"),
+    Rule(INVOICE, CREATED, Command.VOID, error="credits_not_granted"),
+    Rule(INVOICE, CREATED, Command.FAIL, events=FAIL),
+    Rule(INVOICE, CREATED, Command.REFUND, error="payment_not_settled"),
+    Rule(INVOICE, PENDING, Command.INVOICE_CREATED, error="invoice_already_created"),
+    Rule(INVOICE, PENDING, Command.AUTHORIZE, events=AUTHORIZE),
+    Rule(INVOICE, PENDING, Command.SETTLE, error="cannot_settle_not_authorized_payment"),
+    Rule(INVOICE, PENDING, Command.VOID, events=VOID),
+    Rule(INVOICE, PENDING, Command.FAIL, events=FAIL),
+    Rule(INVOICE, PENDING, Command.REFUND, error="payment_not_settled"),
+    Rule(INVOICE, AUTHORIZED, Command.INVOICE_CREATED, error="invoice_already_created"),
+    Rule(INVOICE, AUTHORIZED, Command.AUTHORIZE, error="payment_already_authorized"),
+    Rule(
+        INVOICE, AUTHORIZED, Command.SETTLE, events=SETTLE, steps=(PurchaseStatus.PAYMENT_SETTLED,)
+    ),
+    Rule(INVOICE, AUTHORIZED, Command.VOID, events=VOID),
+    Rule(INVOICE, AUTHORIZED, Command.FAIL, events=FAIL),
+    Rule(INVOICE, AUTHORIZED, Command.REFUND, error="payment_not_settled"),
+    Rule(INVOICE, FINAL, Command.INVOICE_CREATED, error="invoice_already_created"),
+    Rule(INVOICE, FINAL, Command.AUTHORIZE, error="payment_already_authorized"),
+    Rule(INVOICE, FINAL, Command.SETTLE, error="payment_already_settled"),
+    Rule(INVOICE, FINAL, Command.VOID, events=VOID),
+    Rule(INVOICE, FINAL, Command.FAIL, error="payment_already_settled"),
+    Rule(INVOICE, FINAL, Command.REFUND, events=REFUND),
+    # After a failure every late command gets the one typed error (a settle that raced the
+    # failure and lost, say): nothing is accepted, nothing remains to void or refund.
+    *(
+        Rule(settlement, FAILED, command, error="payment_already_failed")
+        for settlement in (EXTERNAL, INVOICE)
+        for command in (
+            Command.INVOICE_CREATED,
+            Command.AUTHORIZE,
+            Command.SETTLE,
+            Command.VOID,
+            Command.FAIL,
+            Command.REFUND,
+        )
+    ),
 )
 
 INITIAL_STATUS_ROUTE: dict[InitialPaymentStatus, Command | None] = {
@@ -184,28 +264,46 @@ def table_as_json() -> str:
     return json.dumps(table_as_data(), indent=2) + "\n"
 
 
-_STATE_IDS = {PENDING: "pending", AUTHORIZED: "authorized", FINAL: "final"}
+_STATE_IDS = {
+    CREATED: "created",
+    PENDING: "pending",
+    AUTHORIZED: "authorized",
+    FINAL: "final",
+    FAILED: "failed",
+}
 
 
 def mermaid_diagram() -> str:
     """A Mermaid state diagram of the resting statuses and the commands that move between them."""
     lines = ["stateDiagram-v2"]
     lines += [f'    state "{status.value}" as {ident}' for status, ident in _STATE_IDS.items()]
+    # One edge per (from, to, command, events), naming every settlement type that takes it.
+    edges: dict[tuple[str, str, str, str], list[str]] = {}
     for rule in RULES:
         target = rule.target
         if target is None:
             continue
-        source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
         if target == rule.status:
-            continue  # drawn once below, as a note: a void keeps every status
+            continue  # drawn once below, as a note: a void or a refund keeps the status
+        source = "[*]" if rule.status is None else _STATE_IDS[rule.status]
         events = " + ".join(event.value for event in rule.events)
-        label = f"{rule.command.value} ({rule.settlement.value}) / {events}"
-        lines.append(f"    {source} --> {_STATE_IDS[target]}: {label}")
+        edge = (source, _STATE_IDS[target], rule.command.value, events)
+        edges.setdefault(edge, []).append(rule.settlement.value)
+    for (source, target_id, command, events), settlements in edges.items():
+        label = f"{command} ({', '.join(settlements)}) / {events}"
+        lines.append(f"    {source} --> {target_id}: {label}")
     voids = sorted({r.settlement.value for r in RULES if r.command is Command.VOID})
+    refunds = sorted(
+        {r.settlement.value for r in RULES if r.command is Command.REFUND and r.events}
+    )
     lines.append("    final --> [*]")
+    lines.append("    failed --> [*]")
     lines.append(
         "    note right of final : void ("
         + ", ".join(voids)
-        + ") forfeits the remaining credit in any status and keeps the status"
+        + ") forfeits the remaining credit once credit is granted and keeps the status;"
+        + " refund ("
+        + ", ".join(refunds)
+        + ") gives back part of a settled payment and keeps final"
     )
     return "\n".join(lines) + "\n"

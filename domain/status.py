@@ -8,9 +8,10 @@ from enum import StrEnum
 class PurchaseStatus(StrEnum):
     """OpenMeter's detailed credit purchase statuses.
 
-    Only ``active.payment.pending``, ``active.payment.authorized`` and ``final`` are ever at rest
-    here; the others are OpenMeter's ordering steps, kept so that the transition table can say
-    which of them each event passes through.
+    At rest here: ``created`` (an invoice purchase until its invoice exists),
+    ``active.payment.pending``, ``active.payment.authorized``, ``final`` and
+    ``final.payment_failed``; the others are OpenMeter's ordering steps, kept so that the
+    transition table can say which of them each event passes through.
     """
 
     CREATED = "created"
@@ -21,6 +22,9 @@ class PurchaseStatus(StrEnum):
     PAYMENT_PAID_AND_AUTHORIZED = "active.payment.paid_and_authorized"
     PAYMENT_SETTLED = "active.payment.settled"
     FINAL = "final"
+    PAYMENT_FAILED = "final.payment_failed"
+    """The payment failed: no payment event is accepted any more (hence meta ``final``), the
+    unconsumed credit was revoked, and what was consumed stays owed as an open receivable."""
     DELETED = "deleted"
 
     @property
@@ -39,14 +43,20 @@ class MetaStatus(StrEnum):
 _META = {status: MetaStatus(status.value.split(".", 1)[0]) for status in PurchaseStatus}
 
 RESTING_STATUSES = frozenset(
-    {PurchaseStatus.PAYMENT_PENDING, PurchaseStatus.PAYMENT_AUTHORIZED, PurchaseStatus.FINAL}
+    {
+        PurchaseStatus.CREATED,
+        PurchaseStatus.PAYMENT_PENDING,
+        PurchaseStatus.PAYMENT_AUTHORIZED,
+        PurchaseStatus.FINAL,
+        PurchaseStatus.PAYMENT_FAILED,
+    }
 )
 
 
 class SettlementType(StrEnum):
     EXTERNAL = "external"
     PROMOTIONAL = "promotional"
-    INVOICE = "invoice"  # declared for the invoice issue; the rules have no rows for it yet
+    INVOICE = "invoice"
 
 
 class InitialPaymentStatus(StrEnum):
@@ -60,6 +70,7 @@ class InitialPaymentStatus(StrEnum):
 class PaymentStatus(StrEnum):
     AUTHORIZED = "authorized"
     SETTLED = "settled"
+    FAILED = "failed"
 
 
 class Command(StrEnum):
@@ -67,6 +78,9 @@ class Command(StrEnum):
     AUTHORIZE = "authorize"
     SETTLE = "settle"
     VOID = "void"
+    INVOICE_CREATED = "invoice_created"
+    FAIL = "fail"
+    REFUND = "refund"
 
 
 class EventType(StrEnum):
@@ -74,6 +88,9 @@ class EventType(StrEnum):
     PAYMENT_AUTHORIZED = "PaymentAuthorized"
     PAYMENT_SETTLED = "PaymentSettled"
     PURCHASE_VOIDED = "PurchaseVoided"
+    INVOICE_CREATED = "InvoiceCreated"
+    PAYMENT_FAILED = "PaymentFailed"
+    PAYMENT_REFUNDED = "PaymentRefunded"
 
 
 class WalletEventType(StrEnum):
@@ -83,3 +100,18 @@ class WalletEventType(StrEnum):
     CREDITS_CONSUMED = "CreditsConsumed"
     GRANT_EXPIRED = "GrantExpired"
     GRANT_VOIDED = "GrantVoided"
+    GRANT_REVOKED = "GrantRevoked"
+
+
+class RevocationCause(StrEnum):
+    """Why credit was taken back from a grant (``GrantRevoked``)."""
+
+    PAYMENT_FAILED = "payment_failed"
+    REFUND = "refund"
+
+
+class Unit(StrEnum):
+    """What a ledger amount counts: credits (face value) or the cash the payment moves."""
+
+    CREDITS = "credits"
+    CASH = "cash"

@@ -35,11 +35,13 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     WalletEvent,
 )
 from creditledger.domain.money import round_money
+from creditledger.domain.status import RevocationCause
 
 ZERO = Decimal(0)
 
@@ -58,6 +60,8 @@ class Grant:
     consumed: Decimal = ZERO
     expired: Decimal = ZERO
     voided: Decimal = ZERO
+    revoked: Decimal = ZERO
+    """Taken back because the payment failed or was refunded."""
     expired_at: datetime | None = None
     """When the expiry took effect (the grant's ``expires_at``), once recorded or due."""
     voided_at: datetime | None = None
@@ -66,7 +70,7 @@ class Grant:
 
     @property
     def remaining(self) -> Decimal:
-        return self.amount - self.consumed - self.expired - self.voided
+        return self.amount - self.consumed - self.expired - self.voided - self.revoked
 
     @property
     def closed(self) -> bool:
@@ -166,8 +170,14 @@ class CreditWallet(Aggregate[WalletEvent]):
 
     # -- commands -----------------------------------------------------------------------------
 
-    def add_grant(self, initiated: Initiated, context: WalletContext) -> None:
-        """Make a purchase's credit spendable (recorded with the purchase's grant)."""
+    def add_grant(
+        self, initiated: Initiated, context: WalletContext, granted_at: datetime | None = None
+    ) -> None:
+        """Make a purchase's credit spendable (recorded with the purchase's grant: its
+        ``Initiated``, or an invoice purchase's ``InvoiceCreated`` at ``granted_at``)."""
+        granted_at = granted_at or initiated.granted_at
+        if granted_at is None:
+            raise CreditsNotGrantedError(f"purchase {initiated.originator_id} grants no credit yet")
         self._record(
             GrantAdded(
                 **self._common(context, with_key=False),
@@ -177,7 +187,7 @@ class CreditWallet(Aggregate[WalletEvent]):
                 priority=initiated.priority,
                 expires_at=initiated.expires_at,
                 feature_filters=initiated.feature_filters,
-                granted_at=initiated.granted_at,
+                granted_at=granted_at,
             )
         )
 
@@ -273,6 +283,37 @@ class CreditWallet(Aggregate[WalletEvent]):
         self._record(event)
         return event
 
+    def revoke(
+        self,
+        purchase_id: UUID,
+        amount: Decimal | None,
+        cause: RevocationCause,
+        context: WalletContext,
+    ) -> GrantRevoked | None:
+        """Take credit back from one grant, after recording the expiries due: ``amount``, or
+        everything that remains when None (a failed payment). None when nothing remained."""
+        at = self._now(context)
+        grant = self.grants.get(purchase_id)
+        if grant is None:
+            raise CreditsNotGrantedError(f"purchase {purchase_id} has no credit granted yet")
+        self.expire_due(at)
+        remaining = self.grants[purchase_id].remaining
+        take = remaining if amount is None else amount
+        if take > remaining or take < 0:
+            raise EventSequenceError(
+                f"cannot take back {take} of purchase {purchase_id}, which has {remaining}"
+            )
+        if take == 0:
+            return None
+        event = GrantRevoked(
+            **self._common(context, with_key=False),
+            purchase_id=purchase_id,
+            amount=take,
+            cause=cause,
+        )
+        self._record(event)
+        return event
+
     def _now(self, context: WalletContext) -> datetime:
         # Event time never runs backwards within one wallet, whatever the clock does, so "state
         # as of T" is a prefix of its history and decisions are made at the recorded time.
@@ -313,6 +354,8 @@ class CreditWallet(Aggregate[WalletEvent]):
                 self._apply_expiry(event)
             case GrantVoided():
                 self._apply_void(event)
+            case GrantRevoked():
+                self._apply_revoke(event)
             case _:
                 assert_never(event)
         self._version = event.originator_version
@@ -381,6 +424,21 @@ class CreditWallet(Aggregate[WalletEvent]):
                 f"not the {grant.remaining} that remained"
             )
         self._put(replace(grant, voided=event.amount, voided_at=event.timestamp))
+
+    def _apply_revoke(self, event: GrantRevoked) -> None:
+        grant = self._open_grant(event.purchase_id)
+        if grant.due(event.timestamp):
+            raise CreditGrantExpiredError(f"purchase {event.purchase_id} expired before")
+        if event.amount <= 0 or event.amount > grant.remaining:
+            raise EventSequenceError(
+                f"revocation of {event.amount} from purchase {event.purchase_id}, "
+                f"which had {grant.remaining}"
+            )
+        if event.cause is RevocationCause.PAYMENT_FAILED and event.amount != grant.remaining:
+            raise EventSequenceError(
+                f"a failed payment takes back all that remained of purchase {event.purchase_id}"
+            )
+        self._put(replace(grant, revoked=grant.revoked + event.amount))
 
     def _open_grant(self, purchase_id: UUID) -> Grant:
         grant = self.grants.get(purchase_id)

@@ -22,7 +22,13 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.domain.events import Initiated, LedgerEvent, WalletEventBase
-from creditledger.domain.ledger import Account, Posting, postings_for, wallet_postings
+from creditledger.domain.ledger import (
+    Account,
+    Posting,
+    postings_for,
+    unbalanced_groups,
+    wallet_postings,
+)
 from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.service import ReadModelService
 
@@ -98,6 +104,20 @@ def logged_postings(ledger: CreditLedger) -> list[Posting]:
             initiated[event.originator_id] = event
         postings += postings_for(initiated[event.originator_id], event)
     return postings
+
+
+def logged_balances(
+    ledger: CreditLedger, namespace: str = "acme", customer: str = "cust-1", currency: str = "USD"
+) -> dict[Account, Decimal]:
+    """Every account of a customer in one currency, folded from the whole log by the domain's
+    postings; every transaction group of the log is checked to balance in each unit first."""
+    postings = logged_postings(ledger)
+    unbalanced = unbalanced_groups(postings)
+    if unbalanced:
+        msg = f"unbalanced transaction groups: {unbalanced}"
+        raise AssertionError(msg)
+    folded = folded_balances(postings, namespace, customer)
+    return {account: folded.get((currency, account), Decimal(0)) for account in Account}
 
 
 def folded_balances(

@@ -43,7 +43,7 @@ _ENCODER = json.JSONEncoder(
 #   and reads the third exactly; NaN, lone surrogates, bad UTF-8 and too deep nesting make orjson
 #   fail. In all those cases the reference parses again and decides (its error, its value).
 #   Duplicate keys: both keep the last.
-# - writing: values holding a float go to the reference (see _writes_like_reference). For the
+# - writing: values holding a float go to the reference (see writes_like_reference). For the
 #   others, OPT_SORT_KEYS orders keys by UTF-8 bytes, which is code point order, and orjson
 #   escapes exactly what the reference does with ensure_ascii=False (a Hypothesis test compares
 #   them on arbitrary JSON values). Values orjson cannot write (integers beyond 64 bits, lone
@@ -75,7 +75,9 @@ def _holds_float(value: Any) -> bool:
     return False
 
 
-def _writes_like_reference(value: Any) -> bool:
+def writes_like_reference(value: Any) -> bool:
+    """Whether orjson writes ``value`` as the reference does: it holds no float (a value orjson
+    parsed holds one exactly where the reference parses it differently or refuses it)."""
     # Floats print differently (1e-08 against 1e-8); canonical values never hold one, but a
     # value that does goes to the reference writer rather than to a second opinion.
     kind = type(value)
@@ -91,7 +93,7 @@ def parse_json(text: str | bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if _writes_like_reference(value):
+        if writes_like_reference(value):
             return value
     return reference_parse_json(text)
 
@@ -105,7 +107,7 @@ def reference_parse_json(text: str | bytes) -> Any:
 
 def canonical_text(value: Any) -> str:
     """The canonical JSON text of a value (``canonical_bytes`` before UTF-8 encoding)."""
-    if not _writes_like_reference(value):
+    if not writes_like_reference(value):
         return reference_canonical_text(value)
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS).decode("utf-8")
@@ -130,7 +132,7 @@ def reference_canonical_text(value: Any) -> str:
 
 def canonical_bytes(value: Any) -> bytes:
     """The canonical bytes of a value: sorted keys, no whitespace, UTF-8."""
-    if not _writes_like_reference(value):
+    if not writes_like_reference(value):
         return reference_canonical_text(value).encode("utf-8")
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS)

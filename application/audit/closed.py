@@ -29,10 +29,21 @@ class RecordedEvent(NamedTuple):
 History = tuple[RecordedEvent, ...]
 
 
+class DuplicatePurchaseError(ValueError):
+    """A purchase closed while one with its id is closed already: an id initiated twice."""
+
+
 class ClosedPurchases(Protocol):
     """Histories of closed purchases, by purchase id as the export writes it."""
 
-    def add(self, purchase_id: str, history: History) -> None: ...
+    def add(self, purchase_id: str, history: History) -> None:
+        """Keep a history; ``DuplicatePurchaseError`` if one is kept under that id already
+        (possibly raised by a later ``add``, for a store that writes in batches)."""
+        ...
+
+    def settle(self) -> None:
+        """Raise ``DuplicatePurchaseError`` now if any ``add`` so far repeated an id."""
+        ...
 
     def take(self, purchase_id: str) -> History | None:
         """Remove and return the purchase's history; None if it is not here."""
@@ -56,7 +67,13 @@ class MemoryClosedPurchases:
         self._histories: dict[str, History] = {}
 
     def add(self, purchase_id: str, history: History) -> None:
+        if purchase_id in self._histories:
+            msg = f"purchase {purchase_id} is closed twice: its id was initiated twice"
+            raise DuplicatePurchaseError(msg)
         self._histories[purchase_id] = history
+
+    def settle(self) -> None:
+        """Every ``add`` checks at once."""
 
     def take(self, purchase_id: str) -> History | None:
         return self._histories.pop(purchase_id, None)

@@ -3,23 +3,30 @@
 Every event is read back exactly as the live path reads it (the event class for its name, upcast
 from its stored class version, validated by the model). A purchase event is applied with
 ``creditledger.domain.purchase.project_purchase`` (the live repository's projector) and booked with
-``creditledger.domain.ledger.postings_for``; a credit-wallet event is applied with the domain's
-``CreditWallet.apply`` and booked with ``wallet_postings``
+``creditledger.domain.ledger.entries_for`` (``postings_for``'s entries, without the routing every
+posting of an event repeats); a credit-wallet event is applied with the domain's
+``CreditWallet.apply`` and booked with ``wallet_entries`` (``wallet_postings``'s)
 (``creditledger.application.audit.wallets``).
 Every event's transaction groups must sum to zero.
 
 The two aggregates are written together where they share a fact, and the fold checks that they
-agree (export format 2): a purchase's ``Initiated`` and its wallet's ``GrantAdded`` (same amount,
-cost basis, priority, expiry, filters, grant time; the wallet of the purchase's customer and
-currency), a ``PurchaseVoided`` and its ``GrantVoided`` (same amount). Each pair is one
-transaction, so in the log the wallet's event comes after its purchase's events of that
-transaction and before any other aggregate's. At the end, per (namespace, customer, currency):
-the ledger's FBO balance equals what remains of the wallet's grants.
+agree (export format 2): a purchase's ``Initiated`` (or an invoice purchase's ``InvoiceCreated``)
+and its wallet's ``GrantAdded`` (same amount, cost basis, priority, expiry, filters, grant time;
+the wallet of the purchase's customer and currency), a ``PurchaseVoided`` and its
+``GrantVoided`` (same amount), a ``PaymentFailed`` that took credit back or a
+``PaymentRefunded`` and its ``GrantRevoked`` (same amount, its cause; format 3). Each pair is
+one transaction, so in the log the wallet's event comes after its purchase's events of that
+transaction and before any other aggregate's (a revocation records its wallet's due expiries
+first). A failure must also say what its wallet's grant consumed, and leave the purchase's open
+receivable at minus that. At the end, per (namespace, customer, currency): the ledger's FBO
+balance equals what remains of the wallet's grants.
 
-Memory: only open purchases stay in memory. A purchase whose status becomes final goes, with its
-history, to a ``ClosedPurchases`` store (``creditledger.application.audit.closed``), and comes back
-only if a later line mentions it (a void of its credit does, once). Wallets keep their open grants
-only (see ``creditledger.application.audit.wallets``). So the fold holds the open purchases, one
+Memory: only open purchases stay in memory. A purchase whose status becomes final (paid, or its
+payment failed) goes, with its history, to a ``ClosedPurchases`` store
+(``creditledger.application.audit.closed``), and comes back only if a later line mentions it (a
+void or a refund of its credit does). Wallets keep their open grants only (see
+``creditledger.application.audit.wallets``); an open purchase keeps its own grant once its
+wallet closed it (it may still fail). So the fold holds the open purchases, one
 wallet per (namespace, customer, currency) with its open grants, one balance per (namespace,
 customer, currency, account), and nothing that grows with the log's length.
 """
@@ -27,17 +34,18 @@ customer, currency, account), and nothing that grows with the log's length.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, assert_never, cast
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from creditledger.application.audit.closed import (
     ClosedPurchases,
+    DuplicatePurchaseError,
     History,
     MemoryClosedPurchases,
     RecordedEvent,
@@ -55,29 +63,35 @@ from creditledger.domain.events import (
     PURCHASE_EVENT_CLASSES,
     WALLET_EVENT_CLASSES,
     GrantAdded,
+    GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     LedgerEvent,
+    PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentSettled,
     PurchaseEvent,
     PurchaseVoided,
     WalletEvent,
 )
 from creditledger.domain.identity import wallet_id_for
-from creditledger.domain.ledger import (
-    Account,
-    Posting,
-    balances,
-    postings_for,
-    unbalanced_groups,
-)
+from creditledger.domain.ledger import Account, Entry, entries_for
 from creditledger.domain.purchase import CreditPurchase, project_purchase
-from creditledger.domain.status import PurchaseStatus
+from creditledger.domain.status import MetaStatus, PurchaseStatus, RevocationCause, Unit
+from creditledger.domain.wallet import Grant
 
 EVENT_CLASS_OF_TYPE: dict[str, type[PurchaseEvent]] = {
     cls.TYPE.value: cls for cls in PURCHASE_EVENT_CLASSES
 }
 WALLET_EVENT_CLASS_OF_TYPE: dict[str, type[WalletEvent]] = {
     cls.TYPE.value: cls for cls in WALLET_EVENT_CLASSES
+}
+
+_TYPE_NAMES: dict[type[PurchaseEvent], str] = {
+    cls: name for name, cls in EVENT_CLASS_OF_TYPE.items()
 }
 
 _Event = TypeVar("_Event", bound=LedgerEvent)
@@ -117,11 +131,25 @@ def replay_history(purchase_id: str, history: History) -> CreditPurchase:
 class _OpenPurchase:
     purchase: CreditPurchase
     history: list[RecordedEvent]
+    closed_grant: Grant | None = None
+    """Its grant, once closed in its wallet (used up, expired, voided): the wallet fold forgets
+    it, but a failure of this still open purchase must agree with what it consumed."""
 
 
 class _Pairing(Enum):
     GRANT = GrantAdded
     VOID = GrantVoided
+    REVOKE = GrantRevoked
+
+
+_PairedEvent = Initiated | InvoiceCreated | PurchaseVoided | PaymentFailed | PaymentRefunded
+"""A purchase event whose wallet event is written with it."""
+
+_PAIRED_SOURCES = {
+    GrantAdded: "Initiated or InvoiceCreated",
+    GrantVoided: "PurchaseVoided",
+    GrantRevoked: "PaymentFailed or PaymentRefunded",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +158,9 @@ class _Awaited:
 
     pairing: _Pairing
     position: int
-    event: Initiated | PurchaseVoided
+    event: _PairedEvent
+    initiated: Initiated
+    """The purchase's terms (its wallet, the grant's terms)."""
 
     @property
     def purchase_id(self) -> UUID:
@@ -143,8 +173,57 @@ class _Awaited:
             f"{self.position} has no {wanted} written with it"
         )
 
+    @classmethod
+    def after(cls, event: PurchaseEvent, position: int, initiated: Initiated) -> _Awaited | None:
+        """What ``event`` awaits: the wallet event written in its transaction, if any."""
+        match event:
+            case Initiated():
+                # An invoice purchase grants when its invoice exists, not at initiation.
+                if event.credit_grant_transaction_group_id is None:
+                    return None
+                return cls(_Pairing.GRANT, position, event, initiated)
+            case InvoiceCreated():
+                return cls(_Pairing.GRANT, position, event, initiated)
+            case PurchaseVoided():
+                return cls(_Pairing.VOID, position, event, initiated)
+            case PaymentFailed():
+                # The wallet records nothing when nothing remained to take back.
+                if event.revoked <= 0:
+                    return None
+                return cls(_Pairing.REVOKE, position, event, initiated)
+            case PaymentRefunded():
+                return cls(_Pairing.REVOKE, position, event, initiated)
+            case PaymentAuthorized() | PaymentSettled():
+                return None
+            case _:
+                assert_never(event)
+
+    def expected(self) -> list[tuple[str, object]]:
+        """What the wallet event must say, member by member, besides its wallet."""
+        event, initiated = self.event, self.initiated
+        match event:
+            case Initiated() | InvoiceCreated():
+                return [
+                    ("amount", initiated.credit_amount),
+                    ("cost_basis", initiated.cost_basis),
+                    ("priority", initiated.priority),
+                    ("expires_at", initiated.expires_at),
+                    ("feature_filters", initiated.feature_filters),
+                    ("granted_at", event.granted_at),
+                ]
+            case PurchaseVoided():
+                return [("amount", event.amount)]
+            case PaymentFailed():
+                return [("amount", event.revoked), ("cause", RevocationCause.PAYMENT_FAILED)]
+            case PaymentRefunded():
+                return [("amount", event.amount), ("cause", RevocationCause.REFUND)]
+            case _:
+                assert_never(event)
+
 
 _DomainBalanceKey = tuple[str, str, str, Account]
+
+_UNIT_OF: dict[Account, Unit] = {account: account.unit for account in Account}
 
 
 class LedgerFold:
@@ -160,17 +239,33 @@ class LedgerFold:
         partial_history_allowed: bool,
         closed: ClosedPurchases | None = None,
         wallets: bool = True,
+        new_ids_checked_late: bool = False,
     ) -> None:
         """``wallets``: the export holds the credit wallets' events (format 2), so every grant
-        and void of a purchase must come with its wallet's; a version 1 file has none."""
+        and void of a purchase must come with its wallet's; a version 1 file has none.
+
+        ``new_ids_checked_late``: a purchase's first line (version 1) is not looked up among the
+        closed purchases, which a valid log never needs (its id is new) and which costs a read of
+        the scratch file per purchase. A reused id is still found, later: when the second
+        purchase closes (``ClosedPurchases.add`` refuses an id it holds) or at ``finish`` (an
+        open id that is also closed), and fails, though not at the line where a fold that looks
+        it up fails. So use it only where a failure is then verified again without it (the fast
+        path of ``creditledger.infrastructure.audit.jobs.verify_file``)."""
         # An export that starts after the beginning of the log meets purchases in the middle of
         # their history: those are set aside. In a whole-log export that is a gap: an error.
         self.partial_history_allowed = partial_history_allowed
         self.partial: set[str] = set()
         self.partial_events = 0
         self.with_wallets = wallets
-        self.wallets = WalletFold(partial_history_allowed=partial_history_allowed)
+        self.wallets = WalletFold(
+            partial_history_allowed=partial_history_allowed, on_forget=self._grant_closed
+        )
+        self.failures = 0
+        """Failed payments checked: each left owed exactly what was consumed."""
+        self.owed_after_failures: dict[str, Decimal] = {}
+        """Per currency: the credit consumed before those failures, still owed."""
         self._awaited: _Awaited | None = None
+        self._new_ids_checked_late = new_ids_checked_late
         self._open: dict[str, _OpenPurchase] = {}
         self._closed: ClosedPurchases = closed if closed is not None else MemoryClosedPurchases()
         self._closed_statuses: Counter[str] = Counter()
@@ -197,13 +292,13 @@ class LedgerFold:
         if purchase_id in self.partial:
             self.partial_events += 1
             return
-        entry = self._open.get(purchase_id) or self._reopened(purchase_id)
+        entry = self._entry(purchase_id, version)
         purchase = entry.purchase if entry is not None else None
         if purchase is None and version > 1 and self.partial_history_allowed:
             self.partial.add(purchase_id)
             self.partial_events += 1
             return
-        recorded = RecordedEvent(position, version, cls.TYPE.value, data)
+        recorded = RecordedEvent(position, version, _TYPE_NAMES[cls], data)
         try:
             event = decode_event(cls, purchase_id, version, dict(data))
         except (ValidationError, TypeError, ValueError, AttributeError) as error:
@@ -223,7 +318,8 @@ class LedgerFold:
             purchase = project_purchase(purchase, (event,))
             if purchase is None:  # pragma: no cover - one event always makes a purchase
                 raise fail("invalid_event_data", "no purchase", position)
-            postings = postings_for(purchase.intent, event)
+            intent = purchase.intent
+            entries = entries_for(intent, event)
         except LedgerError as error:
             raise fail(
                 error.code,
@@ -240,19 +336,27 @@ class LedgerFold:
                 f"{error}",
                 position,
             ) from None
-        self._book(position, postings, self._balances)
-        if self.with_wallets and isinstance(event, Initiated | PurchaseVoided):
-            pairing = _Pairing.GRANT if isinstance(event, Initiated) else _Pairing.VOID
-            self._awaited = _Awaited(pairing, position, event)
+        routing = (intent.namespace, intent.customer_id, intent.currency)
+        self._book(position, routing, entries, self._balances)
         if entry is None:
             entry = self._open[purchase_id] = _OpenPurchase(purchase, [recorded])
         else:
             entry.history.append(recorded)
-        if purchase.status is PurchaseStatus.FINAL:
-            # Final accepts no further event: out of memory until a line mentions it again.
-            del self._open[purchase_id]
+        self._shared_facts(position, purchase, event, entry.history)
+        if purchase.status is not None and purchase.status.meta is MetaStatus.FINAL:
+            self._close(position, purchase_id, entry, purchase.status)
+
+    def _close(
+        self, position: int, purchase_id: str, entry: _OpenPurchase, status: PurchaseStatus
+    ) -> None:
+        """Final (paid, or its payment failed) accepts no payment event any more: out of memory
+        until a line mentions it again (a void or a refund does)."""
+        del self._open[purchase_id]
+        try:
             self._closed.add(purchase_id, tuple(entry.history))
-            self._closed_statuses[purchase.status.value] += 1
+        except DuplicatePurchaseError as error:
+            raise fail("event_sequence_broken", str(error), position) from None
+        self._closed_statuses[status.value] += 1
 
     def apply_wallet_event(
         self,
@@ -275,7 +379,7 @@ class LedgerFold:
             ) from None
         terms = self._paired(position, event)
         try:
-            postings = self.wallets.apply(position, wallet_id, event, terms)
+            entries = self.wallets.apply(position, wallet_id, event, terms)
         except ValueError as error:
             # As for purchases: facts the model lets through that the domain cannot compute with.
             raise fail(
@@ -283,8 +387,9 @@ class LedgerFold:
                 f"{cls.TYPE.value} v{version} of wallet {wallet_id} cannot be replayed: {error}",
                 position,
             ) from None
-        if postings is not None:
-            self._book(position, postings, self._wallet_balances)
+        if entries is not None:
+            routing = (event.namespace, event.customer_id, event.currency)
+            self._book(position, routing, entries, self._wallet_balances)
 
     def _paired(self, position: int, event: WalletEvent) -> Initiated | None:
         """Check a wallet event against the purchase event it must come with, if any; for a
@@ -293,7 +398,7 @@ class LedgerFold:
         if not self.with_wallets:  # pragma: no cover - a version 1 line cannot be a wallet's
             return None
         if awaited is None:
-            if not isinstance(event, GrantAdded | GrantVoided):
+            if not isinstance(event, GrantAdded | GrantVoided | GrantRevoked):
                 return None
             purchase_id = str(event.purchase_id)
             if self.partial_history_allowed and (
@@ -301,41 +406,36 @@ class LedgerFold:
             ):
                 # Its purchase's events lie before the export's start.
                 return None
-            source = "Initiated" if isinstance(event, GrantAdded) else "PurchaseVoided"
-            pairing = "grant" if isinstance(event, GrantAdded) else "void"
+            pairing = _Pairing(type(event)).name.lower()
             raise fail(
                 f"{pairing}_unmatched",
                 f"{event.TYPE.value} v{event.originator_version} of wallet {event.originator_id} "
-                f"for purchase {event.purchase_id} is not written with its purchase's {source}",
+                f"for purchase {event.purchase_id} is not written with its purchase's "
+                f"{_PAIRED_SOURCES[type(event)]}",
                 position,
             )
+        initiated = awaited.initiated
+        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+        if (
+            awaited.pairing is _Pairing.REVOKE
+            and isinstance(event, GrantExpired)
+            and event.originator_id == wanted
+        ):
+            # A revocation records the expiries due in its wallet first, in its transaction.
+            self._awaited = awaited
+            return None
         if not isinstance(event, awaited.pairing.value) or event.purchase_id != awaited.purchase_id:
             raise fail(
                 f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
             )
-        purchase_event = awaited.event
-        initiated = (
-            purchase_event if isinstance(purchase_event, Initiated) else self._terms_of(awaited)
-        )
-        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
         differences: list[tuple[str, object, object]] = []
         if event.originator_id != wanted:
             differences.append(("wallet", event.originator_id, wanted))
-        if isinstance(event, GrantAdded):
-            differences += [
-                (name, getattr(event, name), expected)
-                for name, expected in (
-                    ("amount", initiated.credit_amount),
-                    ("cost_basis", initiated.cost_basis),
-                    ("priority", initiated.priority),
-                    ("expires_at", initiated.expires_at),
-                    ("feature_filters", initiated.feature_filters),
-                    ("granted_at", initiated.granted_at),
-                )
-                if getattr(event, name) != expected
-            ]
-        elif isinstance(purchase_event, PurchaseVoided) and event.amount != purchase_event.amount:
-            differences.append(("amount", event.amount, purchase_event.amount))
+        differences += [
+            (name, getattr(event, name), expected)
+            for name, expected in awaited.expected()
+            if getattr(event, name) != expected
+        ]
         if differences:
             pairing = awaited.pairing.name.lower()
             shown = "; ".join(
@@ -345,31 +445,137 @@ class LedgerFold:
             raise fail(
                 f"{pairing}_mismatch",
                 f"{event.TYPE.value} v{event.originator_version} for purchase "
-                f"{event.purchase_id} does not match its purchase's {purchase_event.TYPE.value} "
+                f"{event.purchase_id} does not match its purchase's {awaited.event.TYPE.value} "
                 f"(position {awaited.position}): {shown}",
                 position,
             )
         return initiated if isinstance(event, GrantAdded) else None
 
-    def _terms_of(self, awaited: _Awaited) -> Initiated:
-        purchase = self.purchase(str(awaited.purchase_id))
-        if purchase is None:  # pragma: no cover - the void was just applied to it
-            raise fail("event_sequence_broken", awaited.describe(), awaited.position)
-        return purchase.intent
-
-    def _book(
-        self, position: int, postings: list[Posting], totals: dict[_DomainBalanceKey, Decimal]
+    def _shared_facts(
+        self,
+        position: int,
+        purchase: CreditPurchase,
+        event: PurchaseEvent,
+        history: list[RecordedEvent],
     ) -> None:
-        unbalanced = unbalanced_groups(postings)
-        if unbalanced:
-            group, total = next(iter(unbalanced.items()))
+        """What a purchase event shares with its wallet: the wallet event written with it (checked
+        when it comes), and what a failure says the customer consumed."""
+        if self.with_wallets:
+            awaiting = _Awaited.after(event, position, purchase.intent)
+            if awaiting is not None:
+                self._awaited = awaiting
+        if isinstance(event, PaymentFailed):
+            self._check_failure(position, purchase, event, history)
+
+    def _check_failure(
+        self,
+        position: int,
+        purchase: CreditPurchase,
+        event: PaymentFailed,
+        history: list[RecordedEvent],
+    ) -> None:
+        """A failed payment leaves owed exactly what was consumed: the failure says what its
+        wallet's grant consumed, and the purchase's open receivable (its postings over its whole
+        history) is minus that."""
+        grant = self._grant_of(purchase)
+        if grant is not None and grant.consumed != event.consumed:
             raise fail(
-                "unbalanced_transaction_group",
-                f"transaction group {group} sums to {total}, not zero",
+                "failure_mismatch",
+                f"PaymentFailed v{event.originator_version} of purchase {purchase.id} says "
+                f"{event.consumed} was consumed, its wallet's grant says {grant.consumed}",
                 position,
             )
+        purchase_id = str(purchase.id)
+        receivable = sum(
+            (
+                entry.amount
+                for recorded in history
+                for entry in entries_for(
+                    purchase.intent,
+                    decode_event(
+                        EVENT_CLASS_OF_TYPE[recorded.type],
+                        purchase_id,
+                        recorded.version,
+                        dict(recorded.data),
+                    ),
+                )
+                if entry.account is Account.CUSTOMER_RECEIVABLE_OPEN
+            ),
+            Decimal(0),
+        )
+        if receivable != -event.consumed:
+            raise fail(
+                "receivable_mismatch",
+                f"purchase {purchase.id}'s open receivable after its failure is {receivable}, "
+                f"not minus the {event.consumed} consumed",
+                position,
+            )
+        self.failures += 1
+        currency = purchase.intent.currency
+        owed = self.owed_after_failures
+        owed[currency] = owed.get(currency, Decimal(0)) + event.consumed
+
+    def _grant_of(self, purchase: CreditPurchase) -> Grant | None:
+        """The purchase's grant as its wallet holds it (None: nothing granted, or its wallet is
+        set aside in a partial export)."""
+        if not self.with_wallets or purchase.granted is None:
+            return None
+        intent = purchase.intent
+        wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+        grant = self.wallets.grant(str(wallet_id), purchase.id)
+        if grant is not None:
+            return grant
+        entry = self._open.get(str(purchase.id))
+        return entry.closed_grant if entry is not None else None
+
+    def _grant_closed(self, purchase_id: UUID, grant: Grant) -> None:
+        """The wallet fold forgets a closed grant: an open purchase keeps it (it may still fail)."""
+        entry = self._open.get(str(purchase_id))
+        if entry is not None:
+            entry.closed_grant = grant
+
+    def _book(
+        self,
+        position: int,
+        routing: tuple[str, str, str],
+        entries: list[Entry],
+        totals: dict[_DomainBalanceKey, Decimal],
+    ) -> None:
+        """Book one event's entries for (namespace, customer, currency) ``routing``: each
+        transaction group must sum to zero. Sums as ``unbalanced_groups`` and ``balances`` of
+        the event's postings would (from zero, in entry order), so balances are the same."""
+        zero = Decimal(0)
+        moves: dict[Account, Decimal] = {}
+        for _, account, amount in entries:
+            moves[account] = moves.get(account, zero) + amount
+        # Each group must sum to zero in each unit, as ``unbalanced_groups`` sums (per (group,
+        # unit), the first non-zero sum in the order the entries first name it is reported).
+        # Most events book one group of two entries of one unit sharing one id object: spared
+        # hashing it (a UUID hashes in Python).
+        sums: Iterable[tuple[UUID, Decimal]]
+        if (
+            len(entries) == 2
+            and entries[0][0] is entries[1][0]
+            and _UNIT_OF[entries[0][1]] is _UNIT_OF[entries[1][1]]
+        ):
+            sums = ((entries[0][0], zero + entries[0][2] + entries[1][2]),)
+        else:
+            groups: dict[tuple[UUID, Unit], Decimal] = {}
+            for group, account, amount in entries:
+                in_unit = (group, _UNIT_OF[account])
+                groups[in_unit] = groups.get(in_unit, zero) + amount
+            sums = ((group, total) for (group, _), total in groups.items())
+        for group, total in sums:
+            if total != 0:
+                raise fail(
+                    "unbalanced_transaction_group",
+                    f"transaction group {group} sums to {total}, not zero",
+                    position,
+                )
         moved = self._balance_positions
-        for key, amount in balances(postings).items():
+        namespace, customer, currency = routing
+        for account, amount in moves.items():
+            key = (namespace, customer, currency, account)
             totals[key] = totals[key] + amount if key in totals else amount
             moved[key] = position
 
@@ -380,6 +586,18 @@ class LedgerFold:
             raise fail(
                 f"{awaited.pairing.name.lower()}_missing", awaited.describe(), awaited.position
             )
+        if self._new_ids_checked_late:
+            try:
+                self._closed.settle()
+            except DuplicatePurchaseError as error:
+                raise fail("event_sequence_broken", str(error)) from None
+            for purchase_id, entry in self._open.items():
+                if self._closed.get(purchase_id) is not None:
+                    raise fail(
+                        "event_sequence_broken",
+                        f"purchase {purchase_id} is initiated again after it was closed",
+                        entry.history[0].position,
+                    )
         if not self.with_wallets or self.partial_history_allowed:
             # A partial export has partial balances and wallets: nothing to equate.
             return
@@ -413,6 +631,13 @@ class LedgerFold:
             f"{remaining.get(key, zero)}",
             position,
         )
+
+    def _entry(self, purchase_id: str, version: int) -> _OpenPurchase | None:
+        """The open purchase a line of ``version`` applies to, reopened if closed; None if new."""
+        entry = self._open.get(purchase_id)
+        if entry is None and not (version == 1 and self._new_ids_checked_late):
+            entry = self._reopened(purchase_id)
+        return entry
 
     def _reopened(self, purchase_id: str) -> _OpenPurchase | None:
         """A closed purchase a line mentions again, back in memory (None if it is not closed)."""

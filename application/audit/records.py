@@ -17,10 +17,32 @@ from creditledger.application.audit.canonical import canonical_text
 from creditledger.application.audit.chain import is_chain_hash
 
 FORMAT: Final = "creditledger-audit-export"
-FORMAT_VERSION: Final = 2
-"""Version 2 adds the credit wallets' event lines (``wallet_id``); a purchase's line is as in 1."""
-READABLE_FORMAT_VERSIONS: Final = frozenset({1, 2})
-"""Version 1 files (written before wallets existed: purchase lines only) still verify."""
+FORMAT_VERSION: Final = 3
+"""Version 2 adds the credit wallets' event lines (``wallet_id``); a purchase's line is as in 1.
+Version 3 adds event types (invoice, payment failure, refund, revocation) and books postings in
+credit and cash units; its lines are shaped as in version 2."""
+READABLE_FORMAT_VERSIONS: Final = frozenset({1, 2, 3})
+"""Version 1 files (written before wallets existed: purchase lines only) and version 2 files
+(before invoices, failures and refunds) still verify, with the current posting rules."""
+WALLETS_FORMAT_VERSION: Final = 2
+"""The first version with wallet lines."""
+
+EVENT_TYPES_SINCE: Final = {
+    "Initiated": 1,
+    "PaymentAuthorized": 1,
+    "PaymentSettled": 1,
+    "PurchaseVoided": 1,
+    "GrantAdded": 2,
+    "CreditsConsumed": 2,
+    "GrantExpired": 2,
+    "GrantVoided": 2,
+    "InvoiceCreated": 3,
+    "PaymentFailed": 3,
+    "PaymentRefunded": 3,
+    "GrantRevoked": 3,
+}
+"""The format version that introduced each event type: an older file cannot hold it (its
+exporter could not have written it), so verify refuses it there (``unknown_event_type``)."""
 
 
 class Aggregate(StrEnum):

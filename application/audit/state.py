@@ -19,9 +19,9 @@ from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from creditledger.application.projections.rows import PurchaseState
-from creditledger.application.purchase_view import PurchaseView
+from creditledger.application.purchase_view import PaymentFailureView, PurchaseView
 from creditledger.domain.errors import EventSequenceError
-from creditledger.domain.events import PurchaseEvent
+from creditledger.domain.events import PaymentFailed, PurchaseEvent
 from creditledger.domain.purchase import CreditPurchase
 from creditledger.domain.status import PaymentStatus
 
@@ -50,16 +50,25 @@ def state_of_purchase(purchase: CreditPurchase) -> PurchaseState:
         cost_basis=intent.cost_basis,
         status=purchase.status,
         version=purchase.version,
-        credit_grant_transaction_group_id=intent.credit_grant_transaction_group_id,
-        granted_at=intent.granted_at,
+        credit_grant_transaction_group_id=purchase.granted[0] if purchase.granted else None,
+        granted_at=purchase.granted[1] if purchase.granted else None,
         **_payment_fields(payment),
+        invoice_id=purchase.invoice.invoice_id if purchase.invoice else None,
+        line_id=purchase.invoice.line_id if purchase.invoice else None,
+        **_failure_fields(purchase.failure),
+        refunded=purchase.refunded,
+        refunded_cash=purchase.refunded_cash,
+        refunds=len(purchase.refunds),
     )
 
 
 def state_of_view(view: PurchaseView) -> PurchaseState:
     """From the purchase view the live queries return."""
-    payment = view.realizations.external_payment
-    grant = view.realizations.credit_grant
+    realizations = view.realizations
+    payment = realizations.external_payment or realizations.invoice_payment
+    grant = realizations.credit_grant
+    invoice = realizations.invoice
+    refunds = realizations.refunds
     return PurchaseState(
         namespace=view.namespace,
         purchase_id=view.id,
@@ -70,9 +79,15 @@ def state_of_view(view: PurchaseView) -> PurchaseState:
         cost_basis=view.cost_basis,
         status=view.status,
         version=view.version,
-        credit_grant_transaction_group_id=grant.transaction_group_id,
-        granted_at=grant.granted_at,
+        credit_grant_transaction_group_id=grant.transaction_group_id if grant else None,
+        granted_at=grant.granted_at if grant else None,
         **_payment_fields(payment),
+        invoice_id=invoice.invoice_id if invoice else None,
+        line_id=invoice.line_id if invoice else None,
+        **_failure_fields(realizations.payment_failure),
+        refunded=refunds.amount if refunds else Decimal(0),
+        refunded_cash=refunds.cash_amount if refunds else Decimal(0),
+        refunds=refunds.count if refunds else 0,
     )
 
 
@@ -107,6 +122,22 @@ def _payment_fields(payment: _Payment | None) -> dict[str, Any]:
         "authorized_at": payment.authorized.at if payment else None,
         "settled_transaction_group_id": settled.transaction_group_id if settled else None,
         "settled_at": settled.at if settled else None,
+    }
+
+
+def _failure_fields(failure: PaymentFailed | PaymentFailureView | None) -> dict[str, Any]:
+    if failure is None:
+        return {
+            "failure_transaction_group_id": None,
+            "failed_at": None,
+            "failure_reason": None,
+            "owed": None,
+        }
+    return {
+        "failure_transaction_group_id": failure.transaction_group_id,
+        "failed_at": failure.at,
+        "failure_reason": failure.reason,
+        "owed": failure.consumed if isinstance(failure, PaymentFailed) else failure.owed,
     }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from creditledger.application.audit.canonical import (
     NotCanonicalError,
@@ -35,8 +34,9 @@ class StoredEntry:
     """One event as the store holds it, at its position in the log."""
 
     position: int
-    aggregate_id: UUID
-    """The purchase's or the credit wallet's id (the store's originator id)."""
+    aggregate_id: str
+    """The purchase's or the credit wallet's id (the store's originator id), lowercase
+    hyphenated, as the export writes it."""
     version: int
     topic: str
     state: bytes
@@ -51,7 +51,7 @@ class UnreadableEventError(Exception):
         super().__init__(f"stored event at position {position} is unreadable: {reason}")
 
 
-NamespaceLookup = Callable[[UUID], "str | None"]
+NamespaceLookup = Callable[[str], "str | None"]
 """The namespace a purchase's stored ``Initiated`` event (version 1) names, or None."""
 
 REMEMBERED_NAMESPACES = 100_000
@@ -67,7 +67,7 @@ class Transcriber:
     """
 
     def __init__(self, lookup: NamespaceLookup | None = None) -> None:
-        self._namespaces: dict[UUID, str] = {}
+        self._namespaces: dict[str, str] = {}
         self._lookup = lookup
 
     def event_object(self, entry: StoredEntry) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class Transcriber:
         return event_object(
             position=entry.position,
             aggregate=aggregate,
-            aggregate_id=str(entry.aggregate_id),
+            aggregate_id=entry.aggregate_id,
             version=entry.version,
             type_=TYPE_OF_TOPIC.get(entry.topic, entry.topic),
             namespace=namespace,
@@ -102,14 +102,14 @@ class Transcriber:
             data=data,
         )
 
-    def _remember(self, purchase_id: UUID, namespace: str) -> None:
+    def _remember(self, purchase_id: str, namespace: str) -> None:
         namespaces = self._namespaces
         namespaces[purchase_id] = namespace
         if self._lookup is not None and len(namespaces) > REMEMBERED_NAMESPACES:
             # Oldest first (dicts keep insertion order): the purchases least likely to move again.
             del namespaces[next(iter(namespaces))]
 
-    def _namespace_of(self, purchase_id: UUID) -> str | None:
+    def _namespace_of(self, purchase_id: str) -> str | None:
         namespace = self._namespaces.get(purchase_id)
         if namespace is None and self._lookup is not None:
             # Its Initiated event precedes it in the log (version 1 commits first), so the store

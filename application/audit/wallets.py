@@ -5,12 +5,12 @@ more than a grant holds, or from a grant expired, voided or used up; an expiry o
 or at the wrong time; a void of the wrong amount; a version gap. The fold adds what the aggregate
 takes on trust from its own decisions: each event names its wallet's namespace, customer and
 currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
-consumption happens at its recording time and states the balance left after it. Postings come from
-``creditledger.domain.ledger.wallet_postings``, with each grant's terms (its purchase's
-``Initiated``, matched when the grant was added: ``creditledger.application.audit.fold``).
+consumption happens at its recording time and states the balance left after it. Ledger entries
+come from ``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing;
+a grant's terms route a posting by cost basis, which balances do not need).
 
 Memory: one ``CreditWallet`` per (namespace, customer, currency) met, holding only its *open*
-grants (something can still be drawn from or forfeited) with their purchase terms. A grant used
+grants (something can still be drawn from or forfeited). A grant used
 up, expired or voided can never move again, so the fold forgets it (the aggregate would keep it
 forever, and every keyed consumption's record for retries, which an auditor does not answer). So
 memory grows with the number of wallets and of grants still open, not with the log's length.
@@ -18,6 +18,7 @@ memory grows with the number of wallets and of grants still open, not with the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import assert_never
@@ -29,13 +30,14 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     WalletEvent,
 )
 from creditledger.domain.identity import wallet_id_for
-from creditledger.domain.ledger import Posting, wallet_postings
-from creditledger.domain.wallet import CreditWallet
+from creditledger.domain.ledger import Entry, wallet_entries
+from creditledger.domain.wallet import CreditWallet, Grant
 
 ZERO = Decimal(0)
 
@@ -46,8 +48,6 @@ WalletKey = tuple[str, str, str]
 @dataclass(slots=True)
 class _FoldedWallet:
     wallet: CreditWallet
-    terms: dict[UUID, Initiated]
-    """The open grants' purchase terms (``wallet_postings`` routes each posting by them)."""
 
     @property
     def key(self) -> WalletKey:
@@ -61,18 +61,25 @@ class WalletFold:
     Wallets are keyed by their id exactly as the export writes it (lowercase, hyphenated).
     """
 
-    def __init__(self, *, partial_history_allowed: bool) -> None:
+    def __init__(
+        self,
+        *,
+        partial_history_allowed: bool,
+        on_forget: Callable[[UUID, Grant], None] | None = None,
+    ) -> None:
+        """``on_forget``: told of each closed grant the fold forgets, as it was last."""
         # As for purchases: an export starting after the log's beginning meets wallets in the
         # middle of their history; those are set aside (their balances are not compared).
         self.partial_history_allowed = partial_history_allowed
+        self._on_forget = on_forget
         self.partial: set[str] = set()
         self.partial_events = 0
         self._wallets: dict[str, _FoldedWallet] = {}
 
     def apply(
         self, position: int, wallet_id: str, event: WalletEvent, terms: Initiated | None
-    ) -> list[Posting] | None:
-        """Replay one event; its postings, or None if its wallet's history is partial.
+    ) -> list[Entry] | None:
+        """Replay one event; its ledger entries, or None if its wallet's history is partial.
 
         ``terms``: for a ``GrantAdded``, its purchase's ``Initiated`` (None only when that lies
         before a partial export's start). Raises ``VerificationFailedError`` naming ``position``.
@@ -107,11 +114,9 @@ class WalletFold:
                 f"({wallet.updated_at.isoformat()})",
                 position,
             )
-        if isinstance(event, GrantAdded) and terms is not None:
-            folded.terms[event.purchase_id] = terms
         try:
             wallet.apply(event)
-            postings = wallet_postings(event, folded.terms.__getitem__)
+            entries = [entry for _, _, entry in wallet_entries(event)]
         except CreditsNotGrantedError as error:
             # The fold forgets closed grants: say what the aggregate would have said of one.
             raise fail(
@@ -131,7 +136,7 @@ class WalletFold:
         if isinstance(event, CreditsConsumed):
             self._check_consumption(position, wallet_id, folded, event)
         self._forget_closed(folded, event)
-        return postings
+        return entries
 
     def _new_wallet(self, position: int, wallet_id: str, event: WalletEvent) -> _FoldedWallet:
         if str(event.originator_id) != wallet_id:
@@ -151,7 +156,7 @@ class WalletFold:
         wallet = CreditWallet(
             event.originator_id, event.namespace, event.customer_id, event.currency
         )
-        folded = self._wallets[wallet_id] = _FoldedWallet(wallet, {})
+        folded = self._wallets[wallet_id] = _FoldedWallet(wallet)
         return folded
 
     def _set_aside(self, wallet_id: str) -> None:
@@ -181,8 +186,12 @@ class WalletFold:
                 position,
             )
 
-    @staticmethod
-    def _forget_closed(folded: _FoldedWallet, event: WalletEvent) -> None:
+    def grant(self, wallet_id: str, purchase_id: UUID) -> Grant | None:
+        """A grant the fold still holds (None once closed and forgotten, or never met)."""
+        folded = self._wallets.get(wallet_id)
+        return folded.wallet.grants.get(purchase_id) if folded is not None else None
+
+    def _forget_closed(self, folded: _FoldedWallet, event: WalletEvent) -> None:
         match event:
             case GrantAdded():
                 return
@@ -190,7 +199,7 @@ class WalletFold:
                 touched = [allocation.purchase_id for allocation in event.allocations]
                 # Records for answering retries: an auditor answers none.
                 folded.wallet.consumptions.clear()
-            case GrantExpired() | GrantVoided():
+            case GrantExpired() | GrantVoided() | GrantRevoked():
                 touched = [event.purchase_id]
             case _:
                 assert_never(event)
@@ -200,7 +209,8 @@ class WalletFold:
             # The aggregate's own criterion for a grant that can no longer move.
             if grant is not None and (grant.closed or grant.remaining <= 0):
                 del grants[purchase_id]
-                folded.terms.pop(purchase_id, None)
+                if self._on_forget is not None:
+                    self._on_forget(purchase_id, grant)
 
     # -- what the fold adds up to ---------------------------------------------------------------
 

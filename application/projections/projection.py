@@ -46,6 +46,11 @@ LogEntry = Recorded | WalletRecorded
 """What the projector is handed for each position of the log."""
 
 
+TERMS_CACHED = 10_000
+"""Initiated events a ``PurchaseTerms`` keeps (about 3 KB each): a constant of the projector's
+memory (issue 14), enough for payments that follow their purchase by thousands of purchases."""
+
+
 class PurchaseTerms:
     """Each purchase's initiation facts, looked up by id, with a bounded cache.
 
@@ -54,7 +59,9 @@ class PurchaseTerms:
     rebuilt alone does not depend on any other view being up to date.
     """
 
-    def __init__(self, load: Callable[[UUID], Initiated | None], *, capacity: int = 20_000) -> None:
+    def __init__(
+        self, load: Callable[[UUID], Initiated | None], *, capacity: int = TERMS_CACHED
+    ) -> None:
         self._load = load
         self._capacity = capacity
         self._cache: OrderedDict[UUID, Initiated] = OrderedDict()

@@ -93,19 +93,30 @@ class Projector:
                     [r for r in wanted if isinstance(r, WalletRecorded)], self.terms, store
                 )
                 active.append((projection, name))
-        for recorded in batch:
-            takers = [
-                projection
-                for projection, name in active
-                if positions[name] < recorded.position <= limits[name]
-            ]
-            if not takers:
-                continue
-            if isinstance(recorded, WalletRecorded):
-                for projection in takers:
-                    projection.apply_wallet(recorded, self.terms, store)
-                continue
-            terms = self.terms.of(recorded.event)
-            for projection in takers:
-                projection.apply(recorded, terms, store)
+        if all(positions[name] < batch[0].position and limits[name] >= last for _, name in active):
+            # The usual batch: every model is behind all of it, so each event goes to each model
+            # (no per-event position checks).
+            takers = [projection for projection, _ in active]
+            for recorded in batch:
+                self._apply_one(recorded, takers, store)
+        else:
+            for recorded in batch:
+                takers = [
+                    projection
+                    for projection, name in active
+                    if positions[name] < recorded.position <= limits[name]
+                ]
+                if takers:
+                    self._apply_one(recorded, takers, store)
         return {name: max(positions[name], min(last, limits[name])) for name in self.names}
+
+    def _apply_one(
+        self, recorded: LogEntry, takers: Sequence[Projection], store: ReadModelTransaction
+    ) -> None:
+        if isinstance(recorded, WalletRecorded):
+            for projection in takers:
+                projection.apply_wallet(recorded, self.terms, store)
+            return
+        terms = self.terms.of(recorded.event)
+        for projection in takers:
+            projection.apply(recorded, terms, store)

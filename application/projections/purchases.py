@@ -21,9 +21,12 @@ from creditledger.application.purchase_view import (
     CreditGrantView,
     ExpiryView,
     ExternalPaymentView,
+    InvoiceView,
     LedgerReferenceView,
+    PaymentFailureView,
     PurchaseView,
     RealizationsView,
+    RefundsView,
     SettlementView,
     VoidView,
 )
@@ -31,16 +34,20 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseVoided,
     WalletEvent,
 )
 from creditledger.domain.money import payment_amount, round_money
 from creditledger.domain.rules import STATUS_AFTER, status_after
-from creditledger.domain.status import PaymentStatus
+from creditledger.domain.status import PaymentStatus, SettlementType
 
 
 class PurchasesProjection(Projection):
@@ -104,6 +111,41 @@ class PurchasesProjection(Projection):
                     void_reason=event.reason,
                     expiry_due=False,
                 )
+            case InvoiceCreated():
+                row = evolve(
+                    row,
+                    invoice_id=event.invoice_id,
+                    line_id=event.line_id,
+                    invoice_created_at=event.timestamp,
+                    credit_grant_transaction_group_id=event.credit_grant_transaction_group_id,
+                    granted_at=event.granted_at,
+                    expiry_due=row.expires_at is not None,
+                )
+            case PaymentFailed():
+                row = evolve(
+                    row,
+                    payment_status=(
+                        PaymentStatus.FAILED if row.payment_status is not None else None
+                    ),
+                    failure_transaction_group_id=event.transaction_group_id,
+                    failed_at=event.at,
+                    failure_reason=event.reason,
+                    failure_reference=event.external_reference,
+                    owed=event.consumed,
+                    revoked=event.revoked,
+                    released=event.released,
+                    expiry_due=False,
+                )
+            case PaymentRefunded():
+                row = evolve(
+                    row,
+                    refunded=row.refunded + event.amount,
+                    refunded_cash=row.refunded_cash + event.cash_amount,
+                    refunds=row.refunds + 1,
+                    last_refund_transaction_group_id=event.transaction_group_id,
+                    last_refunded_at=event.at,
+                )
+                row = evolve(row, expiry_due=row.expiry_due and _left(row) > 0)
             case _:
                 assert_never(event)
         store.put(Tables.PURCHASES, row)
@@ -121,16 +163,16 @@ class PurchasesProjection(Projection):
     ) -> None:
         event = recorded.event
         match event:
-            case GrantAdded() | GrantVoided():
-                return  # the purchase's own Initiated and PurchaseVoided carry these
+            case GrantAdded() | GrantVoided() | GrantRevoked():
+                # The purchase's own events carry these (Initiated or InvoiceCreated,
+                # PurchaseVoided, PaymentFailed or PaymentRefunded).
+                return
             case CreditsConsumed():
                 for allocation in event.allocations:
                     row = self._row(store, allocation.purchase_id, recorded)
-                    consumed = row.consumed + allocation.amount
-                    left = row.credit_amount - consumed - row.voided - row.expired
+                    row = evolve(row, consumed=row.consumed + allocation.amount)
                     store.put(
-                        Tables.PURCHASES,
-                        evolve(row, consumed=consumed, expiry_due=row.expiry_due and left > 0),
+                        Tables.PURCHASES, evolve(row, expiry_due=row.expiry_due and _left(row) > 0)
                     )
             case GrantExpired():
                 row = self._row(store, event.purchase_id, recorded)
@@ -156,11 +198,16 @@ class PurchasesProjection(Projection):
         return row
 
 
+def _left(row: PurchaseRow) -> Decimal:
+    """What remains of a granted purchase's credit by its recorded events."""
+    return row.credit_amount - row.consumed - row.expired - row.voided - row.revoked - row.refunded
+
+
 def _purchases_of(event: WalletEvent) -> list[UUID]:
     match event:
         case CreditsConsumed():
             return [allocation.purchase_id for allocation in event.allocations]
-        case GrantAdded() | GrantExpired() | GrantVoided():
+        case GrantAdded() | GrantExpired() | GrantVoided() | GrantRevoked():
             return [event.purchase_id]
         case _:
             assert_never(event)
@@ -211,7 +258,23 @@ def initiated_row(event: Initiated, position: int) -> PurchaseRow:
         void_transaction_group_id=None,
         voided_at=None,
         void_reason=None,
-        expiry_due=event.expires_at is not None,
+        # Nothing can expire before it is granted (an invoice purchase waits for its invoice).
+        expiry_due=event.expires_at is not None and event.granted_at is not None,
+        invoice_id=None,
+        line_id=None,
+        invoice_created_at=None,
+        failure_transaction_group_id=None,
+        failed_at=None,
+        failure_reason=None,
+        failure_reference=None,
+        owed=None,
+        revoked=Decimal(0),
+        released=Decimal(0),
+        refunded=Decimal(0),
+        refunded_cash=Decimal(0),
+        refunds=0,
+        last_refund_transaction_group_id=None,
+        last_refunded_at=None,
     )
 
 
@@ -220,15 +283,21 @@ def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView
 
     With ``now``, an expiry due by then but not recorded yet is shown as it will be recorded.
     """
+    granted = row.granted_at is not None
+    by_invoice = row.settlement_type is SettlementType.INVOICE
+
+    def money(amount: Decimal) -> Decimal:
+        return round_money(amount, row.currency)
+
     expired, expiry = row.expired, None
     if row.expired_at is not None:
         expiry = ExpiryView(at=row.expired_at, amount=row.expired, recorded=True)
     elif (
         now is not None and row.expiry_due and row.expires_at is not None and row.expires_at <= now
     ):
-        expired = row.credit_amount - row.consumed - row.voided
+        expired = _left(row)
         expiry = ExpiryView(at=row.expires_at, amount=expired, recorded=False)
-    external_payment = None
+    payment = None
     if (
         row.payment_status is not None
         and row.authorized_amount is not None
@@ -242,7 +311,7 @@ def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView
                 at=row.settled_at,
                 external_reference=row.settled_reference,
             )
-        external_payment = ExternalPaymentView(
+        payment = ExternalPaymentView(
             status=row.payment_status,
             amount=row.authorized_amount,
             authorized=LedgerReferenceView(
@@ -270,20 +339,34 @@ def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView
         metadata=dict(row.metadata),
         status=row.status,
         meta_status=row.meta_status,
-        remaining=round_money(
-            row.credit_amount - row.consumed - expired - row.voided, row.currency
-        ),
-        consumed=round_money(row.consumed, row.currency),
-        expired=round_money(expired, row.currency),
-        voided=round_money(row.voided, row.currency),
-        revoked=round_money(Decimal(0), row.currency),
-        refunded=round_money(Decimal(0), row.currency),
+        remaining=money(_left(row) - (expired - row.expired) if granted else Decimal(0)),
+        consumed=money(row.consumed),
+        expired=money(expired),
+        voided=money(row.voided),
+        revoked=money(row.revoked),
+        refunded=money(row.refunded),
         realizations=RealizationsView(
-            credit_grant=CreditGrantView(
-                transaction_group_id=row.credit_grant_transaction_group_id,
-                granted_at=row.granted_at,
+            credit_grant=(
+                CreditGrantView(
+                    transaction_group_id=row.credit_grant_transaction_group_id,
+                    granted_at=row.granted_at,
+                )
+                if row.credit_grant_transaction_group_id is not None and row.granted_at is not None
+                else None
             ),
-            external_payment=external_payment,
+            external_payment=None if by_invoice else payment,
+            invoice=(
+                InvoiceView(
+                    invoice_id=row.invoice_id,
+                    line_id=row.line_id,
+                    created_at=row.invoice_created_at,
+                )
+                if row.invoice_id is not None
+                and row.line_id is not None
+                and row.invoice_created_at is not None
+                else None
+            ),
+            invoice_payment=payment if by_invoice else None,
             void=(
                 None
                 if row.void_transaction_group_id is None or row.voided_at is None
@@ -295,6 +378,34 @@ def purchase_view(row: PurchaseRow, now: datetime | None = None) -> PurchaseView
                 )
             ),
             expiry=expiry,
+            payment_failure=(
+                PaymentFailureView(
+                    transaction_group_id=row.failure_transaction_group_id,
+                    at=row.failed_at,
+                    reason=row.failure_reason,
+                    revoked=money(row.revoked),
+                    released=money(row.released),
+                    owed=money(row.owed),
+                    external_reference=row.failure_reference,
+                )
+                if row.failure_transaction_group_id is not None
+                and row.failed_at is not None
+                and row.failure_reason is not None
+                and row.owed is not None
+                else None
+            ),
+            refunds=(
+                RefundsView(
+                    count=row.refunds,
+                    amount=money(row.refunded),
+                    cash_amount=money(row.refunded_cash),
+                    last_transaction_group_id=row.last_refund_transaction_group_id,
+                    last_at=row.last_refunded_at,
+                )
+                if row.last_refund_transaction_group_id is not None
+                and row.last_refunded_at is not None
+                else None
+            ),
         ),
         version=row.version,
         created_at=row.created_at,

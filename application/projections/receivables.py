@@ -28,9 +28,13 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseVoided,
 )
@@ -48,7 +52,7 @@ class ReceivablesProjection(Projection):
             {
                 recorded.event.originator_id
                 for recorded in batch
-                if not isinstance(recorded.event, Initiated)
+                if not isinstance(recorded.event, Initiated | InvoiceCreated)
             },
         )
 
@@ -56,7 +60,7 @@ class ReceivablesProjection(Projection):
         self, recorded: WalletRecorded, terms: PurchaseTerms, store: ReadModelTransaction
     ) -> None:
         match recorded.event:
-            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided() | GrantRevoked():
                 return  # what is owed follows the payment, not what the credit was spent on
             case _:
                 assert_never(recorded.event)
@@ -65,35 +69,43 @@ class ReceivablesProjection(Projection):
         event = recorded.event
         if terms.cost_basis is None:
             return  # promotional: nothing is owed
-        if isinstance(event, Initiated):
+        basis = terms.cost_basis
+        if isinstance(event, Initiated | InvoiceCreated):
+            if isinstance(event, Initiated) and event.granted_at is None:
+                return  # an invoice purchase is owed once its invoice exists
             store.put(
                 Tables.RECEIVABLES,
                 ReceivableRow(
                     purchase_id=event.originator_id,
-                    namespace=event.namespace,
-                    customer_id=event.customer_id,
-                    currency=event.currency,
-                    credit_amount=event.credit_amount,
-                    payment_amount=payment_amount(
-                        event.credit_amount, terms.cost_basis, event.currency
-                    ),
+                    namespace=terms.namespace,
+                    customer_id=terms.customer_id,
+                    currency=terms.currency,
+                    credit_amount=terms.credit_amount,
+                    payment_amount=payment_amount(terms.credit_amount, basis, terms.currency),
                     opened_at=event.timestamp,
                     authorized_at=None,
                     settled_at=None,
                     position=recorded.position,
+                    failed_at=None,
+                    owed=None,
                 ),
             )
             return
         row = store.get(Tables.RECEIVABLES, event.originator_id)
         if row is None:
+            if isinstance(event, PaymentFailed) and event.consumed == 0:
+                return  # an invoice purchase failed before its invoice: it never owed anything
             raise ProjectionError(f"purchase {event.originator_id} has no receivable to update")
         match event:
             case PaymentAuthorized():
                 row = evolve(row, authorized_at=event.at)
             case PaymentSettled():
                 row = evolve(row, settled_at=event.at)
-            case PurchaseVoided():
-                pass  # a void leaves the payment, and so the receivable, as it was
+            case PaymentFailed():
+                owed = payment_amount(event.consumed, basis, terms.currency)
+                row = evolve(row, failed_at=event.at, owed=owed)
+            case PurchaseVoided() | PaymentRefunded():
+                pass  # a void leaves the payment as it was; a refund follows a settled one
             case _:
                 assert_never(event)
         store.put(Tables.RECEIVABLES, evolve(row, position=recorded.position))

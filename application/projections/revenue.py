@@ -19,9 +19,13 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseVoided,
 )
@@ -32,7 +36,7 @@ from creditledger.domain.money import payment_amount
 _EXACT_SUM = Context(prec=80, Emax=999, Emin=-999)
 
 
-def utc_day(event: PaymentSettled) -> date:
+def utc_day(event: PaymentSettled | PaymentRefunded) -> date:
     return event.at.astimezone(UTC).date()
 
 
@@ -44,7 +48,7 @@ class SettledRevenueProjection(Projection):
     def prefetch(self, batch: Sequence[Recorded], terms: PurchaseTerms, store: TableStore) -> None:
         keys = set()
         for recorded in batch:
-            if isinstance(recorded.event, PaymentSettled):
+            if isinstance(recorded.event, PaymentSettled | PaymentRefunded):
                 initiated = terms.of(recorded.event)
                 keys.add((initiated.namespace, utc_day(recorded.event), initiated.currency))
         store.load(Tables.REVENUE, keys)
@@ -53,7 +57,7 @@ class SettledRevenueProjection(Projection):
         self, recorded: WalletRecorded, terms: PurchaseTerms, store: TableStore
     ) -> None:
         match recorded.event:
-            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided() | GrantRevoked():
                 return  # settled revenue is what was paid; spending credit does not change it
             case _:
                 assert_never(recorded.event)
@@ -62,26 +66,47 @@ class SettledRevenueProjection(Projection):
         event = recorded.event
         match event:
             case PaymentSettled():
-                pass
-            case Initiated() | PaymentAuthorized() | PurchaseVoided():
-                return  # revenue is booked when the payment settles; a void leaves it alone
+                if terms.cost_basis is None:  # pragma: no cover - promotional never settles
+                    return
+                # What the customer paid: the amount the payment was authorized for, computed
+                # the same way (credit amount x cost basis, rounded once to the currency).
+                paid = payment_amount(terms.credit_amount, terms.cost_basis, terms.currency)
+                self._add(store, terms, utc_day(event), settled=(paid, terms.credit_amount))
+            case PaymentRefunded():
+                # Booked on the refund's day: a report of a past day never changes.
+                self._add(store, terms, utc_day(event), refunded=event.cash_amount)
+            case (
+                Initiated()
+                | PaymentAuthorized()
+                | PurchaseVoided()
+                | InvoiceCreated()
+                | PaymentFailed()
+            ):
+                return  # revenue is what settled, less what was refunded; nothing else moves it
             case _:
                 assert_never(event)
-        if terms.cost_basis is None:
-            return
-        # What the customer paid: the amount the payment was authorized for, computed the same
-        # way (credit amount x cost basis, rounded once to the currency).
-        paid = payment_amount(terms.credit_amount, terms.cost_basis, terms.currency)
-        day = utc_day(event)
+
+    @staticmethod
+    def _add(
+        store: TableStore,
+        terms: Initiated,
+        day: date,
+        settled: tuple[Decimal, Decimal] | None = None,
+        refunded: Decimal | None = None,
+    ) -> None:
         row = store.get(Tables.REVENUE, (terms.namespace, day, terms.currency))
+        zero = Decimal(0)
+        paid, credits = settled or (zero, zero)
         store.put(
             Tables.REVENUE,
             RevenueRow(
                 namespace=terms.namespace,
                 currency=terms.currency,
                 day=day,
-                amount=_EXACT_SUM.add(row.amount if row else Decimal(0), paid),
-                credits=_EXACT_SUM.add(row.credits if row else Decimal(0), terms.credit_amount),
-                settlements=(row.settlements if row else 0) + 1,
+                amount=_EXACT_SUM.add(row.amount if row else zero, paid),
+                credits=_EXACT_SUM.add(row.credits if row else zero, credits),
+                settlements=(row.settlements if row else 0) + (1 if settled else 0),
+                refunded=_EXACT_SUM.add(row.refunded if row else zero, refunded or zero),
+                refunds=(row.refunds if row else 0) + (1 if refunded is not None else 0),
             ),
         )

@@ -56,20 +56,29 @@ from hypothesis.stateful import (
 from creditledger.application.commands import (
     AuthorizePayment,
     ConsumeCredits,
+    CreateInvoice,
+    FailPayment,
     InitiatePurchase,
+    RefundPayment,
     SettlePayment,
     VoidPurchase,
 )
 from creditledger.application.credit_views import ConsumptionView
 from creditledger.application.ledger import CreditLedger, Outcome
-from creditledger.application.purchase_view import PurchaseView, history_of
+from creditledger.application.purchase_view import ExternalPaymentView, PurchaseView, history_of
 from creditledger.application.testing.clock import ManualClock
 from creditledger.application.testing.model import (
+    CREDIT_CHANGES,
+    INVOICE_CREATED,
     PAYMENT_AUTHORIZED,
+    PAYMENT_FAILED_EVENT,
     PAYMENT_SETTLED,
     PURCHASE_VOIDED,
     ExpectedExpiry,
+    ExpectedFailure,
+    ExpectedInvoice,
     ExpectedPayment,
+    ExpectedRefunds,
     ExpectedState,
     ExpectedVoid,
     LedgerModel,
@@ -79,6 +88,7 @@ from creditledger.application.testing.model import (
     Verdict,
 )
 from creditledger.application.testing.model_postings import (
+    UNITS,
     entries_by_version,
     expected_balances,
     expected_postings,
@@ -103,20 +113,33 @@ from creditledger.application.testing.strategies import (
     consumption_features,
     expiry_delays,
     external_references,
+    failure_reasons,
     invalid_initiations,
+    invoice_lines,
     optional_keys,
+    refund_amounts,
+    refund_reasons,
     usage_references,
     valid_initiations,
     wallet_feature_filters,
 )
-from creditledger.domain.errors import InsufficientCreditError, LedgerError, ValidationFailedError
+from creditledger.domain.errors import (
+    InsufficientCreditError,
+    LedgerError,
+    RefundExceedsRemainingError,
+    ValidationFailedError,
+)
 from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
     LedgerEvent,
+    PaymentAuthorized,
+    PaymentRefunded,
+    PaymentSettled,
     PurchaseEvent,
     WalletEvent,
     WalletEventBase,
@@ -126,6 +149,31 @@ from creditledger.domain.purchase import project_purchase
 from creditledger.domain.wallet import project_wallet
 
 _READ_BATCH = 1000
+COMMAND_KINDS = ("authorize", "settle", "void", "invoice_created", "fail", "refund")
+"""Every command about one purchase, by name."""
+
+
+def some_command(kind: str, **fields: object) -> PaymentRequest:
+    """A command of ``kind`` with ``fields`` and plain values for what else it needs."""
+    match kind:
+        case "authorize":
+            return AuthorizePayment.model_validate(fields)
+        case "settle":
+            return SettlePayment.model_validate(fields)
+        case "void":
+            return VoidPurchase.model_validate(fields)
+        case "invoice_created":
+            return CreateInvoice.model_validate(
+                {"invoice_id": "inv-9", "line_id": "line-9", **fields}
+            )
+        case "fail":
+            return FailPayment.model_validate({"reason": "card_declined", **fields})
+        case "refund":
+            return RefundPayment.model_validate(fields)
+    msg = f"no command {kind!r}"
+    raise ValueError(msg)
+
+
 _TICK = timedelta(microseconds=1)
 WALLET_FIELDS = frozenset({"remaining", "consumed", "expired", "expiry"})
 """View fields its wallet's state gives a purchase (``realizations.expiry`` the last): they
@@ -142,11 +190,27 @@ def check(condition: bool, message: str) -> None:
         raise InvariantViolation(message)
 
 
+def _payment_of(payment: ExternalPaymentView | None) -> ExpectedPayment | None:
+    if payment is None:
+        return None
+    return ExpectedPayment(
+        status=str(payment.status),
+        amount=str(payment.amount),
+        authorized_at=payment.authorized.at,
+        authorized_reference=payment.authorized.external_reference,
+        settled_at=None if payment.settled is None else payment.settled.at,
+        settled_reference=None if payment.settled is None else payment.settled.external_reference,
+    )
+
+
 def state_of(view: PurchaseView) -> ExpectedState:
     """A view's fields in the model's terms, so the two compare field by field."""
-    payment = view.realizations.external_payment
-    void = view.realizations.void
-    expiry = view.realizations.expiry
+    realizations = view.realizations
+    void = realizations.void
+    expiry = realizations.expiry
+    invoice = realizations.invoice
+    failure = realizations.payment_failure
+    refunds = realizations.refunds
     return ExpectedState(
         id=view.id,
         namespace=view.namespace,
@@ -169,19 +233,16 @@ def state_of(view: PurchaseView) -> ExpectedState:
         version=view.version,
         created_at=view.created_at,
         updated_at=view.updated_at,
-        granted_at=view.realizations.credit_grant.granted_at,
-        payment=None
-        if payment is None
-        else ExpectedPayment(
-            status=str(payment.status),
-            amount=str(payment.amount),
-            authorized_at=payment.authorized.at,
-            authorized_reference=payment.authorized.external_reference,
-            settled_at=None if payment.settled is None else payment.settled.at,
-            settled_reference=None
-            if payment.settled is None
-            else payment.settled.external_reference,
+        granted_at=(
+            view.realizations.credit_grant.granted_at
+            if view.realizations.credit_grant is not None
+            else None
         ),
+        payment=_payment_of(realizations.external_payment),
+        invoice_payment=_payment_of(realizations.invoice_payment),
+        invoice=None
+        if invoice is None
+        else ExpectedInvoice(invoice.invoice_id, invoice.line_id, invoice.created_at),
         remaining=view.remaining,
         consumed=view.consumed,
         expired=view.expired,
@@ -192,6 +253,19 @@ def state_of(view: PurchaseView) -> ExpectedState:
         expiry=None
         if expiry is None
         else ExpectedExpiry(expiry.at, expiry.amount, expiry.recorded),
+        failure=None
+        if failure is None
+        else ExpectedFailure(
+            at=failure.at,
+            reason=failure.reason,
+            revoked=failure.revoked,
+            released=failure.released,
+            owed=failure.owed,
+            external_reference=failure.external_reference,
+        ),
+        refunds=None
+        if refunds is None
+        else ExpectedRefunds(refunds.count, refunds.amount, refunds.cash_amount, refunds.last_at),
     )
 
 
@@ -253,9 +327,11 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         self._replayed_wallets: dict[UUID, int] = {}
         self._last_notification_id = 0
         self._group_owner: dict[UUID, tuple[UUID, int]] = {}
-        self._group_sums: dict[UUID, Decimal] = {}
+        self._group_sums: dict[tuple[UUID, str], Decimal] = {}
         self._replayed_versions: dict[UUID, tuple[int, int]] = {}
         self._writes_at_restart = 0
+        self._failed_after: dict[UUID, int] = {}
+        """Failed purchases, and how many events the log held right after the failure."""
         self.ledger = self.make_ledger()
         if self.ledger.recorder.max_notification_id() is not None:
             self.ledger.close()  # no teardown() for a machine that never started
@@ -346,17 +422,17 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
 
     @rule(
         purchase=purchases,
-        settle=st.booleans(),
+        kind=st.sampled_from(COMMAND_KINDS),
         offset=st.integers(-3, 3).filter(bool),
         key=optional_keys(),
     )
     def act_on_a_stale_version(
-        self, purchase: UUID, settle: bool, offset: int, key: str | None
+        self, purchase: UUID, kind: str, offset: int, key: str | None
     ) -> None:
         known = self.model.purchases[purchase]
-        kind = SettlePayment if settle else AuthorizePayment
         self._pay(
-            kind(
+            some_command(
+                kind,
                 namespace=known.namespace,
                 purchase_id=purchase,
                 idempotency_key=key,
@@ -364,18 +440,20 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             )
         )
 
-    @rule(purchase=purchases, settle=st.booleans(), stranger=st.uuids(version=4) | st.none())
-    def act_from_another_namespace(
-        self, purchase: UUID, settle: bool, stranger: UUID | None
-    ) -> None:
+    @rule(
+        purchase=purchases,
+        kind=st.sampled_from(COMMAND_KINDS),
+        stranger=st.uuids(version=4) | st.none(),
+    )
+    def act_from_another_namespace(self, purchase: UUID, kind: str, stranger: UUID | None) -> None:
         """Another tenant's purchase, or an id nobody issued: not found, either way."""
         known = self.model.purchases[purchase]
         others = [namespace for namespace in NAMESPACES if namespace != known.namespace]
-        kind = SettlePayment if settle else AuthorizePayment
         if stranger is None:
-            self._pay(kind(namespace=others[0] if others else "elsewhere", purchase_id=purchase))
+            namespace = others[0] if others else "elsewhere"
+            self._pay(some_command(kind, namespace=namespace, purchase_id=purchase))
         else:
-            self._pay(kind(namespace=known.namespace, purchase_id=stranger))
+            self._pay(some_command(kind, namespace=known.namespace, purchase_id=stranger))
 
     @precondition(lambda self: bool(self.model.answers))
     @rule(pick=st.integers(min_value=0))
@@ -385,9 +463,13 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         self._resend(answer.request)
 
     @precondition(lambda self: bool(self.model.answers))
-    @rule(pick=st.integers(min_value=0), switch=st.booleans(), reference=external_references())
+    @rule(
+        pick=st.integers(min_value=0),
+        switch=st.sampled_from((None, *COMMAND_KINDS)),
+        reference=external_references(),
+    )
     def reuse_a_key_for_another_request(
-        self, pick: int, switch: bool, reference: str | None
+        self, pick: int, switch: str | None, reference: str | None
     ) -> None:
         """The same key with another request: refused (or a replay, if the request is the same)."""
         request = self.model.answers[pick % len(self.model.answers)].request
@@ -396,10 +478,8 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 update={"customer_id": request.customer_id + "-other"}
             )
         else:
-            kind = type(request)
-            if switch:
-                kind = AuthorizePayment if isinstance(request, SettlePayment) else SettlePayment
-            other = kind(
+            other = some_command(
+                switch or type(request).NAME,
                 namespace=request.namespace,
                 purchase_id=request.purchase_id,
                 idempotency_key=request.idempotency_key,
@@ -591,7 +671,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
     def void(self, purchase: UUID, key: str | None, reason: str | None, pin_version: bool) -> None:
         """Void any purchase: with credit left, already voided, fully consumed or expired."""
         known = self.model.purchases[purchase]
-        self._void(
+        self._pay(
             VoidPurchase(
                 namespace=known.namespace,
                 purchase_id=purchase,
@@ -599,6 +679,167 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 reason=reason,
                 expected_version=known.version if pin_version else None,
             )
+        )
+
+    # -- invoices, failed payments, refunds (issue 13) ------------------------------------------
+
+    @rule(
+        purchase=purchases,
+        line=invoice_lines(),
+        key=optional_keys(),
+        reference=external_references(),
+        pin_version=st.booleans(),
+    )
+    def create_invoice(
+        self,
+        *,
+        purchase: UUID,
+        line: tuple[str, str],
+        key: str | None,
+        reference: str | None,
+        pin_version: bool,
+    ) -> None:
+        """The invoice of any purchase: an invoice purchase's grants its credit (once); any
+        other is refused (``invoice_already_created``, ``invalid_transition``...)."""
+        known = self.model.purchases[purchase]
+        invoice_id, line_id = line
+        self._pay(
+            CreateInvoice(
+                namespace=known.namespace,
+                purchase_id=purchase,
+                invoice_id=invoice_id,
+                line_id=line_id,
+                idempotency_key=key,
+                external_reference=reference,
+                expected_version=known.version if pin_version else None,
+            )
+        )
+
+    @rule(
+        purchase=purchases,
+        reason=failure_reasons(),
+        key=optional_keys(),
+        reference=external_references(),
+        pin_version=st.booleans(),
+    )
+    def fail_payment(
+        self,
+        *,
+        purchase: UUID,
+        reason: str,
+        key: str | None,
+        reference: str | None,
+        pin_version: bool,
+    ) -> None:
+        """The payment of any purchase failed: before settlement, what remains is revoked and
+        what was consumed stays owed; after it, or after a failure, refused."""
+        known = self.model.purchases[purchase]
+        self._pay(
+            FailPayment(
+                namespace=known.namespace,
+                purchase_id=purchase,
+                reason=reason,
+                idempotency_key=key,
+                external_reference=reference,
+                expected_version=known.version if pin_version else None,
+            )
+        )
+
+    @rule(
+        data=st.data(),
+        purchase=purchases,
+        reason=refund_reasons(),
+        key=optional_keys(),
+        reference=external_references(),
+        pin_version=st.booleans(),
+    )
+    def refund(
+        self,
+        *,
+        data: st.DataObject,
+        purchase: UUID,
+        reason: str | None,
+        key: str | None,
+        reference: str | None,
+        pin_version: bool,
+    ) -> None:
+        """Refund any purchase: all that remains, part of it, more than it, nothing, or no
+        amount at all; settled or not, failed, promotional, voided, consumed or expired."""
+        self._refund(data, purchase, reason, key, reference, pin_version=pin_version)
+
+    @precondition(lambda self: bool(self._settled_payments()))
+    @rule(
+        data=st.data(),
+        pick=st.integers(min_value=0),
+        times=st.integers(2, 4),
+        reason=refund_reasons(),
+        key=optional_keys(),
+    )
+    def refund_a_settled_payment(
+        self, data: st.DataObject, pick: int, times: int, reason: str | None, key: str | None
+    ) -> None:
+        """The same, of a settled payment (where refunds are accepted), two to four times in a
+        row: parts of one payment, so that the cumulative rounding of the cash is exercised."""
+        settled = self._settled_payments()
+        for _ in range(times):
+            self._refund(data, settled[pick % len(settled)], reason, key, None, pin_version=False)
+
+    @precondition(lambda self: bool(self._failed_after))
+    @rule(
+        pick=st.integers(min_value=0),
+        kind=st.sampled_from(COMMAND_KINDS),
+        key=optional_keys(),
+        reference=external_references(),
+    )
+    def act_after_a_failure(
+        self, pick: int, kind: str, key: str | None, reference: str | None
+    ) -> None:
+        """Any command about a purchase whose payment failed (a settlement that raced the
+        failure and lost, a late invoice, a refund): refused, nothing written."""
+        failed = sorted(self._failed_after, key=str)
+        known = self.model.purchases[failed[pick % len(failed)]]
+        self._pay(
+            some_command(
+                kind,
+                namespace=known.namespace,
+                purchase_id=known.id,
+                idempotency_key=key,
+                external_reference=reference,
+            )
+        )
+
+    def _settled_payments(self) -> list[UUID]:
+        return [
+            known.id
+            for known in self.model.purchases.values()
+            if known.status == "final" and known.payment_amount is not None
+        ]
+
+    def _refund(
+        self,
+        data: st.DataObject,
+        purchase: UUID,
+        reason: str | None,
+        key: str | None,
+        reference: str | None,
+        *,
+        pin_version: bool,
+    ) -> None:
+        known = self.model.purchases[purchase]
+        credit = self.model.credit(purchase, self.clock.now())
+        left = known.state(None, credit).remaining
+        amount = data.draw(refund_amounts(known.currency, max(left, Decimal(0))), label="amount")
+        self._pay(
+            RefundPayment(
+                namespace=known.namespace,
+                purchase_id=purchase,
+                amount=amount.value,
+                reason=reason,
+                idempotency_key=key,
+                external_reference=reference,
+                expected_version=known.version if pin_version else None,
+            ),
+            amount.problems,
         )
 
     @precondition(lambda self: any(p.expires_at for p in self.model.purchases.values()))
@@ -736,48 +977,133 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 continue
             expected = self.model.wallets[key].recorded()
             found = {
-                purchase_id: (g.consumed, g.expired, g.voided, g.remaining)
+                purchase_id: (g.consumed, g.expired, g.voided, g.revoked, g.remaining)
                 for purchase_id, g in folded.grants.items()
             }
             want = {
-                purchase_id: (g.consumed, g.expired, g.voided, g.remaining)
+                purchase_id: (g.consumed, g.expired, g.voided, g.revoked + g.refunded, g.remaining)
                 for purchase_id, g in expected.items()
             }
             check(found == want, f"wallet {key} replays to {found}; the model has {want}")
             self._replayed_wallets[wallet_id] = len(wallet_history)
         for purchase_id, history in self.histories.items():
             known = self.model.purchases[purchase_id]
-            wallet = wallets[known.wallet]
-            mark = (len(history), wallet.version)
+            wallet = wallets.get(known.wallet)  # none yet: an invoice purchase's grant waits
+            mark = (len(history), wallet.version if wallet else 0)
             if self._replayed_versions.get(purchase_id) == mark:
                 continue  # nothing new since the last replay of this purchase
             replayed = project_purchase(None, history)
             if replayed is None:  # pragma: no cover - histories are never empty
                 self._fail(f"no events for {purchase_id}")
-            view = PurchaseView.of(replayed, wallet.grants.get(purchase_id))
+            view = PurchaseView.of(replayed, wallet.grants.get(purchase_id) if wallet else None)
             self._check_state(view, known, known.version, "replayed", None)
             self._replayed_versions[purchase_id] = mark
 
     @invariant()
-    def fbo_is_granted_less_consumed_expired_and_voided(self) -> None:
-        """Per customer and currency, FBO = granted - consumed - expired - voided >= 0; every
-        account's balance is the model's; each grant's remaining is never negative."""
+    def fbo_is_granted_less_what_left_it(self) -> None:
+        """Per customer and currency, FBO = granted - consumed - expired - voided - revoked -
+        refunded >= 0; every account's balance is the model's; no grant is below zero."""
         booked = _balances(self.postings)
         for key, wallet in self.model.wallets.items():
-            grants = wallet.recorded()
-            granted = sum((g.terms.amount for g in grants.values()), Decimal(0))
-            consumed = sum((g.consumed for g in grants.values()), Decimal(0))
-            expired = sum((g.expired for g in grants.values()), Decimal(0))
-            voided = sum((g.voided for g in grants.values()), Decimal(0))
-            negative = [g.purchase_id for g in grants.values() if g.remaining < 0]
+            grants = wallet.recorded().values()
+            granted = sum((g.terms.amount for g in grants), Decimal(0))
+            gone = {
+                "consumed": sum((g.consumed for g in grants), Decimal(0)),
+                "expired": sum((g.expired for g in grants), Decimal(0)),
+                "voided": sum((g.voided for g in grants), Decimal(0)),
+                "revoked": sum((g.revoked for g in grants), Decimal(0)),
+                "refunded": sum((g.refunded for g in grants), Decimal(0)),
+            }
+            negative = [g.purchase_id for g in grants if g.remaining < 0]
             check(not negative, f"grants of {key} below zero in the model: {negative}")
             fbo = booked.get((*key, Account.CUSTOMER_FBO.value), Decimal(0))
+            left = granted - sum(gone.values(), Decimal(0))
             check(
-                fbo == granted - consumed - expired - voided and fbo >= 0,
-                f"FBO of {key} is {fbo}; granted {granted} - consumed {consumed} - expired "
-                f"{expired} - voided {voided} = {granted - consumed - expired - voided}",
+                fbo == left and fbo >= 0,
+                f"FBO of {key} is {fbo}; granted {granted} less {gone} = {left}",
             )
         self._check_ledger_balances(None)
+
+    @invariant()
+    def a_failed_payment_leaves_owed_what_was_consumed(self) -> None:
+        """After a failure the purchase's open receivable is minus what was consumed of it (its
+        own entries, in credits), and nothing of it is authorized any more."""
+        failed = [p for p in self.model.purchases.values() if p.count(PAYMENT_FAILED_EVENT)]
+        if not failed:
+            return
+        per_purchase: dict[tuple[UUID, str], Decimal] = {}
+        for posting in self.postings:
+            key = (posting.purchase_id, posting.account.value)
+            per_purchase[key] = per_purchase.get(key, Decimal(0)) + posting.amount
+        for known in failed:
+            consumed = self.model.credit(known.id).consumed
+            open_ = per_purchase.get((known.id, Account.CUSTOMER_RECEIVABLE_OPEN.value), Decimal(0))
+            authorized = per_purchase.get(
+                (known.id, Account.CUSTOMER_RECEIVABLE_AUTHORIZED.value), Decimal(0)
+            )
+            check(
+                open_ == -consumed and authorized == 0,
+                f"failed purchase {known.id}: open receivable {open_} (consumed {consumed}), "
+                f"authorized {authorized}",
+            )
+
+    @invariant()
+    def refunds_return_the_payment_at_most(self) -> None:
+        """From the events alone: the cash refunds return never exceeds the payment, and is
+        exactly the payment once every credit was refunded."""
+        for purchase_id, history in self.histories.items():
+            refunds = [e for e in history if isinstance(e, PaymentRefunded)]
+            if not refunds:
+                continue
+            initiated = cast(Initiated, history[0])
+            paid = next(e.amount for e in history if isinstance(e, PaymentAuthorized))
+            credits = sum((e.amount for e in refunds), Decimal(0))
+            cash = sum((e.cash_amount for e in refunds), Decimal(0))
+            check(
+                0 <= cash <= paid and (credits < initiated.credit_amount or cash == paid),
+                f"purchase {purchase_id} paid {paid} for {initiated.credit_amount}; refunds of "
+                f"{credits} credits returned {cash}",
+            )
+
+    @invariant()
+    def wash_is_settled_cash_less_refunded_cash(self) -> None:
+        """An auditor's reconciliation: per customer and currency, what left through ``wash``
+        is the cash of every settled payment less the cash refunds returned, from the events."""
+        expected: dict[tuple[str, str, str], Decimal] = {}
+        for history in self.histories.values():
+            initiated = cast(Initiated, history[0])
+            key = (initiated.namespace, initiated.customer_id, initiated.currency)
+            paid = next((e.amount for e in history if isinstance(e, PaymentAuthorized)), None)
+            net = Decimal(0)
+            if paid is not None and any(isinstance(e, PaymentSettled) for e in history):
+                net += paid
+            net -= sum(
+                (e.cash_amount for e in history if isinstance(e, PaymentRefunded)), Decimal(0)
+            )
+            expected[key] = expected.get(key, Decimal(0)) + net
+        booked = _balances(self.postings)
+        for key, net in expected.items():
+            wash = booked.get((*key, Account.WASH.value), Decimal(0))
+            check(-wash == net, f"wash of {key} is {wash}; settled less refunded cash is {net}")
+
+    @invariant()
+    def nothing_is_written_after_a_failure(self) -> None:
+        """A failed purchase's history ends with its failure, and no later write touches its
+        credit."""
+        for purchase_id, written in self._failed_after.items():
+            history = self.histories[purchase_id]
+            check(
+                history[-1].TYPE.value == PAYMENT_FAILED_EVENT,
+                f"purchase {purchase_id} recorded {history[-1].TYPE.value} after its failure",
+            )
+            for later in self.events[written:]:
+                touched = {getattr(later, "purchase_id", None)} | {
+                    a.purchase_id for a in getattr(later, "allocations", ())
+                }
+                check(
+                    purchase_id not in touched,
+                    f"{later.TYPE.value} touched purchase {purchase_id} after its failure",
+                )
 
     @invariant()
     def spendable_credit_is_the_models(self) -> None:
@@ -787,17 +1113,18 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_transaction_group_balances(self) -> None:
+        """Each transaction group sums to zero in each unit (credits, cash)."""
         unbalanced = {group: total for group, total in self._group_sums.items() if total != 0}
-        check(not unbalanced, f"unbalanced transaction groups: {unbalanced}")
+        check(not unbalanced, f"unbalanced transaction groups (per unit): {unbalanced}")
 
     @invariant()
     def no_purchase_is_authorized_or_settled_twice(self) -> None:
+        """Nor invoiced, voided or failed twice."""
+        once = (PAYMENT_AUTHORIZED, PAYMENT_SETTLED, PURCHASE_VOIDED, INVOICE_CREATED)
         for purchase_id, history in self.histories.items():
             types = [event.TYPE.value for event in history]
             check(
-                types.count(PAYMENT_AUTHORIZED) <= 1
-                and types.count(PAYMENT_SETTLED) <= 1
-                and types.count(PURCHASE_VOIDED) <= 1,
+                all(types.count(kind) <= 1 for kind in (*once, PAYMENT_FAILED_EVENT)),
                 f"purchase {purchase_id} recorded {types}",
             )
 
@@ -827,42 +1154,43 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
         self._check_answer(outcome.purchase, purchase)
         return purchase.id
 
-    def _pay(self, request: PaymentRequest) -> None:
-        if isinstance(request, VoidPurchase):
-            self._void(request)
-            return
-        verdict = self.model.judge_payment(request)
+    def _pay(self, request: PaymentRequest, problems: frozenset[str] = frozenset()) -> None:
+        """Any command about one purchase (``problems``: what a refund's amount carries)."""
+        now = self.clock.now()
+        verdict = self.model.judge(request, now, problems)
         known = self.model.purchases.get(request.purchase_id)
-        call: Callable[[], Outcome] = (
-            (lambda: self.ledger.authorize(request))
-            if isinstance(request, AuthorizePayment)
-            else (lambda: self.ledger.settle(request))
-        )
-        outcome = self._execute(verdict, known.id if known else None, call)
+        outcome = self._execute(verdict, known.id if known else None, lambda: self._send(request))
         if outcome is None or verdict.replay_of is not None or known is None:
             return
-        check(not outcome.created, f"a payment command answered created=True: {request}")
+        check(not outcome.created, f"{request.NAME} answered created=True: {request}")
         before = known.version
-        now = self.clock.now()
-        self.model.record_payment(request, verdict, now)
-        self._check_written(verdict, known, before, ())
-        # The answer shows the purchase's credit as of the command's clock.
-        self._check_answer(outcome.purchase, known, now)
-
-    def _void(self, request: VoidPurchase) -> None:
-        now = self.clock.now()
-        verdict = self.model.judge_void(request, now)
-        known = self.model.purchases.get(request.purchase_id)
-        outcome = self._execute(
-            verdict, known.id if known else None, lambda: self.ledger.void(request)
-        )
-        if outcome is None or verdict.replay_of is not None or known is None:
-            return
-        check(not outcome.created, f"a void answered created=True: {request}")
-        before = known.version
-        self.model.record_void(request, verdict, now)
+        self.model.record(request, verdict, now)
         self._check_written(verdict, known, before, verdict.wallet_events)
-        self._check_answer(outcome.purchase, known)
+        if isinstance(request, CREDIT_CHANGES):
+            # Decided with its wallet: the answer shows the grant as that write left it.
+            self._check_answer(outcome.purchase, known)
+        else:
+            # The answer shows the purchase's credit as of the command's clock.
+            self._check_answer(outcome.purchase, known, now)
+        if isinstance(request, FailPayment):
+            self._failed_after[known.id] = len(self.events)
+
+    def _send(self, request: PaymentRequest) -> Outcome:
+        match request:
+            case AuthorizePayment():
+                return self.ledger.authorize(request)
+            case SettlePayment():
+                return self.ledger.settle(request)
+            case VoidPurchase():
+                return self.ledger.void(request)
+            case CreateInvoice():
+                return self.ledger.create_invoice(request)
+            case FailPayment():
+                return self.ledger.fail_payment(request)
+            case RefundPayment():
+                return self.ledger.refund(request)
+            case _:
+                assert_never(request)
 
     def _consume(self, request: ConsumeCredits) -> None:
         verdict = self.model.judge_consume(request, self.clock.now())
@@ -928,6 +1256,12 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 check(
                     error.codes == verdict.problems,
                     f"problems listed {sorted(error.codes)}, expected {sorted(verdict.problems)}",
+                )
+            if isinstance(error, RefundExceedsRemainingError):
+                check(
+                    verdict.remaining is not None and Decimal(error.remaining) == verdict.remaining,
+                    f"refund_exceeds_remaining says {error.remaining} remains; the model "
+                    f"{verdict.remaining}",
                 )
             self._check_nothing_written(before, target, history, f"rejected ({error.code})")
             return None
@@ -1173,9 +1507,11 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             "GrantExpired": "expired",
             "GrantVoided": "voided",
         }
+        revocations = {"payment_failed": "revoked", "refund": "refunded"}
         for e in wallet.events:
             if e.at > as_of:
                 break
+            name = revocations[e.cause or ""] if e.type == "GrantRevoked" else names[e.type]
             change = e.amount if e.type == "GrantAdded" else -e.amount
             effective = e.at
             if e.type == "GrantAdded" and e.purchase_id is not None:
@@ -1185,7 +1521,7 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
             want.append(
                 (
                     e.version,
-                    names[e.type],
+                    name,
                     e.amount,
                     balance,
                     balance + change,
@@ -1299,7 +1635,9 @@ class CreditPurchaseMachine(RuleBasedStateMachine):
                 self._group_owner.setdefault(group, owner) == owner,
                 f"transaction group {group} is booked by {self._group_owner[group]} and {owner}",
             )
-            self._group_sums[group] = self._group_sums.get(group, Decimal(0)) + posting.amount
+            # Units from the model's own table: a group balances in credits and in cash apart.
+            unit = (group, UNITS[posting.account.value])
+            self._group_sums[unit] = self._group_sums.get(unit, Decimal(0)) + posting.amount
             self.postings.append(posting)
 
     def _history(self, purchase_id: UUID) -> object:
@@ -1329,8 +1667,16 @@ def _wallet_event_differences(stored: WalletEvent, expected: ModelWalletEvent) -
     want: dict[str, object] = {"timestamp": expected.at}
     match stored:
         case GrantAdded():
-            found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
-            want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+            found |= {
+                "purchase_id": stored.purchase_id,
+                "amount": stored.amount,
+                "granted_at": stored.granted_at,
+            }
+            want |= {
+                "purchase_id": expected.purchase_id,
+                "amount": expected.amount,
+                "granted_at": expected.terms.granted_at if expected.terms else None,
+            }
         case CreditsConsumed():
             found |= {
                 "amount": stored.amount,
@@ -1364,6 +1710,11 @@ def _wallet_event_differences(stored: WalletEvent, expected: ModelWalletEvent) -
         case GrantVoided():
             found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
             want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+        case GrantRevoked():
+            found |= {"purchase_id": stored.purchase_id, "amount": stored.amount}
+            want |= {"purchase_id": expected.purchase_id, "amount": expected.amount}
+            found |= {"cause": stored.cause}
+            want |= {"cause": expected.cause}
         case _:
             assert_never(stored)
     return [

@@ -26,11 +26,16 @@ from uuid import UUID
 from creditledger.application.commands import (
     AuthorizePayment,
     ConsumeCredits,
+    CreateInvoice,
+    FailPayment,
     InitiatePurchase,
+    RefundPayment,
     SettlePayment,
     VoidPurchase,
 )
 from creditledger.application.testing.model_wallet import (
+    PAYMENT_FAILED,
+    REFUND,
     ZERO,
     GrantTerms,
     ModelGrant,
@@ -59,20 +64,40 @@ INITIATED = "Initiated"
 PAYMENT_AUTHORIZED = "PaymentAuthorized"
 PAYMENT_SETTLED = "PaymentSettled"
 PURCHASE_VOIDED = "PurchaseVoided"
-ModelEventType = Literal["Initiated", "PaymentAuthorized", "PaymentSettled", "PurchaseVoided"]
+INVOICE_CREATED = "InvoiceCreated"
+PAYMENT_FAILED_EVENT = "PaymentFailed"
+PAYMENT_REFUNDED = "PaymentRefunded"
+ModelEventType = Literal[
+    "Initiated",
+    "PaymentAuthorized",
+    "PaymentSettled",
+    "PurchaseVoided",
+    "InvoiceCreated",
+    "PaymentFailed",
+    "PaymentRefunded",
+]
 """The event types the model knows, closed: ``ModelPurchase.state`` matches on every one, so a
 type added here and not handled there fails ``mypy``; a type the table names and the model does
 not know is refused when the model records it."""
-STATUS_KEEPING = frozenset({PURCHASE_VOIDED})
+STATUS_KEEPING = frozenset({PURCHASE_VOIDED, PAYMENT_REFUNDED})
 """Events that leave the status as it was (domain reference: a void forfeits credit and leaves
-the payment alone). The table's ``status_after`` lists only the events that move a purchase."""
+the payment alone; a refund gives part of a settled payment back and the purchase stays final).
+The table's ``status_after`` lists only the events that move a purchase."""
+CREDIT_HOLDING = frozenset({"active.payment.pending", "active.payment.authorized", "final"})
+"""The statuses in which a purchase's credit has been granted (and not taken back by a failed
+payment): the first event that leaves a purchase in one of them is its grant."""
 EXTERNAL = "external"
+INVOICE = "invoice"
 INITIATE = "initiate"
 VOID = "void"
 INVALID_TRANSITION = "invalid_transition"
 
-PaymentRequest = AuthorizePayment | SettlePayment | VoidPurchase
+PaymentRequest = (
+    AuthorizePayment | SettlePayment | VoidPurchase | CreateInvoice | FailPayment | RefundPayment
+)
 PurchaseRequest = InitiatePurchase | PaymentRequest
+CREDIT_CHANGES = (VoidPurchase, CreateInvoice, FailPayment, RefundPayment)
+"""The purchase commands that change its wallet too, in the same write."""
 
 
 def round_half_away_from_zero(value: Fraction, places: int) -> Decimal:
@@ -181,6 +206,34 @@ class ExpectedPayment:
 
 
 @dataclass(frozen=True)
+class ExpectedInvoice:
+    invoice_id: str
+    line_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    at: datetime
+    reason: str
+    revoked: Decimal
+    """The unconsumed credit taken back."""
+    released: Decimal
+    """Credit expired or voided before the failure, no longer owed either."""
+    owed: Decimal
+    """What was consumed: it stays owed (the open receivable the failure leaves)."""
+    external_reference: str | None
+
+
+@dataclass(frozen=True)
+class ExpectedRefunds:
+    count: int
+    amount: Decimal
+    cash_amount: Decimal
+    last_at: datetime
+
+
+@dataclass(frozen=True)
 class ExpectedVoid:
     at: datetime
     amount: Decimal
@@ -203,6 +256,9 @@ class CreditAmounts:
     consumed: Decimal = ZERO
     expired: Decimal = ZERO
     expiry: ExpectedExpiry | None = None
+    held: bool = False
+    """Whether the wallet holds the grant at that moment (a clock turned back behind the wallet
+    may show a purchase's version before its wallet's ``GrantAdded``)."""
 
     @classmethod
     def of(cls, grant: ModelGrant | None) -> CreditAmounts:
@@ -211,7 +267,7 @@ class CreditAmounts:
         expiry = None
         if grant.expired_at is not None:
             expiry = ExpectedExpiry(grant.expired_at, grant.expired, grant.expiry_recorded)
-        return cls(consumed=grant.consumed, expired=grant.expired, expiry=expiry)
+        return cls(consumed=grant.consumed, expired=grant.expired, expiry=expiry, held=True)
 
 
 CREDIT_FIELDS = frozenset({"remaining", "consumed", "expired", "voided", "void", "expiry"})
@@ -246,18 +302,27 @@ class ExpectedState:
     version: int
     created_at: datetime
     updated_at: datetime
-    granted_at: datetime
+    granted_at: datetime | None
     payment: ExpectedPayment | None
+    """An external purchase's payment (``realizations.external_payment``)."""
+    invoice_payment: ExpectedPayment | None = None
+    """An invoice purchase's payment (``realizations.invoice_payment``)."""
+    invoice: ExpectedInvoice | None = None
     remaining: Decimal = ZERO
-    """credit_amount - consumed - expired - voided (compared by value, like the other amounts
-    below: they are sums the ledger may write with any exponent)."""
+    """granted - consumed - expired - voided - revoked - refunded (compared by value, like the
+    other amounts below: they are sums the ledger may write with any exponent). Nothing is
+    granted while an invoice purchase waits for its invoice."""
     consumed: Decimal = ZERO
     expired: Decimal = ZERO
     voided: Decimal = ZERO
     revoked: Decimal = ZERO
+    """Taken back by the payment's failure."""
     refunded: Decimal = ZERO
+    """Taken back by refunds."""
     void: ExpectedVoid | None = None
     expiry: ExpectedExpiry | None = None
+    failure: ExpectedFailure | None = None
+    refunds: ExpectedRefunds | None = None
 
 
 @dataclass(frozen=True)
@@ -268,8 +333,34 @@ class ModelEvent:
     idempotency_key: str | None
     external_reference: str | None = None
     amount: Decimal | None = None
-    """A void's forfeited amount."""
+    """A void's forfeited amount; a refund's credit taken back."""
     reason: str | None = None
+    facts: EventFacts | None = None
+    """What an invoice, a failure or a refund recorded beyond the common fields."""
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """The facts the model decided for an event, beyond its type and time."""
+
+    invoice: tuple[str, str] | None = None
+    """(invoice id, line id)."""
+    cash_amount: Decimal = ZERO
+    """A refund's money returned."""
+    revoked: Decimal = ZERO
+    released: Decimal = ZERO
+    owed: Decimal = ZERO
+    reversed_authorization: Decimal | None = None
+    """A failure's authorized cash moved back (None: the payment was never authorized)."""
+
+
+@dataclass(frozen=True)
+class _Realized:
+    payment: ExpectedPayment | None
+    void: ExpectedVoid | None
+    invoice: ExpectedInvoice | None
+    failure: ExpectedFailure | None
+    refunds: ExpectedRefunds | None
 
 
 @dataclass
@@ -321,49 +412,68 @@ class ModelPurchase:
         """The last version recorded at or before ``moment``; 0 if the purchase did not exist."""
         return sum(1 for event in self.events if event.at <= moment)
 
+    def granted_version(self, version: int | None = None) -> int | None:
+        """The version that granted the credit (by ``version``), or None: the first event that
+        left the purchase in a status holding credit (``CREDIT_HOLDING``)."""
+        version = self.version if version is None else version
+        for event in self.events[:version]:
+            if self.status_at(event.version) in CREDIT_HOLDING:
+                return event.version
+        return None
+
+    @property
+    def granted_at(self) -> datetime | None:
+        granted = self.granted_version()
+        return None if granted is None else self.events[granted - 1].at
+
+    @property
+    def refunded(self) -> Decimal:
+        """Credit taken back by refunds so far."""
+        return sum(
+            (e.amount or ZERO for e in self.events if e.type == PAYMENT_REFUNDED), start=ZERO
+        )
+
+    @property
+    def refunded_cash(self) -> Decimal:
+        return sum(
+            (e.facts.cash_amount for e in self.events if e.facts and e.type == PAYMENT_REFUNDED),
+            start=ZERO,
+        )
+
     def state(
         self, version: int | None = None, credit: CreditAmounts | None = None
     ) -> ExpectedState:
         """The purchase as it stood at ``version`` (now, by default), with what its wallet says
-        of its grant (``LedgerModel.credit``; nothing consumed or expired without it)."""
+        of its grant (``LedgerModel.credit``; nothing consumed or expired without it, nor before
+        the purchase granted anything)."""
         version = self.version if version is None else version
         if not 1 <= version <= self.version:
             msg = f"purchase {self.id} has no version {version}"
             raise ValueError(msg)
         events = self.events[:version]
-        payment: ExpectedPayment | None = None
-        void: ExpectedVoid | None = None
-        for event in events:
-            match event.type:
-                case "Initiated":
-                    pass  # the purchase's terms are the model's own fields
-                case "PaymentAuthorized":
-                    payment = ExpectedPayment(
-                        status="authorized",
-                        amount=str(self.payment_amount),
-                        authorized_at=event.at,
-                        authorized_reference=event.external_reference,
-                    )
-                case "PaymentSettled":
-                    if payment is None:
-                        msg = f"the model settled purchase {self.id} without an authorization"
-                        raise ValueError(msg)
-                    payment = replace(
-                        payment,
-                        status="settled",
-                        settled_at=event.at,
-                        settled_reference=event.external_reference,
-                    )
-                case "PurchaseVoided":
-                    void = ExpectedVoid(event.at, event.amount or ZERO, event.reason)
-                case _:
-                    assert_never(event.type)
+        realized = self._realized(events)
+        payment, void, failure, refunds = (
+            realized.payment,
+            realized.void,
+            realized.failure,
+            realized.refunds,
+        )
         status = self.status_at(version)
         if status is None:  # pragma: no cover - a history begins with Initiated
             msg = f"purchase {self.id} has no status at version {version}"
             raise ValueError(msg)
-        credit = credit or CreditAmounts()
+        granted = self.granted_version(version)
+        # Credit nobody granted yet has nothing consumed or expired, whatever the wallet holds
+        # by the same instant.
+        credit = credit if credit is not None and granted is not None else CreditAmounts()
+        if not credit.held and failure is not None:
+            # Without its wallet's grant, a failed purchase shows what its failure recorded.
+            credit = CreditAmounts(consumed=failure.owed)
         voided = void.amount if void is not None else ZERO
+        revoked = failure.revoked if failure is not None else ZERO
+        refunded = refunds.amount if refunds is not None else ZERO
+        granted_amount = self.credit_amount if granted is not None else ZERO
+        by_invoice = self.settlement == INVOICE
         return ExpectedState(
             id=self.id,
             namespace=self.namespace,
@@ -384,25 +494,102 @@ class ModelPurchase:
             version=version,
             created_at=events[0].at,
             updated_at=events[-1].at,
-            granted_at=events[0].at,
-            payment=payment,
-            remaining=self.credit_amount - credit.consumed - credit.expired - voided,
+            granted_at=None if granted is None else events[granted - 1].at,
+            payment=None if by_invoice else payment,
+            invoice_payment=payment if by_invoice else None,
+            invoice=realized.invoice,
+            remaining=granted_amount
+            - credit.consumed
+            - credit.expired
+            - voided
+            - revoked
+            - refunded,
             consumed=credit.consumed,
             expired=credit.expired,
             voided=voided,
+            revoked=revoked,
+            refunded=refunded,
             void=void,
             expiry=credit.expiry,
+            failure=failure,
+            refunds=refunds,
         )
 
-    def grant_terms(self) -> GrantTerms:
+    def _realized(self, events: Sequence[ModelEvent]) -> _Realized:
+        """What ``events`` realized: payment, invoice, void, failure and refunds."""
+        payment: ExpectedPayment | None = None
+        void: ExpectedVoid | None = None
+        invoice: ExpectedInvoice | None = None
+        failure: ExpectedFailure | None = None
+        refunds: ExpectedRefunds | None = None
+        for event in events:
+            facts = event.facts or EventFacts()
+            match event.type:
+                case "Initiated":
+                    pass  # the purchase's terms are the model's own fields
+                case "InvoiceCreated":
+                    if facts.invoice is None:  # pragma: no cover - recorded with its ids
+                        msg = f"the model's invoice of {self.id} has no ids"
+                        raise ValueError(msg)
+                    invoice = ExpectedInvoice(*facts.invoice, created_at=event.at)
+                case "PaymentAuthorized":
+                    payment = ExpectedPayment(
+                        status="authorized",
+                        amount=str(self.payment_amount),
+                        authorized_at=event.at,
+                        authorized_reference=event.external_reference,
+                    )
+                case "PaymentSettled":
+                    if payment is None:
+                        msg = f"the model settled purchase {self.id} without an authorization"
+                        raise ValueError(msg)
+                    payment = replace(
+                        payment,
+                        status="settled",
+                        settled_at=event.at,
+                        settled_reference=event.external_reference,
+                    )
+                case "PurchaseVoided":
+                    void = ExpectedVoid(event.at, event.amount or ZERO, event.reason)
+                case "PaymentFailed":
+                    if payment is not None:
+                        payment = replace(payment, status="failed")
+                    failure = ExpectedFailure(
+                        at=event.at,
+                        reason=event.reason or "",
+                        revoked=facts.revoked,
+                        released=facts.released,
+                        owed=facts.owed,
+                        external_reference=event.external_reference,
+                    )
+                case "PaymentRefunded":
+                    before = refunds or ExpectedRefunds(0, ZERO, ZERO, event.at)
+                    refunds = ExpectedRefunds(
+                        count=before.count + 1,
+                        amount=before.amount + (event.amount or ZERO),
+                        cash_amount=before.cash_amount + facts.cash_amount,
+                        last_at=event.at,
+                    )
+                case _:
+                    assert_never(event.type)
+        return _Realized(payment, void, invoice, failure, refunds)
+
+    def grant_terms(self, granted_at: datetime | None = None) -> GrantTerms:
         return GrantTerms(
             purchase_id=self.id,
             amount=self.credit_amount,
             priority=self.priority,
             expires_at=self.expires_at,
             feature_filters=self.feature_filters,
-            granted_at=self.events[0].at,
+            granted_at=granted_at or self._granted_at(),
         )
+
+    def _granted_at(self) -> datetime:
+        granted_at = self.granted_at
+        if granted_at is None:
+            msg = f"purchase {self.id} granted no credit yet"
+            raise ValueError(msg)
+        return granted_at
 
     @property
     def wallet(self) -> WalletKey:
@@ -438,6 +625,12 @@ class Verdict:
     """For ``insufficient_credit``: what the consumption could have drawn."""
     replay_of_consumption: int | None = None
     """The version of the ``CreditsConsumed`` a consumption's retry must answer with."""
+    facts: EventFacts | None = None
+    """What an accepted invoice, failure or refund records (see ``EventFacts``)."""
+    amount: Decimal | None = None
+    """What an accepted void forfeits or refund takes back."""
+    remaining: Decimal | None = None
+    """For ``refund_exceeds_remaining``: what could have been refunded."""
 
     @property
     def accepted(self) -> bool:
@@ -476,14 +669,16 @@ class LedgerModel:
     def credit(self, purchase_id: UUID, moment: datetime | None = None) -> CreditAmounts:
         """What the purchase's wallet says of its grant as a query at ``moment`` sees it, or as
         recorded (``moment`` None: every event, no expiry applied that was not written)."""
-        wallet = self.wallets[self.purchases[purchase_id].wallet]
+        wallet = self.wallets.get(self.purchases[purchase_id].wallet)
+        if wallet is None:
+            return CreditAmounts()  # nothing granted yet
         grants = wallet.recorded() if moment is None else wallet.grants(moment)
         return CreditAmounts.of(grants.get(purchase_id))
 
     def listed_state(self, purchase_id: UUID, now: datetime) -> ExpectedState:
         """The purchase as the read models list it at ``now`` (see ``ModelWallet.listed``)."""
-        wallet = self.wallets[self.purchases[purchase_id].wallet]
-        grant = wallet.listed(now).get(purchase_id)
+        wallet = self.wallets.get(self.purchases[purchase_id].wallet)
+        grant = None if wallet is None else wallet.listed(now).get(purchase_id)
         return self.purchases[purchase_id].state(None, CreditAmounts.of(grant))
 
     def purchase_state(
@@ -553,23 +748,60 @@ class LedgerModel:
         self.purchases[purchase_id] = purchase
         if request.idempotency_key is not None:
             self.keyed_initiations[(request.namespace, request.idempotency_key)] = purchase_id
-        # The grant becomes spendable in the customer's wallet, in the same write.
-        wallet = self.wallet(purchase.wallet)
-        wallet.record([wallet.add(purchase.grant_terms(), now)])
+        # The grant becomes spendable in the customer's wallet, in the same write (an invoice
+        # purchase's, once its invoice exists).
+        if purchase.granted_version() is not None:
+            wallet = self.wallet(purchase.wallet)
+            wallet.record([wallet.add(purchase.grant_terms(), now)])
         return purchase
 
     def granted_events(self, purchase_id: UUID) -> tuple[ModelWalletEvent, ...]:
-        """The ``GrantAdded`` an initiation wrote to its wallet."""
-        wallet = self.wallets[self.purchases[purchase_id].wallet]
+        """The ``GrantAdded`` an initiation wrote to its wallet (none for an invoice purchase)."""
+        wallet = self.wallets.get(self.purchases[purchase_id].wallet)
+        if wallet is None:
+            return ()
         return tuple(
             event
             for event in wallet.events
             if event.type == "GrantAdded" and event.purchase_id == purchase_id
         )
 
-    # -- authorize and settle ---------------------------------------------------------------------
+    # -- commands about one purchase --------------------------------------------------------------
 
-    def judge_payment(self, request: PaymentRequest) -> Verdict:
+    def judge(
+        self, request: PaymentRequest, now: datetime, problems: frozenset[str] = frozenset()
+    ) -> Verdict:
+        """What any command about one purchase must do at ``now`` (``problems``: the validation
+        codes a refund's amount carries, as the strategies know them)."""
+        match request:
+            case AuthorizePayment() | SettlePayment():
+                return self.judge_payment(request)
+            case VoidPurchase():
+                return self.judge_void(request, now)
+            case CreateInvoice():
+                return self.judge_invoice(request, now)
+            case FailPayment():
+                return self.judge_failure(request, now)
+            case RefundPayment():
+                return self.judge_refund(request, now, problems)
+            case _:
+                assert_never(request)
+
+    def record(self, request: PaymentRequest, verdict: Verdict, now: datetime) -> None:
+        """Apply an accepted command about one purchase (and its wallet events)."""
+        if not verdict.accepted:
+            msg = "only an accepted command is recorded"
+            raise ValueError(msg)
+        purchase = self.purchases[request.purchase_id]
+        self._append(
+            purchase, verdict.events, request, now, amount=verdict.amount, facts=verdict.facts
+        )
+        if verdict.wallet_events:
+            self.wallet(purchase.wallet).record(list(verdict.wallet_events))
+
+    def _checked(self, request: PaymentRequest) -> ModelPurchase | Verdict:
+        """The purchase a command is about, or the verdict of the checks every such command
+        passes first: found in its namespace, a keyed retry, the expected version."""
         purchase = self.purchases.get(request.purchase_id)
         # Another tenant's purchase is indistinguishable from a missing one.
         if purchase is None or purchase.namespace != request.namespace:
@@ -579,6 +811,14 @@ class LedgerModel:
             return self._replay_or_reuse(purchase, key, request)
         if request.expected_version is not None and request.expected_version != purchase.version:
             return Verdict(error="version_mismatch")
+        return purchase
+
+    # -- authorize and settle ---------------------------------------------------------------------
+
+    def judge_payment(self, request: AuthorizePayment | SettlePayment) -> Verdict:
+        purchase = self._checked(request)
+        if isinstance(purchase, Verdict):
+            return purchase
         row = self.table.row(purchase.settlement, purchase.status, request.NAME)
         if row.error is not None:
             return Verdict(error=row.error)
@@ -588,44 +828,142 @@ class LedgerModel:
         return Verdict(events=row.events)
 
     def record_payment(self, request: PaymentRequest, verdict: Verdict, now: datetime) -> None:
-        if not verdict.accepted:
-            msg = "only an accepted payment command is recorded"
-            raise ValueError(msg)
-        self._append(self.purchases[request.purchase_id], verdict.events, request, now)
+        self.record(request, verdict, now)
 
     # -- void -------------------------------------------------------------------------------------
 
     def judge_void(self, request: VoidPurchase, now: datetime) -> Verdict:
-        """A void: the purchase's checks (key, version), then the wallet's, then the table's."""
-        purchase = self.purchases.get(request.purchase_id)
-        if purchase is None or purchase.namespace != request.namespace:
-            return Verdict(error="credit_purchase_not_found")
-        key = request.idempotency_key
-        if key is not None and key in purchase.requests:
-            return self._replay_or_reuse(purchase, key, request)
-        if request.expected_version is not None and request.expected_version != purchase.version:
-            return Verdict(error="version_mismatch")
+        """A void: the purchase's checks (key, version), then the table's (a purchase whose
+        payment failed refuses every command alike), then the wallet's."""
+        purchase = self._checked(request)
+        if isinstance(purchase, Verdict):
+            return purchase
+        row = self.table.row(purchase.settlement, purchase.status, VOID)
+        if row.error is not None:
+            return Verdict(error=row.error)
         wallet = self.wallet(purchase.wallet)
         refusal = wallet.void_refusal(purchase.id, now)
         if refusal is not None:
             return Verdict(error=refusal)
-        row = self.table.row(purchase.settlement, purchase.status, VOID)
-        if row.error is not None:
-            return Verdict(error=row.error)
+        voided = wallet.void(purchase.id, now)
         return Verdict(
             events=row.events,
             wallet=purchase.wallet,
-            wallet_events=(wallet.void(purchase.id, now),),
+            wallet_events=(voided,),
+            amount=voided.amount,
         )
 
     def record_void(self, request: VoidPurchase, verdict: Verdict, now: datetime) -> None:
-        if not verdict.accepted or len(verdict.wallet_events) != 1:
-            msg = "only an accepted void is recorded"
+        self.record(request, verdict, now)
+
+    # -- invoice, failure, refund -------------------------------------------------------------
+
+    def judge_invoice(self, request: CreateInvoice, now: datetime) -> Verdict:
+        """The invoice of an invoice purchase: the table's row, then the grant, in its wallet."""
+        purchase = self._checked(request)
+        if isinstance(purchase, Verdict):
+            return purchase
+        row = self.table.row(purchase.settlement, purchase.status, request.NAME)
+        if row.error is not None:
+            return Verdict(error=row.error)
+        grants = any(
+            self.table.status_after(purchase.settlement, event) in CREDIT_HOLDING
+            for event in row.events
+        )
+        wallet = self.wallet(purchase.wallet)
+        granted_events: tuple[ModelWalletEvent, ...] = ()
+        if grants and purchase.granted_version() is None:
+            # The grant's time is its purchase event's: never before the purchase's last one.
+            at = max(now, purchase.updated_at) if purchase.updated_at else now
+            granted_events = (wallet.add(purchase.grant_terms(granted_at=at), now),)
+        return Verdict(
+            events=row.events,
+            wallet=purchase.wallet,
+            wallet_events=granted_events,
+            facts=EventFacts(invoice=(request.invoice_id, request.line_id)),
+        )
+
+    def judge_failure(self, request: FailPayment, now: datetime) -> Verdict:
+        """A failed payment: the table's row; then what remains of the grant (as its wallet
+        holds it at the decision, the expiries due applied) is taken back, what was consumed
+        stays owed, and what expired or was voided is released."""
+        purchase = self._checked(request)
+        if isinstance(purchase, Verdict):
+            return purchase
+        row = self.table.row(purchase.settlement, purchase.status, request.NAME)
+        if row.error is not None:
+            return Verdict(error=row.error)
+        authorized = purchase.count(PAYMENT_AUTHORIZED) > 0
+        reversed_authorization = purchase.payment_amount if authorized else None
+        if purchase.granted_version() is None:
+            return Verdict(
+                events=row.events,
+                wallet=purchase.wallet,
+                facts=EventFacts(reversed_authorization=reversed_authorization),
+            )
+        wallet = self.wallet(purchase.wallet)
+        grant = wallet.remaining_after_due_expiries(purchase.id, now)
+        if grant is None:  # pragma: no cover - a granted purchase is in its wallet
+            msg = f"purchase {purchase.id} is granted, and not in its wallet"
             raise ValueError(msg)
-        purchase = self.purchases[request.purchase_id]
-        forfeited = verdict.wallet_events[0].amount
-        self._append(purchase, verdict.events, request, now, forfeited)
-        self.wallets[purchase.wallet].record(list(verdict.wallet_events))
+        return Verdict(
+            events=row.events,
+            wallet=purchase.wallet,
+            wallet_events=tuple(wallet.revocation(purchase.id, None, PAYMENT_FAILED, now)),
+            facts=EventFacts(
+                revoked=grant.remaining,
+                released=grant.expired + grant.voided,
+                owed=grant.consumed,
+                reversed_authorization=reversed_authorization,
+            ),
+        )
+
+    def judge_refund(
+        self, request: RefundPayment, now: datetime, problems: frozenset[str] = frozenset()
+    ) -> Verdict:
+        """A refund: the purchase's checks, the amount's validation (``problems``, or an amount
+        that rounds to nothing), then, where the table allows a refund, the credit that remains
+        (``nothing_to_refund``, ``refund_exceeds_remaining``); else the table's error."""
+        purchase = self._checked(request)
+        if isinstance(purchase, Verdict):
+            return purchase
+        amount = None
+        if request.amount is not None and not problems:
+            amount = round_to_currency(exact(request.amount), purchase.currency)
+            if amount <= 0:
+                problems = frozenset({"amount_not_positive"})
+        if problems:
+            return Verdict(error="validation_failed", problems=problems)
+        row = self.table.row(purchase.settlement, purchase.status, request.NAME)
+        if row.error is not None:
+            return Verdict(error=row.error)
+        wallet = self.wallet(purchase.wallet)
+        grant = wallet.remaining_after_due_expiries(purchase.id, now)
+        remaining = ZERO if grant is None else grant.remaining
+        if remaining <= 0:
+            return Verdict(error="nothing_to_refund")
+        if amount is not None and amount > remaining:
+            return Verdict(error="refund_exceeds_remaining", remaining=remaining)
+        take = remaining if amount is None else amount
+        return Verdict(
+            events=row.events,
+            wallet=purchase.wallet,
+            wallet_events=tuple(wallet.revocation(purchase.id, take, REFUND, now)),
+            amount=take,
+            facts=EventFacts(cash_amount=self.refund_cash(purchase, take)),
+        )
+
+    @staticmethod
+    def refund_cash(purchase: ModelPurchase, amount: Decimal) -> Decimal:
+        """The money a refund of ``amount`` credits returns: the payment for all credit refunded
+        so far, this refund included, rounded once, less what earlier refunds returned (so that
+        refunding every credit, in any number of parts, returns exactly the payment)."""
+        if purchase.cost_basis is None:
+            msg = f"purchase {purchase.id} has no payment to refund"
+            raise ValueError(msg)
+        basis = Fraction(purchase.cost_basis)
+        total = Fraction(purchase.refunded + amount) * basis
+        return round_to_currency(total, purchase.currency) - purchase.refunded_cash
 
     # -- consume and expire -----------------------------------------------------------------------
 
@@ -694,7 +1032,9 @@ class LedgerModel:
         events: Sequence[str],
         request: PurchaseRequest,
         now: datetime,
+        *,
         amount: Decimal | None = None,
+        facts: EventFacts | None = None,
     ) -> None:
         # Time never runs backwards within one purchase, whatever the clock says.
         at = max(now, purchase.updated_at) if purchase.updated_at else now
@@ -711,6 +1051,7 @@ class LedgerModel:
                     external_reference=reference,
                     amount=amount,
                     reason=getattr(request, "reason", None),
+                    facts=facts,
                 )
             )
         if key is not None:

@@ -15,6 +15,9 @@ and this one are two implementations that must agree:
   ``expires_at``), recorded by the wallet's next decision or the sweep (``expire_due``);
 - a void forfeits what remains now; refused with ``credit_grant_expired`` once the grant expired,
   and ``nothing_to_void`` when it was voided already or nothing remains;
+- a revocation takes credit back (``GrantRevoked``, after recording the expiries due): everything
+  that remains when the payment fails, the amount refunded for a refund; nothing is recorded
+  when it would take nothing;
 - a consumption larger than what it may draw is refused with ``insufficient_credit`` and the
   amount it could have drawn, and records nothing (not even the expiries due);
 - the wallet's time never runs backwards: each decision is taken at the later of the clock and
@@ -38,7 +41,13 @@ ZERO = Decimal(0)
 WalletKey = tuple[str, str, str]
 """(namespace, customer, currency): one wallet."""
 
-WalletEventType = Literal["GrantAdded", "CreditsConsumed", "GrantExpired", "GrantVoided"]
+WalletEventType = Literal[
+    "GrantAdded", "CreditsConsumed", "GrantExpired", "GrantVoided", "GrantRevoked"
+]
+RevocationCause = Literal["payment_failed", "refund"]
+"""Why a ``GrantRevoked`` took credit back (the model's own names for the domain's causes)."""
+PAYMENT_FAILED: RevocationCause = "payment_failed"
+REFUND: RevocationCause = "refund"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class ModelGrant:
     consumed: Decimal = ZERO
     expired: Decimal = ZERO
     voided: Decimal = ZERO
+    revoked: Decimal = ZERO
+    """Taken back because the payment failed."""
+    refunded: Decimal = ZERO
+    """Taken back by refunds."""
     expiry_recorded: bool = False
     """A ``GrantExpired`` holds the expiry (else, if ``expired_at`` is set, it is only due)."""
     expired_at: datetime | None = None
@@ -72,7 +85,14 @@ class ModelGrant:
 
     @property
     def remaining(self) -> Decimal:
-        return self.terms.amount - self.consumed - self.expired - self.voided
+        return (
+            self.terms.amount
+            - self.consumed
+            - self.expired
+            - self.voided
+            - self.revoked
+            - self.refunded
+        )
 
     def expires_by(self, moment: datetime) -> bool:
         """At exactly ``expires_at`` the grant has expired."""
@@ -125,6 +145,10 @@ class ModelWalletEvent:
     reference: str | None = None
     idempotency_key: str | None = None
     balance_after: Decimal | None = None
+    cause: RevocationCause | None = None
+    """A revocation's cause."""
+    terms: GrantTerms | None = None
+    """A grant's terms (``GrantAdded``): recorded with it."""
 
 
 @dataclass
@@ -177,6 +201,13 @@ class ModelWallet:
                     grant = grants[_grant_of(event)]
                     grants[grant.purchase_id] = replace(
                         grant, voided=event.amount, voided_at=event.at
+                    )
+                case "GrantRevoked":
+                    grant = grants[_grant_of(event)]
+                    grants[grant.purchase_id] = (
+                        replace(grant, refunded=grant.refunded + event.amount)
+                        if event.cause == REFUND
+                        else replace(grant, revoked=grant.revoked + event.amount)
                     )
                 case _:
                     assert_never(event.type)
@@ -232,8 +263,9 @@ class ModelWallet:
     # -- deciding -------------------------------------------------------------------------------
 
     def add(self, terms: GrantTerms, now: datetime) -> ModelWalletEvent:
-        self.terms[terms.purchase_id] = terms
-        return self._next("GrantAdded", now, purchase_id=terms.purchase_id, amount=terms.amount)
+        """The ``GrantAdded`` making ``terms`` spendable (its terms are kept when recorded)."""
+        added = self._next("GrantAdded", now, purchase_id=terms.purchase_id, amount=terms.amount)
+        return replace(added, terms=terms)
 
     def due_expiries(self, now: datetime) -> list[ModelWalletEvent]:
         """The ``GrantExpired`` events a decision at ``now`` records first, in recording order."""
@@ -306,6 +338,37 @@ class ModelWallet:
             return "nothing_to_void"
         return None
 
+    def remaining_after_due_expiries(self, purchase_id: UUID, now: datetime) -> ModelGrant | None:
+        """The grant as a decision at ``now`` sees it: every event recorded, and its expiry
+        applied if due then (None: not granted)."""
+        grant = self.recorded().get(purchase_id)
+        if grant is None:
+            return None
+        return self._with_due_expiries({purchase_id: grant}, self.decision_time(now))[purchase_id]
+
+    def revocation(
+        self, purchase_id: UUID, amount: Decimal | None, cause: RevocationCause, now: datetime
+    ) -> list[ModelWalletEvent]:
+        """The events taking ``amount`` (everything that remains, when None) back from a grant:
+        the expiries due first, then the ``GrantRevoked`` unless it would take nothing."""
+        expiries = self.due_expiries(now)
+        grant = self.remaining_after_due_expiries(purchase_id, now)
+        if grant is None:
+            msg = f"the model revokes purchase {purchase_id}, which its wallet never granted"
+            raise ValueError(msg)
+        take = grant.remaining if amount is None else amount
+        if take <= 0:
+            return expiries
+        revoked = ModelWalletEvent(
+            type="GrantRevoked",
+            version=self.version + len(expiries) + 1,
+            at=self.decision_time(now),
+            purchase_id=purchase_id,
+            amount=take,
+            cause=cause,
+        )
+        return [*expiries, revoked]
+
     def void(self, purchase_id: UUID, now: datetime) -> ModelWalletEvent:
         remaining = self.recorded()[purchase_id].remaining
         return self._next("GrantVoided", now, purchase_id=purchase_id, amount=remaining)
@@ -315,6 +378,8 @@ class ModelWallet:
             if event.version != self.version + 1:
                 msg = f"wallet {self.key}: event v{event.version} after v{self.version}"
                 raise ValueError(msg)
+            if event.terms is not None:
+                self.terms[event.terms.purchase_id] = event.terms
             self.events.append(event)
 
     def _next(

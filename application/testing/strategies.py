@@ -231,6 +231,108 @@ def _draw_consumption(draw: st.DrawFn, currency: str, remainders: Sequence[Decim
     return (draw(st.integers(0, max(total, 1))) + Fraction(1, 2)) * quantum
 
 
+# -- invoices, failures, refunds -----------------------------------------------------------------
+
+
+@cache
+def invoice_lines() -> st.SearchStrategy[tuple[str, str]]:
+    """(invoice id, line id) of the invoice that bills an invoice purchase."""
+    return st.tuples(
+        st.sampled_from(("inv-1", "inv-2")) | _text(1, 256),
+        st.sampled_from(("line-1", "line-2")) | _text(1, 256),
+    )
+
+
+@cache
+def failure_reasons() -> st.SearchStrategy[str]:
+    """Why a payment failed, as a provider or a billing system says it."""
+    return st.sampled_from(("card_declined", "invoice_uncollectible")) | _text(1, 256)
+
+
+@cache
+def refund_reasons() -> st.SearchStrategy[str | None]:
+    return st.none() | st.sampled_from(("customer request", "duplicate")) | _text(1, 256)
+
+
+@dataclass(frozen=True)
+class RefundAmount:
+    """A refund's amount as a caller writes it (None: everything unconsumed), and the problem
+    codes the ledger must answer with if it is not an amount at all (the model judges the
+    rest: what rounds to nothing, and what exceeds the credit left)."""
+
+    value: str | int | Decimal | float | None
+    problems: frozenset[str] = frozenset()
+
+
+_INVALID_REFUND_AMOUNTS: tuple[tuple[object, str], ...] = (
+    ("abc", "not_a_decimal"),
+    ("1,5", "not_a_decimal"),
+    (True, "not_a_decimal"),
+    (1.5, "float_not_allowed"),
+    ("NaN", "not_finite"),
+    ("-Infinity", "not_finite"),
+    ("-0", "negative_zero"),
+    ("-0.00", "negative_zero"),
+    ("1e-19", "too_precise"),
+    ("1e18", "out_of_range"),
+)
+
+
+_REFUND_KINDS = (
+    *("part", "none", "all", "part", "above", "more", "part"),
+    *("zero", "negative", "tiny", "invalid"),
+)
+_ZEROS: tuple[str | int | Decimal, ...] = ("0", "0.00", 0, Decimal("0E-3"))
+
+
+def refund_amounts(currency: str, remaining: Decimal) -> st.SearchStrategy[RefundAmount]:
+    """An amount to refund from a grant with ``remaining`` credit: none (everything), all of it,
+    part of it, a minor unit more than it or more still (``refund_exceeds_remaining``), zero, a
+    negative amount or one below half a minor unit (``amount_not_positive``), or no amount at all
+    (``not_a_decimal``, ``float_not_allowed``, ...)."""
+    return st.composite(lambda draw: _draw_refund(draw, currency, remaining))()
+
+
+def _draw_refund(draw: st.DrawFn, currency: str, remaining: Decimal) -> RefundAmount:
+    quantum = Fraction(1, 10 ** MINOR_UNITS[currency])
+    units = int(Fraction(remaining) / quantum)
+    # A part is drawn most often: what a later refund of the same payment can still take.
+    kind = _pick(draw, _REFUND_KINDS)
+    if kind == "none":
+        return RefundAmount(None)
+    if kind == "invalid":
+        value, code = _pick(draw, _INVALID_REFUND_AMOUNTS)
+        return RefundAmount(cast_amount(value), frozenset({code}))
+    if kind == "zero":
+        return RefundAmount(_pick(draw, _ZEROS))
+    if kind == "negative":
+        return RefundAmount(_write_signed(draw, -draw(st.integers(1, 10**6)) * quantum))
+    if kind == "tiny":
+        # Below half a minor unit: rounds to nothing.
+        return RefundAmount(_plain(_decimal(quantum / 2 * draw(st.integers(1, 999)) / 1000)))
+    amount = {
+        "all": units,
+        "part": draw(st.integers(1, max(units - 1, 1))),
+        "above": units + 1,
+        "more": units + draw(st.integers(2, 10**6)),
+    }[kind]
+    return RefundAmount(_write(draw, max(amount, 1) * quantum))
+
+
+def cast_amount(value: object) -> str | int | Decimal | float:
+    """An invalid amount, typed as the command's ``AmountInput`` takes it (bool is an int)."""
+    if isinstance(value, str | int | Decimal | float):
+        return value
+    msg = f"not an amount input: {value!r}"
+    raise TypeError(msg)
+
+
+def _write_signed(draw: st.DrawFn, value: Fraction) -> str | Decimal:
+    """A negative ``value`` as text or a Decimal."""
+    number = _decimal(value)
+    return number if draw(st.booleans()) else format(number, "f")
+
+
 # -- amounts -------------------------------------------------------------------------------------
 
 
@@ -373,9 +475,9 @@ def _draw_valid_initiation(
     keys: st.SearchStrategy[str | None] | None,
     in_currencies: Sequence[str] | None = None,
 ) -> InitiatePurchase:
-    settlement_type = _pick(draw, ("external", "external", "promotional"))
+    settlement_type = _pick(draw, ("external", "external", "promotional", "invoice"))
     openmeter_case = in_currencies is None or "USD" in in_currencies
-    if settlement_type == "external" and openmeter_case and draw(st.integers(0, 9)) == 0:
+    if settlement_type != "promotional" and openmeter_case and draw(st.integers(0, 9)) == 0:
         currency = "USD"
         credit_amount, basis = _pick(draw, OPENMETER_ROUNDING_CASES)
         cost_basis: str | int | Decimal | None = basis
@@ -386,9 +488,9 @@ def _draw_valid_initiation(
         written_amount = _write(draw, value)
         rounded = Fraction(round_half_away_from_zero(value, MINOR_UNITS[currency]))
         cost_basis = (
-            _write(draw, _draw_cost_basis(draw, rounded, currency))
-            if settlement_type == "external"
-            else None
+            None
+            if settlement_type == "promotional"
+            else _write(draw, _draw_cost_basis(draw, rounded, currency))
         )
     initial_status = (
         _pick(draw, (None, "created", "authorized", "settled"))
@@ -473,7 +575,7 @@ def _plant_money_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
     """One problem with the amount, cost basis, currency or settlement type (these interact, so
     never two at once)."""
     settlement = fields["settlement"]
-    external = settlement["type"] == "external"
+    external = settlement["type"] != "promotional"  # external and invoice: payment-backed
     bad_values = {**_BAD_VALUES, **(_BAD_EXTERNAL_BASES if external else _BAD_PROMOTIONAL_BASES)}
     shaped = ["amount_rounds_to_zero", "currency_unknown", "settlement_unsupported"]
     if external:
@@ -493,7 +595,7 @@ def _plant_money_problem(draw: st.DrawFn, fields: _Fields) -> frozenset[str]:
         settlement["currency"] = None
         return frozenset({"invalid_currency"})
     if choice == "settlement_unsupported":
-        settlement["type"] = _pick(draw, ("invoice", "barter", ""))
+        settlement["type"] = _pick(draw, ("card", "barter", ""))
         return frozenset({"settlement_type_not_supported"})
     # A small amount and a basis 10^-18 short of paying half a minor unit.
     amount = draw(st.integers(1, 1000)) * quantum
@@ -507,7 +609,8 @@ def _plant_initial_status_problem(draw: st.DrawFn, fields: _Fields) -> frozenset
     settlement = fields["settlement"]
     if settlement["type"] == "external":
         settlement["initial_status"] = _pick(draw, ("paid", "CREATED", "", "pending"))
-    elif settlement["type"] == "promotional":
+    elif settlement["type"] in ("promotional", "invoice"):
+        # Only an external payment may start further along; the others start where they must.
         settlement["initial_status"] = _pick(draw, ("created", "settled"))
     else:
         return frozenset()  # an unsupported type has no initial status to judge

@@ -108,7 +108,7 @@ class StoreLiveLedger:
             for entry in batch:
                 # Entries come in log order, so a purchase's first entry after the cut is its
                 # earliest version there.
-                versions.setdefault(entry.aggregate_id, entry.version - 1)
+                versions.setdefault(UUID(entry.aggregate_id), entry.version - 1)
         return versions
 
     def _book(

@@ -1,20 +1,25 @@
 """Reading the event log in bulk, in position order, up to a cut fixed in advance.
 
-One query per batch of notifications, never one per purchase. The cut (the store's last position
-when the reader starts) makes the read a consistent prefix even while writers keep appending:
-positions are handed out in commit order (PostgreSQL takes a table lock per insert transaction,
-SQLite has one writer), so nothing can appear later at or below a position already visible.
+One query per batch, never one per purchase: on SQLite and PostgreSQL straight into plain rows
+(no ``Notification`` and no ``UUID`` per event: the export writes the id as text anyway). The cut
+(the store's last position when the reader starts) makes the read a consistent prefix even while
+writers keep appending: positions are handed out in commit order (PostgreSQL takes a table lock
+per insert transaction, SQLite has one writer), so nothing can appear later at or below a position
+already visible.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from uuid import UUID
 
 from creditledger.application.audit.canonical import parse_json
 from creditledger.application.audit.transcribe import NamespaceLookup, StoredEntry
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.events import Initiated
+from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
+from creditledger.infrastructure.persistence.sqlite import AppendOnlySQLiteRecorder
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -27,8 +32,8 @@ def last_position(ledger: CreditLedger) -> int:
 def namespace_lookup(ledger: CreditLedger) -> NamespaceLookup:
     """Looks a purchase's namespace up in its stored first event, as the transcriber reads it."""
 
-    def lookup(purchase_id: UUID) -> str | None:
-        stored = ledger.recorder.select_events(purchase_id, lte=1)
+    def lookup(purchase_id: str) -> str | None:
+        stored = ledger.recorder.select_events(UUID(purchase_id), lte=1)
         if not stored or stored[0].originator_version != 1 or stored[0].topic != Initiated.TOPIC:
             return None
         try:
@@ -63,28 +68,54 @@ def read_log(
     if batch_size < 1:
         msg = "batch_size must be at least 1"
         raise ValueError(msg)
+    select = _rows_of(ledger)
+    mapper = ledger.mapper
+    plain = mapper.cipher is not None or mapper.compressor is not None
     position = after
     while position < up_to:
-        notifications = ledger.recorder.select_notifications(
-            start=position,
-            limit=batch_size,
-            stop=up_to,
-            topics=topics,
-            inclusive_of_start=False,
-        )
-        if not notifications:
+        rows = select(position, up_to, batch_size, topics)
+        if not rows:
             return
-        batch = []
-        for notification in notifications:
-            originator = notification.originator_id
-            batch.append(
-                StoredEntry(
-                    position=notification.id,
-                    aggregate_id=originator if isinstance(originator, UUID) else UUID(originator),
-                    version=notification.originator_version,
-                    topic=notification.topic,
-                    state=_plain_state(ledger, notification.state),
-                )
+        batch = [
+            StoredEntry(
+                position=row_position,
+                aggregate_id=_hyphenated(originator),
+                version=version,
+                topic=topic,
+                state=_plain_state(ledger, state) if plain else state,
             )
+            for row_position, originator, version, topic, state in rows
+        ]
         yield batch
         position = batch[-1].position
+
+
+_Rows = Callable[[int, int, int, Sequence[str]], Sequence[tuple[int, UUID | str, int, str, bytes]]]
+
+_HYPHENATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _hyphenated(originator: UUID | str) -> str:
+    """The id as the export writes it: lowercase hyphenated hex (as stored, almost always)."""
+    if isinstance(originator, str) and _HYPHENATED.fullmatch(originator):
+        return originator
+    return str(originator if isinstance(originator, UUID) else UUID(originator))
+
+
+def _rows_of(ledger: CreditLedger) -> _Rows:
+    """One query per batch: the SQL recorders' plain rows, or the library's notifications."""
+    recorder = ledger.recorder
+    if isinstance(recorder, AppendOnlySQLiteRecorder | AppendFunctionRecorder):
+        return recorder.select_log_rows
+
+    def notifications(
+        after: int, up_to: int, limit: int, topics: Sequence[str]
+    ) -> list[tuple[int, UUID | str, int, str, bytes]]:
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(
+                start=after, limit=limit, stop=up_to, topics=topics, inclusive_of_start=False
+            )
+        ]
+
+    return notifications

@@ -104,8 +104,9 @@ class ReadModelLiveLedger:
         ledger = self._service.ledger
         for batch in read_log(ledger, after=cut, up_to=views_at, batch_size=self._batch_size):
             for entry in batch:
-                if entry.aggregate_id in moved_on:
-                    first_after.setdefault(entry.aggregate_id, entry.version)
+                aggregate_id = UUID(entry.aggregate_id)
+                if aggregate_id in moved_on:
+                    first_after.setdefault(aggregate_id, entry.version)
         later: dict[UUID, tuple[PurchaseEvent, ...]] = {}
         for purchase_id, version in moved_on.items():
             start = first_after.get(purchase_id)

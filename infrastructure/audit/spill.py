@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from creditledger.application.audit.closed import History, RecordedEvent
+from creditledger.application.audit.closed import DuplicatePurchaseError, History, RecordedEvent
 
 FLUSH_EVERY = 2000
 """Closed purchases buffered in memory before one write."""
@@ -72,6 +72,8 @@ class SqliteClosedPurchases:
         _cleanup(self._db, self._directory)
 
     def add(self, purchase_id: str, history: History) -> None:
+        if purchase_id in self._pending:
+            raise DuplicatePurchaseError(_twice(purchase_id))
         self._pending[purchase_id] = history
         self._count += 1
         if len(self._pending) >= FLUSH_EVERY:
@@ -95,6 +97,9 @@ class SqliteClosedPurchases:
     def __len__(self) -> int:
         return self._count
 
+    def settle(self) -> None:
+        self._flush()
+
     def histories(self) -> Iterator[tuple[str, History]]:
         self._flush()
         with _scratch(self._where):
@@ -113,11 +118,23 @@ class SqliteClosedPurchases:
         if not self._pending:
             return
         rows = [(purchase_id, _encoded(history)) for purchase_id, history in self._pending.items()]
+        self._pending.clear()
         with _scratch(self._where):
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO closed VALUES (?, ?)", rows)
+            try:
+                self._db.executemany("INSERT INTO closed VALUES (?, ?)", rows)
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                msg = (
+                    f"one of the {len(rows)} purchases closed last was closed before: "
+                    "an id initiated twice"
+                )
+                raise DuplicatePurchaseError(msg) from None
             self._db.execute("COMMIT")
-        self._pending.clear()
+
+
+def _twice(purchase_id: str) -> str:
+    return f"purchase {purchase_id} is closed twice: its id was initiated twice"
 
 
 def _cleanup(db: sqlite3.Connection, directory: tempfile.TemporaryDirectory[str]) -> None:

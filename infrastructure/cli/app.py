@@ -11,6 +11,7 @@ from creditledger.infrastructure.cli.credits import consume_credits, credit_hist
 from creditledger.infrastructure.cli.demo import demo
 from creditledger.infrastructure.cli.expiry import expiry_app
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, state
+from creditledger.infrastructure.cli.payment_outcomes import fail, invoice, refund
 from creditledger.infrastructure.cli.projections import projections_app
 from creditledger.infrastructure.cli.purchase import purchase_app
 from creditledger.infrastructure.cli.purchase_tables import history, show, void
@@ -44,6 +45,9 @@ def root(
 
 purchase_app.command("list")(list_purchases)
 purchase_app.command("void")(void)
+purchase_app.command("invoice")(invoice)
+purchase_app.command("fail")(fail)
+purchase_app.command("refund")(refund)
 app.add_typer(purchase_app, name="purchase")
 app.add_typer(projections_app, name="projections")
 app.command("demo")(demo)

@@ -320,6 +320,25 @@ def _fields_table(title: str, values: dict[str, Any]) -> Table:
     )
 
 
+def _purchase_facts(purchases: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary's rows about purchases: by status, set aside, failed payments."""
+    statuses = ", ".join(f"{count} {status}" for status, count in purchases["by_status"].items())
+    rows = [("purchases", f"{purchases['total']:,} ({statuses or 'none'})")]
+    if purchases["partial_histories"]:
+        rows.append(("partial histories", f"{purchases['partial_histories']:,} (set aside)"))
+    if purchases["failed_payments"]:
+        owed = ", ".join(
+            f"{amount} {currency}" for currency, amount in purchases["owed_after_failures"].items()
+        )
+        rows.append(
+            (
+                "failed payments",
+                f"{purchases['failed_payments']:,} (credit consumed and still owed: {owed})",
+            )
+        )
+    return rows
+
+
 def _print_verify(report: VerificationReport, comparisons: list[LiveComparison]) -> None:
     console = Console()
     summary = report.summary()
@@ -342,11 +361,8 @@ def _print_verify(report: VerificationReport, comparisons: list[LiveComparison])
         "checkpoints",
         f"{len(checkpoints['checked'])} checked, {len(checkpoints['unchecked'])} not checkable",
     )
-    purchases = summary["purchases"]
-    statuses = ", ".join(f"{count} {status}" for status, count in purchases["by_status"].items())
-    facts.add_row("purchases", f"{purchases['total']:,} ({statuses or 'none'})")
-    if purchases["partial_histories"]:
-        facts.add_row("partial histories", f"{purchases['partial_histories']:,} (set aside)")
+    for name, value in _purchase_facts(summary["purchases"]):
+        facts.add_row(name, value)
     wallets = summary["wallets"]
     facts.add_row(
         "credit wallets",
@@ -360,9 +376,9 @@ def _print_verify(report: VerificationReport, comparisons: list[LiveComparison])
     facts.add_row("balance rows", f"{summary['balances']['rows']:,}")
     facts.add_row(
         "double entry",
-        "every currency sums to zero"
+        "every currency sums to zero in each unit"
         if summary["balances"]["currencies_balanced"]
-        else "[red]a currency does not sum to zero[/]",
+        else "[red]a currency does not sum to zero in some unit[/]",
     )
     for comparison in comparisons:
         facts.add_row(
@@ -373,9 +389,9 @@ def _print_verify(report: VerificationReport, comparisons: list[LiveComparison])
         )
     print_table(facts)
     if summary["balances"]["totals"]:
-        totals = table("Balances by currency and account", "currency", "account", "balance")
+        totals = table("Balances by currency and account", "currency", "account", "unit", "balance")
         for row in summary["balances"]["totals"]:
-            totals.add_row(row["currency"], row["account"], row["balance"])
+            totals.add_row(row["currency"], row["account"], row["unit"], row["balance"])
         print_table(totals)
     for unchecked in checkpoints["unchecked"]:
         console.print(f"checkpoint {unchecked['position']} not checked: {unchecked['reason']}")

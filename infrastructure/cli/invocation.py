@@ -19,6 +19,7 @@ from creditledger.domain.errors import (
     FieldError,
     InsufficientCreditError,
     LedgerError,
+    RefundExceedsRemainingError,
     ValidationFailedError,
 )
 from creditledger.infrastructure.bootstrap import open_ledger
@@ -94,6 +95,8 @@ def problem_of(error: LedgerError) -> dict[str, Any]:
         problem["errors"] = [item.as_dict() for item in error.errors]
     if isinstance(error, InsufficientCreditError):
         problem["available"] = error.available
+    if isinstance(error, RefundExceedsRemainingError):
+        problem["remaining"] = error.remaining
     return problem
 
 

@@ -240,13 +240,14 @@ def verify(
     batch_size: BatchSize = DEFAULT_BATCH_SIZE,
     as_json: JsonOutput = False,
 ) -> None:
-    """Rebuild every read model in memory from the log and compare it row by row with the live
-    views (and check every ledger transaction group sums to zero). Exit 6 on any difference."""
+    """Rebuild every read model from the log into a temporary SQLite file and compare it row by
+    row with the live views (and check every ledger transaction group sums to zero), in memory
+    that does not grow with the views. Exit 6 on any difference."""
     with ledger_for(ctx) as ledger:
         database = open_view_database(ledger)
         try:
             log = EventLog(ledger)
-            with _progress_bar("rebuilding in memory", 0, log.head()) as advance:
+            with _progress_bar("rebuilding", 0, log.head()) as advance:
                 report = operations.verify(log, database, batch_size=batch_size, progress=advance)
         finally:
             database.close()
@@ -256,7 +257,7 @@ def verify(
         counts = ", ".join(f"{table} {count}" for table, count in report.rows.items())
         _err.print(f"views match a rebuild from the log ({counts})")
     else:
-        _err.print(f"{len(report.differences)} differences between the views and the log:")
+        _err.print(f"{report.count} differences between the views and the log:")
         for difference in report.differences[:20]:
             sys.stderr.write(json.dumps(difference.describe(), default=str) + "\n")
     if not report.ok:

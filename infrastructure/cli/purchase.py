@@ -1,4 +1,6 @@
-"""``creditledger purchase ...``: initiate, authorize, settle, show and history, printing JSON."""
+"""``creditledger purchase ...``: initiate, authorize, settle, show and history, printing JSON
+(``invoice``, ``fail``, ``refund`` and ``void`` print tables on a terminal: payment_outcomes.py,
+purchase_tables.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from creditledger.infrastructure.cli.imports import import_file
 from creditledger.infrastructure.cli.invocation import EXIT_CODES_HELP, ledger_for, print_json
 
 purchase_app = typer.Typer(
-    help=f"Initiate, authorize, settle and inspect credit purchases. {EXIT_CODES_HELP}",
+    help="Initiate, invoice, authorize, settle, fail, refund, void and inspect credit purchases. "
+    f"{EXIT_CODES_HELP}",
     no_args_is_help=True,
 )
 
@@ -53,9 +56,11 @@ def initiate(
     customer: Annotated[str, typer.Option("--customer", "-c", help="Customer id.")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code of the credits, e.g. USD.")],
     credit_amount: Annotated[str, typer.Option(help="Credits to grant, e.g. 100.12.")],
-    settlement: Annotated[str, typer.Option(help="external or promotional.")] = "external",
+    settlement: Annotated[
+        str, typer.Option(help="external, invoice (granted by `purchase invoice`) or promotional.")
+    ] = "external",
     cost_basis: Annotated[
-        str | None, typer.Option(help="Price per credit (external purchases).")
+        str | None, typer.Option(help="Price per credit (external and invoice purchases).")
     ] = None,
     initial_status: Annotated[
         str | None, typer.Option(help="External only: created, authorized or settled.")

@@ -15,7 +15,11 @@ import typer
 from rich.table import Table
 
 from creditledger.application.commands import VoidPurchase
-from creditledger.application.purchase_view import HistoryEntry, PurchaseView
+from creditledger.application.purchase_view import (
+    HistoryEntry,
+    LedgerReferenceView,
+    PurchaseView,
+)
 from creditledger.infrastructure.cli.invocation import ledger_for, print_json
 from creditledger.infrastructure.cli.output import field_table, json_wanted, print_table, table
 from creditledger.infrastructure.cli.purchase import IfVersion, Key, Namespace
@@ -62,7 +66,7 @@ def show(
         raise typer.BadParameter(msg)
     with ledger_for(ctx) as ledger:
         view = ledger.get_purchase(namespace, purchase_id, version=version, as_of=as_of)
-    _print_purchase(view, as_json=as_json)
+    print_purchase(view, as_json=as_json)
 
 
 def void(
@@ -86,10 +90,11 @@ def void(
             expected_version=if_version,
         )
         view = ledger.void(command).purchase
-    _print_purchase(view, as_json=as_json)
+    print_purchase(view, as_json=as_json)
 
 
-def _print_purchase(view: PurchaseView, *, as_json: bool) -> None:
+def print_purchase(view: PurchaseView, *, as_json: bool) -> None:
+    """The purchase as JSON into a pipe (or with ``--json``), as a table on a terminal."""
     if json_wanted(as_json):
         print_json(view)
         return
@@ -108,8 +113,14 @@ def _history_table(purchase_id: UUID, entries: list[HistoryEntry]) -> Table:
 
 
 def _purchase_table(view: PurchaseView) -> Table:
-    grant = view.realizations.credit_grant
-    payment = view.realizations.external_payment
+    realizations = view.realizations
+    grant = realizations.credit_grant
+    payment = realizations.external_payment or realizations.invoice_payment
+    granted = (
+        "not yet (waits for its invoice)"
+        if grant is None
+        else f"{grant.transaction_group_id} at {grant.granted_at.isoformat()}"
+    )
     rows = [
         ("namespace", view.namespace),
         ("customer", view.customer_id),
@@ -117,23 +128,30 @@ def _purchase_table(view: PurchaseView) -> Table:
         ("credits", f"{view.credit_amount} {view.currency}"),
         ("cost basis", "-" if view.cost_basis is None else str(view.cost_basis)),
         ("settlement", view.settlement.type.value),
-        ("credit grant", f"{grant.transaction_group_id} at {grant.granted_at.isoformat()}"),
+        ("credit grant", granted),
     ]
-    if payment is not None:
-        rows.append(("payment", f"{payment.status} {payment.amount} {view.currency}"))
+    invoice = realizations.invoice
+    if invoice is not None:
         rows.append(
             (
-                "authorized",
-                f"{payment.authorized.transaction_group_id} at {payment.authorized.at.isoformat()}",
+                "invoice",
+                f"{invoice.invoice_id} line {invoice.line_id} at {invoice.created_at.isoformat()}",
             )
         )
+    if payment is not None:
+        rows.append(("payment", f"{payment.status} {payment.amount} {view.currency}"))
+        rows.append(("authorized", _reference(payment.authorized)))
         if payment.settled is not None:
-            rows.append(
-                (
-                    "settled",
-                    f"{payment.settled.transaction_group_id} at {payment.settled.at.isoformat()}",
-                )
+            rows.append(("settled", _reference(payment.settled)))
+    failure = realizations.payment_failure
+    if failure is not None:
+        rows.append(
+            (
+                "payment failed",
+                f"{failure.transaction_group_id} at {failure.at.isoformat()} ({failure.reason}); "
+                f"revoked {failure.revoked}, owed {failure.owed} {view.currency}",
             )
+        )
     rows.append(("remaining", f"{view.remaining} {view.currency}"))
     rows += [
         (name, str(amount))
@@ -146,13 +164,27 @@ def _purchase_table(view: PurchaseView) -> Table:
         )
         if amount
     ]
-    void = view.realizations.void
+    refunds = realizations.refunds
+    if refunds is not None:
+        rows.append(
+            (
+                "refunds",
+                f"{refunds.count}: {refunds.amount} credits, {refunds.cash_amount} "
+                f"{view.currency} returned; last {refunds.last_transaction_group_id} at "
+                f"{refunds.last_at.isoformat()}",
+            )
+        )
+    void = realizations.void
     if void is not None:
         why = f" ({void.reason})" if void.reason else ""
         rows.append(("void", f"{void.transaction_group_id} at {void.at.isoformat()}{why}"))
-    expiry = view.realizations.expiry
+    expiry = realizations.expiry
     if expiry is not None:
         recorded = "" if expiry.recorded else " (not recorded yet)"
         rows.append(("expiry", f"{expiry.amount} at {expiry.at.isoformat()}{recorded}"))
     rows += [("created", view.created_at.isoformat()), ("updated", view.updated_at.isoformat())]
     return field_table(f"Purchase {view.id} (version {view.version})", rows)
+
+
+def _reference(reference: LedgerReferenceView) -> str:
+    return f"{reference.transaction_group_id} at {reference.at.isoformat()}"

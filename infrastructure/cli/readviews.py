@@ -87,7 +87,8 @@ def balances(
     as_of: AsOf = None,
     as_json: Json = False,
 ) -> None:
-    """A customer's ledger balances per currency and account, now or as of a time."""
+    """A customer's ledger balances per currency and account, now or as of a time; each account
+    counts credits (face value) or cash (money), never both."""
     with _caught_up_read_models(ctx) as read_models:
         found = read_models.balances(namespace, customer, as_of)
     if json_wanted(as_json):
@@ -98,8 +99,12 @@ def balances(
         print_table(field_table(f"Balances of {customer} ({moment})", [("balances", "none")]))
         return
     lines = table(
-        f"Balances of {customer} in {namespace} ({moment})", "currency", "account", "balance"
+        f"Balances of {customer} in {namespace} ({moment})",
+        "currency",
+        "account",
+        "unit",
+        "balance",
     )
     for line in found.balances:
-        lines.add_row(line.currency, line.account.value, str(line.balance))
+        lines.add_row(line.currency, line.account.value, line.unit.value, str(line.balance))
     print_table(lines)

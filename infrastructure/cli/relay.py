@@ -223,6 +223,9 @@ def consume(
                 "amount": str(row.amount),
                 "credits": str(row.credits),
                 "settlements": row.settlements,
+                "refunded": str(row.refunded),
+                "refunds": row.refunds,
+                "net": str(row.net),
             }
             for row in report.rows()
         ]

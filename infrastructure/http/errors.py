@@ -27,6 +27,7 @@ from creditledger.domain.errors import (
     FieldError,
     InsufficientCreditError,
     LedgerError,
+    RefundExceedsRemainingError,
     ValidationFailedError,
 )
 from creditledger.domain.text import printable_field
@@ -44,6 +45,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "payment_already_settled": 409,
     "cannot_settle_not_authorized_payment": 409,
     "invalid_transition": 409,
+    # Payment failure, invoices and refunds: the purchase's state refuses the command.
+    "payment_already_failed": 409,
+    "payment_not_settled": 409,
+    "invoice_already_created": 409,
+    "invoice_not_created": 409,
     "idempotency_key_reused": 409,
     "concurrent_modification": 409,
     # The customer's credit refuses the command (what remains, and whether it is granted).
@@ -51,6 +57,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "credit_grant_expired": 409,
     "nothing_to_void": 409,
     "credits_not_granted": 409,
+    "nothing_to_refund": 409,
+    "refund_exceeds_remaining": 409,
     "version_mismatch": 412,
     "credit_purchase_not_found": 404,
     "not_found": 404,
@@ -135,7 +143,8 @@ def problem_response(
     members: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """The problem document; ``members`` are the extension members of its code (RFC 9457 3.2),
-    such as ``available`` for ``insufficient_credit``."""
+    such as ``available`` for ``insufficient_credit`` and ``remaining`` for
+    ``refund_exceeds_remaining``."""
     status = status_of(code)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + code,
@@ -205,9 +214,11 @@ async def _on_ledger_error(_request: Request, exc: Exception) -> Response:
 
 def members_of(error: LedgerError) -> dict[str, Any]:
     """What a problem of this error carries beyond the standard members: a client that is
-    refused credit learns how much it may spend without parsing the detail."""
+    refused credit learns how much it may spend (or refund) without parsing the detail."""
     if isinstance(error, InsufficientCreditError):
         return {"available": error.available}
+    if isinstance(error, RefundExceedsRemainingError):
+        return {"remaining": error.remaining}
     return {}
 
 

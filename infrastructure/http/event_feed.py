@@ -35,10 +35,14 @@ from creditledger.domain.events import (
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
+    GrantRevoked,
     GrantVoided,
     Initiated,
+    InvoiceCreated,
     LedgerEvent,
     PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSettled,
     PurchaseEvent,
     PurchaseVoided,
@@ -65,7 +69,7 @@ class FeedItem(BaseModel):
     aggregate: Aggregate = Field(
         description="credit_purchase: a purchase's own event; credit_wallet: an event of the "
         "customer's credit in one currency (GrantAdded, CreditsConsumed, GrantExpired, "
-        "GrantVoided)."
+        "GrantVoided, GrantRevoked)."
     )
     aggregate_id: UUID = Field(
         description="The purchase's id, or the wallet's (one per namespace, customer and "
@@ -73,16 +77,18 @@ class FeedItem(BaseModel):
     )
     purchase_id: UUID | None = Field(
         description="The purchase the event concerns: the purchase itself, or the grant a "
-        "wallet event adds, expires or voids; null for a consumption (its allocations in data "
-        "name every purchase drawn from)."
+        "wallet event adds, expires, voids or revokes; null for a consumption (its allocations "
+        "in data name every purchase drawn from)."
     )
     version: int = Field(
         description="The aggregate's version after this event: the purchase's, or the "
         "wallet's (its credit-history sequence number)."
     )
     type: str = Field(
-        description="Initiated, PaymentAuthorized, PaymentSettled, PurchaseVoided, GrantAdded, "
-        "CreditsConsumed, GrantExpired, GrantVoided."
+        description="A purchase's: Initiated, InvoiceCreated, PaymentAuthorized, "
+        "PaymentSettled, PurchaseVoided, PaymentFailed, PaymentRefunded. A wallet's: GrantAdded, "
+        "CreditsConsumed, GrantExpired, GrantVoided, GrantRevoked (data.cause: payment_failed "
+        "or refund)."
     )
     recorded_at: datetime
     data: dict[str, Any] = Field(
@@ -121,9 +127,17 @@ class PurchaseNamespaces:
 
     def of(self, event: LedgerEvent) -> str | None:
         match event:
-            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided():
+            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided() | GrantRevoked():
                 return event.namespace
-            case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+            case (
+                Initiated()
+                | PaymentAuthorized()
+                | PaymentSettled()
+                | PurchaseVoided()
+                | InvoiceCreated()
+                | PaymentFailed()
+                | PaymentRefunded()
+            ):
                 return self._of_purchase(event)
             case _:
                 assert_never(event)
@@ -183,9 +197,17 @@ def _item(position: int, namespace: str, event: LedgerEvent) -> FeedItem:
     aggregate = Aggregate.CREDIT_PURCHASE
     purchase_id: UUID | None = event.originator_id
     match event:
-        case Initiated() | PaymentAuthorized() | PaymentSettled() | PurchaseVoided():
+        case (
+            Initiated()
+            | PaymentAuthorized()
+            | PaymentSettled()
+            | PurchaseVoided()
+            | InvoiceCreated()
+            | PaymentFailed()
+            | PaymentRefunded()
+        ):
             pass
-        case GrantAdded() | GrantExpired() | GrantVoided():
+        case GrantAdded() | GrantExpired() | GrantVoided() | GrantRevoked():
             aggregate, purchase_id = Aggregate.CREDIT_WALLET, event.purchase_id
         case CreditsConsumed():
             aggregate, purchase_id = Aggregate.CREDIT_WALLET, None

@@ -23,7 +23,9 @@ from creditledger.domain.errors import (
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     LedgerError,
+    NothingToRefundError,
     NothingToVoidError,
+    RefundExceedsRemainingError,
     ValidationFailedError,
     VersionMismatchError,
 )
@@ -41,12 +43,19 @@ from creditledger.infrastructure.http.openapi_examples import (
     CREDIT_HISTORY_EXAMPLE,
     CREDITS_EXAMPLE,
     EXPIRED_PURCHASE_EXAMPLE,
+    FAIL_EXAMPLES,
+    FAILED_PURCHASE_EXAMPLE,
     FEED_EXAMPLE,
     FINAL_PURCHASE_EXAMPLE,
     HISTORY_EXAMPLE,
+    INVOICE_EXAMPLES,
+    INVOICE_PURCHASE_EXAMPLE,
+    INVOICED_PURCHASE_EXAMPLE,
     PAYMENT_EXAMPLES,
     PENDING_PURCHASE_EXAMPLE,
     PURCHASE_ID,
+    REFUND_EXAMPLES,
+    REFUNDED_PURCHASE_EXAMPLE,
     SPLIT_CONSUMPTION_EXAMPLE,
     VOID_EXAMPLES,
     VOIDED_PURCHASE_EXAMPLE,
@@ -116,8 +125,33 @@ _PROBLEM_EXAMPLES: dict[str, tuple[str, list[dict[str, str]]]] = {
     ),
     "nothing_to_void": (f"the credit of purchase {PURCHASE_ID} is already voided", []),
     "credits_not_granted": (f"purchase {PURCHASE_ID} has no credit granted yet", []),
+    "payment_already_failed": (
+        f"cannot settle external purchase in status final.payment_failed [id={PURCHASE_ID}]",
+        [],
+    ),
+    "payment_not_settled": (
+        f"cannot refund external purchase in status active.payment.authorized [id={PURCHASE_ID}]",
+        [],
+    ),
+    "invoice_already_created": (
+        f"cannot invoice_created invoice purchase in status active.payment.pending "
+        f"[id={PURCHASE_ID}]",
+        [],
+    ),
+    "invoice_not_created": (
+        f"cannot authorize invoice purchase in status created [id={PURCHASE_ID}]",
+        [],
+    ),
+    "nothing_to_refund": (f"nothing remains of the credit of purchase {PURCHASE_ID}", []),
+    "refund_exceeds_remaining": (
+        f"a refund of 10.00 USD exceeds the 4.00 that remains unconsumed [id={PURCHASE_ID}]",
+        [],
+    ),
 }
-_PROBLEM_MEMBERS: dict[str, dict[str, str]] = {"insufficient_credit": {"available": "7.50"}}
+_PROBLEM_MEMBERS: dict[str, dict[str, str]] = {
+    "insufficient_credit": {"available": "7.50"},
+    "refund_exceeds_remaining": {"remaining": "4.00"},
+}
 """The extension members of a code's example (see errors.members_of)."""
 
 _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
@@ -131,6 +165,8 @@ _LEDGER_ERRORS: tuple[type[LedgerError], ...] = (
     CreditGrantExpiredError,
     NothingToVoidError,
     CreditsNotGrantedError,
+    NothingToRefundError,
+    RefundExceedsRemainingError,
 )
 _LEDGER_TITLES = {error.code: error.title for error in _LEDGER_ERRORS}
 
@@ -232,7 +268,10 @@ def consumption_response(description: str) -> dict[str, Any]:
 
 
 _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("createCreditPurchase", "201"): {"pending": PENDING_PURCHASE_EXAMPLE},
+    ("createCreditPurchase", "201"): {
+        "pending": PENDING_PURCHASE_EXAMPLE,
+        "invoice_waits_for_its_invoice": INVOICE_PURCHASE_EXAMPLE,
+    },
     ("createCreditPurchase", "200"): {"pending": PENDING_PURCHASE_EXAMPLE},
     ("authorizePayment", "200"): {"authorized": AUTHORIZED_PURCHASE_EXAMPLE},
     ("settlePayment", "200"): {"final": FINAL_PURCHASE_EXAMPLE},
@@ -240,9 +279,14 @@ _RESPONSE_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "final": FINAL_PURCHASE_EXAMPLE,
         "at_version_1": PENDING_PURCHASE_EXAMPLE,
         "expired": EXPIRED_PURCHASE_EXAMPLE,
+        "payment_failed": FAILED_PURCHASE_EXAMPLE,
+        "refunded": REFUNDED_PURCHASE_EXAMPLE,
     },
     ("getCreditPurchaseHistory", "200"): {"final": HISTORY_EXAMPLE},
     ("voidCreditPurchase", "200"): {"voided": VOIDED_PURCHASE_EXAMPLE},
+    ("createInvoice", "200"): {"invoiced": INVOICED_PURCHASE_EXAMPLE},
+    ("failPayment", "200"): {"failed_after_a_consumption": FAILED_PURCHASE_EXAMPLE},
+    ("refundPayment", "200"): {"partly_refunded": REFUNDED_PURCHASE_EXAMPLE},
     ("consumeCredits", "201"): {
         "one_grant": CONSUMPTION_EXAMPLE,
         "two_grants": SPLIT_CONSUMPTION_EXAMPLE,
@@ -257,6 +301,9 @@ _REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "authorizePayment": PAYMENT_EXAMPLES,
     "settlePayment": PAYMENT_EXAMPLES,
     "voidCreditPurchase": VOID_EXAMPLES,
+    "createInvoice": INVOICE_EXAMPLES,
+    "failPayment": FAIL_EXAMPLES,
+    "refundPayment": REFUND_EXAMPLES,
     "consumeCredits": CONSUME_EXAMPLES,
 }
 
@@ -279,19 +326,33 @@ def _attach_examples(document: dict[str, Any]) -> None:
 
 
 _PURCHASE_AMOUNTS = {
-    "remaining": "Credit left to spend: credit_amount - consumed - expired - voided - revoked.",
+    "remaining": "Credit left to spend: what was granted (nothing while an invoice purchase "
+    "waits for its invoice) - consumed - expired - voided - revoked - refunded.",
     "consumed": "Credit spent by consumptions, drawn from this purchase's grant.",
     "expired": "What remained at expires_at, forfeited (booked to breakage); counted from "
     "expires_at on, even before the expiry is recorded.",
     "voided": "What remained when the purchase was voided, forfeited (booked to breakage).",
-    "revoked": "Credit taken back by a payment failure (always 0 for now).",
-    "refunded": "Credit refunded after settlement (always 0 for now).",
+    "revoked": "Credit taken back when the payment failed: what remained unconsumed then.",
+    "refunded": "Credit taken back by refunds after settlement (the money returned is in "
+    "realizations.refunds.cash_amount).",
 }
 _PURCHASE_REALIZATIONS = {
     "void": "Set once the purchase is voided: the ledger entry, when, how much and why.",
     "expiry": "Set once the grant's expires_at has passed with credit left: when it took "
     "effect (expires_at), how much, and whether its event is recorded yet (the amounts are "
     "exact either way).",
+    "credit_grant": "The grant's ledger entry and time; null while an invoice purchase waits "
+    "for its invoice.",
+    "external_payment": "An external purchase's payment once authorized (status authorized, "
+    "settled or failed); null otherwise.",
+    "invoice": "An invoice purchase's invoice line (POST .../invoice), once created.",
+    "invoice_payment": "An invoice purchase's payment, shaped as external_payment.",
+    "payment_failure": "Set once the payment failed: the ledger entry, when, why, the credit "
+    "revoked (unconsumed then), released (forfeited earlier: expired or voided) and owed "
+    "(consumed: still owed, an open receivable).",
+    "refunds": "Every refund so far, summed: how many, the credit taken back (amount), the "
+    "money returned (cash_amount: exactly the payment once every credit is refunded), and the "
+    "last one's ledger entry and time.",
 }
 _DESCRIPTIONS = {
     "PurchaseView": _PURCHASE_AMOUNTS,

@@ -42,8 +42,12 @@ PENDING_PURCHASE_EXAMPLE: dict[str, Any] = {
     "realizations": {
         "credit_grant": _GRANT,
         "external_payment": None,
+        "invoice": None,
+        "invoice_payment": None,
         "void": None,
         "expiry": None,
+        "payment_failure": None,
+        "refunds": None,
     },
     "version": 1,
     "created_at": "2026-01-01T12:00:00Z",
@@ -63,15 +67,13 @@ AUTHORIZED_PURCHASE_EXAMPLE: dict[str, Any] = {
     **PENDING_PURCHASE_EXAMPLE,
     "status": "active.payment.authorized",
     "realizations": {
-        "credit_grant": _GRANT,
+        **PENDING_PURCHASE_EXAMPLE["realizations"],
         "external_payment": {
             "status": "authorized",
             "amount": "50.06",
             "authorized": _AUTHORIZED_REF,
             "settled": None,
         },
-        "void": None,
-        "expiry": None,
     },
     "version": 2,
     "updated_at": "2026-01-01T12:01:00Z",
@@ -81,15 +83,13 @@ FINAL_PURCHASE_EXAMPLE: dict[str, Any] = {
     "status": "final",
     "meta_status": "final",
     "realizations": {
-        "credit_grant": _GRANT,
+        **PENDING_PURCHASE_EXAMPLE["realizations"],
         "external_payment": {
             "status": "settled",
             "amount": "50.06",
             "authorized": _AUTHORIZED_REF,
             "settled": _SETTLED_REF,
         },
-        "void": None,
-        "expiry": None,
     },
     "version": 3,
     "updated_at": "2026-01-01T12:02:00Z",
@@ -122,6 +122,77 @@ EXPIRED_PURCHASE_EXAMPLE: dict[str, Any] = {
         **FINAL_PURCHASE_EXAMPLE["realizations"],
         "expiry": {"at": "2026-02-01T00:00:00Z", "amount": "87.62", "recorded": True},
     },
+}
+INVOICE_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **PENDING_PURCHASE_EXAMPLE,
+    "settlement": {"type": "invoice", "initial_status": None},
+    "status": "created",
+    "meta_status": "created",
+    "remaining": "0.00",
+    "realizations": {**PENDING_PURCHASE_EXAMPLE["realizations"], "credit_grant": None},
+}
+INVOICED_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **INVOICE_PURCHASE_EXAMPLE,
+    "status": "active.payment.pending",
+    "meta_status": "active",
+    "remaining": "100.12",
+    "realizations": {
+        **PENDING_PURCHASE_EXAMPLE["realizations"],
+        "credit_grant": {**_GRANT, "granted_at": "2026-01-01T12:05:00Z"},
+        "invoice": {
+            "invoice_id": "inv-2026-0042",
+            "line_id": "line-1",
+            "created_at": "2026-01-01T12:05:00Z",
+        },
+    },
+    "version": 2,
+    "updated_at": "2026-01-01T12:05:00Z",
+}
+FAILED_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **AUTHORIZED_PURCHASE_EXAMPLE,
+    "status": "final.payment_failed",
+    "meta_status": "final",
+    "remaining": "0.00",
+    "consumed": "12.50",
+    "revoked": "87.62",
+    "realizations": {
+        **AUTHORIZED_PURCHASE_EXAMPLE["realizations"],
+        "external_payment": {
+            "status": "failed",
+            "amount": "50.06",
+            "authorized": _AUTHORIZED_REF,
+            "settled": None,
+        },
+        "payment_failure": {
+            "transaction_group_id": "91b60015-3416-53c1-8194-8b2743dc6250",
+            "at": "2026-01-01T13:00:00Z",
+            "reason": "card declined",
+            "revoked": "87.62",
+            "released": "0.00",
+            "owed": "12.50",
+            "external_reference": "psp-123",
+        },
+    },
+    "version": 3,
+    "updated_at": "2026-01-01T13:00:00Z",
+}
+REFUNDED_PURCHASE_EXAMPLE: dict[str, Any] = {
+    **FINAL_PURCHASE_EXAMPLE,
+    "remaining": "77.62",
+    "consumed": "12.50",
+    "refunded": "10.00",
+    "realizations": {
+        **FINAL_PURCHASE_EXAMPLE["realizations"],
+        "refunds": {
+            "count": 1,
+            "amount": "10.00",
+            "cash_amount": "5.00",
+            "last_transaction_group_id": "27208e27-7b7a-500d-9c4f-60fb7d9d7f06",
+            "last_at": "2026-01-02T09:00:00Z",
+        },
+    },
+    "version": 4,
+    "updated_at": "2026-01-02T09:00:00Z",
 }
 CONSUMPTION_EXAMPLE: dict[str, Any] = {
     "id": _CONSUMPTION_ID,
@@ -350,6 +421,16 @@ CREATE_EXAMPLES = {
             "settlement": {"type": "external", "initial_status": "settled"},
         },
     },
+    "invoice": {
+        "summary": "Billed on an invoice: nothing granted until its invoice is created",
+        "value": {
+            "customer_id": "cust-4",
+            "currency": "USD",
+            "credit_amount": "100.12",
+            "cost_basis": "0.5",
+            "settlement": {"type": "invoice"},
+        },
+    },
     "promotional": {
         "summary": "Promotional credit: no cost basis, final at once",
         "value": {
@@ -385,4 +466,27 @@ CONSUME_EXAMPLES = {
 VOID_EXAMPLES = {
     "with_reason": {"summary": "With a reason", "value": {"reason": "granted by mistake"}},
     "empty": {"summary": "No body fields", "value": {}},
+}
+INVOICE_EXAMPLES = {
+    "invoice_line": {
+        "summary": "The invoice line that bills the purchase",
+        "value": {"invoice_id": "inv-2026-0042", "line_id": "line-1"},
+    },
+}
+FAIL_EXAMPLES = {
+    "declined": {
+        "summary": "Declined, with the provider's reference",
+        "value": {"reason": "card declined", "external_reference": "psp-123"},
+    },
+    "uncollectible": {
+        "summary": "An invoice that was never paid",
+        "value": {"reason": "invoice uncollectible"},
+    },
+}
+REFUND_EXAMPLES = {
+    "partial": {
+        "summary": "Part of the credit (and so of the payment)",
+        "value": {"amount": "10.00", "reason": "customer asked"},
+    },
+    "the_rest": {"summary": "Everything that remains unconsumed", "value": {"amount": None}},
 }

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic.config import JsonDict
 
 from creditledger.application.commands import (
     AmountInput,
@@ -33,7 +34,7 @@ from creditledger.domain.intent import (
     MIN_PRIORITY,
 )
 from creditledger.domain.ledger import Account
-from creditledger.domain.status import InitialPaymentStatus, SettlementType
+from creditledger.domain.status import InitialPaymentStatus, SettlementType, Unit
 
 DECIMAL_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 NAMESPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -55,9 +56,10 @@ class SettlementRequest(_Request):
     type: Annotated[
         str,
         Field(
-            description="external: paid outside (authorize and settle report it); "
-            "promotional: free credit, final at once; invoice: declared, not supported yet "
-            "(settlement_type_not_supported).",
+            description="external: paid outside (authorize and settle report it; credit "
+            "granted at once); promotional: free credit, final at once; invoice: billed on an "
+            "invoice line, created with status created and nothing granted until "
+            "POST .../invoice (then authorize when the invoice is approved, settle when paid).",
             json_schema_extra={"enum": [s.value for s in SettlementType]},
             examples=["external"],
         ),
@@ -204,6 +206,76 @@ class VoidRequest(_Request):
     ] = None
 
 
+_TEXT_256: JsonDict = {"minLength": 1, "maxLength": 256}
+_PAYMENT_REFERENCE = Field(
+    description="The payment provider's reference, kept with the ledger entry (1 to 256 "
+    "characters).",
+    json_schema_extra=_TEXT_256,
+    examples=["psp-123"],
+)
+
+
+class InvoiceRequest(_Request):
+    """Body of invoice: the invoice line that bills an invoice purchase."""
+
+    invoice_id: Annotated[
+        str,
+        Field(
+            description="Your invoice's id (1 to 256 characters), kept with the purchase.",
+            json_schema_extra=_TEXT_256,
+            examples=["inv-2026-0042"],
+        ),
+    ]
+    line_id: Annotated[
+        str,
+        Field(
+            description="The invoice line that bills this purchase (1 to 256 characters).",
+            json_schema_extra=_TEXT_256,
+            examples=["line-1"],
+        ),
+    ]
+
+
+class FailRequest(_Request):
+    """Body of fail: why the payment failed."""
+
+    reason: Annotated[
+        str,
+        Field(
+            description="Why the payment failed (declined, uncollectible...), kept with the "
+            "failure (1 to 256 characters).",
+            json_schema_extra=_TEXT_256,
+            examples=["card declined"],
+        ),
+    ]
+    external_reference: Annotated[str | None, _PAYMENT_REFERENCE] = None
+
+
+class RefundRequest(_Request):
+    """Body of refund: how much credit to take back (and so which share of the payment)."""
+
+    amount: Annotated[
+        AmountInput | None,
+        Field(
+            description="Credits to refund, rounded once to the currency's minor unit; "
+            "positive and at most what remains unconsumed (refund_exceeds_remaining). null: "
+            "everything that remains. The money returned is in realizations.refunds."
+            + _AMOUNT_NOTE,
+            json_schema_extra={"pattern": DECIMAL_PATTERN},
+            examples=["10.00"],
+        ),
+    ]
+    reason: Annotated[
+        str | None,
+        Field(
+            description="Why, kept with the refund (1 to 256 characters).",
+            json_schema_extra=_TEXT_256,
+            examples=["customer asked"],
+        ),
+    ] = None
+    external_reference: Annotated[str | None, _PAYMENT_REFERENCE] = None
+
+
 class ConsumptionCreate(_Request):
     """Credit to spend (the customer comes from the path)."""
 
@@ -285,6 +357,11 @@ class PurchaseList(BaseModel):
 class BalanceEntry(BaseModel):
     currency: str = Field(examples=["USD"])
     account: Account
+    unit: Unit = Field(
+        description="What the balance counts: credits (face value: customer_fbo, "
+        "customer_receivable_open, customer_accrued, breakage, brokerage_credits) or cash "
+        "(money: customer_receivable_authorized, wash, brokerage_cash). Never sum across units."
+    )
     balance: Decimal = Field(description="In the currency's minor units, as a string.")
 
 
@@ -322,6 +399,12 @@ class Problem(BaseModel):
         description="insufficient_credit only: what the customer could spend at that moment "
         "for that feature (a decimal string).",
         examples=["7.50"],
+    )
+    remaining: str | None = Field(
+        None,
+        description="refund_exceeds_remaining only: the credit that remained unconsumed, what "
+        "a refund could take back at that moment (a decimal string).",
+        examples=["4.00"],
     )
 
 

@@ -37,7 +37,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 LOST_CONNECTION = (InterfaceError, OperationalError)
@@ -45,6 +45,10 @@ ATTEMPTS, WAIT_SECONDS = 10, 0.2
 """The library's own retry policy for its PostgreSQL reads and writes."""
 
 Method = TypeVar("Method", bound=Callable[..., Any])
+
+LogRow = tuple[int, str, int, str, bytes]
+"""A stored event as the audit reads it: position, originator id (lowercase hyphenated), version,
+topic, state."""
 
 SCHEMA_LOCK_PREFIX = "creditledger schema "
 """With the schema's name, the key of the advisory lock held while the schema is created."""
@@ -271,6 +275,30 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             return [row["notification_id"] for row in cursor.fetchall()]
+
+    @_resilient
+    def select_log_rows(
+        self, after: int, up_to: int, limit: int, topics: Sequence[str] = ()
+    ) -> list[LogRow]:
+        """Up to ``limit`` stored events with ``after < position <= up_to``, oldest first, as
+        plain rows: (position, originator id as lowercase hyphenated text, version, topic,
+        state). ``select_notifications`` without a ``Notification`` or ``UUID`` per row."""
+        statement = SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
+            + ("AND topic = ANY(%s) " if topics else "")
+            + "ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params: list[object] = [after, up_to, *([list(topics)] if topics else []), limit]
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(statement, params, prepare=True)
+            return [
+                (position, originator, version, topic, bytes(state))
+                for position, originator, version, topic, state in cursor.fetchall()
+            ]
 
     def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The ids of these very events (same slots, topics and states), if all are stored."""

@@ -8,9 +8,21 @@ checkpoint would still catch). SQLite has no TRUNCATE; ``DELETE`` without a WHER
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 APPEND_ONLY_MESSAGE = "the events table is append-only: {} refused"
+
+_HYPHENATED_ID = (
+    "CASE WHEN length(originator_id) = 32 AND originator_id NOT GLOB '*[^0-9a-f]*' THEN "
+    + " || '-' || ".join(
+        f"substr(originator_id, {start}, {length})"
+        for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+    )
+    + " ELSE originator_id END"
+)
+"""SQL for the originator id as text, hyphenated in SQLite itself rather than per row in Python."""
 
 
 class AppendOnlySQLiteRecorder(SQLiteApplicationRecorder):
@@ -27,3 +39,23 @@ class AppendOnlySQLiteRecorder(SQLiteApplicationRecorder):
                 for operation in ("UPDATE", "DELETE")
             ),
         ]
+
+    def select_log_rows(
+        self, after: int, up_to: int, limit: int, topics: Sequence[str] = ()
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` stored events with ``after < position <= up_to``, oldest first, as
+        plain rows: (position, originator id, version, topic, state); the id lowercase
+        hyphenated if stored as 32 lowercase hex digits (as the library stores a UUID), else as
+        stored. ``select_notifications`` without a ``Notification`` or ``UUID`` per row."""
+        # The table's name is the recorder's own; every value is a parameter.
+        statement = (
+            f"SELECT rowid, {_HYPHENATED_ID}, originator_version, topic, state "  # noqa: S608
+            f"FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? "
+            + (f"AND topic IN ({','.join('?' * len(topics))}) " if topics else "")
+            + "ORDER BY rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            rows = cursor.sqlite_cursor
+            rows.row_factory = None  # plain tuples, not sqlite3.Row
+            rows.execute(statement, [after, up_to, *topics, limit])
+            return rows.fetchall()

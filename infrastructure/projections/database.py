@@ -12,13 +12,28 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeVar
 
 from eventsourcing.persistence import Notification
 
-from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.rows import ReadModelName, ViewTable
 from creditledger.application.readmodels import ReadModelQueries
-from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
 from creditledger.infrastructure.projections.layout import Layout, live_layout
+
+RowT = TypeVar("RowT")
+
+
+class ViewSnapshot(Protocol):
+    """The live views at one instant, read a table at a time, a row at a time."""
+
+    def positions(self) -> dict[str, int]:
+        """The live models' tracked positions."""
+        ...
+
+    def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        """The table's rows in ascending key order (as Python orders the keys), streamed."""
+        ...
 
 
 class CommitOrderGuard:
@@ -55,13 +70,22 @@ class ViewDatabase(ReadModelQueries, ABC):
     @abstractmethod
     def drop_rebuild_tables(self, model: ReadModelName) -> None: ...
 
+    # -- reading --------------------------------------------------------------------------
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[ViewSnapshot]:
+        """One consistent snapshot of the live views, for streaming every row (``verify``)."""
+
     # -- writing --------------------------------------------------------------------------
 
     @abstractmethod
     def transaction(
-        self, layout: Layout, names: Sequence[str]
+        self, layout: Layout, names: Sequence[str], cache: RowCache | None = None
     ) -> AbstractContextManager[BufferedTransaction]:
-        """One view transaction with ``names``' positions locked; flushed and committed on exit."""
+        """One view transaction with ``names``' positions locked; flushed and committed on exit.
+
+        ``cache``: the caller's rows from its earlier transactions, used while still valid.
+        """
 
     def guard(self) -> CommitOrderGuard:
         """A guard for one reader of the log (it may keep state between reads)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,11 +28,11 @@ from creditledger.application.projections.rows import (
     Tables,
     ViewTable,
 )
-from creditledger.application.readmodels import Positioned
+from creditledger.application.readmodels import Positioned, owed_at
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
-from creditledger.infrastructure.projections.buffer import BufferedTransaction
-from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
+from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.layout import (
     MODEL_TABLES,
     Layout,
@@ -180,6 +180,9 @@ class MemoryAccess:
     def write_positions(self, positions: Mapping[str, int]) -> None:
         self.tables.tracking.update(positions)
 
+    def tracking_stamp(self) -> Hashable | None:
+        return None  # the rows are in memory already: nothing to cache
+
     def fetch(self, table: ViewTable[RowT, KeyT], keys: Sequence[KeyT]) -> list[RowT]:
         rows = self.table(table).rows
         return [rows[key] for key in keys if key in rows]
@@ -218,6 +221,20 @@ class MemoryAccess:
         )
 
 
+class _MemorySnapshot:
+    """``ViewSnapshot`` of the memory store (the caller holds its lock)."""
+
+    def __init__(self, positions: dict[str, int], access: MemoryAccess) -> None:
+        self._positions = positions
+        self._access = access
+
+    def positions(self) -> dict[str, int]:
+        return dict(self._positions)
+
+    def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        return iter(sorted(self._access.table(table).rows.values(), key=table.key_of))
+
+
 class MemoryViewDatabase(ViewDatabase):
     kind = "memory"
 
@@ -254,7 +271,10 @@ class MemoryViewDatabase(ViewDatabase):
             self._tables.tracking.pop(layout.tracking[model], None)
 
     @contextmanager
-    def transaction(self, layout: Layout, names: Sequence[str]) -> Iterator[BufferedTransaction]:
+    def transaction(
+        self, layout: Layout, names: Sequence[str], cache: RowCache | None = None
+    ) -> Iterator[BufferedTransaction]:
+        del cache  # the rows are in memory already
         with self._lock:
             transaction = BufferedTransaction(MemoryAccess(self._tables, layout), names)
             yield transaction
@@ -341,9 +361,7 @@ class MemoryViewDatabase(ViewDatabase):
                 (
                     row
                     for row in self._live().table(Tables.RECEIVABLES).rows.values()
-                    if row.namespace == namespace
-                    and row.opened_at <= as_of
-                    and (row.settled_at is None or row.settled_at > as_of)
+                    if row.namespace == namespace and owed_at(row, as_of)
                 ),
                 key=lambda row: (row.opened_at, str(row.purchase_id)),
             )
@@ -364,6 +382,13 @@ class MemoryViewDatabase(ViewDatabase):
                 key=lambda row: (row.day, row.currency),
             )
             return Positioned(self._position(ReadModelName.SETTLED_REVENUE), rows)
+
+    @contextmanager
+    def reading(self) -> Iterator[ViewSnapshot]:
+        with self._lock:
+            yield _MemorySnapshot(
+                {model.value: self._position(model) for model in ReadModelName}, self._live()
+            )
 
     def snapshot(self) -> ReadModelSnapshot:
         with self._lock:

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from creditledger.application.projections.compare import Difference, compare, unbalanced_groups
-from creditledger.application.projections.rows import TABLES, ReadModelName
+from creditledger.application.projections.compare import (
+    Difference,
+    GroupBalances,
+    compare_positions,
+    compare_table,
+)
+from creditledger.application.projections.rows import TABLES, ReadModelName, Tables
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.projections.database import ViewDatabase
-from creditledger.infrastructure.projections.memory import MemoryViewDatabase
+from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
     DEFAULT_BATCH_SIZE,
     Progress,
     ProjectionRunner,
 )
+from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
+
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True)
@@ -111,22 +122,35 @@ def rebuild(
     return RebuildReport(model.value, position, events, time.perf_counter() - started)
 
 
+SCRATCH_CACHE_MIB = 16
+"""SQLite's page cache for verify's rebuild (a constant of its memory, issue 14)."""
+KEPT_DIFFERENCES = 1_000
+"""Differences a verify report keeps (in table and key order); the rest are only counted."""
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     positions: dict[str, int]
     rows: dict[str, int]
     differences: list[Difference] = field(default_factory=list)
+    """The first ``KEPT_DIFFERENCES`` differences."""
+    difference_count: int | None = None
+    """Every difference found (default: as many as are listed)."""
+
+    @property
+    def count(self) -> int:
+        return len(self.differences) if self.difference_count is None else self.difference_count
 
     @property
     def ok(self) -> bool:
-        return not self.differences
+        return self.count == 0
 
     def as_dict(self, *, limit: int = 50) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "positions": self.positions,
             "rows": self.rows,
-            "differences": len(self.differences),
+            "differences": self.count,
             "first_differences": [d.describe() for d in self.differences[:limit]],
         }
 
@@ -137,16 +161,84 @@ def verify(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    scratch: ViewDatabase | None = None,
 ) -> VerifyReport:
-    """Rebuild every model in memory up to where the live views stand; compare row by row.
+    """Rebuild every model from the log up to where the live views stand; compare row by row.
 
-    Also checks that every transaction group of the live ledger sums to zero.
+    The rebuild goes into ``scratch`` (by default a temporary SQLite file, removed afterwards),
+    and both sides are then read in key order, a table at a time, and merged: memory does not
+    grow with the views (see docs/read-models.md, "Verify"). Also checks that every transaction
+    group of the live ledger sums to zero.
     """
-    live = database.snapshot()
-    rebuilt_database = MemoryViewDatabase()
-    runner = ProjectionRunner(log, rebuilt_database, batch_size=batch_size)
-    runner.catch_up(until=live.positions, progress=progress)
-    rebuilt = rebuilt_database.snapshot()
-    differences = compare(live, rebuilt) + unbalanced_groups(live.entries)
-    rows = {table.name: len(live.rows(table)) for table in TABLES}
-    return VerifyReport(live.positions, rows, differences)
+    with _scratch(scratch) as rebuilt_database:
+        runner = ProjectionRunner(log, rebuilt_database, batch_size=batch_size)
+        # Most of the rebuild runs outside the live snapshot (a long read transaction would
+        # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
+        runner.catch_up(until=_live(database.positions()), progress=progress)
+        with database.reading() as live:
+            positions = live.positions()
+            went_back = any(
+                reached > positions.get(name, 0)
+                for name, reached in _live(rebuilt_database.positions()).items()
+            )
+            if not went_back:
+                runner.catch_up(until=positions, progress=progress)
+                with rebuilt_database.reading() as rebuilt:
+                    return _compare(positions, live, rebuilt)
+    # A live model went back (recreated from zero) after the rebuild passed it: start again.
+    return verify(log, database, batch_size=batch_size, progress=progress)
+
+
+def _live(positions: dict[str, int]) -> dict[str, int]:
+    return {model.value: positions.get(model.value, 0) for model in ReadModelName}
+
+
+@contextmanager
+def _scratch(scratch: ViewDatabase | None) -> Iterator[ViewDatabase]:
+    if scratch is not None:
+        yield scratch
+        return
+    with tempfile.TemporaryDirectory(prefix="creditledger-verify-") as directory:
+        database = SqliteViewDatabase(
+            os.path.join(directory, "rebuilt.sqlite"), cache_mib=SCRATCH_CACHE_MIB
+        )
+        try:
+            yield database
+        finally:
+            database.close()
+
+
+def _compare(positions: dict[str, int], live: ViewSnapshot, rebuilt: ViewSnapshot) -> VerifyReport:
+    kept: list[Difference] = []
+    count = 0
+
+    def note(found: Iterable[Difference]) -> None:
+        nonlocal count
+        for difference in found:
+            count += 1
+            if len(kept) < KEPT_DIFFERENCES:
+                kept.append(difference)
+
+    note(compare_positions(positions, rebuilt.positions()))
+    rows: dict[str, int] = {}
+    balances = GroupBalances()
+    for table in TABLES:
+        live_rows = _counted(live.rows(table), rows, table.name)
+        if table is Tables.ENTRIES:
+            live_rows = _fed(live_rows, balances.add)
+        note(compare_table(table, live_rows, rebuilt.rows(table)))
+    note(balances.differences())
+    return VerifyReport(positions, rows, kept, count)
+
+
+def _counted(found: Iterator[RowT], counts: dict[str, int], name: str) -> Iterator[RowT]:
+    counts[name] = 0
+    for row in found:
+        counts[name] += 1
+        yield row
+
+
+def _fed(found: Iterator[RowT], feed: Callable[[RowT], None]) -> Iterator[RowT]:
+    for row in found:
+        feed(row)
+        yield row

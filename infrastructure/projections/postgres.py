@@ -54,6 +54,7 @@ _TYPES = {
     Kind.DATE: "date",
     Kind.JSON: "jsonb",
 }
+STREAM_CHUNK = 2_000
 _SCHEMA_LOCK = 0x6372_6C65_6467_6572  # "crledger": serialises table creation across processes
 _INSERTING_MODES = (
     "RowExclusiveLock",
@@ -103,6 +104,11 @@ class PostgresDialect(Dialect):
         found = cursor.fetchone()
         return bool(found and found[0])
 
+    def sort_column(self, column: str, kind: Kind) -> str:
+        # The database's collation may order text by language rules; "C" orders it by its
+        # UTF-8 bytes, as SQLite and Python do. uuid compares as its bytes, as UUID does.
+        return f'{column} COLLATE "C"' if kind is Kind.TEXT else column
+
     def any_of(self, column: str, count: int) -> str:
         del count
         return f"{column} = ANY(?)"
@@ -113,20 +119,21 @@ class PostgresDialect(Dialect):
     def upsert(
         self, cursor: Cursor, table: str, spec: TableSpec[Any], rows: Sequence[Params]
     ) -> None:
-        # One statement for the whole batch: each column travels as one array, unnest zips them
-        # back into rows (a statement per row costs the server a round of planning each).
+        # One COPY of the batch's rows into a temporary table shaped like the view's, then one
+        # INSERT ... SELECT ... ON CONFLICT: the rows travel as COPY's stream (dumped in C),
+        # where arrays of each column (unnest) were dumped element by element in Python.
         if not rows:
             return
-        arrays = ", ".join(f"?::{_TYPES[column.kind]}[]" for column in spec.columns)
-        statement = (
-            f"INSERT INTO {table} ({', '.join(spec.names)}) SELECT * FROM unnest({arrays}) "
+        if not isinstance(cursor, PgCursor):  # pragma: no cover - only used with its cursor
+            msg = "the PostgreSQL dialect writes through PgCursor"
+            raise TypeError(msg)
+        stage = cursor.staging_table(f"stage_{spec.table.name}", table)
+        names = ", ".join(spec.names)
+        cursor.insert_rows(stage, spec.names, rows)
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
             f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates_of(spec)}"
         )
-        columns = [[row[index] for row in rows] for index in range(len(spec.columns))]
-        if isinstance(cursor, PgCursor):
-            cursor.execute_binary(statement, columns)
-        else:  # pragma: no cover - the PostgreSQL dialect is only used with its cursor
-            cursor.execute(statement, columns)
 
     def keys_in(
         self, columns: Sequence[str], kinds: Sequence[Kind], keys: Sequence[Sequence[Any]]
@@ -143,8 +150,25 @@ class PgCursor:
 
     _translated: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], staged: set[str] | None = None) -> None:
         self._cursor = cursor
+        self._staged = staged if staged is not None else set()
+        self._used: set[str] = set()
+
+    def staging_table(self, name: str, like: str) -> str:
+        """An empty temporary table shaped like ``like``: made once per connection (``staged``
+        is the connection's; a rolled-back transaction empties it), emptied at every commit."""
+        quoted = _quote(name)
+        if name not in self._staged:
+            self._cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {quoted} "
+                f"(LIKE {like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            self._staged.add(name)
+        elif name in self._used:
+            self._cursor.execute(f"DELETE FROM {quoted}")  # a second flush, same transaction
+        self._used.add(name)
+        return quoted
 
     @classmethod
     def _sql(cls, sql: str) -> str:
@@ -170,6 +194,13 @@ class PgCursor:
     def fetchone(self) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self._cursor.fetchone()
         return found
+
+    def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor: the rows come STREAM_CHUNK at a time (the transaction is open).
+        with self._cursor.connection.cursor(name="creditledger_stream") as named:
+            named.itersize = STREAM_CHUNK
+            named.execute(self._sql(sql), list(params))
+            yield from named
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
         with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -236,6 +267,8 @@ class PostgresViewDatabase(SqlViewDatabase):
         self.dialect = PostgresDialect(schema)
         self._writer_lock = threading.Lock()
         self._writer: psycopg.Connection[Any] | None = None
+        self._staged: set[str] = set()
+        """The writer connection's staging tables (``PgCursor.staging_table``)."""
         self._listener: psycopg.Connection[Any] | None = None
         self._pool = ConnectionPool(
             conninfo,
@@ -254,14 +287,19 @@ class PostgresViewDatabase(SqlViewDatabase):
         with self._writer_lock:
             if self._writer is None or self._writer.closed:
                 self._writer = psycopg.connect(self.conninfo, autocommit=True)
+                self._staged.clear()
             connection = self._writer
             try:
                 with connection.transaction(), connection.cursor() as cursor:
-                    yield PgCursor(cursor)
+                    yield PgCursor(cursor, self._staged)
             except psycopg.OperationalError:
                 # The connection may be gone; the next transaction opens a new one.
                 connection.close()
                 self._writer = None
+                raise
+            except BaseException:
+                # Rolled back: staging tables created in it are gone with it.
+                self._staged.clear()
                 raise
 
     @contextmanager

@@ -26,6 +26,7 @@ from creditledger.application.projections.projector import Projector, projection
 from creditledger.application.projections.signal import ProjectionSignal
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.infrastructure.projections.buffer import RowCache
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import Layout
 
@@ -100,6 +101,8 @@ class ProjectionRunner:
             tracking_names=self.layout.tracking,
         )
         self.guard = database.guard()
+        self.cache = RowCache()
+        """Rows of this runner's earlier batches (emptied when another writer commits)."""
         self.last_error: BaseException | None = None
         self.failure: ProjectionFailure | None = None
         """Set while batches fail; cleared once the projector has got past the failing event."""
@@ -114,8 +117,12 @@ class ProjectionRunner:
         self, *, until: Mapping[str, int] | None = None, limit: int | None = None
     ) -> BatchResult:
         """Apply the next batch (of at most ``limit`` events) in its own transaction."""
-        with self.database.transaction(self.layout, self.names) as transaction:
-            result = self.apply_next(transaction, until=until, limit=limit)
+        try:
+            with self.database.transaction(self.layout, self.names, self.cache) as transaction:
+                result = self.apply_next(transaction, until=until, limit=limit)
+        except BaseException:
+            self.cache.clear()  # what the failed batch kept was rolled back
+            raise
         if result.applied:
             self.signal.committed()
         return result

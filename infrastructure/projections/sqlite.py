@@ -62,15 +62,40 @@ def _date_text(value: date) -> str:
     return value.isoformat()
 
 
+_MEMO_SIZE = 1 << 14
+STREAM_CHUNK = 2_000
+
+
+def _memo(convert: Convert) -> Convert:
+    """``convert`` with its latest answers remembered (at most ``_MEMO_SIZE``).
+
+    A batch writes the same ids and times many times over (a purchase's row carries its times
+    and ids each time it changes; a ledger entry repeats its purchase's), and ``str(UUID)``
+    and a timestamp's text cost a microsecond or two each: the catch-up's largest conversions.
+    Equal values give equal text (equal instants in any zone give the same UTC text).
+    """
+    remembered: dict[Any, Any] = {}
+
+    def memoized(value: Any) -> Any:
+        found = remembered.get(value)
+        if found is None:
+            if len(remembered) >= _MEMO_SIZE:
+                remembered.clear()
+            found = remembered[value] = convert(value)
+        return found
+
+    return memoized
+
+
 _ENCODERS: dict[Kind, Convert] = {
-    Kind.UUID: str,
+    Kind.UUID: _memo(str),
     Kind.NUMERIC: str,
-    Kind.TIMESTAMP: _timestamp_text,
+    Kind.TIMESTAMP: _memo(_timestamp_text),
     Kind.DATE: _date_text,
     Kind.JSON: _json_text,
 }
 _DECODERS: dict[Kind, Convert] = {
-    Kind.UUID: UUID,
+    Kind.UUID: _memo(UUID),
     Kind.NUMERIC: Decimal,
     Kind.TIMESTAMP: datetime.fromisoformat,
     Kind.DATE: date.fromisoformat,
@@ -116,6 +141,11 @@ class SqliteCursor:
         found: tuple[Any, ...] | None = self._cursor.fetchone()
         return found
 
+    def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        self._cursor.execute(sql, tuple(params))
+        while rows := self._cursor.fetchmany(STREAM_CHUNK):
+            yield from rows
+
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
         self.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -126,10 +156,11 @@ class SqliteCursor:
 class SqliteViewDatabase(SqlViewDatabase):
     kind = "sqlite"
 
-    def __init__(self, path: str, *, lock_timeout: float = 5.0) -> None:
+    def __init__(self, path: str, *, lock_timeout: float = 5.0, cache_mib: int = 64) -> None:
         super().__init__()
         self.path = path
         self.lock_timeout = lock_timeout
+        self.cache_mib = cache_mib
         self.dialect = SqliteDialect()
         self._writer_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
@@ -161,8 +192,9 @@ class SqliteViewDatabase(SqlViewDatabase):
                 # on power loss only means re-projecting them, never a wrong view. NORMAL keeps
                 # WAL commits atomic without an fsync each.
                 self._writer.execute("PRAGMA synchronous=NORMAL")
-                # A batch touches index pages all over the views: keep 64 MiB of them cached.
-                self._writer.execute("PRAGMA cache_size=-65536")
+                # A batch touches index pages all over the views: keep 64 MiB of them cached
+                # (a bounded part of the writer's memory; verify's scratch file keeps less).
+                self._writer.execute(f"PRAGMA cache_size=-{int(self.cache_mib) * 1024}")
             connection = self._writer
             # IMMEDIATE takes the write lock now, before the positions are read: two projectors
             # on one file take turns instead of both applying the same events.

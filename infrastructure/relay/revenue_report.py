@@ -35,6 +35,7 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS report_settled_revenue ("
     "namespace TEXT NOT NULL, currency TEXT NOT NULL, day TEXT NOT NULL, "
     "amount TEXT NOT NULL, credits TEXT NOT NULL, settlements BIGINT NOT NULL, "
+    "refunded TEXT NOT NULL, refunds BIGINT NOT NULL, "
     "PRIMARY KEY (namespace, currency, day))",
 )
 
@@ -65,7 +66,8 @@ class _RevenueRows:
         namespace, day, currency = cast(RevenueTableKey, key)
         if (namespace, day, currency) not in self._rows:
             found = self._transaction.execute(
-                "SELECT amount, credits, settlements FROM report_settled_revenue "
+                "SELECT amount, credits, settlements, refunded, refunds "
+                "FROM report_settled_revenue "
                 "WHERE namespace = ? AND currency = ? AND day = ?",
                 (namespace, currency, day.isoformat()),
             )
@@ -77,6 +79,8 @@ class _RevenueRows:
                     Decimal(found[0][0]),
                     Decimal(found[0][1]),
                     int(found[0][2]),
+                    Decimal(found[0][3]),
+                    int(found[0][4]),
                 )
                 if found
                 else None
@@ -111,10 +115,12 @@ class _RevenueRows:
         for row in self._changed.values():
             self._transaction.execute(
                 "INSERT INTO report_settled_revenue "
-                "(namespace, currency, day, amount, credits, settlements) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, currency, day) DO UPDATE SET "
+                "(namespace, currency, day, amount, credits, settlements, refunded, refunds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (namespace, currency, day) DO UPDATE SET "
                 "amount = excluded.amount, credits = excluded.credits, "
-                "settlements = excluded.settlements",
+                "settlements = excluded.settlements, refunded = excluded.refunded, "
+                "refunds = excluded.refunds",
                 (
                     row.namespace,
                     row.currency,
@@ -122,6 +128,8 @@ class _RevenueRows:
                     str(row.amount),
                     str(row.credits),
                     row.settlements,
+                    str(row.refunded),
+                    row.refunds,
                 ),
             )
 
@@ -179,12 +187,19 @@ class SettledRevenueReport:
     def rows(self) -> list[RevenueRow]:
         with self.database.transaction() as transaction:
             found = transaction.execute(
-                "SELECT namespace, currency, day, amount, credits, settlements "
+                "SELECT namespace, currency, day, amount, credits, settlements, refunded, refunds "
                 "FROM report_settled_revenue ORDER BY namespace, currency, day"
             )
         return [
             RevenueRow(
-                row[0], row[1], date.fromisoformat(row[2]), Decimal(row[3]), Decimal(row[4]), row[5]
+                row[0],
+                row[1],
+                date.fromisoformat(row[2]),
+                Decimal(row[3]),
+                Decimal(row[4]),
+                row[5],
+                Decimal(row[6]),
+                row[7],
             )
             for row in found
         ]

@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
@@ -39,8 +40,15 @@ from creditledger.application.audit.canonical import canonical_bytes, parse_json
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.audit.verify import ExportVerifier, VerificationReport
+from creditledger.application.commands import (
+    CreateInvoice,
+    FailPayment,
+    RefundPayment,
+    SettlementInput,
+)
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.purchase_view import PurchaseView
+from creditledger.domain.money import payment_amount
 from creditledger.infrastructure.audit.jobs import export_to_file
 from tests.application.builders import (
     NAMESPACE,
@@ -166,8 +174,20 @@ def edit_event(lines: list[str], position: int, **members: Any) -> list[str]:
 
 def regrant(lines: list[str], initiated: int, granted: int, amount: str) -> list[str]:
     """A forger's change of a purchase's credit amount (its ``Initiated`` at ``initiated``),
-    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees."""
+    made alike in its wallet's ``GrantAdded`` (at ``granted``) so that the pair agrees, and in
+    its payment's authorization (the amount the new credit costs, as the domain prices it), so
+    that the purchase replays."""
     changed = edit_event(lines, initiated, data={"credit_amount": amount})
+    terms = json.loads(changed[event_index(changed, initiated)])
+    data = terms["data"]
+    for line in changed:
+        item = json.loads(line)
+        if (item.get("purchase_id"), item.get("type")) == (
+            terms["purchase_id"],
+            "PaymentAuthorized",
+        ):
+            cost = payment_amount(Decimal(amount), Decimal(data["cost_basis"]), data["currency"])
+            changed = edit_event(changed, item["position"], data={"amount": str(cost)})
     return edit_event(changed, granted, data={"amount": amount})
 
 
@@ -291,3 +311,111 @@ def populate_wallet(ledger: CreditLedger, clock: FixedClock) -> WalletPurchases:
     ledger.void(void(q.id))
     clock.advance(1)
     return WalletPurchases(p, q)
+
+
+# -- invoices, failed payments and refunds (export format 3) --------------------------------------
+
+INVOICE_CUSTOMER = "cust-i"
+REFUND_CUSTOMER = "cust-r"
+FAILING_CUSTOMER = "cust-f"
+
+
+@dataclass(frozen=True)
+class CreditChanges:
+    i: PurchaseView
+    """Invoice, 100.12 credits: invoiced, 30 consumed, payment failed (70.12 revoked)."""
+    j: PurchaseView
+    """Invoice, failed before its invoice existed: nothing granted, nothing owed."""
+    r: PurchaseView
+    """External, settled at once: 10 consumed, refunded 20 then the remaining 70.12."""
+    f1: PurchaseView
+    """External, authorized at once, expiring: 40 consumed, expired (60.12), payment failed."""
+    f2: PurchaseView
+    """External, pending, same wallet as f1: payment failed after f1's expiry was due."""
+
+
+def populate_credit_changes(ledger: CreditLedger, clock: FixedClock) -> CreditChanges:
+    """Every event of the credit's later life, a command a second (position: event):
+
+     1 Initiated I (invoice)       2 InvoiceCreated I        3 GrantAdded I (cust-i v1)
+     4 CreditsConsumed 30 (v2)
+     5 PaymentFailed I (revoked 70.12, consumed 30)          6 GrantRevoked I 70.12 (v3)
+     7 Initiated J (invoice)       8 PaymentFailed J (nothing granted: no wallet event)
+     9 Initiated R  10 PaymentAuthorized R  11 PaymentSettled R  12 GrantAdded R (cust-r v1)
+    13 CreditsConsumed 10 (v2)
+    14 PaymentRefunded R 20 (cash 10.00)                     15 GrantRevoked R 20 (v3)
+    16 PaymentRefunded R 70.12 (cash 35.06)                  17 GrantRevoked R 70.12 (v4)
+    18 Initiated F1  19 PaymentAuthorized F1  20 GrantAdded F1 (cust-f v1)
+    21 Initiated F2  22 GrantAdded F2 (v2)
+    23 CreditsConsumed 40 from F1 (v3)
+    24 PaymentFailed F2 (revoked 100.12)   25 GrantExpired F1 60.12 (v4, recorded by the
+       revocation)                         26 GrantRevoked F2 100.12 (v5)
+    27 PaymentFailed F1 (revoked 0, released 60.12, consumed 40: no wallet event)
+    """
+
+    def tick() -> None:
+        clock.advance(1)
+
+    invoice = SettlementInput(type="invoice")
+    i = ledger.initiate(external_purchase(customer_id=INVOICE_CUSTOMER, settlement=invoice))
+    tick()
+    ledger.create_invoice(create_invoice(i.purchase.id))
+    tick()
+    ledger.consume(consume("30", customer_id=INVOICE_CUSTOMER))
+    tick()
+    ledger.fail_payment(fail_payment(i.purchase.id))
+    tick()
+    j = ledger.initiate(external_purchase(customer_id=INVOICE_CUSTOMER, settlement=invoice))
+    tick()
+    ledger.fail_payment(fail_payment(j.purchase.id, reason="invoice cancelled"))
+    tick()
+    r = ledger.initiate(external_purchase(customer_id=REFUND_CUSTOMER, initial_status="settled"))
+    tick()
+    ledger.consume(consume("10", customer_id=REFUND_CUSTOMER))
+    tick()
+    ledger.refund(refund(r.purchase.id, "20"))
+    tick()
+    ledger.refund(refund(r.purchase.id))
+    tick()
+    expires_at = clock.now() + timedelta(seconds=EXPIRES_AFTER)
+    f1 = ledger.initiate(
+        external_purchase(
+            customer_id=FAILING_CUSTOMER, initial_status="authorized", expires_at=expires_at
+        )
+    )
+    tick()
+    f2 = ledger.initiate(external_purchase(customer_id=FAILING_CUSTOMER))
+    tick()
+    ledger.consume(consume("40", customer_id=FAILING_CUSTOMER))
+    clock.set(expires_at + timedelta(seconds=1))
+    ledger.fail_payment(fail_payment(f2.purchase.id))
+    tick()
+    ledger.fail_payment(fail_payment(f1.purchase.id))
+    tick()
+    return CreditChanges(
+        ledger.get_purchase(NAMESPACE, i.purchase.id),
+        ledger.get_purchase(NAMESPACE, j.purchase.id),
+        ledger.get_purchase(NAMESPACE, r.purchase.id),
+        ledger.get_purchase(NAMESPACE, f1.purchase.id),
+        ledger.get_purchase(NAMESPACE, f2.purchase.id),
+    )
+
+
+def create_invoice(purchase_id: UUID, namespace: str = NAMESPACE) -> CreateInvoice:
+    return CreateInvoice(
+        namespace=namespace, purchase_id=purchase_id, invoice_id="inv-1", line_id="line-1"
+    )
+
+
+def fail_payment(
+    purchase_id: UUID, reason: str = "card declined", namespace: str = NAMESPACE
+) -> FailPayment:
+    return FailPayment(namespace=namespace, purchase_id=purchase_id, reason=reason)
+
+
+def refund(
+    purchase_id: UUID, amount: str | None = None, namespace: str = NAMESPACE
+) -> RefundPayment:
+    return RefundPayment.model_validate(
+        {"namespace": namespace, "purchase_id": purchase_id, "amount": amount}
+    )

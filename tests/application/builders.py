@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from creditledger.application.commands import (
     AuthorizePayment,
     ConsumeCredits,
+    CreateInvoice,
+    FailPayment,
     InitiatePurchase,
+    RefundPayment,
     SettlementInput,
     SettlePayment,
     VoidPurchase,
@@ -68,6 +72,30 @@ def promotional_purchase(
             "currency": "USD",
             "credit_amount": credit_amount,
             "settlement": SettlementInput(type="promotional"),
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+
+
+def invoice_purchase(
+    *,
+    credit_amount: object = "100",
+    cost_basis: object = "0.5",
+    currency: str = "USD",
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> InitiatePurchase:
+    """A purchase paid by invoice: nothing is granted until its invoice exists (``created``)."""
+    return InitiatePurchase.model_validate(
+        {
+            "namespace": namespace,
+            "customer_id": "cust-1",
+            "currency": currency,
+            "credit_amount": credit_amount,
+            "cost_basis": cost_basis,
+            "settlement": SettlementInput(type="invoice"),
             "idempotency_key": idempotency_key,
             **fields,
         }
@@ -145,6 +173,73 @@ def void(
             **fields,
         }
     )
+
+
+def create_invoice(
+    purchase_id: UUID,
+    *,
+    invoice_id: str = "inv-1",
+    line_id: str = "line-1",
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> CreateInvoice:
+    """The invoice billing an invoice purchase was created: its credits are granted."""
+    return CreateInvoice.model_validate(
+        {
+            "namespace": namespace,
+            "purchase_id": purchase_id,
+            "invoice_id": invoice_id,
+            "line_id": line_id,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+
+
+def fail(
+    purchase_id: UUID,
+    *,
+    reason: str = "card declined",
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> FailPayment:
+    """The purchase's payment failed: its unconsumed credit is taken back."""
+    return FailPayment.model_validate(
+        {
+            "namespace": namespace,
+            "purchase_id": purchase_id,
+            "reason": reason,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+
+
+def refund(
+    purchase_id: UUID,
+    amount: object = None,
+    *,
+    namespace: str = NAMESPACE,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> RefundPayment:
+    """A refund of ``amount`` credits of a settled payment (everything unconsumed when None)."""
+    return RefundPayment.model_validate(
+        {
+            "namespace": namespace,
+            "purchase_id": purchase_id,
+            "amount": amount,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+
+
+def amounts(*values: int | str) -> tuple[Decimal, ...]:
+    """Amounts to compare a tuple of a view's amounts with, in one line."""
+    return tuple(Decimal(value) for value in values)
 
 
 def event_types(ledger: CreditLedger, purchase: PurchaseView) -> list[str]:

@@ -25,6 +25,8 @@ from creditledger.infrastructure.bootstrap import open_ledger
 T = TypeVar("T")
 
 BARRIER_TIMEOUT = 60.0
+CLIENT_RETRIES = 20
+"""How many times a racing client sends a payment command again after concurrent_modification."""
 SWITCH_INTERVAL = 1e-6
 
 
@@ -82,17 +84,24 @@ def race_processes(
     target: Callable[..., None],
     args: tuple[object, ...],
     expected_results: int,
+    *,
+    roles: Sequence[object] | None = None,
 ) -> list[tuple[str, str]]:
-    """Run ``target(*args, barrier, results)`` in ``racers`` fresh (spawned) processes.
+    """Run ``target(*args, barrier, results)`` in ``racers`` fresh (spawned) processes; with
+    ``roles`` (one per racer), process n runs ``target(*args, roles[n], barrier, results)``.
 
     Returns what they put on ``results``. Fails at once, rather than after every timeout, when a
     racer dies: its traceback is on the test's stderr.
     """
+    if roles is not None and len(roles) != racers:
+        msg = f"{len(roles)} roles for {racers} racers"
+        raise ValueError(msg)
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(racers)
     results: Queue[tuple[str, str]] = spawn.Queue()
+    own = [(role,) for role in roles] if roles is not None else [() for _ in range(racers)]
     processes = [
-        spawn.Process(target=target, args=(*args, barrier, results)) for _ in range(racers)
+        spawn.Process(target=target, args=(*args, *extra, barrier, results)) for extra in own
     ]
     for process in processes:
         process.start()
@@ -204,5 +213,63 @@ def open_each(
             except Exception as error:  # reported to the test, which names it
                 outcome = f"{type(error).__name__}: {error}"
             results.put((database_url, outcome))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pay_or_spend(
+    database_url: str,
+    plan: tuple[str, str, str, int],
+    role: str,
+    barrier: ProcessBarrier,
+    results: Queue[tuple[str, str]],
+) -> None:
+    """In its own process, with the other racing processes, as ``role`` says: ``"consume"``
+    spends 1 USD of the customer's credit ``attempts`` times; ``"fail"`` or ``"settle"`` reports
+    the purchase's payment failed or settled once, shortly after the start (so that it lands
+    among the consumptions), sent again after ``concurrent_modification`` as a client would, up
+    to ``CLIENT_RETRIES`` times. ``plan`` is (namespace, customer id, purchase id, attempts). Puts
+    ``(role, "ok" or the error code)`` on ``results`` for each command; a payment command sent
+    again n times reports its role as ``role#n``."""
+    from creditledger.application.commands import (  # noqa: PLC0415
+        ConsumeCredits,
+        FailPayment,
+        SettlePayment,
+    )
+
+    namespace, customer_id, purchase_id, attempts = plan
+    faulthandler.dump_traceback_later(BARRIER_TIMEOUT / 2, repeat=True)
+    try:
+        with open_ledger(database_url) as ledger:
+            barrier.wait(BARRIER_TIMEOUT)
+            commands: list[Callable[[], object]]
+            if role == "consume":
+                spend = ConsumeCredits(
+                    namespace=namespace, customer_id=customer_id, currency="USD", amount="1"
+                )
+                commands = [lambda: ledger.consume(spend)] * attempts
+            elif role == "fail":
+                failure = FailPayment(
+                    namespace=namespace, purchase_id=UUID(purchase_id), reason="declined"
+                )
+                commands = [lambda: ledger.fail_payment(failure)]
+            else:
+                settlement = SettlePayment(namespace=namespace, purchase_id=UUID(purchase_id))
+                commands = [lambda: ledger.settle(settlement)]
+            if role != "consume":
+                time.sleep(0.02)
+            for run in commands:
+                retries = 0
+                while True:
+                    try:
+                        run()
+                        outcome = "ok"
+                    except LedgerError as error:
+                        outcome = error.code
+                    again = outcome == "concurrent_modification" and role != "consume"
+                    if not again or retries == CLIENT_RETRIES:
+                        break
+                    retries += 1
+                results.put((f"{role}#{retries}" if retries else role, outcome))
     finally:
         faulthandler.cancel_dump_traceback_later()

@@ -38,7 +38,10 @@ def test_an_untouched_export_matches_the_live_state_row_by_row(
     assert comparison.differences == []
     assert comparison.purchases == 5
     assert comparison.balances_compared
-    assert comparison.balances == 13  # A and D: 4 accounts, B: 2, C: 4, E: 3
+    # Per customer: A and D (cust-a, settled): fbo, receivable open and authorized, wash and
+    # both brokerage accounts, 6; B (pending): fbo and receivable open, 2; C (promotional): fbo,
+    # receivable open and brokerage credits (no cash moves), 3; E (authorized): 5, no wash.
+    assert comparison.balances == 16
 
 
 def test_writes_after_the_export_do_not_count_as_differences(
@@ -60,8 +63,12 @@ def test_a_forged_export_differs_from_the_live_state_where_it_was_forged(
     comparison = _compare(ledger, forged)
     first = comparison.differences[0]
     assert (first.kind, first.key, first.position) == ("purchase", str(purchases.d.id), 9)
-    assert first.export == {"credit_amount": Decimal("80.00")}
-    assert first.live == {"credit_amount": Decimal("30.00")}
+    # The forger re-priced the authorization too, or the purchase would not replay.
+    assert first.export == {
+        "credit_amount": Decimal("80.00"),
+        "authorized_amount": Decimal("40.00"),
+    }
+    assert first.live == {"credit_amount": Decimal("30.00"), "authorized_amount": Decimal("15.00")}
     balance_keys = {item.key for item in comparison.differences if item.kind == "balance"}
     assert "/".join(BalanceKey("acme", "cust-a", "USD", "customer_fbo")) in balance_keys
 
@@ -105,8 +112,9 @@ def test_a_wallets_consumptions_expiry_and_void_agree_with_the_event_store(
     assert comparison.differences == []
     assert comparison.purchases == 2
     assert comparison.notes == []  # balances with every posting, wallet postings included
-    # P: fbo, receivable open; Q (promotional): the same and wash; both: accrued, breakage.
-    assert comparison.balances == 6
+    # P: fbo, receivable open; Q (promotional): the same and brokerage credits (no cash moves);
+    # both: accrued, breakage.
+    assert comparison.balances == 5
 
 
 def test_a_consumption_changed_in_the_store_after_the_export_makes_the_live_path_refuse_it(

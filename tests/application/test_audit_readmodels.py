@@ -9,6 +9,7 @@ from pathlib import Path
 from uuid import UUID
 
 import psycopg
+import pytest
 
 from creditledger.application.audit.state import BalanceKey
 from creditledger.application.ledger import CreditLedger
@@ -27,8 +28,11 @@ from tests.application.audit_support import (
     EVENT_COUNT,
     WALLET_CUSTOMER,
     export_lines,
+    fail_payment,
     populate,
+    populate_credit_changes,
     populate_wallet,
+    refund,
     verify_lines,
 )
 from tests.application.builders import authorize, external_purchase, settle
@@ -58,7 +62,14 @@ def _tamper_view(service: ReadModelService, statement: str, params: tuple[object
 _ROW_EDITS = {
     "status": "UPDATE readmodel_purchases SET status = ? WHERE created_position = ?",
     "credit_amount": "UPDATE readmodel_purchases SET credit_amount = ? WHERE created_position = ?",
+    "refunded_cash": "UPDATE readmodel_purchases SET refunded_cash = ? WHERE created_position = ?",
+    "owed": "UPDATE readmodel_purchases SET owed = ? WHERE created_position = ?",
+    "failure_reason": (
+        "UPDATE readmodel_purchases SET failure_reason = ? WHERE created_position = ?"
+    ),
+    "line_id": "UPDATE readmodel_purchases SET line_id = ? WHERE created_position = ?",
 }
+_TEXT_COLUMNS = {"failure_reason", "line_id"}
 
 
 def _tamper_purchase_row(
@@ -68,7 +79,11 @@ def _tamper_purchase_row(
     if isinstance(database, MemoryViewDatabase):
         # The memory store's tables are dictionaries: edit the row in place.
         rows: dict[UUID, PurchaseRow] = database._tables.purchases["readmodel_purchases"]
-        typed = PurchaseStatus(value) if column == "status" else Decimal(value)
+        typed: object = value
+        if column == "status":
+            typed = PurchaseStatus(value)
+        elif column not in _TEXT_COLUMNS:
+            typed = Decimal(value)
         rows[purchase_id] = evolve(rows[purchase_id], **{column: typed})
         return
     _tamper_view(service, _ROW_EDITS[column], (value, _created_position(service, purchase_id)))
@@ -111,7 +126,7 @@ def test_views_behind_the_cut_are_caught_up_to_it_and_match_the_export_row_by_ro
         assert service.read_models.position() == EVENT_COUNT
     assert comparison.differences == []
     assert comparison.purchases == 5
-    assert comparison.balances == 13
+    assert comparison.balances == 16  # as in test_audit_live: units add brokerage accounts
 
 
 def test_views_past_the_cut_are_compared_exactly_at_the_cut_even_with_a_clock_gone_back(
@@ -224,3 +239,68 @@ def test_the_read_models_are_compared_on_what_they_book_of_a_wallet(
     booked = "does not book credit-wallet events"
     assert not any(booked in note for note in views.notes)
     assert not any(booked in note for note in store.notes)
+
+
+# -- invoices, failed payments and refunds (export format 3) --------------------------------------
+
+
+def test_invoices_failures_and_refunds_agree_with_the_views_row_by_row(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path
+) -> None:
+    populate_credit_changes(ledger, clock)
+    lines = export_lines(ledger, tmp_path / "export.jsonl")
+    report = verify_lines(lines)
+    with read_models(ledger) as service:
+        comparisons = compare_with_sources(
+            report,
+            {"read_models": ReadModelLiveLedger(service), "event_store": StoreLiveLedger(ledger)},
+        )
+    views, store = comparisons
+    assert views.differences == store.differences == []
+    assert views.purchases == store.purchases == 5
+    assert views.balances == store.balances == len(report.ledger.balances)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # (purchase, column, value, the purchase's latest event: where the difference shows)
+        # R's refunds are at 14 and 16; I's invoice at 2 and its failure at 5; F1 failed at 27.
+        pytest.param(("r", "refunded_cash", "40.06", 16), id="refunded cash"),
+        pytest.param(("f1", "owed", "0", 27), id="owed after a failure"),
+        pytest.param(("i", "failure_reason", "paid after all", 5), id="failure reason"),
+        pytest.param(("i", "line_id", "line-2", 5), id="invoice line"),
+    ],
+)
+def test_a_tampered_invoice_failure_or_refund_field_of_a_row_is_named(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path, edit: tuple[str, str, str, int]
+) -> None:
+    purchase, column, value, position = edit
+    changes = populate_credit_changes(ledger, clock)
+    purchase_id = getattr(changes, purchase).id
+    lines = export_lines(ledger, tmp_path / "export.jsonl")
+    with read_models(ledger) as service:
+        service.runner.catch_up()
+        _tamper_purchase_row(service, purchase_id, column, value)
+        comparison = _compare(service, lines)
+    assert [(d.kind, d.key, d.position, d.detail) for d in comparison.differences] == [
+        ("purchase", str(purchase_id), position, f"differs in {column}")
+    ]
+
+
+def test_views_past_the_cut_roll_the_export_forward_through_failures_and_refunds(
+    ledger: CreditLedger, clock: FixedClock, tmp_path: Path
+) -> None:
+    purchases = populate(ledger, clock)
+    lines = export_lines(ledger, tmp_path / "export.jsonl")
+    # After the cut: B's payment fails (its credit revoked), D (settled) is refunded in part.
+    ledger.fail_payment(fail_payment(purchases.b.id, namespace="globex"))
+    clock.advance(1)
+    ledger.refund(refund(purchases.d.id, "10"))
+    with read_models(ledger) as service:
+        service.runner.catch_up()
+        assert service.read_models.position() == EVENT_COUNT + 4  # each with its revocation
+        comparison = _compare(service, lines)
+    assert comparison.differences == []
+    assert comparison.purchases == 5
+    assert any("rolling the export's state forward" in note for note in comparison.notes)

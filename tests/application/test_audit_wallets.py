@@ -77,7 +77,7 @@ def test_wallet_lines_name_their_wallet_and_purchase_lines_keep_their_shape(
     lines: list[str],
 ) -> None:
     header = json.loads(lines[0])
-    assert header["format_version"] == 2
+    assert header["format_version"] == 3
     events = [json.loads(line) for line in lines[1:-1]]
     wallet_lines = [event for event in events if "wallet_id" in event]
     assert [event["type"] for event in wallet_lines] == [

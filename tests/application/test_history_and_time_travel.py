@@ -55,8 +55,10 @@ class TestHistory:
         assert initiated_entry.data["currency"] == "USD"
         assert initiated_entry.data["settlement_type"] == "external"
         assert initiated_entry.data["idempotency_key"] == "order-1"
+        grant = purchase.realizations.credit_grant
+        assert grant is not None
         assert initiated_entry.data["credit_grant_transaction_group_id"] == str(
-            purchase.realizations.credit_grant.transaction_group_id
+            grant.transaction_group_id
         )
         assert authorized_entry.data["amount"] == "50.06"
         assert authorized_entry.data["external_reference"] == "psp-1"

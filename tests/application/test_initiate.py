@@ -21,6 +21,7 @@ def test_an_external_purchase_created_as_created_waits_for_payment_with_credits_
 
     assert purchase.status == "active.payment.pending"
     assert purchase.meta_status == "active"
+    assert purchase.realizations.credit_grant is not None
     assert purchase.realizations.credit_grant.transaction_group_id == transaction_group_id(
         purchase.id, LedgerStep.CREDIT_GRANT
     )
@@ -141,6 +142,7 @@ def test_a_promotional_purchase_is_final_at_once_with_credits_granted_and_no_pay
     assert purchase.credit_amount == Decimal("25.00")
     assert purchase.cost_basis is None
     assert purchase.payment_amount is None
+    assert purchase.realizations.credit_grant is not None
     assert purchase.realizations.credit_grant.transaction_group_id == transaction_group_id(
         purchase.id, LedgerStep.CREDIT_GRANT
     )

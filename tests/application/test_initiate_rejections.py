@@ -221,7 +221,7 @@ def test_a_promotional_purchase_with_an_initial_payment_status_is_rejected(
     assert rejected.value.codes == {"invalid_initial_status"}
 
 
-@pytest.mark.parametrize("settlement_type", ["invoice", "barter", ""])
+@pytest.mark.parametrize("settlement_type", ["barter", "Invoice", ""])
 def test_a_settlement_type_without_rules_is_rejected(
     ledger: CreditLedger, settlement_type: str
 ) -> None:

@@ -27,8 +27,11 @@ FBO = Account.CUSTOMER_FBO
 OPEN = Account.CUSTOMER_RECEIVABLE_OPEN
 AUTHORIZED = Account.CUSTOMER_RECEIVABLE_AUTHORIZED
 WASH = Account.WASH
+CREDITS = Account.BROKERAGE_CREDITS
+CASH = Account.BROKERAGE_CASH
 # Credit neither spent, expired nor voided: these payment scenarios leave both at zero.
 UNSPENT = {Account.CUSTOMER_ACCRUED: Decimal(0), Account.BREAKAGE: Decimal(0)}
+UNPAID = {CREDITS: Decimal(0), CASH: Decimal(0)}
 
 
 @pytest.fixture
@@ -49,17 +52,43 @@ def usd(balances: CustomerBalances) -> dict[Account, Decimal]:
 def test_openmeter_ledger_scenario_books_each_step_and_keeps_fbo_at_one(
     ledger: CreditLedger, views: ReadModelService, clock: FixedClock
 ) -> None:
-    # 1 USD of credit at cost basis 0.005, priority 20 (OpenMeter's credit grant test).
+    # 1 USD of credit at cost basis 0.005, priority 20 (OpenMeter's credit grant test). The
+    # payment is round(1 x 0.005) = 0.01: from authorization on, the receivable counts that cash,
+    # re-denominated from the credit against the two brokerage accounts (issue 13).
     purchase = initiate(ledger, amount="1", cost_basis="0.005", priority=20)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0, **UNSPENT}
+    assert usd(balances_now(views)) == {
+        FBO: 1,
+        OPEN: -1,
+        AUTHORIZED: 0,
+        WASH: 0,
+        **UNPAID,
+        **UNSPENT,
+    }
 
     clock.advance(60)
     authorize(ledger, purchase)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: -1, WASH: 0, **UNSPENT}
+    assert usd(balances_now(views)) == {
+        FBO: 1,
+        OPEN: 0,
+        AUTHORIZED: Decimal("-0.01"),
+        WASH: 0,
+        CREDITS: -1,
+        CASH: Decimal("0.01"),
+        **UNSPENT,
+    }
 
     clock.advance(60)
     settle(ledger, purchase)
-    assert usd(balances_now(views)) == {FBO: 1, OPEN: 0, AUTHORIZED: 0, WASH: -1, **UNSPENT}
+    # Wash holds exactly the cash the provider moved, not the credit's face value.
+    assert usd(balances_now(views)) == {
+        FBO: 1,
+        OPEN: 0,
+        AUTHORIZED: 0,
+        WASH: Decimal("-0.01"),
+        CREDITS: -1,
+        CASH: Decimal("0.01"),
+        **UNSPENT,
+    }
 
 
 def test_balances_as_of_a_past_instant_show_the_ledger_as_it_stood_then(
@@ -77,14 +106,16 @@ def test_balances_as_of_a_past_instant_show_the_ledger_as_it_stood_then(
     before = read.balances("acme", "cust-1", as_of=created - timedelta(microseconds=1))
     assert before.balances == []
     at_creation = read.balances("acme", "cust-1", as_of=created)
-    assert usd(at_creation) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0, **UNSPENT}
+    assert usd(at_creation) == {FBO: 1, OPEN: -1, AUTHORIZED: 0, WASH: 0, **UNPAID, **UNSPENT}
     just_before_authorization = authorized - timedelta(microseconds=1)
     assert usd(read.balances("acme", "cust-1", as_of=just_before_authorization)) == usd(at_creation)
     assert usd(read.balances("acme", "cust-1", as_of=authorized)) == {
         FBO: 1,
         OPEN: 0,
-        AUTHORIZED: -1,
+        AUTHORIZED: Decimal("-0.01"),
         WASH: 0,
+        CREDITS: -1,
+        CASH: Decimal("0.01"),
         **UNSPENT,
     }
 
@@ -114,20 +145,32 @@ def test_an_entry_recorded_late_is_counted_at_its_own_time(
             for currency in {currency for currency, _ in expected}
             for account in Account
         }, f"as of +{seconds}s"
+    # Only the first purchase (10 credits at 0.5) is authorized: its receivable is 5.00 of cash.
     assert usd(views.read_models.balances("acme", "cust-1")) == {
         FBO: 35,
         OPEN: -25,
-        AUTHORIZED: -10,
+        AUTHORIZED: Decimal("-5.00"),
         WASH: 0,
+        CREDITS: -10,
+        CASH: Decimal("5.00"),
         **UNSPENT,
     }
 
 
-def test_promotional_credit_is_issued_authorized_and_settled_at_once(
+def test_promotional_credit_is_issued_and_paid_for_at_once_with_no_cash(
     ledger: CreditLedger, views: ReadModelService
 ) -> None:
     initiate(ledger, amount="25", settlement="promotional")
-    assert usd(balances_now(views)) == {FBO: 25, OPEN: 0, AUTHORIZED: 0, WASH: -25, **UNSPENT}
+    # Free credit moves no money: its face value goes to brokerage_credits, nothing to wash.
+    assert usd(balances_now(views)) == {
+        FBO: 25,
+        OPEN: 0,
+        AUTHORIZED: 0,
+        WASH: 0,
+        CREDITS: -25,
+        CASH: 0,
+        **UNSPENT,
+    }
 
 
 def test_balances_are_kept_per_namespace_customer_and_currency(

@@ -188,6 +188,19 @@ def test_the_latency_target_is_a_ceiling_and_the_growth_target_a_floor() -> None
     assert growths == [("sqlite", "NOT met"), ("postgres", "met")]
 
 
+def test_the_audit_targets_are_a_ratio_and_two_floors_in_events() -> None:
+    rows = [
+        _row(keys.AUDIT_VERIFY, "sqlite", _rate(60_000), _rate(40_000), "events/s"),
+        _row(keys.AUDIT_EXPORT, "sqlite", _rate(90_000), _rate(40_000), "events/s"),
+    ]
+    results = [r for r in evaluate(rows) if "audit" in r.target]
+    assert [(r.target, round(r.measured or 0, 3), r.verdict) for r in results] == [
+        ("SQLite, offline audit verify vs library replay", 1.5, "NOT met"),
+        ("SQLite, offline audit verify", 60_000, "met"),
+        ("SQLite, offline audit export", 90_000, "NOT met"),
+    ]
+
+
 def test_the_relay_target_is_a_floor_in_events_and_the_lag_target_a_ceiling_in_ms() -> None:
     slow_lag = Rate("lag", "event", (Timing(3, 3, 1.0, (0.01, 0.02, 0.3)),))
     rows = [
@@ -205,6 +218,22 @@ def test_the_relay_target_is_a_floor_in_events_and_the_lag_target_a_ceiling_in_m
     assert results[2].requirement == "<= 250 ms"
 
 
+def test_the_catchup_targets_are_a_floor_in_events_and_a_ratio_to_the_replay() -> None:
+    rows = [
+        _row(keys.CATCHUP, "sqlite", _rate(60_000), _rate(70_000), "events/s"),
+        _row(keys.CATCHUP, "postgres", _rate(40_000), _rate(20_000), "events/s"),
+    ]
+    results = [r for r in evaluate(rows) if "catch-up" in r.target]
+    assert [(r.target, r.verdict) for r in results] == [
+        ("SQLite, projection catch-up", "met"),
+        ("PostgreSQL, projection catch-up", "NOT met"),
+        ("SQLite, projection catch-up vs library replay", "NOT met"),
+        ("PostgreSQL, projection catch-up vs library replay", "met"),
+    ]
+    assert results[0].requirement == ">= 50,000 events/s"
+    assert results[3].measured == pytest.approx(2.0)
+
+
 def test_a_target_without_its_rows_is_not_measured_rather_than_met() -> None:
     assert {result.verdict for result in evaluate([])} == {"not measured"}
 
@@ -220,12 +249,15 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
     if bench_backend == "memory":
         assert sections == {"1", "3", "5"}
     else:
-        # The audit rows (section 9) run on SQLite only.
-        audit_rows = [row for row in document["rows"] if row["section"] == "9"]
-        assert len(audit_rows) == (2 if bench_backend == "sqlite" else 0)
+        # The audit rows (section 9) and the projections verify/rebuild rows (section 10) run
+        # on SQLite only.
+        audit_rows = [row for row in document["rows"] if row["section"] in {"9", "10"}]
+        assert len(audit_rows) == (4 if bench_backend == "sqlite" else 0)
         assert all(row["measured"] is not None for row in audit_rows)
-        audit = {"9"} if audit_rows else set()
+        audit = {"9", "10"} if audit_rows else set()
         assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit}
+        projection_notes = [row["note"] for row in audit_rows if row["section"] == "10"]
+        assert all("peak RSS" in note for note in projection_notes)
     if bench_backend != "memory":
         by_key = {row["key"]: row for row in document["rows"]}
         http = by_key[keys.http(32)]
@@ -237,13 +269,14 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert "refused" not in http["note"]
         # Its baseline is the Python API with as many callers, from the same run.
         assert http["baseline"] == by_key[keys.lifecycles(32)]["measured"]
-    assert len(document["targets"]) == 13
+    assert len(document["targets"]) == 19
     measured = [target for target in document["targets"] if target["measured"] is not None]
     assert {target["backend"] for target in measured} <= {bench_backend}
-    # Issue 7's three, the relay's rate and the spread consumptions; PostgreSQL adds the lag
-    # under the write load and the hot customer's consumptions, SQLite the audit verify ratio.
-    verify_target = {"sqlite": int("9" in sections)}.get(bench_backend, 0)
-    assert len(measured) == {"memory": 0, "sqlite": 5, "postgres": 7}[bench_backend] + verify_target
+    # Issue 7's three, the relay's rate, the spread consumptions and the catch-up's two;
+    # PostgreSQL adds the lag under the write load and the hot customer's consumptions, SQLite
+    # the audit verify ratio and the audit verify's and export's rates.
+    verify_target = {"sqlite": 3 * int("9" in sections)}.get(bench_backend, 0)
+    assert len(measured) == {"memory": 0, "sqlite": 7, "postgres": 9}[bench_backend] + verify_target
 
 
 def test_the_baseline_is_the_bare_library_with_none_of_creditledgers_parts(

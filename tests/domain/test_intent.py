@@ -159,11 +159,12 @@ class TestIntentProblems:
             "invalid_initial_status",
         }
 
-    def test_an_intent_in_an_unsupported_settlement_is_caught(self) -> None:
+    def test_an_invoice_intent_with_an_initial_payment_status_is_caught(self) -> None:
+        # Only external purchases have an initial status: an invoice is paid when it is paid.
         tampered = normalize().model_copy(update={"settlement_type": SettlementType.INVOICE})
 
-        assert "settlement_type_not_supported" in {
-            problem.code for problem in intent_problems(tampered, NOW)
+        assert {problem.code for problem in intent_problems(tampered, NOW)} == {
+            "invalid_initial_status"
         }
 
     def test_an_expiry_is_judged_against_the_time_of_the_check(self) -> None:

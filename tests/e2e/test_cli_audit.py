@@ -27,6 +27,7 @@ from tests.application.audit_support import (
     event_index,
     export_lines,
     populate,
+    populate_credit_changes,
     regrant,
     rehash,
     without_checkpoints,
@@ -285,3 +286,42 @@ def test_a_failed_verification_on_a_terminal_says_failed_before_anything_else(
     assert first_line.startswith("FAILED"), shown
     assert "position 9" in first_line
     assert "verified" not in shown.replace("Verification: FAILED", "")
+
+
+def test_invoices_failures_and_refunds_verify_against_live_and_a_forged_refund_fails(
+    database: Path, tmp_path: Path
+) -> None:
+    clock = FixedClock()
+    with open_ledger(f"sqlite:///{database}", clock=clock) as ledger:
+        populate_credit_changes(ledger, clock)
+    export = tmp_path / "export.jsonl"
+    succeeded(creditledger(database, "audit", "export", str(export), "--json"))
+    report = succeeded(
+        creditledger(database, "audit", "verify", str(export), "--against-live", "--json")
+    )
+    assert report["export"]["format_version"] == 3
+    assert (report["purchases"]["failed_payments"], report["purchases"]["owed_after_failures"]) == (
+        4,
+        {"USD": "70.00"},
+    )
+    assert report["live"]["difference_count"] == 0
+
+    code, shown = on_terminal(
+        "audit",
+        "verify",
+        str(export),
+        env={**os.environ, "CREDITLEDGER_DATABASE_URL": f"sqlite:///{database}"},
+    )
+    assert code == 0, shown
+    assert "4 (credit consumed and still owed: 70.00 USD)" in shown
+    assert "brokerage_cash" in shown
+    assert "cash" in shown.split("brokerage_cash", 1)[1].splitlines()[0]  # the unit column
+
+    lines = export.read_text().splitlines()
+    index = event_index(lines, 14)  # R's first refund: 20 credits, 10.00 returned
+    lines[index] = lines[index].replace('"cash_amount":"10.00"', '"cash_amount":"12.00"')
+    export.write_text("\n".join(rehash(lines)) + "\n")
+    result = creditledger(database, "audit", "verify", str(export), "--json")
+    failure = failed_verification(result)["failure"]
+    assert (failure["code"], failure["position"]) == ("event_sequence_broken", 14)
+    assert "returns the wrong amount" in failure["message"]

@@ -78,21 +78,30 @@ def test_balances_are_printed_now_and_as_of_a_time_in_json_when_piped(
     def amounts(found: Any) -> dict[str, str]:
         return {line["account"]: line["balance"] for line in found["balances"]}
 
+    zero = {line["account"]: "0.00" for line in now["balances"]}
+    # cust-a: 100.12 credits at 0.5 (50.06 USD) authorized then settled, 30 at 0.5 (15.00 USD)
+    # settled at once. Credits and cash each balance on their own side.
     assert amounts(now) == {
+        **zero,
         "customer_fbo": "130.12",
-        "customer_receivable_open": "0.00",
-        "customer_receivable_authorized": "0.00",
-        "wash": "-130.12",
-        "customer_accrued": "0.00",
-        "breakage": "0.00",
+        "brokerage_credits": "-130.12",
+        "brokerage_cash": "65.06",
+        "wash": "-65.06",
     }
     assert amounts(then) == {
+        **zero,
         "customer_fbo": "100.12",
         "customer_receivable_open": "-100.12",
-        "customer_receivable_authorized": "0.00",
-        "wash": "0.00",
-        "customer_accrued": "0.00",
-        "breakage": "0.00",
+    }
+    assert {line["account"]: line["unit"] for line in now["balances"]} == {
+        "customer_fbo": "credits",
+        "customer_receivable_open": "credits",
+        "customer_receivable_authorized": "cash",
+        "wash": "cash",
+        "customer_accrued": "credits",
+        "breakage": "credits",
+        "brokerage_credits": "credits",
+        "brokerage_cash": "cash",
     }
     assert piped(url, "balances", "nobody", "-n", "acme")["balances"] == []
 
@@ -114,7 +123,10 @@ def test_on_a_terminal_every_command_prints_a_table_with_whole_values(
             ("history", purchase, "-n", "acme"),
             [purchase, "PaymentAuthorized", "active.payment.authorized"],
         ),
-        (("balances", "cust-a", "-n", "acme"), ["customer_receivable_authorized", "130.12"]),
+        (
+            ("balances", "cust-a", "-n", "acme"),
+            ["customer_receivable_authorized", "130.12", "brokerage_cash", "cash", "credits"],
+        ),
     ]:
         code, shown = on_terminal(*args, env=env)
 

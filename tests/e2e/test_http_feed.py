@@ -136,6 +136,68 @@ def test_wallet_events_appear_in_commit_order_with_the_purchases_events(
     assert positions == sorted(set(positions))
 
 
+def test_invoices_failures_and_refunds_appear_with_their_wallets_revocations(
+    live_server: LiveServer,
+) -> None:
+    customer = f"cust-{uuid.uuid4().hex[:12]}"
+    with live_server.client("acme") as acme:
+        start = _head(acme, "acme")
+        invoiced = create(acme, customer_id=customer, settlement={"type": "invoice"})
+        path = purchase_path(invoiced["id"])
+        assert acme.post(f"{path}/invoice", json={"invoice_id": "i-1", "line_id": "l-1"}).is_success
+        assert acme.post(f"{path}/authorize").is_success
+        assert acme.post(f"{path}/settle").is_success
+        assert acme.post(f"{path}/refund", json={"amount": "10", "reason": "asked"}).is_success
+        failing = create(acme, customer_id=customer)
+        assert acme.post(
+            f"/v1/namespaces/acme/customers/{customer}/consumptions",
+            json={"currency": "USD", "amount": "100.12", "feature": "api_calls"},
+        ).is_success
+        failed = acme.post(f"{purchase_path(failing['id'])}/fail", json={"reason": "declined"})
+        assert failed.is_success
+        items = _read_all(acme, "acme", start, 4)
+    wallet_id = items[2]["aggregate_id"]
+    # Each command's purchase event and wallet event commit together, the purchase's first.
+    assert [
+        (
+            item["aggregate"],
+            item["aggregate_id"],
+            item["purchase_id"],
+            item["version"],
+            item["type"],
+        )
+        for item in items
+    ] == [
+        ("credit_purchase", invoiced["id"], invoiced["id"], 1, "Initiated"),
+        ("credit_purchase", invoiced["id"], invoiced["id"], 2, "InvoiceCreated"),
+        ("credit_wallet", wallet_id, invoiced["id"], 1, "GrantAdded"),
+        ("credit_purchase", invoiced["id"], invoiced["id"], 3, "PaymentAuthorized"),
+        ("credit_purchase", invoiced["id"], invoiced["id"], 4, "PaymentSettled"),
+        ("credit_purchase", invoiced["id"], invoiced["id"], 5, "PaymentRefunded"),
+        ("credit_wallet", wallet_id, invoiced["id"], 2, "GrantRevoked"),
+        ("credit_purchase", failing["id"], failing["id"], 1, "Initiated"),
+        ("credit_wallet", wallet_id, failing["id"], 3, "GrantAdded"),
+        ("credit_wallet", wallet_id, None, 4, "CreditsConsumed"),
+        ("credit_purchase", failing["id"], failing["id"], 2, "PaymentFailed"),
+        ("credit_wallet", wallet_id, failing["id"], 5, "GrantRevoked"),
+    ]
+    assert {item["namespace"] for item in items} == {"acme"}
+    assert (items[1]["data"]["invoice_id"], items[1]["data"]["line_id"]) == ("i-1", "l-1")
+    refund, refund_revoked = items[5]["data"], items[6]["data"]
+    assert (refund["amount"], refund["cash_amount"], refund["reason"]) == ("10.00", "5.00", "asked")
+    assert (refund_revoked["amount"], refund_revoked["cause"]) == ("10.00", "refund")
+    failure, failure_revoked = items[10]["data"], items[11]["data"]
+    # The consumption drew 90.12 from the refunded invoice purchase first (older grant), then 10
+    # from this one: 90.12 of it is taken back, the 10 consumed stay owed.
+    assert (failure["reason"], failure["consumed"], failure["revoked"]) == (
+        "declined",
+        "10.00",
+        "90.12",
+    )
+    assert (failure_revoked["amount"], failure_revoked["cause"]) == ("90.12", "payment_failed")
+    assert failure_revoked["customer_id"] == customer
+
+
 def test_a_namespace_token_gets_404_on_another_namespaces_feed(live_server: LiveServer) -> None:
     with live_server.client("acme") as client:
         response = client.get(FEED.format(namespace="globex"))

@@ -34,9 +34,22 @@ def _balances(client: httpx.Client, customer_id: str, position: str) -> dict[str
     body = response.json()
     assert body["customer_id"] == customer_id
     assert body["position"] >= int(position)
-    return {
-        line["account"]: line["balance"] for line in body["balances"] if line["currency"] == "USD"
-    }
+    lines = [line for line in body["balances"] if line["currency"] == "USD"]
+    # Each account counts one unit: credits at face value, or the cash they were paid for.
+    assert {line["account"]: line["unit"] for line in lines} == UNITS
+    return {line["account"]: line["balance"] for line in lines}
+
+
+UNITS = {
+    "customer_fbo": "credits",
+    "customer_receivable_open": "credits",
+    "customer_accrued": "credits",
+    "breakage": "credits",
+    "brokerage_credits": "credits",
+    "customer_receivable_authorized": "cash",
+    "wash": "cash",
+    "brokerage_cash": "cash",
+}
 
 
 def test_balances_follow_the_openmeter_scenario_with_read_your_writes(
@@ -58,24 +71,28 @@ def test_balances_follow_the_openmeter_scenario_with_read_your_writes(
         after_authorize = _balances(client, customer_id, authorized.headers["X-Position"])
         settled = client.post(f"{path}/settle")
         after_settle = _balances(client, customer_id, settled.headers["X-Position"])
+    zero = dict.fromkeys(UNITS, "0.00")
     assert after_create == {
+        **zero,
         "customer_fbo": "1.00",
         "customer_receivable_open": "-1.00",
-        "customer_receivable_authorized": "0.00",
-        "wash": "0.00",
-        "customer_accrued": "0.00",
-        "breakage": "0.00",
     }
-    assert after_authorize["customer_receivable_open"] == "0.00"
-    assert after_authorize["customer_receivable_authorized"] == "-1.00"
-    assert after_authorize["customer_fbo"] == "1.00"
-    assert after_settle == {
+    # Authorization re-denominates the receivable: 1 credit against brokerage_credits, and the
+    # 0.01 USD it was paid for (1 x 0.005, rounded) against brokerage_cash.
+    assert after_authorize == {
+        **zero,
         "customer_fbo": "1.00",
-        "customer_receivable_open": "0.00",
-        "customer_receivable_authorized": "0.00",
-        "wash": "-1.00",
-        "customer_accrued": "0.00",
-        "breakage": "0.00",
+        "brokerage_credits": "-1.00",
+        "brokerage_cash": "0.01",
+        "customer_receivable_authorized": "-0.01",
+    }
+    # Settlement clears the cash receivable against wash: exactly the cash the provider moved.
+    assert after_settle == {
+        **zero,
+        "customer_fbo": "1.00",
+        "brokerage_credits": "-1.00",
+        "brokerage_cash": "0.01",
+        "wash": "-0.01",
     }
 
 

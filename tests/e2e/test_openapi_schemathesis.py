@@ -109,6 +109,30 @@ def test_voiding_a_purchase_answers_as_documented(
     _answers_as_documented(app, case)
 
 
+@schema.include(operation_id="createInvoice").parametrize()
+@FUZZ
+def test_creating_an_invoice_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
+@schema.include(operation_id="failPayment").parametrize()
+@FUZZ
+def test_failing_a_payment_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
+@schema.include(operation_id="refundPayment").parametrize()
+@FUZZ
+def test_refunding_a_payment_answers_as_documented(
+    app: FastAPI, case: schemathesis.Case[Any]
+) -> None:
+    _answers_as_documented(app, case)
+
+
 @schema.include(operation_id="consumeCredits").parametrize()
 @FUZZ
 def test_consuming_credits_answers_as_documented(
@@ -209,6 +233,9 @@ def test_every_operation_of_the_document_is_fuzzed_above() -> None:
         "authorizePayment",
         "settlePayment",
         "voidCreditPurchase",
+        "createInvoice",
+        "failPayment",
+        "refundPayment",
         "consumeCredits",
         "getCustomerCredits",
         "getCustomerCreditHistory",

@@ -76,5 +76,10 @@ def test_the_readme_tour_runs_in_order_on_one_fresh_store(tmp_path: Path) -> Non
         tmp_path / "var" / "creditledger.sqlite"
     ).is_file()  # the default store, used throughout
     assert '"code":"payment_already_authorized"' in output  # the HTTP 409, as the tour says
+    assert '"code":"refund_exceeds_remaining"' in output
+    assert '"remaining":"30.00"' in output
+    assert '"code":"payment_already_failed"' in output  # the HTTP 409 after the failure
+    assert '"stage":"failed","owed":"5.00"' in output  # the failed payment, still owed
+    assert '"cash_amount":"25.00"' in output  # refunded in two steps: the whole payment back
     assert '"ok": true' in output  # audit verify, piped: JSON
     assert (tmp_path / "checkpoints-kept-elsewhere.txt").read_text().count(":") == 1

@@ -9,7 +9,9 @@ kept in memory (``MemoryClosedPurchases``, which is what verify did before), run
 on the same file: the limit is low enough to matter.
 
 Export: it remembers the namespaces of recent purchases only and looks older ones up in the store,
-with the same result on every backend.
+with the same result on every backend; it exports a SQLite store of the same log within the same
+budget (one SQL query per batch, nothing kept per event), writing the very file an unconstrained
+export writes.
 
 Verify's scratch file failing (a directory that cannot be written) is a typed error naming it.
 """
@@ -40,8 +42,10 @@ BUDGET_MIB = 48
 
 _CHILD = """
 import resource, sys
+from datetime import datetime
 from creditledger.application.audit.closed import MemoryClosedPurchases
-from creditledger.infrastructure.audit.jobs import verify_file
+from creditledger.infrastructure.audit.jobs import export_to_file, verify_file
+from creditledger.infrastructure.bootstrap import open_ledger
 
 def address_space():
     for line in open("/proc/self/status"):
@@ -50,13 +54,19 @@ def address_space():
 
 limit = address_space() + int(sys.argv[3]) * 1024 * 1024
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-closed = MemoryClosedPurchases() if sys.argv[2] == "memory" else None
 try:
-    report = verify_file(sys.argv[1], closed=closed)
+    if sys.argv[2] == "export":
+        with open_ledger("sqlite:///" + sys.argv[1]) as ledger:
+            result = export_to_file(
+                ledger, sys.argv[4], store="test", exported_at=datetime.fromisoformat(sys.argv[5])
+            )
+        print("ok", result.trailer.event_count)
+    else:
+        closed = MemoryClosedPurchases() if sys.argv[2] == "memory" else None
+        report = verify_file(sys.argv[1], closed=closed)
+        print("ok" if report.ok else report.failure, report.events)
 except MemoryError:
     print("out of memory")
-else:
-    print("ok" if report.ok else report.failure, report.events)
 """
 
 
@@ -69,9 +79,17 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _verify_in_child(export: Path, closed: str) -> str:
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("audit-memory-store") / "ledger.sqlite"
+    with open_ledger(f"sqlite:///{path}") as ledger:
+        load(ledger, EVENTS)
+    return path
+
+
+def _in_child(source: Path, job: str, *arguments: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(export), closed, str(BUDGET_MIB)],
+        [sys.executable, "-c", _CHILD, str(source), job, str(BUDGET_MIB), *arguments],
         capture_output=True,
         text=True,
         timeout=600,
@@ -84,10 +102,21 @@ def _verify_in_child(export: Path, closed: str) -> str:
 def test_verify_keeps_within_a_memory_limit_that_the_all_in_memory_fold_exceeds(
     export: Path,
 ) -> None:
-    on_disk = _verify_in_child(export, "disk")
+    on_disk = _in_child(export, "disk")
     assert on_disk == f"ok {EVENTS}", on_disk
-    in_memory = _verify_in_child(export, "memory")
+    in_memory = _in_child(export, "memory")
     assert in_memory == "out of memory", in_memory
+
+
+def test_export_keeps_within_the_same_memory_limit(store: Path, tmp_path: Path) -> None:
+    exported_at = datetime(2026, 6, 1, tzinfo=UTC)
+    limited = tmp_path / "limited.jsonl"
+    outcome = _in_child(store, "export", str(limited), exported_at.isoformat())
+    assert outcome == f"ok {EVENTS}", outcome
+    unlimited = tmp_path / "unlimited.jsonl"
+    with open_ledger(f"sqlite:///{store}") as ledger:
+        export_to_file(ledger, str(unlimited), store="test", exported_at=exported_at)
+    assert limited.read_bytes() == unlimited.read_bytes()
 
 
 def test_an_export_that_remembers_one_namespace_equals_one_that_remembers_all(

@@ -19,6 +19,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from bench.catchup import load_history, synthetic_history
+from creditledger.application.commands import RefundPayment
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.relay.broker import NatsServerProcess
 from creditledger.infrastructure.relay.checkpoint import (
@@ -36,6 +37,7 @@ from creditledger.infrastructure.relay.relay import connected
 from creditledger.infrastructure.relay.revenue_report import CONSUMER_NAME, SettledRevenueReport
 from creditledger.infrastructure.relay.stream import StreamSpec
 from tests.application.builders import consume as consumption
+from tests.clock import FixedClock
 from tests.infrastructure.relay_support import (
     CREDITLEDGER,
     relay_catch_up,
@@ -322,3 +324,31 @@ def test_a_consumer_killed_at_random_keeps_a_report_equal_to_the_fold_of_the_log
     assert json.loads(final.stdout)["position"] == head
     with open_consumer_database(report_url) as database:
         assert report_as_fold(SettledRevenueReport(database)) == revenue_fold(ledger)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the ledger's store plays no part here
+def test_the_report_command_prints_each_days_refunds_and_net(
+    ledger: CreditLedger, report_url: str, nats_broker: NatsServerProcess, clock: FixedClock
+) -> None:
+    spec = unique_spec()
+    paid = settle(ledger, authorize(ledger, initiate(ledger, amount="100", cost_basis="0.5")))
+    clock.advance(24 * 3600)
+    ledger.refund(RefundPayment(namespace="acme", purchase_id=paid.id, amount="30"))
+    head = ledger.recorder.max_notification_id() or 0
+    relay_catch_up(ledger, nats_broker.url, spec)
+    printed = subprocess.run(
+        [CREDITLEDGER, "consume", "--report-url", report_url, "--until-position", str(head)],
+        env=relay_env(nats_broker.url, spec, "memory://"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert [
+        (row["day"], row["amount"], row["settlements"], row["refunded"], row["refunds"], row["net"])
+        for row in rows
+    ] == [
+        ("2026-01-01", "50.00", 1, "0", 0, "50.00"),
+        ("2026-01-02", "0", 0, "15.00", 1, "-15.00"),
+    ]

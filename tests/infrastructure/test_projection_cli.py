@@ -108,3 +108,26 @@ def test_rebuild_all_rebuilds_every_model(ledger: CreditLedger, store_url: str) 
 
 def test_rebuilding_an_unknown_model_is_a_usage_error(store_url: str) -> None:
     assert cli(store_url, "rebuild", "nonsense").exit_code == ExitCode.USAGE
+
+
+def test_views_written_under_another_definition_are_rebuilt_from_the_log_on_start(
+    ledger: CreditLedger, store_url: str
+) -> None:
+    # A store from an older release: views of another meaning (the ledger booked cash in credit
+    # units before issue 13) and no record of their definition. Starting the projector must not
+    # apply new events on top of them: the views start again from zero and catch up.
+    settle(ledger, authorize(ledger, initiate(ledger, amount="10")))
+    assert cli(store_url, "run", "--until-caught-up").exit_code == 0
+    tamper(ledger, "UPDATE readmodel_ledger_accounts SET balance = '-10' WHERE account = 'wash'")
+    tamper(ledger, "DROP TABLE readmodel_definitions")
+
+    run = cli(store_url, "run", "--until-caught-up", "--json")
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["applied_while_catching_up"] == 4  # every model from zero
+    assert cli(store_url, "verify").exit_code == 0
+
+    # Once defined, a restart keeps the views as they are (a hand edit now stays, for verify).
+    tamper(ledger, "UPDATE readmodel_ledger_accounts SET balance = '-10' WHERE account = 'wash'")
+    again = cli(store_url, "run", "--until-caught-up", "--json")
+    assert json.loads(again.stdout)["applied_while_catching_up"] == 0
+    assert cli(store_url, "verify").exit_code == ExitCode.VERIFY_FAILED

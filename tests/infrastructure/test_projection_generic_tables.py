@@ -84,7 +84,7 @@ def test_every_model_has_its_tables_and_every_table_one_model() -> None:
 def test_a_rows_key_is_its_key_columns_values() -> None:
     first = entry(7, 0, line=2)
     assert Tables.ENTRIES.key_of(first) == (7, 2)
-    revenue = RevenueRow("acme", "USD", T0.date(), Decimal(1), Decimal(2), 1)
+    revenue = RevenueRow("acme", "USD", T0.date(), Decimal(1), Decimal(2), 1, Decimal(0), 0)
     assert Tables.REVENUE.key_of(revenue) == ("acme", T0.date(), "USD")
 
 
@@ -162,9 +162,22 @@ def test_get_put_and_load_work_alike_for_every_table(database: ViewDatabase) -> 
     rows: dict[ViewTable[Any, Any], Any] = {
         Tables.ACCOUNTS: AccountBalance(*KEY, Decimal(3), 2, T0, 4, 0),
         Tables.RECEIVABLES: ReceivableRow(
-            purchase, "acme", "cust-1", "USD", Decimal(10), Decimal(1), T0, None, None, 1
+            purchase,
+            "acme",
+            "cust-1",
+            "USD",
+            Decimal(10),
+            Decimal(1),
+            T0,
+            None,
+            None,
+            1,
+            T0,
+            Decimal(1),
         ),
-        Tables.REVENUE: RevenueRow("acme", "USD", T0.date(), Decimal(1), Decimal(10), 1),
+        Tables.REVENUE: RevenueRow(
+            "acme", "USD", T0.date(), Decimal(1), Decimal(10), 1, Decimal("0.5"), 1
+        ),
     }
     with database.transaction(database.live, list(ReadModelName)) as transaction:
         for table, row in rows.items():
@@ -188,7 +201,7 @@ def test_compare_names_every_tables_differences_as_before() -> None:
     row = PurchaseRow.__new__(PurchaseRow)
     row.__dict__.update(purchase_id=purchase)
     first = entry(3, 0)
-    revenue = RevenueRow("acme", "USD", T0.date(), Decimal(1), Decimal(10), 1)
+    revenue = RevenueRow("acme", "USD", T0.date(), Decimal(1), Decimal(10), 1, Decimal("0.5"), 1)
     live = ReadModelSnapshot(positions={}, purchases=[row], entries=[first], revenue=[revenue])
     rebuilt = ReadModelSnapshot(positions={})
     found = [(d.model, d.table, d.key) for d in compare(live, rebuilt)]

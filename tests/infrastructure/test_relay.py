@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from creditledger.application.commands import CreateInvoice, FailPayment, RefundPayment
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.errors import InsufficientCreditError
-from creditledger.domain.events import CreditsConsumed, Initiated
+from creditledger.domain.events import (
+    CreditsConsumed,
+    GrantRevoked,
+    Initiated,
+    InvoiceCreated,
+    PaymentFailed,
+    PaymentRefunded,
+)
 from creditledger.domain.identity import wallet_id_for
 from creditledger.infrastructure.relay.broker import NatsServerProcess
 from creditledger.infrastructure.relay.kit import NotAPurchaseEventError
@@ -90,6 +100,55 @@ def test_wallet_events_are_relayed_in_order_under_their_wallets_id_and_namespace
     # A purchase's events keep their purchase id, as consumers written before wallets read it.
     assert messages[0].purchase_id == first.id
     assert messages[0].wallet_id is None
+
+
+def test_invoices_failures_refunds_and_revocations_are_relayed_under_their_own_ids(
+    ledger: CreditLedger, nats_broker: NatsServerProcess
+) -> None:
+    spec = unique_spec()
+    invoiced = initiate(ledger, namespace="globex", customer="c1", settlement="invoice")
+    ledger.create_invoice(
+        CreateInvoice(namespace="globex", purchase_id=invoiced.id, invoice_id="i", line_id="l")
+    )
+    settle(ledger, authorize(ledger, invoiced))
+    ledger.refund(RefundPayment(namespace="globex", purchase_id=invoiced.id, amount="5"))
+    failing = initiate(ledger, namespace="globex", customer="c1", priority=1)
+    ledger.consume(consume("20", namespace="globex", customer_id="c1"))
+    ledger.fail_payment(FailPayment(namespace="globex", purchase_id=failing.id, reason="no"))
+
+    assert relay_catch_up(ledger, nats_broker.url, spec, pipelined=True) == 12
+    assert assert_stream_equals_log(nats_broker.url, spec, ledger) == 12
+    messages = stream_messages(nats_broker.url, spec)
+    wallet = wallet_id_for("globex", "c1", "USD")
+    assert [(m.type, m.aggregate_id, m.version) for m in messages] == [
+        ("Initiated", invoiced.id, 1),
+        ("InvoiceCreated", invoiced.id, 2),
+        ("GrantAdded", wallet, 1),
+        ("PaymentAuthorized", invoiced.id, 3),
+        ("PaymentSettled", invoiced.id, 4),
+        ("PaymentRefunded", invoiced.id, 5),
+        ("GrantRevoked", wallet, 2),
+        ("Initiated", failing.id, 1),
+        ("GrantAdded", wallet, 3),
+        ("CreditsConsumed", wallet, 4),
+        ("PaymentFailed", failing.id, 2),
+        ("GrantRevoked", wallet, 5),
+    ]
+    assert {m.namespace for m in messages} == {"globex"}
+    assert [m.is_wallet_event for m in messages if "Revoked" in m.type] == [True, True]
+    events = [m.event() for m in messages]
+    assert isinstance(events[1], InvoiceCreated)
+    assert (events[1].invoice_id, events[1].line_id) == ("i", "l")
+    assert isinstance(events[5], PaymentRefunded)
+    assert (events[5].amount, events[5].cash_amount) == (Decimal("5.00"), Decimal("2.50"))
+    assert isinstance(events[10], PaymentFailed)
+    # The consumption drew from the failing purchase first (priority 1): 20 stay owed.
+    assert (events[10].consumed, events[10].revoked) == (Decimal("20.00"), Decimal("10.00"))
+    revocations = [event for event in events if isinstance(event, GrantRevoked)]
+    assert [(r.purchase_id, r.amount, r.cause.value) for r in revocations] == [
+        (invoiced.id, Decimal("5.00"), "refund"),
+        (failing.id, Decimal("10.00"), "payment_failed"),
+    ]
 
 
 def test_a_restarted_relay_resumes_after_the_streams_last_message(

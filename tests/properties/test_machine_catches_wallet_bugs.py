@@ -25,7 +25,7 @@ from creditledger.infrastructure.settings import Settings
 
 HUNT = settings(
     max_examples=300,
-    stateful_step_count=15,
+    stateful_step_count=30,
     deadline=None,
     derandomize=True,
     database=None,

@@ -14,7 +14,10 @@ REGENERATE = (
     'print(table_as_json(), end="")\' > docs/transition-table.json'
 )
 _STATE = re.compile(r'^\s*state "(?P<status>[^"]+)" as (?P<alias>\w+)$')
-_EDGE = re.compile(r"^\s*(?P<source>\S+) --> (?P<target>\S+): (?P<label>.+)$")
+_EDGE = re.compile(
+    r"^\s*(?P<source>\S+) --> (?P<target>\S+): "
+    r"(?P<command>\S+) \((?P<settlements>[^)]+)\) / (?P<events>.+)$"
+)
 
 
 def test_the_exported_transition_table_is_the_one_the_code_follows() -> None:
@@ -31,7 +34,10 @@ def test_the_state_diagram_draws_every_transition_of_the_exported_table_and_no_o
         if state := _STATE.match(line):
             aliases[state["alias"]] = state["status"]
         elif (edge := _EDGE.match(line)) and edge["target"] != "[*]":
-            edges.add((aliases[edge["source"]], aliases[edge["target"]], edge["label"]))
+            # One edge names every settlement type that takes it.
+            for settlement in edge["settlements"].split(", "):
+                label = f"{edge['command']} ({settlement}) / {edge['events']}"
+                edges.add((aliases[edge["source"]], aliases[edge["target"]], label))
     table = json.loads(EXPORT.read_text())
     drawn_from_table = {
         (
@@ -43,11 +49,17 @@ def test_the_state_diagram_draws_every_transition_of_the_exported_table_and_no_o
         if row["target"] is not None and row["target"] != row["status"]
     }
     assert edges == drawn_from_table
-    # Rows that keep the status (a void) are drawn once, as a note naming their settlements.
-    keeping = sorted(
-        {row["settlement"] for row in table["rules"] if row["target"] == row["status"]}
-    )
-    assert f"void ({', '.join(keeping)})" in mermaid_diagram()
+    # Rows that keep the status (a void, a refund) are drawn once, as a note naming their
+    # settlements.
+    for command in ("void", "refund"):
+        keeping = sorted(
+            {
+                row["settlement"]
+                for row in table["rules"]
+                if row["target"] == row["status"] and row["command"] == command
+            }
+        )
+        assert f"{command} ({', '.join(keeping)})" in mermaid_diagram()
 
 
 def test_the_exported_table_says_where_every_event_leaves_a_purchase() -> None:

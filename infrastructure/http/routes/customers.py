@@ -26,10 +26,13 @@ router = APIRouter(
     response_model=CustomerBalances,
     operation_id="getCustomerBalances",
     summary="A customer's ledger balances, per currency and account, now or as of a time",
-    description="From the ledger read model: every account (customer_fbo, "
-    "customer_receivable_open, customer_receivable_authorized, wash) of every currency the "
-    "customer has entries in. The sum over all accounts of one transaction group is zero. A "
-    "customer with no entries has an empty list.",
+    description="From the ledger read model: every account of every currency the customer has "
+    "entries in, each with its unit. Credit accounts (customer_fbo, customer_receivable_open, "
+    "customer_accrued, breakage, brokerage_credits) count credits at face value; cash accounts "
+    "(customer_receivable_authorized, wash, brokerage_cash) count money: authorization "
+    "re-denominates the receivable from credits to cash through the two brokerage accounts. "
+    "Every transaction group sums to zero in each unit; never add balances of different "
+    "units. A customer with no entries has an empty list.",
     responses=problem_responses(
         "unauthenticated", "not_found", "validation_failed", "projection_behind"
     ),
@@ -55,7 +58,9 @@ def customer_balances(
         as_of=found.as_of,
         position=found.position,
         balances=[
-            BalanceEntry(currency=line.currency, account=line.account, balance=line.balance)
+            BalanceEntry(
+                currency=line.currency, account=line.account, unit=line.unit, balance=line.balance
+            )
             for line in found.balances
         ],
     )

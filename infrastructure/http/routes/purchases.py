@@ -1,4 +1,5 @@
-"""``/v1/namespaces/{namespace}/credit-purchases``: initiate, authorize, settle, void, get, history.
+"""``/v1/namespaces/{namespace}/credit-purchases``: initiate, the payment and credit commands
+(authorize, settle, void, invoice, fail, refund), get, history.
 
 Each route builds one command or query from the request, hands it to the ledger, and shapes the
 answer (status, ``ETag``, ``Location``, ``Idempotent-Replayed``, ``X-Position``). The list reads
@@ -15,14 +16,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, Security
 
-from creditledger.application.commands import AuthorizePayment, SettlePayment, VoidPurchase
+from creditledger.application.commands import (
+    AuthorizePayment,
+    CreateInvoice,
+    FailPayment,
+    RefundPayment,
+    SettlePayment,
+    VoidPurchase,
+)
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.application.input_types import AwareTimestamp, StorableText
 from creditledger.application.ledger import CreditLedger, Outcome
 from creditledger.application.purchase_view import PurchaseView
 from creditledger.application.readmodels import DEFAULT_LIMIT, MAX_LIMIT
 from creditledger.domain.errors import CreditPurchaseNotFoundError
-from creditledger.domain.status import PurchaseStatus
+from creditledger.domain.rules import RULES
+from creditledger.domain.status import Command, PurchaseStatus
 from creditledger.infrastructure.http.deps import (
     IdempotencyKeyHeader,
     IfMatchHeader,
@@ -37,10 +46,13 @@ from creditledger.infrastructure.http.gate import LedgerRoute
 from creditledger.infrastructure.http.openapi import problem_responses, purchase_response
 from creditledger.infrastructure.http.schemas import (
     NAMESPACE_PATTERN,
+    FailRequest,
     HistoryPage,
+    InvoiceRequest,
     PaymentUpdate,
     PurchaseCreate,
     PurchaseList,
+    RefundRequest,
     VoidRequest,
 )
 
@@ -79,28 +91,37 @@ _WRITE_ERRORS = (
     "validation_failed",
     "store_unavailable",
 )
-_PAYMENT_ERRORS = (
-    *_WRITE_ERRORS,
-    "credit_purchase_not_found",
-    "payment_already_authorized",
-    "payment_already_settled",
-    "cannot_settle_not_authorized_payment",
-    "invalid_transition",
-    "idempotency_key_reused",
-    "concurrent_modification",
-    "version_mismatch",
-)
 
-_VOID_ERRORS = (
+
+def state_errors(command: Command) -> tuple[str, ...]:
+    """The codes the transition table can refuse ``command`` with, in table order; a situation
+    the table has no row for is ``invalid_transition`` (``rule_for``)."""
+    codes = [rule.error for rule in RULES if rule.command is command and rule.error is not None]
+    return tuple(dict.fromkeys([*codes, "invalid_transition"]))
+
+
+_COMMAND_ERRORS = (
     *_WRITE_ERRORS,
     "credit_purchase_not_found",
-    "nothing_to_void",
-    "credit_grant_expired",
-    "credits_not_granted",
     "idempotency_key_reused",
     "concurrent_modification",
     "version_mismatch",
 )
+"""What any command about one purchase can be refused with, whatever its rules."""
+
+
+def _errors(command: Command, *credit_errors: str) -> tuple[str, ...]:
+    """A purchase command's problem codes: its rows of the table, then what the customer's credit
+    can refuse it with (the table cannot tell), then the common ones."""
+    return (*state_errors(command), *credit_errors, *_COMMAND_ERRORS)
+
+
+_AUTHORIZE_ERRORS = _errors(Command.AUTHORIZE)
+_SETTLE_ERRORS = _errors(Command.SETTLE)
+_VOID_ERRORS = _errors(Command.VOID, "nothing_to_void", "credit_grant_expired")
+_INVOICE_ERRORS = _errors(Command.INVOICE_CREATED)
+_FAIL_ERRORS = _errors(Command.FAIL)
+_REFUND_ERRORS = _errors(Command.REFUND, "nothing_to_refund", "refund_exceeds_remaining")
 
 
 def purchase_location(namespace: str, purchase_id: UUID) -> str:
@@ -115,6 +136,18 @@ def _purchase_id(raw: str) -> UUID:
         raise CreditPurchaseNotFoundError(f"credit purchase {raw[:64]} not found") from None
 
 
+def _purchase_command(
+    namespace: str, purchase_id: str, idempotency_key: str | None, if_match: str | None
+) -> dict[str, Any]:
+    """The fields every command about one purchase takes from the path and the headers."""
+    return {
+        "namespace": namespace,
+        "purchase_id": _purchase_id(purchase_id),
+        "idempotency_key": idempotency_key,
+        "expected_version": expected_version(if_match),
+    }
+
+
 def _payment_fields(
     namespace: str,
     purchase_id: str,
@@ -124,10 +157,7 @@ def _payment_fields(
 ) -> dict[str, Any]:
     """What an authorize or a settle request says, as the payment command's fields."""
     return {
-        "namespace": namespace,
-        "purchase_id": _purchase_id(purchase_id),
-        "idempotency_key": idempotency_key,
-        "expected_version": expected_version(if_match),
+        **_purchase_command(namespace, purchase_id, idempotency_key, if_match),
         "external_reference": body.external_reference if body else None,
     }
 
@@ -289,7 +319,7 @@ router.post(
             "The purchase after the authorization (or, with Idempotent-Replayed: true, as the "
             "earlier request with this key left it)."
         ),
-        **problem_responses(*_PAYMENT_ERRORS),
+        **problem_responses(*_AUTHORIZE_ERRORS),
     },
 )(record_payment)
 router.post(
@@ -297,14 +327,15 @@ router.post(
     response_model=PurchaseView,
     operation_id="settlePayment",
     summary="Record that the external payment settled",
-    description="From active.payment.pending this authorizes, then settles: two events, in "
-    "that order.",
+    description="From active.payment.pending an external purchase is authorized, then "
+    "settled: two events, in that order. An invoice purchase must be authorized first "
+    "(cannot_settle_not_authorized_payment).",
     responses={
         200: purchase_response(
             "The purchase after the settlement (or, with Idempotent-Replayed: true, as the "
             "earlier request with this key left it)."
         ),
-        **problem_responses(*_PAYMENT_ERRORS),
+        **problem_responses(*_SETTLE_ERRORS),
     },
 )(record_payment)
 
@@ -338,13 +369,114 @@ def void_purchase(
     body: Annotated[VoidRequest | None, Body()] = None,
 ) -> Response:
     command = VoidPurchase(
-        namespace=namespace,
-        purchase_id=_purchase_id(purchase_id),
-        idempotency_key=idempotency_key,
-        expected_version=expected_version(if_match),
+        **_purchase_command(namespace, purchase_id, idempotency_key, if_match),
         reason=body.reason if body else None,
     )
     outcome = metrics.run_command("void", lambda: ledger.void(command), _outcome)
+    return _answer(outcome, ledger)
+
+
+def _replayed_or_after(what: str) -> dict[str, Any]:
+    return purchase_response(
+        f"The purchase after the {what} (or, with Idempotent-Replayed: true, as the earlier "
+        "request with this key left it)."
+    )
+
+
+@router.post(
+    "/{purchase_id}/invoice",
+    response_model=PurchaseView,
+    operation_id="createInvoice",
+    summary="Record the invoice that bills an invoice purchase: its credits are granted",
+    description="Invoice purchases only (settlement.type invoice), once: the purchase moves "
+    "from created to active.payment.pending and its credit is granted now (the ledger books "
+    "it, realizations.credit_grant and realizations.invoice are set). Then authorize when the "
+    "invoice is approved and settle when it is paid. Refused as invoice_already_created after "
+    "the first, invalid_transition for other settlement types, payment_already_failed after a "
+    "failure.",
+    responses={200: _replayed_or_after("invoice"), **problem_responses(*_INVOICE_ERRORS)},
+)
+def create_invoice(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    body: Annotated[InvoiceRequest, Body()],
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    command = CreateInvoice(
+        **_purchase_command(namespace, purchase_id, idempotency_key, if_match),
+        invoice_id=body.invoice_id,
+        line_id=body.line_id,
+    )
+    outcome = metrics.run_command("invoice", lambda: ledger.create_invoice(command), _outcome)
+    return _answer(outcome, ledger)
+
+
+@router.post(
+    "/{purchase_id}/fail",
+    response_model=PurchaseView,
+    operation_id="failPayment",
+    summary="Record that the payment failed: the unconsumed credit is taken back",
+    description="From any status before settlement (an invoice purchase's even before its "
+    "invoice): the purchase moves to final.payment_failed and no payment command is accepted "
+    "any more (payment_already_failed). What remains of the credit is taken back "
+    '("revoked"); what was consumed stays owed (realizations.payment_failure.owed, an open '
+    "receivable); an authorization is reversed. After settlement money goes back by refund "
+    "instead (payment_already_settled).",
+    responses={200: _replayed_or_after("failure"), **problem_responses(*_FAIL_ERRORS)},
+)
+def fail_payment(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    body: Annotated[FailRequest, Body()],
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    command = FailPayment(
+        **_purchase_command(namespace, purchase_id, idempotency_key, if_match),
+        reason=body.reason,
+        external_reference=body.external_reference,
+    )
+    outcome = metrics.run_command("fail", lambda: ledger.fail_payment(command), _outcome)
+    return _answer(outcome, ledger)
+
+
+@router.post(
+    "/{purchase_id}/refund",
+    response_model=PurchaseView,
+    operation_id="refundPayment",
+    summary="Give back part or all of a settled payment",
+    description="After settlement only (payment_not_settled before; fail the payment instead). "
+    "amount credits are taken back from what remains unconsumed (null: all of it) and the "
+    "money they were paid for goes back: realizations.refunds sums every refund (credit "
+    "amount and cash_amount; refunding everything returns exactly the payment). Several "
+    "refunds may follow one another; the status stays final. Refused with "
+    "refund_exceeds_remaining (its problem has a remaining member) and nothing_to_refund.",
+    responses={200: _replayed_or_after("refund"), **problem_responses(*_REFUND_ERRORS)},
+)
+def refund_payment(
+    *,
+    namespace: NamespacePath,
+    purchase_id: PurchaseIdPath,
+    body: Annotated[RefundRequest, Body()],
+    ledger: LedgerDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    command = RefundPayment(
+        **_purchase_command(namespace, purchase_id, idempotency_key, if_match),
+        amount=body.amount,
+        reason=body.reason,
+        external_reference=body.external_reference,
+    )
+    outcome = metrics.run_command("refund", lambda: ledger.refund(command), _outcome)
     return _answer(outcome, ledger)
 
 

@@ -29,9 +29,12 @@ _ERRORS = ("unauthenticated", "not_found", "validation_failed", "projection_behi
     response_model=Receivables,
     operation_id="getReceivables",
     summary="What customers owe: receivables open at a time, oldest first",
-    description="Every payment-backed purchase granted at or before as_of and not settled by "
-    "then, with its stage at as_of (open: payment not authorized; authorized) and its age in "
-    "whole seconds. Promotional credit is never owed.",
+    description="Every payment-backed purchase granted at or before as_of (an invoice "
+    "purchase's: when its invoice was created) and not settled by then, with its stage at "
+    "as_of (open: payment not authorized; authorized; failed: the payment failed and the credit "
+    "consumed before the failure is still owed), owed (the payment, or after a failure the "
+    "money for the consumed credit), and its age in whole seconds. A failure with nothing "
+    "consumed owes nothing: the receivable closes. Promotional credit is never owed.",
     responses=problem_responses(*_ERRORS),
 )
 def receivables(
@@ -50,10 +53,13 @@ def receivables(
     "/settled-revenue",
     response_model=SettledRevenue,
     operation_id="getSettledRevenue",
-    summary="Payments settled per UTC day and currency",
+    summary="Payments settled and refunded per UTC day and currency",
     description="For each UTC day from `from` to `to` (both inclusive) and currency with a "
-    "settlement: the amount paid (credit amount x cost basis, rounded to the currency), the "
-    "credits settled and the number of settlements. Days without settlements are omitted.",
+    "settlement or a refund: the amount paid (credit amount x cost basis, rounded to the "
+    "currency), the credits settled and the number of settlements; the money refunded that "
+    "day (of payments settled that day or earlier) and the number of refunds; and net (amount "
+    "- refunded). A refund is booked on its own day, so a past day's report never changes. "
+    "Days with neither are omitted.",
     responses=problem_responses(*_ERRORS),
 )
 def settled_revenue(

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,9 +21,10 @@ from creditledger.application.projections.rows import (
     Tables,
     ViewTable,
 )
-from creditledger.application.readmodels import Positioned, ReadModelQueries
+from creditledger.application.readmodels import Positioned, ReadModelQueries, owed_at
 from creditledger.domain.ledger import Account
 from creditledger.domain.status import PurchaseStatus
+from creditledger.infrastructure.projections.database import ViewSnapshot
 from creditledger.infrastructure.projections.layout import TRACKING_TABLE, Layout
 from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect, Params
 from creditledger.infrastructure.projections.tables import Kind, spec_of
@@ -162,7 +164,9 @@ class SqlReads(ReadModelQueries):
                 (namespace, moment, moment),
                 "ORDER BY opened_at, purchase_id",
             )
-        return Positioned(position, rows)
+        # A failure closes a receivable when nothing was consumed (owed 0): decided here, as
+        # every store decides it, since SQLite keeps decimals as text.
+        return Positioned(position, [row for row in rows if owed_at(row, as_of)])
 
     def settled_revenue(
         self, namespace: str, first: date, last: date, currency: str | None
@@ -192,3 +196,29 @@ class SqlReads(ReadModelQueries):
                     for table in TABLES
                 },
             )
+
+    @contextmanager
+    def reading(self) -> Iterator[ViewSnapshot]:
+        with self._read() as cursor:
+            yield SqlSnapshot(self, cursor)
+
+
+class SqlSnapshot:
+    """``ViewSnapshot`` in one read transaction: each table streamed in key order."""
+
+    def __init__(self, reads: SqlReads, cursor: Cursor) -> None:
+        self._reads = reads
+        self._cursor = cursor
+
+    def positions(self) -> dict[str, int]:
+        live = {name.value for name in ReadModelName}
+        positions = self._reads._positions(self._cursor)
+        return {name: position for name, position in positions.items() if name in live}
+
+    def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        dialect, spec = self._reads.dialect, spec_of(table)
+        order = ", ".join(dialect.sort_column(name, spec.kind(name)) for name in table.key)
+        for values in self._cursor.stream(
+            f"SELECT {', '.join(spec.names)} FROM {self._reads._t(table)} ORDER BY {order}"
+        ):
+            yield dialect.row_of(spec, values)

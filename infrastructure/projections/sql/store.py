@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from creditledger.application.projections.rows import (
     ReadModelName,
 )
-from creditledger.infrastructure.projections.buffer import BufferedTransaction
+from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
 from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect
@@ -42,8 +42,11 @@ class SqlViewDatabase(SqlReads, ViewDatabase):
     # -- writing --------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, layout: Layout, names: Sequence[str]) -> Iterator[BufferedTransaction]:
+    def transaction(
+        self, layout: Layout, names: Sequence[str], cache: RowCache | None = None
+    ) -> Iterator[BufferedTransaction]:
         with self._write() as cursor:
-            transaction = BufferedTransaction(SqlAccess(self.dialect, cursor, layout), names)
+            access = SqlAccess(self.dialect, cursor, layout)
+            transaction = BufferedTransaction(access, names, cache)
             yield transaction
             transaction.flush()

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -30,6 +30,8 @@ class SqlAccess:
         self.dialect = dialect
         self.cursor = cursor
         self.layout = layout
+        self._tracking: dict[str, tuple[int, str]] = {}
+        """The tracking rows as read and written in this transaction (``tracking_stamp``)."""
 
     def _t(self, table: ViewTable[Any, Any]) -> str:
         return self.dialect.qualify(self.layout.table(table))
@@ -38,12 +40,14 @@ class SqlAccess:
 
     def read_positions(self, names: Sequence[str]) -> dict[str, int]:
         self.cursor.execute(
-            f"SELECT name, position FROM {self.dialect.qualify(TRACKING_TABLE)} "
+            f"SELECT name, position, updated_at FROM {self.dialect.qualify(TRACKING_TABLE)} "
             f"WHERE {self.dialect.any_of('name', len(names))} ORDER BY name"
             f"{self.dialect.lock_suffix}",
             self.dialect.any_params(list(names)),
         )
-        found = {str(name): int(position) for name, position in self.cursor.fetchall()}
+        rows = self.cursor.fetchall()
+        self._tracking = {str(name): (int(position), str(at)) for name, position, at in rows}
+        found = {name: position for name, (position, _) in self._tracking.items()}
         missing = [name for name in names if name not in found]
         if missing:
             msg = f"read model tracking rows missing: {missing} (tables not created?)"
@@ -57,6 +61,13 @@ class SqlAccess:
             "SET position = ?, updated_at = ? WHERE name = ?",
             [(position, now, name) for name, position in sorted(positions.items())],
         )
+        for name, position in positions.items():
+            self._tracking[name] = (position, now)
+
+    def tracking_stamp(self) -> Hashable | None:
+        # Every write of a tracking row sets its updated_at (a projector's batch, a rebuild's
+        # swap, a skip, a model recreated): equal stamps mean nobody else committed since.
+        return tuple(sorted(self._tracking.items()))
 
     # -- rows -----------------------------------------------------------------------------
 
