@@ -55,7 +55,6 @@ from creditledger.application.wallet_confirmations import WalletConfirmations
 from creditledger.application.write_health import WriteHealth
 from creditledger.domain.consumption import normalize_credit_amount
 from creditledger.domain.errors import (
-    STATE_ERRORS,
     ConcurrentModificationError,
     CreditPurchaseNotFoundError,
     CreditsNotGrantedError,
@@ -86,7 +85,6 @@ from creditledger.domain.purchase import (
     GrantOutcome,
     project_purchase,
 )
-from creditledger.domain.rules import rule_for
 from creditledger.domain.status import Command, RevocationCause
 from creditledger.domain.wallet import (
     CreditWallet,
@@ -390,13 +388,7 @@ class CreditLedger(Application[UUID]):
         def decide(purchase: CreditPurchase, wallet: CreditWallet, context: CommandContext) -> None:
             # The purchase's status refuses first, as for every other command: a void after a
             # failed payment is payment_already_failed, not the wallet's nothing_to_void.
-            refusal = rule_for(purchase.settlement_type, purchase.status, Command.VOID).error
-            if refusal is not None:
-                status = purchase.status.value if purchase.status else "none"
-                raise STATE_ERRORS[refusal](
-                    f"cannot void {purchase.settlement_type.value} purchase in status {status} "
-                    f"[id={purchase.id}]"
-                )
+            purchase.refuse_unless_allowed(Command.VOID)
             forfeited = wallet.void_grant(purchase.id, WalletContext(at=context.at))
             purchase.void(forfeited.amount, context, command.reason)
 

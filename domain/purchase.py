@@ -225,13 +225,21 @@ class CreditPurchase(Aggregate[PurchaseEvent]):
             raise NothingToVoidError(f"nothing remains of the credit of purchase {self._id}")
         self._follow(rule, context, void=(amount, reason))
 
-    def _follow(self, rule: Rule, context: CommandContext, **facts: Any) -> None:
+    def refuse_unless_allowed(self, command: Command) -> None:
+        """Raise the transition table's error if it refuses ``command`` in the current status:
+        for a caller that must hear the table before asking anyone else (the wallet, say)."""
+        self._refuse(rule_for(self.settlement_type, self.status, command))
+
+    def _refuse(self, rule: Rule) -> None:
         if rule.error is not None:
             status = self.status.value if self.status else "none"
             raise STATE_ERRORS[rule.error](
                 f"cannot {rule.command.value} {rule.settlement.value} purchase in status "
                 f"{status} [id={self._id}]"
             )
+
+    def _follow(self, rule: Rule, context: CommandContext, **facts: Any) -> None:
+        self._refuse(rule)
         for event_type in rule.events:
             self._record(self._new_event(event_type, context, _Facts(**facts)))
 
