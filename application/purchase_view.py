@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -152,54 +153,9 @@ class PurchaseView(_View):
         if status is None:
             msg = "a purchase view needs an initiated purchase"
             raise ValueError(msg)
-        payment = purchase.payment
-        payment_view = None
-        if payment is not None:
-            payment_view = {
-                "status": payment.status,
-                "amount": payment.amount,
-                "authorized": _reference(payment.authorized),
-                "settled": _reference(payment.settled),
-            }
-        by_invoice = intent.settlement_type is SettlementType.INVOICE
-
-        def money(amount: Decimal) -> Decimal:
-            return round_money(amount, intent.currency)
-
-        voided = purchase.voided
-        void = None
-        if voided is not None:
-            void = {
-                "transaction_group_id": voided.transaction_group_id,
-                "at": voided.at,
-                "amount": voided.amount,
-                "reason": voided.reason,
-            }
         failure = purchase.failure
-        failure_view = None
-        if failure is not None:
-            failure_view = {
-                "transaction_group_id": failure.transaction_group_id,
-                "at": failure.at,
-                "reason": failure.reason,
-                "revoked": money(failure.revoked),
-                "released": money(failure.released),
-                "owed": money(failure.consumed),
-                "external_reference": failure.external_reference,
-            }
-        refunds = None
-        if purchase.refunds:
-            last = purchase.refunds[-1]
-            refunds = {
-                "count": len(purchase.refunds),
-                "amount": money(purchase.refunded),
-                "cash_amount": money(purchase.refunded_cash),
-                "last_transaction_group_id": last.transaction_group_id,
-                "last_at": last.at,
-            }
-        invoice = purchase.invoice
         granted = purchase.granted
-        voided_amount = voided.amount if voided is not None else ZERO
+        voided_amount = purchase.voided.amount if purchase.voided is not None else ZERO
         refunded = purchase.refunded
         # What the purchase records (void, failure, refunds) is read at its version, like the
         # void: the wallet's state at the same instant may already hold a later command's part.
@@ -214,13 +170,10 @@ class PurchaseView(_View):
             expired = ZERO
         granted_amount = intent.credit_amount if granted is not None else ZERO
         remaining = granted_amount - consumed - expired - voided_amount - revoked - refunded
-        expiry = None
-        if grant is not None and grant.expired_at is not None:
-            expiry = {
-                "at": grant.expired_at,
-                "amount": grant.expired,
-                "recorded": grant.expiry_recorded,
-            }
+
+        def money(amount: Decimal) -> Decimal:
+            return round_money(amount, intent.currency)
+
         # One nested validation call (done in pydantic-core) is the cheapest way to build the
         # view: the hot path builds one per command.
         return cls.model_validate(
@@ -250,33 +203,91 @@ class PurchaseView(_View):
                 "voided": money(voided_amount),
                 "revoked": money(revoked),
                 "refunded": money(refunded),
-                "realizations": {
-                    "credit_grant": (
-                        {"transaction_group_id": granted[0], "granted_at": granted[1]}
-                        if granted is not None
-                        else None
-                    ),
-                    "external_payment": None if by_invoice else payment_view,
-                    "invoice": (
-                        {
-                            "invoice_id": invoice.invoice_id,
-                            "line_id": invoice.line_id,
-                            "created_at": invoice.created_at,
-                        }
-                        if invoice is not None
-                        else None
-                    ),
-                    "invoice_payment": payment_view if by_invoice else None,
-                    "void": void,
-                    "expiry": expiry,
-                    "payment_failure": failure_view,
-                    "refunds": refunds,
-                },
+                "realizations": _realizations(purchase, grant, money),
                 "version": purchase.version,
                 "created_at": purchase.created_at,
                 "updated_at": purchase.updated_at,
             }
         )
+
+
+def _realizations(
+    purchase: CreditPurchase, grant: Grant | None, money: Callable[[Decimal], Decimal]
+) -> dict[str, object]:
+    """What each step realized (``RealizationsView``), as data for one validation call."""
+    payment = purchase.payment
+    payment_view = None
+    if payment is not None:
+        payment_view = {
+            "status": payment.status,
+            "amount": payment.amount,
+            "authorized": _reference(payment.authorized),
+            "settled": _reference(payment.settled),
+        }
+    by_invoice = purchase.intent.settlement_type is SettlementType.INVOICE
+    granted, invoice, voided, failure = (
+        purchase.granted,
+        purchase.invoice,
+        purchase.voided,
+        purchase.failure,
+    )
+    refunds = None
+    if purchase.refunds:
+        last = purchase.refunds[-1]
+        refunds = {
+            "count": len(purchase.refunds),
+            "amount": money(purchase.refunded),
+            "cash_amount": money(purchase.refunded_cash),
+            "last_transaction_group_id": last.transaction_group_id,
+            "last_at": last.at,
+        }
+    return {
+        "credit_grant": (
+            {"transaction_group_id": granted[0], "granted_at": granted[1]}
+            if granted is not None
+            else None
+        ),
+        "external_payment": None if by_invoice else payment_view,
+        "invoice": (
+            {
+                "invoice_id": invoice.invoice_id,
+                "line_id": invoice.line_id,
+                "created_at": invoice.created_at,
+            }
+            if invoice is not None
+            else None
+        ),
+        "invoice_payment": payment_view if by_invoice else None,
+        "void": (
+            {
+                "transaction_group_id": voided.transaction_group_id,
+                "at": voided.at,
+                "amount": voided.amount,
+                "reason": voided.reason,
+            }
+            if voided is not None
+            else None
+        ),
+        "expiry": (
+            {"at": grant.expired_at, "amount": grant.expired, "recorded": grant.expiry_recorded}
+            if grant is not None and grant.expired_at is not None
+            else None
+        ),
+        "payment_failure": (
+            {
+                "transaction_group_id": failure.transaction_group_id,
+                "at": failure.at,
+                "reason": failure.reason,
+                "revoked": money(failure.revoked),
+                "released": money(failure.released),
+                "owed": money(failure.consumed),
+                "external_reference": failure.external_reference,
+            }
+            if failure is not None
+            else None
+        ),
+        "refunds": refunds,
+    }
 
 
 def _reference(reference: LedgerReference | None) -> dict[str, object] | None:
