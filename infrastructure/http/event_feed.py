@@ -46,6 +46,7 @@ from creditledger.domain.events import (
     PaymentSettled,
     PurchaseEvent,
     PurchaseVoided,
+    WalletEventBase,
 )
 
 SCAN_FACTOR = 10
@@ -126,21 +127,10 @@ class PurchaseNamespaces:
                 self._known.popitem(last=False)
 
     def of(self, event: LedgerEvent) -> str | None:
-        match event:
-            case GrantAdded() | CreditsConsumed() | GrantExpired() | GrantVoided() | GrantRevoked():
-                return event.namespace
-            case (
-                Initiated()
-                | PaymentAuthorized()
-                | PaymentSettled()
-                | PurchaseVoided()
-                | InvoiceCreated()
-                | PaymentFailed()
-                | PaymentRefunded()
-            ):
-                return self._of_purchase(event)
-            case _:
-                assert_never(event)
+        # A wallet event names its namespace; a purchase event after Initiated does not.
+        if isinstance(event, WalletEventBase):
+            return event.namespace
+        return self._of_purchase(event)
 
     def _of_purchase(self, event: PurchaseEvent) -> str | None:
         if isinstance(event, Initiated):
