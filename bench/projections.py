@@ -20,14 +20,13 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from bench.machine import load_average, machine_facts
-from bench.verify import EVENTS_PER_PURCHASE, load
+from bench.verify import EVENTS_PER_PURCHASE, load_once, workspace
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
 from creditledger.domain.purchase import project_purchase
@@ -86,19 +85,19 @@ def _in_child(job: str, store: Path, sample: Path) -> dict[str, float]:
     return figures
 
 
-def measure_projection_jobs(events: int = DEFAULT_EVENTS, *, runs: int = 3) -> dict[str, Any]:
-    """Load and project ``events`` events in a fresh SQLite store, then run each job ``runs``
-    times in rotating order, each in a fresh process; rates are medians, RSS the highest."""
-    with tempfile.TemporaryDirectory(prefix="creditledger-bench-projections-") as directory:
-        store = Path(directory) / "ledger.sqlite"
-        sample = Path(directory) / "sample.txt"
-        with open_ledger(f"sqlite:///{store}") as ledger:
-            purchase_ids = load(ledger, events)
-            with open_view_database(ledger) as database:
-                ProjectionRunner(EventLog(ledger), database).catch_up()
-            stored = ledger.recorder.max_notification_id() or 0
-        chosen = purchase_ids[: max(1, min(REPLAY_SAMPLE, len(purchase_ids)))]
-        sample.write_text("\n".join(str(purchase_id) for purchase_id in chosen))
+def measure_projection_jobs(
+    events: int = DEFAULT_EVENTS, *, runs: int = 3, keep: Path | None = None
+) -> dict[str, Any]:
+    """Load and project ``events`` events in a fresh SQLite store (or reuse the one ``keep``
+    holds), then run each job ``runs`` times in rotating order, each in a fresh process; rates
+    are medians, RSS the highest."""
+    with workspace(keep, "creditledger-bench-projections-") as directory:
+        store = directory / "ledger.sqlite"
+        sample = directory / "sample.txt"
+        stored = load_once(directory, events, REPLAY_SAMPLE)["events"]
+        with open_ledger(f"sqlite:///{store}") as ledger, open_view_database(ledger) as database:
+            # The live views the verify job compares with (a kept store's are caught up already).
+            ProjectionRunner(EventLog(ledger), database).catch_up()
         results: dict[str, list[dict[str, float]]] = {job: [] for job in JOBS}
         for run in range(runs):
             rotation = run % len(JOBS)
@@ -121,6 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each job; medians reported")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the store in this directory, reusing one loaded there before with the same "
+        "--events (by this or by bench.verify --store)",
+    )
+    parser.add_argument(
         "--job", nargs=3, metavar=("JOB", "STORE", "SAMPLE"), help=argparse.SUPPRESS
     )
     options = parser.parse_args(argv)
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_job(job, Path(store), Path(sample))))
         return
     facts = machine_facts()
-    figures = measure_projection_jobs(options.events, runs=options.runs)
+    figures = measure_projection_jobs(options.events, runs=options.runs, keep=options.store)
     facts["load average at end"] = load_average()
     for name, value in facts.items():
         print(f"{name}: {value}")

@@ -28,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -194,30 +195,67 @@ def _in_child(job: str, store: Path, export: Path, sample: Path) -> dict[str, fl
 _ROOT = Path(__file__).resolve().parent.parent
 
 
+@contextmanager
+def workspace(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where the store, its export and the replay sample live: ``keep`` (made if missing, left
+    in place, so a later run reuses the loaded store), else a temporary directory."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        yield Path(directory)
+
+
+def load_once(directory: Path, events: int, replay_sample: int) -> dict[str, Any]:
+    """The store in ``directory``: loaded with ``events`` events unless a run before this one
+    loaded it completely (its ``loaded.json`` says how many); its facts."""
+    facts_file = directory / "loaded.json"
+    if facts_file.exists():
+        facts: dict[str, Any] = json.loads(facts_file.read_text())
+        if facts["events"] == events:
+            return {**facts, "kept": True}
+    store = directory / "ledger.sqlite"
+    for leftover in (store, directory / "export.jsonl"):
+        leftover.unlink(missing_ok=True)
+    with open_ledger(f"sqlite:///{store}") as ledger:
+        started = time.perf_counter()
+        purchase_ids = load(ledger, events)
+        seconds = time.perf_counter() - started
+        stored = ledger.recorder.max_notification_id() or 0
+    chosen = purchase_ids[: max(1, min(replay_sample, len(purchase_ids)))]
+    (directory / "sample.txt").write_text("\n".join(str(purchase_id) for purchase_id in chosen))
+    facts = {
+        "events": stored,
+        "purchases": len(purchase_ids),
+        "sample": len(chosen),
+        "seconds": seconds,
+    }
+    facts_file.write_text(json.dumps(facts))
+    return {**facts, "kept": False}
+
+
 def measure_verify(
     events: int = DEFAULT_EVENTS,
     *,
     replay_sample: int = DEFAULT_REPLAY_SAMPLE,
     runs: int = 1,
+    keep: Path | None = None,
     on_progress: Callable[[str], object] = lambda message: None,
 ) -> dict[str, Any]:
-    """Load ``events`` events into a fresh SQLite store, then run each audit job ``runs`` times,
-    each in a fresh process (so each peak RSS is the job's own); the figures are medians.
+    """Load ``events`` events into a fresh SQLite store (or reuse the one ``keep`` holds), then
+    run each audit job ``runs`` times, each in a fresh process (so each peak RSS is the job's
+    own); the figures are medians.
 
     The order of the jobs rotates from run to run, so a machine getting busier or quieter does
     not always favour the same job."""
-    with tempfile.TemporaryDirectory(prefix="creditledger-bench-verify-") as directory:
-        store = Path(directory) / "ledger.sqlite"
-        export = Path(directory) / "export.jsonl"
-        sample = Path(directory) / "sample.txt"
-        with open_ledger(f"sqlite:///{store}") as ledger:
-            started = time.perf_counter()
-            purchase_ids = load(ledger, events)
-            load_seconds = time.perf_counter() - started
-            stored = ledger.recorder.max_notification_id() or 0
-        chosen = purchase_ids[: max(1, min(replay_sample, len(purchase_ids)))]
-        sample.write_text("\n".join(str(purchase_id) for purchase_id in chosen))
-        on_progress(f"loaded {stored:,} events")
+    with workspace(keep, "creditledger-bench-verify-") as directory:
+        store = directory / "ledger.sqlite"
+        export = directory / "export.jsonl"
+        sample = directory / "sample.txt"
+        loaded = load_once(directory, events, replay_sample)
+        stored, load_seconds = loaded["events"], loaded["seconds"]
+        on_progress(f"loaded {stored:,} events" + (" (kept from before)" if loaded["kept"] else ""))
         results: dict[str, list[dict[str, float]]] = {job: [] for job in JOBS}
         # Export first: the other jobs read its file.
         results["export"].append(_in_child("export", store, export, sample))
@@ -231,11 +269,11 @@ def measure_verify(
     figures: dict[str, Any] = {
         "backend": "sqlite",
         "events": stored,
-        "purchases": len(purchase_ids),
+        "purchases": loaded["purchases"],
         "runs": runs,
         "load_events_per_second": _rate(stored, load_seconds),
         "export_bytes_per_event": export_bytes / stored if stored else 0,
-        "library_replay_sample_purchases": len(chosen),
+        "library_replay_sample_purchases": loaded["sample"],
     }
     for job, done in results.items():
         name = "library_replay" if job == "replay" else job
@@ -260,6 +298,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each job; medians reported")
     parser.add_argument("--replay-sample", type=int, default=DEFAULT_REPLAY_SAMPLE)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the store, its export and sample in this directory, reusing a store loaded "
+        "there before with the same --events (bench.projections takes the same option)",
+    )
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -271,6 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         options.events,
         replay_sample=options.replay_sample,
         runs=options.runs,
+        keep=options.store,
         on_progress=lambda message: print(message, file=sys.stderr),
     )
     figures["load average at end"] = load_average()
