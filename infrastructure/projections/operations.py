@@ -22,7 +22,7 @@ from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
-    DEFAULT_BATCH_SIZE,
+    OFFLINE_BATCH_SIZE,
     Progress,
     ProjectionRunner,
 )
@@ -87,7 +87,7 @@ def rebuild(
     database: ViewDatabase,
     model: ReadModelName,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> RebuildReport:
     """Rebuild ``model`` from position zero into fresh tables, then swap them in.
@@ -159,7 +159,7 @@ def verify(
     log: EventLog,
     database: ViewDatabase,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
     scratch: ViewDatabase | None = None,
 ) -> VerifyReport:
