@@ -32,6 +32,7 @@ from creditledger.infrastructure.projections.sql.dialect import (
     Cursor,
     Dialect,
     Params,
+    id_text_memo,
 )
 from creditledger.infrastructure.projections.sql.schema import SqlSchema
 from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
@@ -87,26 +88,8 @@ def _memo(convert: Convert) -> Convert:
     return memoized
 
 
-def _uuid_memo() -> Convert:
-    """``_memo(str)`` for ids, looked up by the id's integer: ``UUID.__hash__`` and ``__eq__``
-    are Python code, and the catch-up converts a few hundred thousand ids (issue 14, session 6:
-    the lookup 2.5 times faster). Equal integers are equal ids, so the text is the same."""
-    remembered: dict[int, str] = {}
-
-    def memoized(value: UUID) -> str:
-        number = value.int
-        found = remembered.get(number)
-        if found is None:
-            if len(remembered) >= _MEMO_SIZE:
-                remembered.clear()
-            found = remembered[number] = str(value)
-        return found
-
-    return memoized
-
-
 _ENCODERS: dict[Kind, Convert] = {
-    Kind.UUID: _uuid_memo(),
+    Kind.UUID: id_text_memo(),
     Kind.NUMERIC: str,
     Kind.TIMESTAMP: _memo(_timestamp_text),
     Kind.DATE: _date_text,
