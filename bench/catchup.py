@@ -187,7 +187,10 @@ def _catchup_run(
             ledger.repository.get(aggregate_id, projector_func=fold)
         replay = len(history) / (time.perf_counter() - started)
         with open_view_database(ledger) as database:
-            runner = ProjectionRunner(EventLog(ledger), database, batch_size=batch_size)
+            # As an operator's catch-up runs (``projections run --until-caught-up``).
+            runner = ProjectionRunner(
+                EventLog(ledger), database, batch_size=batch_size, pause_collector=True
+            )
             started = time.perf_counter()
             applied = runner.catch_up()
             catchup = applied / (time.perf_counter() - started)

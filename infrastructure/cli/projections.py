@@ -121,6 +121,8 @@ def run(
                 database,
                 batch_size=batch_size,
                 poll_interval=poll_interval or POLL_SECONDS[database.kind],
+                # The process exits once caught up: nothing else of it needs the collector.
+                pause_collector=until_caught_up,
             )
             stop = threading.Event()
 

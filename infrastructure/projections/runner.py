@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from creditledger.application.projections.projection import PurchaseTerms
@@ -27,6 +28,7 @@ from creditledger.application.projections.signal import ProjectionSignal
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.infrastructure.projections.buffer import RowCache
+from creditledger.infrastructure.projections.collector import collector_paused
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import Layout
 
@@ -93,7 +95,10 @@ class ProjectionRunner:
         poll_interval: float = 0.05,
         signal: ProjectionSignal | None = None,
         terms: PurchaseTerms | None = None,
+        pause_collector: bool = False,
     ) -> None:
+        """``pause_collector``: pause Python's garbage collector during each batch (see
+        ``collector``): only for a job that owns its process, never in the service."""
         if batch_size < 1:
             msg = "batch_size must be at least 1"
             raise ValueError(msg)
@@ -109,6 +114,7 @@ class ProjectionRunner:
             tracking_names=self.layout.tracking,
         )
         self.guard = database.guard()
+        self.pause_collector = pause_collector
         self.cache = RowCache()
         """Rows of this runner's earlier batches (emptied when another writer commits)."""
         self.last_error: BaseException | None = None
@@ -125,8 +131,14 @@ class ProjectionRunner:
         self, *, until: Mapping[str, int] | None = None, limit: int | None = None
     ) -> BatchResult:
         """Apply the next batch (of at most ``limit`` events) in its own transaction."""
+        paused: AbstractContextManager[None] = (
+            collector_paused() if self.pause_collector else nullcontext()
+        )
         try:
-            with self.database.transaction(self.layout, self.names, self.cache) as transaction:
+            with (
+                paused,
+                self.database.transaction(self.layout, self.names, self.cache) as transaction,
+            ):
                 result = self.apply_next(transaction, until=until, limit=limit)
         except BaseException:
             self.cache.clear()  # what the failed batch kept was rolled back
