@@ -3,7 +3,9 @@
 ``python -m bench.catchup`` measures, on SQLite and PostgreSQL (each run on a fresh store):
 
 - catch-up: events/s of the projector applying a bulk-loaded log to empty read models (every
-  model: purchases, ledger, receivables, settled revenue), median of 3 runs;
+  model: purchases, ledger, receivables, settled revenue), median of 3 runs, in the batches of
+  an operator's catch-up (``projections run --until-caught-up``: ``OFFLINE_BATCH_SIZE``;
+  ``--batch-size 500`` for the live projector's);
 - next to it, in the same run and on the same events, the bare library's replay rate:
   ``repository.get`` of every aggregate, purchases and credit wallets (decode + fold, no view
   written);
@@ -44,7 +46,7 @@ from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 from creditledger.domain.wallet import project_wallet
 from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
-from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE, ProjectionRunner
+from creditledger.infrastructure.projections.runner import OFFLINE_BATCH_SIZE, ProjectionRunner
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LOAD_CHUNK = 2_000
@@ -142,7 +144,7 @@ def measure_catchup(
     events: int,
     *,
     runs: int = 3,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = OFFLINE_BATCH_SIZE,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Catch-up events/s of the projector vs replay events/s of the library, median of runs."""
@@ -185,7 +187,10 @@ def _catchup_run(
             ledger.repository.get(aggregate_id, projector_func=fold)
         replay = len(history) / (time.perf_counter() - started)
         with open_view_database(ledger) as database:
-            runner = ProjectionRunner(EventLog(ledger), database, batch_size=batch_size)
+            # As an operator's catch-up runs (``projections run --until-caught-up``).
+            runner = ProjectionRunner(
+                EventLog(ledger), database, batch_size=batch_size, pause_collector=True
+            )
             started = time.perf_counter()
             applied = runner.catch_up()
             catchup = applied / (time.perf_counter() - started)
@@ -284,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=OFFLINE_BATCH_SIZE)
     parser.add_argument("--lag-seconds", type=float, default=5.0)
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgres"))

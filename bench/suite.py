@@ -102,8 +102,8 @@ CONSUMPTIONS: dict[Backend, int] = {"sqlite": 3200, "postgres": 3200}
 """Consumptions per run of section 3b, for each spread (one hot customer, 1,000 customers)."""
 GROWTH_PURCHASES: dict[Backend, int] = {"sqlite": 600, "postgres": 400}
 HTTP_LIFECYCLES: dict[Backend, int] = {"sqlite": 600, "postgres": 600}
-CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 20_000, "postgres": 20_000}
-"""Enough for many batches of 500 (issue 14: the catch-up is several times faster now)."""
+CATCHUP_EVENTS: dict[Backend, int] = {"sqlite": 40_000, "postgres": 40_000}
+"""Eight batches of an operator's catch-up (``OFFLINE_BATCH_SIZE``, issue 14 session 6)."""
 APPEND_WARMUP = 20
 """Untimed saves (per connection for the raw drivers) before each timed append run."""
 

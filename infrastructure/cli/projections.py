@@ -23,6 +23,7 @@ from creditledger.infrastructure.cli.output import json_wanted, print_table, tab
 from creditledger.infrastructure.projections import operations
 from creditledger.infrastructure.projections.runner import (
     DEFAULT_BATCH_SIZE,
+    OFFLINE_BATCH_SIZE,
     ProjectionRunner,
     ProjectionStuckError,
 )
@@ -38,6 +39,18 @@ projections_app = typer.Typer(
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 BatchSize = Annotated[
     int, typer.Option("--batch-size", min=1, max=100_000, help="Events per view transaction.")
+]
+RunBatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        max=100_000,
+        help=f"Events per view transaction (default: {OFFLINE_BATCH_SIZE} with "
+        f"--until-caught-up, else {DEFAULT_BATCH_SIZE}: a batch holds SQLite's write lock, "
+        "which commands wait for).",
+        show_default=False,
+    ),
 ]
 MODEL_CHOICES = [model.value for model in ReadModelName]
 
@@ -84,7 +97,7 @@ def _report_stuck(stuck: ProjectionStuckError) -> None:
 @projections_app.command("run")
 def run(
     ctx: typer.Context,
-    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    batch_size: RunBatchSize = None,
     until_caught_up: Annotated[
         bool, typer.Option("--until-caught-up", help="Exit once the views reach the log's head.")
     ] = False,
@@ -99,11 +112,17 @@ def run(
         database = open_view_database(ledger)
         try:
             log = EventLog(ledger)
+            if batch_size is None:
+                # An operator's catch-up ends when the views reach the head; a process that then
+                # follows the log shares SQLite's write lock with the commands from the start.
+                batch_size = OFFLINE_BATCH_SIZE if until_caught_up else DEFAULT_BATCH_SIZE
             runner = ProjectionRunner(
                 log,
                 database,
                 batch_size=batch_size,
                 poll_interval=poll_interval or POLL_SECONDS[database.kind],
+                # The process exits once caught up: nothing else of it needs the collector.
+                pause_collector=until_caught_up,
             )
             stop = threading.Event()
 
@@ -198,7 +217,7 @@ def rebuild(
             help=f"The read model: {', '.join(MODEL_CHOICES)}, or 'all'.", show_default=False
         ),
     ],
-    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    batch_size: BatchSize = OFFLINE_BATCH_SIZE,
     as_json: JsonOutput = False,
 ) -> None:
     """Rebuild a read model from the log into fresh tables, then swap them in atomically.
@@ -237,7 +256,7 @@ def rebuild(
 @projections_app.command("verify")
 def verify(
     ctx: typer.Context,
-    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    batch_size: BatchSize = OFFLINE_BATCH_SIZE,
     as_json: JsonOutput = False,
 ) -> None:
     """Rebuild every read model from the log into a temporary SQLite file and compare it row by

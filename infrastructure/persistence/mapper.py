@@ -4,6 +4,9 @@ The library's default mapper wraps Decimals and UUIDs in ``{"_type_": ..., "_dat
 objects and rebuilds events without validation; ours writes the pydantic model's own JSON (what
 ``SELECT convert_from(state, 'UTF8')::jsonb`` shows in PostgreSQL), and reads it back through
 model validation, upcasting old class versions on the way.
+
+Reading parses the stored JSON with orjson where it gives exactly the standard library's value
+(``loads_state``): every event the projector, the relay and the repository read passes here.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import json
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
+from creditledger.application.audit.canonical import writes_like_reference
 from creditledger.domain.events import (
     EVENT_CLASSES,
     LedgerEvent,
@@ -23,6 +28,25 @@ from creditledger.domain.events import (
 )
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
+
+
+def loads_state(state: bytes) -> Any:
+    """``json.loads(state)``, by orjson (several times faster) where it gives the same value.
+
+    orjson's value is kept only if it holds no float: orjson reads a fraction or an exponent
+    with its own float parser and an integer beyond 64 bits as a float, where the standard
+    library reads the latter exactly. Everything else orjson refuses (NaN and Infinity, lone
+    surrogates, bad UTF-8, UTF-16 or -32 text, a byte-order mark, too deep nesting) goes to the
+    standard library, which decides: its value or its error. The events we write hold no float
+    (amounts are decimal strings), so the fallback is for the odd stored event only.
+    """
+    try:
+        value = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return json.loads(state)
+    if writes_like_reference(value):
+        return value
+    return json.loads(state)
 
 
 class PurchaseEventMapper(Mapper[UUID]):
@@ -61,7 +85,7 @@ class PurchaseEventMapper(Mapper[UUID]):
                 state = self.cipher.decrypt(state)
             if self.compressor:
                 state = self.compressor.decompress(state)
-            data: dict[str, Any] = json.loads(state)
+            data: dict[str, Any] = loads_state(state)
         except Exception as error:
             msg = (
                 f"cannot read stored event {stored_event.topic!r} "

@@ -22,7 +22,7 @@ from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
-    DEFAULT_BATCH_SIZE,
+    OFFLINE_BATCH_SIZE,
     Progress,
     ProjectionRunner,
 )
@@ -87,7 +87,7 @@ def rebuild(
     database: ViewDatabase,
     model: ReadModelName,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> RebuildReport:
     """Rebuild ``model`` from position zero into fresh tables, then swap them in.
@@ -99,7 +99,9 @@ def rebuild(
     """
     started = time.perf_counter()
     layout = database.create_rebuild_tables(model)
-    runner = ProjectionRunner(log, database, layout=layout, batch_size=batch_size)
+    runner = ProjectionRunner(
+        log, database, layout=layout, batch_size=batch_size, pause_collector=True
+    )
     try:
         events = runner.catch_up(progress=progress)
         names = [layout.tracking[model], database.live.tracking[model]]
@@ -159,7 +161,7 @@ def verify(
     log: EventLog,
     database: ViewDatabase,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
     scratch: ViewDatabase | None = None,
 ) -> VerifyReport:
@@ -171,7 +173,9 @@ def verify(
     group of the live ledger sums to zero.
     """
     with _scratch(scratch) as rebuilt_database:
-        runner = ProjectionRunner(log, rebuilt_database, batch_size=batch_size)
+        runner = ProjectionRunner(
+            log, rebuilt_database, batch_size=batch_size, pause_collector=True
+        )
         # Most of the rebuild runs outside the live snapshot (a long read transaction would
         # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
         runner.catch_up(until=_live(database.positions()), progress=progress)

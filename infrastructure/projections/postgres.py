@@ -38,6 +38,7 @@ from creditledger.infrastructure.projections.sql.dialect import (
     Cursor,
     Dialect,
     Params,
+    id_text_memo,
     updates_of,
 )
 from creditledger.infrastructure.projections.sql.schema import SqlSchema
@@ -82,6 +83,7 @@ class PostgresDialect(Dialect):
     def __init__(self, schema: str) -> None:
         super().__init__()
         self.schema = schema
+        self._id_text = id_text_memo()
 
     def qualify(self, table: str) -> str:
         return f"{_quote(self.schema)}.{_quote(table)}"
@@ -90,6 +92,8 @@ class PostgresDialect(Dialect):
         return _TYPES[kind]
 
     def encoder(self, kind: Kind) -> Convert | None:
+        if kind is Kind.UUID:
+            return self._id_text
         return Jsonb if kind is Kind.JSON else None
 
     def decoder(self, kind: Kind) -> Convert | None:

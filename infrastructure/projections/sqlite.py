@@ -32,6 +32,7 @@ from creditledger.infrastructure.projections.sql.dialect import (
     Cursor,
     Dialect,
     Params,
+    id_text_memo,
 )
 from creditledger.infrastructure.projections.sql.schema import SqlSchema
 from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
@@ -88,7 +89,7 @@ def _memo(convert: Convert) -> Convert:
 
 
 _ENCODERS: dict[Kind, Convert] = {
-    Kind.UUID: _memo(str),
+    Kind.UUID: id_text_memo(),
     Kind.NUMERIC: str,
     Kind.TIMESTAMP: _memo(_timestamp_text),
     Kind.DATE: _date_text,

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from creditledger.application.projections.rows import ViewTable
 from creditledger.infrastructure.projections.tables import (
@@ -45,6 +46,32 @@ class Cursor(Protocol):
 
 
 Convert = Callable[[Any], Any]
+
+ID_TEXTS_KEPT = 1 << 14
+
+
+def id_text_memo() -> Convert:
+    """``str`` of an id, with the latest answers remembered (at most ``ID_TEXTS_KEPT``).
+
+    A batch writes the same ids many times over (a purchase's row carries its ids each time it
+    changes; a ledger entry repeats its purchase's), and ``str(UUID)`` (like psycopg's dumping
+    of a ``UUID``) is Python code of a microsecond. Looked up by the id's integer:
+    ``UUID.__hash__`` and ``__eq__`` are Python code too, the integer's are not (issue 14,
+    session 6: the lookup 2.5 times faster). Equal integers are equal ids, so the text is the
+    same; PostgreSQL reads the text into a ``uuid`` column as it reads the ``UUID``.
+    """
+    remembered: dict[int, str] = {}
+
+    def memoized(value: UUID) -> str:
+        number = value.int
+        found = remembered.get(number)
+        if found is None:
+            if len(remembered) >= ID_TEXTS_KEPT:
+                remembered.clear()
+            found = remembered[number] = str(value)
+        return found
+
+    return memoized
 
 
 class Dialect(ABC):
