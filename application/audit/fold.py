@@ -688,11 +688,6 @@ class LedgerFold:
         entry = self._open[purchase_id]
         return purchase_id, entry.purchase, tuple(entry.history)
 
-    def purchase_ids(self) -> Iterator[UUID]:
-        """Every purchase folded (whole histories only)."""
-        for purchase, _ in self._histories():
-            yield purchase.id
-
     @property
     def purchase_count(self) -> int:
         return len(self._open) + len(self._closed)
