@@ -84,8 +84,6 @@ def test_the_exports_purchases_come_in_ascending_id_order_open_and_closed_merged
     report = verifier.finish()
     assert report.ok, report.failure
     ordered = list(report.ledger.histories_in_order())
-    if isinstance(store, SqliteClosedPurchases):
-        store.close()  # here, not in whichever thread collects it
     ids = [purchase_id for purchase_id, _, _ in ordered]
     assert ids == sorted(ids)
     # Settled A and D and promotional C are closed; B, E and the seven pending ones are open.
@@ -98,6 +96,8 @@ def test_the_exports_purchases_come_in_ascending_id_order_open_and_closed_merged
     }
     a = next(history for purchase_id, _, history in ordered if purchase_id == str(purchases.a.id))
     assert [recorded.position for recorded in a] == [1, 5, 8]
+    if isinstance(store, SqliteClosedPurchases):
+        store.close()  # here, not in whichever thread happens to collect it
 
 
 def test_a_store_read_a_page_at_a_time_finds_the_same_differences_as_one_read_whole(
