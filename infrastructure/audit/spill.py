@@ -50,7 +50,9 @@ class SqliteClosedPurchases:
                 prefix="creditledger-verify-", dir=directory
             )
             path = Path(self._directory.name) / "closed.sqlite"
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # Used by its owner's thread only, but closed by whichever thread collects the store
+            # when nobody called close() (a finalizer): that thread may differ.
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Scratch data for one run, read by this connection only: no journal, no fsync, no
             # lock taken and released per statement; a crash loses only the run.
             self._db.execute("PRAGMA journal_mode=OFF")
