@@ -56,7 +56,9 @@ class ClosedPurchases(Protocol):
     def __len__(self) -> int: ...
 
     def histories(self) -> Iterator[tuple[str, History]]:
-        """Every closed purchase's history (in no particular order)."""
+        """Every closed purchase's history, in ascending id order (the ids as the export writes
+        them, lowercase hyphenated, so also the order of the ``UUID``s): ``verify
+        --against-live`` merges them with the live purchases in that order."""
         ...
 
 
@@ -85,4 +87,4 @@ class MemoryClosedPurchases:
         return len(self._histories)
 
     def histories(self) -> Iterator[tuple[str, History]]:
-        yield from self._histories.items()
+        yield from sorted(self._histories.items())

@@ -668,10 +668,25 @@ class LedgerFold:
         for purchase_id, history in self._closed.histories():
             yield replay_history(purchase_id, history), history
 
-    def purchase_ids(self) -> Iterator[UUID]:
-        """Every purchase folded (whole histories only)."""
-        for purchase, _ in self._histories():
-            yield purchase.id
+    def histories_in_order(self) -> Iterator[tuple[str, CreditPurchase, History]]:
+        """Every purchase folded (whole histories only) with its history, in ascending id order
+        (the ids as the export writes them: the order of the ``UUID``s too): the open ones,
+        sorted, merged with the closed store's. One closed purchase is replayed at a time; an
+        open one is the fold's own aggregate, not to be changed."""
+        open_ids = iter(sorted(self._open))
+        open_id = next(open_ids, None)
+        for closed_id, history in self._closed.histories():
+            while open_id is not None and open_id < closed_id:
+                yield self._open_history(open_id)
+                open_id = next(open_ids, None)
+            yield closed_id, replay_history(closed_id, history), history
+        while open_id is not None:
+            yield self._open_history(open_id)
+            open_id = next(open_ids, None)
+
+    def _open_history(self, purchase_id: str) -> tuple[str, CreditPurchase, History]:
+        entry = self._open[purchase_id]
+        return purchase_id, entry.purchase, tuple(entry.history)
 
     @property
     def purchase_count(self) -> int:
@@ -701,8 +716,12 @@ class LedgerFold:
                 purchase.id: [recorded.position for recorded in history]
                 for purchase, history in self._histories()
             },
-            balances={_balance_key(key): at for key, at in self._balance_positions.items()},
+            balances=self.balance_positions(),
         )
+
+    def balance_positions(self) -> dict[BalanceKey, int]:
+        """Where each balance last moved in the export."""
+        return {_balance_key(key): at for key, at in self._balance_positions.items()}
 
     def snapshot(self, position: int | None, *, wallet_postings: bool = True) -> LedgerSnapshot:
         """The purchases (whole histories only) and balances, as plain rows; without

@@ -1,11 +1,11 @@
 """The ledger's state as plain data, and a row-by-row comparison of two such states.
 
-Offline verification folds an export into a ``LedgerSnapshot``: one ``PurchaseState`` per
-purchase (the part of the read model's purchase row that says its terms, status, version and
-realizations) and one balance per (namespace, customer, currency, account). Any provider of the
-live state (``LiveLedger``) returns the same shape, so ``compare`` can tell where the two differ:
-the event store's own state (``creditledger.infrastructure.audit.live``) and the read models'
-tables (``creditledger.infrastructure.audit.readmodels``).
+Offline verification folds an export into one ``PurchaseState`` per purchase (the part of the
+read model's purchase row that says its terms, status, version and realizations) and one balance
+per (namespace, customer, currency, account). The live sources give the same shapes
+(``creditledger.application.audit.against_live``), so one purchase or balance at a time can be
+told apart (``purchase_difference``, ``balance_difference``); ``compare`` does it for two whole
+``LedgerSnapshot``s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from uuid import UUID
 from creditledger.application.projections.rows import PurchaseState
 from creditledger.application.purchase_view import PaymentFailureView, PurchaseView
 from creditledger.domain.errors import EventSequenceError
-from creditledger.domain.events import PaymentFailed, PurchaseEvent
+from creditledger.domain.events import PaymentFailed
 from creditledger.domain.purchase import CreditPurchase
 from creditledger.domain.status import PaymentStatus
 
@@ -172,10 +172,6 @@ class LedgerSnapshot:
     """Whether the balances include what credit-wallet events book (consumption, expiry:
     ``creditledger.domain.ledger.wallet_postings``). A live source whose balances do not book
     them yet says False, and the export's balances are compared without them."""
-    later_events: Mapping[UUID, tuple[PurchaseEvent, ...]] = field(default_factory=dict)
-    """Purchases whose live row already reflects events recorded after the cut (a read model
-    keeps no old versions), with those events: the comparison rolls the export's purchase
-    forward by them, then compares every field."""
 
 
 @dataclass(frozen=True)
@@ -185,18 +181,9 @@ class AuditScope:
     last_position: int
     """The cut: the state after every event up to this position, and none after it."""
     namespace: str | None = None
-    purchase_ids: frozenset[UUID] | None = None
-    """If set, only these purchases (an export that starts after the log's beginning)."""
     balances: bool = True
-    """False when the export cannot give whole balances (it starts after the beginning)."""
-
-
-class LiveLedger(Protocol):
-    """A provider of the live state to compare an export with (``verify --against-live``)."""
-
-    def snapshot(self, scope: AuditScope) -> LedgerSnapshot:
-        """The live purchases and balances of ``scope``, as of its last position."""
-        ...
+    """False when the export starts after the beginning of the log: it cannot give whole
+    balances, and only the purchases whose whole history it holds are compared."""
 
 
 @dataclass(frozen=True)
@@ -242,87 +229,86 @@ def compare(
     balances: bool = True,
 ) -> list[Difference]:
     """Every row that differs, ordered by the export position where it shows (unknown last)."""
-    differences = _purchase_differences(export, live, positions)
+    differences = []
+    for purchase_id in export.purchases.keys() | live.purchases.keys():
+        difference = purchase_difference(
+            purchase_id,
+            export.purchases.get(purchase_id),
+            live.purchases.get(purchase_id),
+            positions.purchases.get(purchase_id, []),
+        )
+        if difference is not None:
+            differences.append(difference)
     if balances:
-        differences += _balance_differences(export, live, positions)
-    return sorted(differences, key=_order)
+        for balance_key in export.balances.keys() | live.balances.keys():
+            difference = balance_difference(
+                balance_key,
+                export.balances.get(balance_key),
+                live.balances.get(balance_key),
+                positions.balances.get(balance_key),
+            )
+            if difference is not None:
+                differences.append(difference)
+    return sorted(differences, key=difference_order)
 
 
-def _order(difference: Difference) -> tuple[int, int, int, str]:
-    # By position; at one position a purchase before the balances it moves (it explains them).
+def difference_order(difference: Difference) -> tuple[int, int, int, str]:
+    """The order differences are reported in: by position; at one position a purchase before
+    the balances it moves (it explains them); unknown positions last."""
     position = difference.position
     kind = 0 if difference.kind == "purchase" else 1
     return (0 if position is not None else 1, position or 0, kind, difference.key)
 
 
-def _purchase_differences(
-    export: LedgerSnapshot, live: LedgerSnapshot, positions: Positions
-) -> list[Difference]:
-    differences = []
-    for purchase_id in export.purchases.keys() | live.purchases.keys():
-        ours = export.purchases.get(purchase_id)
-        theirs = live.purchases.get(purchase_id)
-        at = positions.purchases.get(purchase_id, [])
-        key = str(purchase_id)
-        if ours is None:
-            differences.append(
-                Difference("purchase", key, "missing from the export", None, None, theirs)
-            )
-            continue
+def purchase_difference(
+    purchase_id: UUID, ours: PurchaseState | None, theirs: PurchaseState | None, at: list[int]
+) -> Difference | None:
+    """How the export's purchase (``ours``, its events at positions ``at``) differs from the
+    live one (``theirs``); None if they agree. A side that lacks the purchase gives None."""
+    key = str(purchase_id)
+    if ours is None:
         if theirs is None:
-            differences.append(
-                Difference(
-                    "purchase", key, "missing from the live state", at[0] if at else None, ours
-                )
-            )
-            continue
-        changed = [
-            item.name
-            for item in fields(PurchaseState)
-            if getattr(ours, item.name) != getattr(theirs, item.name)
-        ]
-        if not changed:
-            continue
-        # Where the difference shows first: the initiation for what it fixed, the first event
-        # the live side lacks, or else the purchase's latest event.
-        position = at[-1] if at else None
-        if at and any(name in INITIATION_FIELDS for name in changed):
-            position = at[0]
-        elif theirs.version < len(at):
-            position = at[theirs.version]
-        differences.append(
-            Difference(
-                "purchase",
-                key,
-                "differs in " + ", ".join(changed),
-                position,
-                {name: getattr(ours, name) for name in changed},
-                {name: getattr(theirs, name) for name in changed},
-            )
+            return None
+        return Difference("purchase", key, "missing from the export", None, None, theirs)
+    if theirs is None:
+        return Difference(
+            "purchase", key, "missing from the live state", at[0] if at else None, ours
         )
-    return differences
+    changed = [
+        item.name
+        for item in fields(PurchaseState)
+        if getattr(ours, item.name) != getattr(theirs, item.name)
+    ]
+    if not changed:
+        return None
+    # Where the difference shows first: the initiation for what it fixed, the first event
+    # the live side lacks, or else the purchase's latest event.
+    position = at[-1] if at else None
+    if at and any(name in INITIATION_FIELDS for name in changed):
+        position = at[0]
+    elif theirs.version < len(at):
+        position = at[theirs.version]
+    return Difference(
+        "purchase",
+        key,
+        "differs in " + ", ".join(changed),
+        position,
+        {name: getattr(ours, name) for name in changed},
+        {name: getattr(theirs, name) for name in changed},
+    )
 
 
-def _balance_differences(
-    export: LedgerSnapshot, live: LedgerSnapshot, positions: Positions
-) -> list[Difference]:
-    differences = []
+def balance_difference(
+    balance_key: BalanceKey, ours: Decimal | None, theirs: Decimal | None, position: int | None
+) -> Difference | None:
+    """How the export's balance differs from the live one (a missing one counts as zero);
+    ``position``: the export's last event that moved it."""
     zero = Decimal(0)
-    for balance_key in export.balances.keys() | live.balances.keys():
-        ours = export.balances.get(balance_key, zero)
-        theirs = live.balances.get(balance_key, zero)
-        if ours != theirs:
-            differences.append(
-                Difference(
-                    "balance",
-                    "/".join(balance_key),
-                    "balance differs",
-                    positions.balances.get(balance_key),
-                    ours,
-                    theirs,
-                )
-            )
-    return differences
+    ours = zero if ours is None else ours
+    theirs = zero if theirs is None else theirs
+    if ours == theirs:
+        return None
+    return Difference("balance", "/".join(balance_key), "balance differs", position, ours, theirs)
 
 
 def _plain(value: Any) -> Any:

@@ -6,11 +6,9 @@ CLI can draw a progress bar and tests can act between batches.
 
 from __future__ import annotations
 
-import copy
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.connection import Connection
@@ -18,23 +16,19 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from creditledger.application.audit.against_live import (
+    LiveComparison,
+    compare_with_live,
+    compare_with_sources,
+)
 from creditledger.application.audit.checkpoints import CheckpointChecker
 from creditledger.application.audit.closed import ClosedPurchases
 from creditledger.application.audit.export import ExportRequest, ExportResult, LogExporter
 from creditledger.application.audit.findings import Finding, VerificationFailedError
 from creditledger.application.audit.records import Checkpoint
-from creditledger.application.audit.state import (
-    Difference,
-    LedgerSnapshot,
-    LiveLedger,
-    compare,
-    state_of_purchase,
-)
 from creditledger.application.audit.transcribe import LogChain
 from creditledger.application.audit.verify import ChainCheck, ExportVerifier, VerificationReport
 from creditledger.application.ledger import CreditLedger
-from creditledger.domain.errors import LedgerError
-from creditledger.domain.purchase import project_purchase
 from creditledger.infrastructure.audit.checkpoints import checkpoint_store
 from creditledger.infrastructure.audit.files import STDIO, export_file, export_lines
 from creditledger.infrastructure.audit.log import (
@@ -44,6 +38,21 @@ from creditledger.infrastructure.audit.log import (
     read_log,
 )
 from creditledger.infrastructure.audit.spill import SqliteClosedPurchases
+
+__all__ = [
+    "SPLIT_FROM_BYTES",
+    "LiveComparison",
+    "compare_with_live",
+    "compare_with_sources",
+    "creditledger_version",
+    "describe_store",
+    "export_log",
+    "export_to_file",
+    "take_checkpoint",
+    "verify_file",
+]
+"""The comparison with live sources lives in ``creditledger.application.audit.against_live``;
+it is named here too, beside the jobs that make the reports it compares."""
 
 Progress = Callable[[int, int], object]
 """Called with (done, total) after each batch."""
@@ -173,19 +182,6 @@ def take_checkpoint(
     )
 
 
-@dataclass(frozen=True)
-class LiveComparison:
-    """How the export's state compares with one live source."""
-
-    differences: list[Difference]
-    purchases: int
-    balances: int
-    balances_compared: bool
-    notes: list[str]
-    source: str = "live"
-    """Which live state: ``read_models`` or ``event_store``."""
-
-
 SPLIT_FROM_BYTES = 4 * 1024 * 1024
 """Files at least this large are verified in two processes by default (see ``verify_file``);
 below it, starting a process costs more than it saves."""
@@ -313,79 +309,3 @@ def _report_progress(verifier: ExportVerifier, on_progress: Progress) -> None:
     total = header.last_position - header.from_position + 1
     done = (verifier.last_position or header.from_position - 1) - header.from_position + 1
     on_progress(max(done, 0), max(total, 0))
-
-
-def compare_with_live(
-    report: VerificationReport, live: LiveLedger, *, source: str = "live"
-) -> LiveComparison:
-    """Compare a verified export's purchases and balances with the live state, row by row."""
-    scope = report.scope()
-    if scope is None:
-        msg = "the export has no header: nothing to compare"
-        raise ValueError(msg)
-    notes = []
-    if not scope.balances:
-        notes.append(
-            "balances not compared: the export starts after the beginning of the log, so its "
-            "balances are partial"
-        )
-    if scope.purchase_ids is not None:
-        notes.append(
-            "only purchases whose whole history is in the export were compared (the export "
-            "starts after the beginning of the log)"
-        )
-    live_state = live.snapshot(scope)
-    # Balances as the live source books them: with wallet postings (consumption, expiry) only
-    # if it books those (the read models do not yet; the event store's do).
-    export = report.ledger.snapshot(scope.last_position, wallet_postings=live_state.wallet_postings)
-    if scope.balances and not live_state.wallet_postings:
-        notes.append(
-            "balances compared as purchase events book them: this source does not book "
-            "credit-wallet events (consumption, expiry) yet"
-        )
-    if live_state.later_events:
-        export, rolled = _rolled_forward(report, export, live_state)
-        notes.append(
-            f"{rolled} purchase(s) changed after the export's cut were compared after rolling "
-            "the export's state forward by the live events recorded since"
-        )
-    return LiveComparison(
-        differences=compare(export, live_state, report.ledger.positions(), balances=scope.balances),
-        purchases=len(export.purchases),
-        balances=len(export.balances),
-        balances_compared=scope.balances,
-        notes=notes,
-        source=source,
-    )
-
-
-def compare_with_sources(
-    report: VerificationReport, sources: Mapping[str, LiveLedger]
-) -> list[LiveComparison]:
-    """``compare_with_live`` with each named live source, in the order given."""
-    return [compare_with_live(report, live, source=name) for name, live in sources.items()]
-
-
-def _rolled_forward(
-    report: VerificationReport, export: LedgerSnapshot, live: LedgerSnapshot
-) -> tuple[LedgerSnapshot, int]:
-    """The export's purchases advanced by the events a live row reflects beyond the cut.
-
-    Only purchases: balances are brought back to the cut by the provider. An event that does not
-    apply to the export's purchase leaves it at the cut, so the row shows as different.
-    """
-    purchases = dict(export.purchases)
-    rolled = 0
-    for purchase_id, events in live.later_events.items():
-        purchase = report.ledger.purchase(str(purchase_id))
-        if purchase is None or not events:
-            continue
-        try:
-            # The fold's purchase stays at the cut: the report and other sources still need it.
-            advanced = project_purchase(copy.deepcopy(purchase), events)
-        except LedgerError:
-            continue
-        if advanced is not None:
-            purchases[purchase_id] = state_of_purchase(advanced)
-            rolled += 1
-    return replace(export, purchases=purchases), rolled

@@ -1,34 +1,47 @@
-"""The live state to compare an export with: today, the event store's own state.
+"""The live state to compare an export with: the event store's own state.
 
 Each purchase comes from the live query path (``CreditLedger.get_purchase``, which loads the
 purchase's events through the library's event store), and balances are folded from each
-purchase's events with ``creditledger.domain.ledger.postings_for`` and from each of their credit
-wallets' events with ``wallet_postings`` (consumption, expiry), read through the same event store.
+purchase's events with ``creditledger.domain.ledger.entries_for`` and from each of their credit
+wallets' events with ``wallet_entries`` (consumption, expiry), read through the same event store.
 The state is taken as of the export's cut: a purchase or wallet that changed after the cut is read
 at the version it had there, so writers running since the export do not show up as differences.
 
-This is one provider of ``creditledger.application.audit.state.LiveLedger``; the read models
-(projections) are another, with the same ``snapshot`` method.
+This is one provider of ``creditledger.application.audit.against_live.LiveLedger``; the read
+models (projections) are another.
+
+Memory: the purchases are found in id order a page at a time (their first events, by keyset
+pagination over the events table's primary key: ``select_first_events`` on the SQLite and
+PostgreSQL recorders) and read one at a time. Held whole: the balances and the set of wallets
+(both grow with customers, not with the log), the version at the cut of each aggregate written to
+after the cut (it grows with what happened since the export), and the purchases the live path
+could not read (they grow with what differs). A wallet's events are read a page at a time. The
+memory store keeps every event in memory anyway: its purchases are found by sorting their ids.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 from uuid import UUID
 
-from creditledger.application.audit.state import (
-    AuditScope,
-    BalanceKey,
-    LedgerSnapshot,
-    state_of_view,
-)
+from eventsourcing.persistence import StoredEvent
+
+from creditledger.application.audit.against_live import LivePurchase, LiveReading, LiveRow
+from creditledger.application.audit.state import AuditScope, BalanceKey, state_of_view
 from creditledger.application.ledger import CreditLedger
-from creditledger.application.projections.rows import PurchaseState
 from creditledger.domain.errors import LedgerError
 from creditledger.domain.events import Initiated, PurchaseEvent, WalletEvent
 from creditledger.domain.identity import wallet_id_for
-from creditledger.domain.ledger import Posting, balances, postings_for, wallet_postings
+from creditledger.domain.ledger import Entry, entries_for, wallet_entries
 from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
+from creditledger.infrastructure.persistence.sqlite import AppendOnlySQLiteRecorder
+
+WALLET_PAGE = 1000
+"""Wallet events read at a time when booking a wallet."""
 
 
 class StoreLiveLedger:
@@ -41,116 +54,215 @@ class StoreLiveLedger:
         """Purchases the live path could not load, with the reason (reported as missing), and
         wallets whose postings could not be booked, with the reason (their balances differ)."""
 
-    def snapshot(self, scope: AuditScope) -> LedgerSnapshot:
-        versions_at_cut = self._versions_at_cut(scope.last_position)
-        purchases: dict[UUID, PurchaseState] = {}
-        totals: dict[BalanceKey, Decimal] = {}
-        terms: dict[UUID, Initiated] = {}
-        for purchase_id, namespace in self._purchases(scope):
-            version = versions_at_cut.get(purchase_id)
-            try:
-                view = self._ledger.get_purchase(namespace, purchase_id, version=version)
-            except LedgerError as error:
-                self.unreadable[purchase_id] = f"{error.code}: {error.detail}"
-                continue
-            purchases[purchase_id] = state_of_view(view)
-            if scope.balances:
-                initiated = self._book(purchase_id, view.version, totals)
-                if initiated is not None:
-                    terms[purchase_id] = initiated
-        if scope.balances:
-            # Balances are whole only with the purchases' wallets' postings; every grant of
-            # those wallets is one of these purchases (a wallet is one customer's in one
-            # namespace), so their terms are at hand.
-            wallets = {
-                wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
-                for initiated in terms.values()
-            }
-            for wallet_id in sorted(wallets):
-                self._book_wallet(wallet_id, versions_at_cut.get(wallet_id), terms, totals)
-        return LedgerSnapshot(purchases, totals, position=scope.last_position)
-
-    def _purchases(self, scope: AuditScope) -> list[tuple[UUID, str]]:
-        """Every purchase initiated at or below the cut, in the scope."""
-        found = []
-        recorder, mapper = self._ledger.recorder, self._ledger.mapper
-        position = 0
-        while position < scope.last_position:
-            notifications = recorder.select_notifications(
-                start=position,
-                limit=self._batch_size,
-                stop=scope.last_position,
-                topics=(Initiated.TOPIC,),
-                inclusive_of_start=False,
-            )
-            if not notifications:
-                break
-            position = notifications[-1].id
-            for notification in notifications:
-                purchase_id = notification.originator_id
-                if not isinstance(purchase_id, UUID) or notification.originator_version != 1:
-                    continue
-                if scope.purchase_ids is not None and purchase_id not in scope.purchase_ids:
-                    continue
-                event = mapper.to_domain_event(notification)
-                if not isinstance(event, Initiated):  # pragma: no cover - filtered by topic
-                    continue
-                if scope.namespace is None or event.namespace == scope.namespace:
-                    found.append((purchase_id, event.namespace))
-        return found
+    @contextmanager
+    def reading(self, scope: AuditScope) -> Iterator[LiveReading]:
+        yield _StoreAtCut(
+            self._ledger,
+            scope,
+            self._versions_at_cut(scope.last_position),
+            self.unreadable,
+            self._batch_size,
+        )
 
     def _versions_at_cut(self, cut: int) -> dict[UUID, int]:
-        """For purchases written to after the cut: the version they had at the cut."""
+        """For aggregates written to after the cut: the version they had at the cut."""
         versions: dict[UUID, int] = {}
         for batch in read_log(
             self._ledger, after=cut, up_to=last_position(self._ledger), batch_size=self._batch_size
         ):
             for entry in batch:
-                # Entries come in log order, so a purchase's first entry after the cut is its
+                # Entries come in log order, so an aggregate's first entry after the cut is its
                 # earliest version there.
                 versions.setdefault(UUID(entry.aggregate_id), entry.version - 1)
         return versions
 
-    def _book(
-        self, purchase_id: UUID, version: int, totals: dict[BalanceKey, Decimal]
-    ) -> Initiated | None:
-        """Add the purchase's postings up to ``version``; its terms, if it has any."""
-        events: list[PurchaseEvent] = [
+
+class _StoreAtCut:
+    """``LiveReading`` of the event store at a cut."""
+
+    wallet_postings = True
+
+    def __init__(
+        self,
+        ledger: CreditLedger,
+        scope: AuditScope,
+        versions_at_cut: dict[UUID, int],
+        unreadable: dict[UUID, str],
+        batch_size: int,
+    ) -> None:
+        self._ledger = ledger
+        self._scope = scope
+        self._versions_at_cut = versions_at_cut
+        self._unreadable = unreadable
+        self._batch_size = batch_size
+        self._totals: dict[BalanceKey, Decimal] = {}
+        self._wallets: set[UUID] = set()
+        """The wallets of the purchases booked (one per namespace, customer and currency)."""
+
+    def purchases(self) -> Iterator[LivePurchase]:
+        for purchase_id, namespace in _initiations(self._ledger, self._scope, self._batch_size):
+            read = _Once(partial(self._read, purchase_id, namespace))
+            yield LivePurchase(purchase_id, read)
+            if self._scope.balances:
+                read()  # every purchase's postings count, compared or not
+
+    def _read(self, purchase_id: UUID, namespace: str) -> LiveRow | None:
+        version = self._versions_at_cut.get(purchase_id)
+        try:
+            view = self._ledger.get_purchase(namespace, purchase_id, version=version)
+        except LedgerError as error:
+            self._unreadable[purchase_id] = f"{error.code}: {error.detail}"
+            return None
+        if self._scope.balances:
+            self._book(purchase_id, view.version)
+        return LiveRow(state_of_view(view))
+
+    def _book(self, purchase_id: UUID, version: int) -> None:
+        """Add the purchase's postings up to ``version``, and note its wallet."""
+        events = [
             event
             for event in self._ledger.events.get(purchase_id, lte=version)
             if isinstance(event, PurchaseEvent)
         ]
         initiated = events[0] if events else None
         if not isinstance(initiated, Initiated):
-            return None
+            return
+        routing = (initiated.namespace, initiated.customer_id, initiated.currency)
         for event in events:
-            _add(totals, postings_for(initiated, event))
-        return initiated
+            _add(self._totals, routing, entries_for(initiated, event))
+        self._wallets.add(wallet_id_for(*routing))
 
-    def _book_wallet(
-        self,
-        wallet_id: UUID,
-        version: int | None,
-        terms: dict[UUID, Initiated],
-        totals: dict[BalanceKey, Decimal],
-    ) -> None:
-        """Add the wallet's postings up to ``version`` (None: all of them)."""
-        postings: list[Posting] = []
-        for event in self._ledger.events.get(wallet_id, lte=version):
+    def balances(self) -> Mapping[BalanceKey, Decimal]:
+        # Balances are whole only with the purchases' wallets' postings; every grant of those
+        # wallets is one of the purchases booked (a wallet is one customer's in one namespace).
+        for wallet_id in sorted(self._wallets):
+            self._book_wallet(wallet_id, self._versions_at_cut.get(wallet_id))
+        self._wallets.clear()
+        return self._totals
+
+    def _book_wallet(self, wallet_id: UUID, version: int | None) -> None:
+        """Add the wallet's postings up to ``version`` (None: all of them), unless one draws on
+        a purchase the live path could not load (none are added then: the balances differ)."""
+        totals: dict[BalanceKey, Decimal] = {}
+        for event in self._wallet_events(wallet_id, version):
             if not isinstance(event, WalletEvent):  # pragma: no cover - a wallet's own events
                 continue
-            try:
-                postings += wallet_postings(event, terms.__getitem__)
-            except KeyError as missing:
-                self.unreadable[wallet_id] = (
-                    f"wallet v{event.originator_version} draws on purchase {missing}, which the "
-                    "live path could not load"
-                )
+            routing = (event.namespace, event.customer_id, event.currency)
+            booked = wallet_entries(event)
+            for grant in dict.fromkeys(grant for grant, _, _ in booked):
+                if not self._loaded(grant):
+                    self._unreadable[wallet_id] = (
+                        f"wallet v{event.originator_version} draws on purchase {grant!r}, which "
+                        "the live path could not load"
+                    )
+                    return
+            _add(totals, routing, [entry for _, _, entry in booked])
+        for key, amount in totals.items():
+            self._totals[key] = self._totals.get(key, Decimal(0)) + amount
+
+    def _wallet_events(self, wallet_id: UUID, version: int | None) -> Iterator[object]:
+        after = 0
+        while True:
+            page = list(
+                self._ledger.events.get(wallet_id, gt=after, lte=version, limit=WALLET_PAGE)
+            )
+            yield from page
+            if len(page) < WALLET_PAGE:
                 return
-        _add(totals, postings)
+            after = page[-1].originator_version
+
+    def _loaded(self, purchase_id: UUID) -> bool:
+        """Whether the purchase was among those booked: initiated in the scope (a wallet at the
+        cut draws only on grants made at or before it) and read by the live path."""
+        if purchase_id in self._unreadable:
+            return False
+        stored = self._ledger.recorder.select_events(purchase_id, lte=1)
+        if not stored or stored[0].topic != Initiated.TOPIC:
+            return False
+        namespace = self._scope.namespace
+        if namespace is None:
+            return True
+        initiated = self._ledger.mapper.to_domain_event(stored[0])
+        return isinstance(initiated, Initiated) and initiated.namespace == namespace
 
 
-def _add(totals: dict[BalanceKey, Decimal], postings: list[Posting]) -> None:
-    for (namespace, customer, currency, account), amount in balances(postings).items():
+class _Once:
+    """A read done at most once, its answer kept."""
+
+    def __init__(self, read: Callable[[], LiveRow | None]) -> None:
+        self._read: Callable[[], LiveRow | None] | None = read
+        self._row: LiveRow | None = None
+
+    def __call__(self) -> LiveRow | None:
+        if self._read is not None:
+            self._row, self._read = self._read(), None
+        return self._row
+
+
+def _initiations(
+    ledger: CreditLedger, scope: AuditScope, batch_size: int
+) -> Iterator[tuple[UUID, str]]:
+    """Every purchase initiated at or below the cut, in the scope's namespace, in ascending id
+    order: (id, namespace)."""
+    mapper = ledger.mapper
+    for purchase_id, state in _first_initiated_rows(ledger, scope.last_position, batch_size):
+        event = mapper.to_domain_event(
+            StoredEvent(
+                originator_id=purchase_id,
+                originator_version=1,
+                topic=Initiated.TOPIC,
+                state=state,
+            )
+        )
+        if not isinstance(event, Initiated):  # pragma: no cover - selected by topic
+            continue
+        if scope.namespace is None or event.namespace == scope.namespace:
+            yield purchase_id, event.namespace
+
+
+def _first_initiated_rows(
+    ledger: CreditLedger, cut: int, batch_size: int
+) -> Iterator[tuple[UUID, bytes]]:
+    """(purchase id, stored state of its ``Initiated``) in ascending id order."""
+    recorder = ledger.recorder
+    if isinstance(recorder, AppendOnlySQLiteRecorder):
+        after: str | None = None
+        while rows := recorder.select_first_events(after, cut, batch_size, Initiated.TOPIC):
+            yield from ((UUID(stored_id), state) for stored_id, state in rows)
+            after = rows[-1][0]
+        return
+    if isinstance(recorder, AppendFunctionRecorder):
+        after_id: UUID | None = None
+        while found := recorder.select_first_events(after_id, cut, batch_size, Initiated.TOPIC):
+            yield from found
+            after_id = found[-1][0]
+        return
+    # The memory store: every event is in memory already; its ids are sorted here.
+    initiated = []
+    position = 0
+    while position < cut:
+        notifications = recorder.select_notifications(
+            start=position,
+            limit=batch_size,
+            stop=cut,
+            topics=(Initiated.TOPIC,),
+            inclusive_of_start=False,
+        )
+        if not notifications:
+            break
+        position = notifications[-1].id
+        initiated += [
+            (notification.originator_id, notification.state)
+            for notification in notifications
+            if isinstance(notification.originator_id, UUID) and notification.originator_version == 1
+        ]
+    yield from sorted(initiated, key=lambda found: found[0])
+
+
+def _add(
+    totals: dict[BalanceKey, Decimal], routing: tuple[str, str, str], entries: list[Entry]
+) -> None:
+    namespace, customer, currency = routing
+    for _, account, amount in entries:
         key = BalanceKey(namespace, customer, currency, account.value)
         totals[key] = totals.get(key, Decimal(0)) + amount

@@ -50,7 +50,9 @@ class SqliteClosedPurchases:
                 prefix="creditledger-verify-", dir=directory
             )
             path = Path(self._directory.name) / "closed.sqlite"
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # Used by its owner's thread only, but closed by whichever thread collects the store
+            # when nobody called close() (a finalizer): that thread may differ.
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Scratch data for one run, read by this connection only: no journal, no fsync, no
             # lock taken and released per statement; a crash loses only the run.
             self._db.execute("PRAGMA journal_mode=OFF")
@@ -103,7 +105,11 @@ class SqliteClosedPurchases:
     def histories(self) -> Iterator[tuple[str, History]]:
         self._flush()
         with _scratch(self._where):
-            cursor = self._db.execute("SELECT purchase_id, history FROM closed")
+            # In key order: the primary key's index is read in order, each history looked up
+            # by rowid (no sort of the whole table).
+            cursor = self._db.execute(
+                "SELECT purchase_id, history FROM closed ORDER BY purchase_id"
+            )
             while rows := cursor.fetchmany(1000):
                 yield from ((purchase_id, _decoded(blob)) for purchase_id, blob in rows)
 

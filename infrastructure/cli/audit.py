@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from creditledger.application.audit.against_live import LiveLedger
 from creditledger.application.audit.chain import is_chain_hash
 from creditledger.application.audit.findings import VerificationFailedError
 from creditledger.application.audit.records import Checkpoint
-from creditledger.application.audit.state import LiveLedger
 from creditledger.application.audit.transcribe import UnreadableEventError
 from creditledger.application.audit.verify import VerificationReport
 from creditledger.infrastructure.audit.checkpoints import CheckpointConflictError, checkpoint_store

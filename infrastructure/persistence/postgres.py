@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 from eventsourcing.persistence import (
     IntegrityError,
@@ -299,6 +300,29 @@ class AppendFunctionRecorder(PostgresApplicationRecorder):
                 (position, originator, version, topic, bytes(state))
                 for position, originator, version, topic, state in cursor.fetchall()
             ]
+
+    @_resilient
+    def select_first_events(
+        self, after: UUID | None, up_to: int, limit: int, topic: str
+    ) -> list[tuple[UUID, bytes]]:
+        """Up to ``limit`` aggregates whose first event (version 1) has ``topic`` and a position
+        at or below ``up_to``, in ascending id order, after the id ``after`` (None to start):
+        (id, state). Keyset pagination over the primary key (originator id, version), never a
+        sort."""
+        # Composed from fixed text and identifiers; every value is a parameter.
+        statement = SQL(
+            "SELECT originator_id, state FROM {schema}.{table} WHERE "  # noqa: S608
+            + ("originator_id > %s AND " if after is not None else "")
+            + "originator_version = 1 AND topic = %s AND notification_id <= %s "
+            "ORDER BY originator_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params: list[object] = [*([after] if after is not None else []), topic, up_to, limit]
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(statement, params, prepare=True)
+            return [(originator, bytes(state)) for originator, state in cursor.fetchall()]
 
     def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The ids of these very events (same slots, topics and states), if all are stored."""

@@ -59,3 +59,25 @@ class AppendOnlySQLiteRecorder(SQLiteApplicationRecorder):
             rows.row_factory = None  # plain tuples, not sqlite3.Row
             rows.execute(statement, [after, up_to, *topics, limit])
             return rows.fetchall()
+
+    def select_first_events(
+        self, after: str | None, up_to: int, limit: int, topic: str
+    ) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` aggregates whose first event (version 1) has ``topic`` and a position
+        at or below ``up_to``, in ascending id order, after the id ``after`` (as returned: the
+        id as stored; None to start): (id as stored, state). Keyset pagination over the primary
+        key (originator id, version), never a sort; the id is stored as 32 lowercase hex digits,
+        whose order is the ``UUID``s'."""
+        # The table's name is the recorder's own; every value is a parameter.
+        statement = (
+            f"SELECT originator_id, state FROM {self.events_table_name} "  # noqa: S608
+            + ("WHERE originator_id > ? AND " if after is not None else "WHERE ")
+            + "originator_version = 1 AND topic = ? AND rowid <= ? "
+            "ORDER BY originator_id LIMIT ?"
+        )
+        params = [*([after] if after is not None else []), topic, up_to, limit]
+        with self.datastore.transaction(commit=False) as cursor:
+            rows = cursor.sqlite_cursor
+            rows.row_factory = None  # plain tuples, not sqlite3.Row
+            rows.execute(statement, params)
+            return rows.fetchall()

@@ -35,6 +35,11 @@ class ViewSnapshot(Protocol):
         """The table's rows in ascending key order (as Python orders the keys), streamed."""
         ...
 
+    def rows_above(self, table: ViewTable[RowT, Any], first: Any) -> Iterator[RowT]:
+        """``rows``, only those whose first key column is greater than ``first`` (a range of
+        the key: the ledger entries recorded after a position, without reading the others)."""
+        ...
+
 
 class CommitOrderGuard:
     """Says how much of a freshly read run of events may be applied now.

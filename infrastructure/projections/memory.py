@@ -234,6 +234,10 @@ class _MemorySnapshot:
     def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
         return iter(sorted(self._access.table(table).rows.values(), key=table.key_of))
 
+    def rows_above(self, table: ViewTable[RowT, Any], first: Any) -> Iterator[RowT]:
+        column = table.key[0]
+        return (row for row in self.rows(table) if getattr(row, column) > first)
+
 
 class MemoryViewDatabase(ViewDatabase):
     kind = "memory"

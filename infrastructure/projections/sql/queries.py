@@ -216,9 +216,20 @@ class SqlSnapshot:
         return {name: position for name, position in positions.items() if name in live}
 
     def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        return self._streamed(table, "", ())
+
+    def rows_above(self, table: ViewTable[RowT, Any], first: Any) -> Iterator[RowT]:
+        spec = spec_of(table)
+        column = table.key[0]
+        return self._streamed(
+            table, f"WHERE {column} > ?", (self._reads.dialect.encode(spec.kind(column), first),)
+        )
+
+    def _streamed(self, table: ViewTable[RowT, Any], where: str, params: Params) -> Iterator[RowT]:
         dialect, spec = self._reads.dialect, spec_of(table)
         order = ", ".join(dialect.sort_column(name, spec.kind(name)) for name in table.key)
         for values in self._cursor.stream(
-            f"SELECT {', '.join(spec.names)} FROM {self._reads._t(table)} ORDER BY {order}"
+            f"SELECT {', '.join(spec.names)} FROM {self._reads._t(table)} {where} ORDER BY {order}",
+            params,
         ):
             yield dialect.row_of(spec, values)
