@@ -39,6 +39,7 @@ from creditledger.application.audit.fold import (
     WALLET_EVENT_CLASS_OF_TYPE,
     LedgerFold,
 )
+from creditledger.application.audit.pairing import Half
 from creditledger.application.audit.records import (
     EVENT_LINE_MEMBERS,
     EVENT_TYPES_SINCE,
@@ -230,6 +231,7 @@ class ExportVerifier:
         *,
         closed: ClosedPurchases | None = None,
         chain_checked_apart: bool = False,
+        half: Half | None = None,
     ) -> None:
         """``closed``: where closed purchases go (default: memory; see ``LedgerFold``).
 
@@ -239,8 +241,18 @@ class ExportVerifier:
         checked late (``LedgerFold``'s ``new_ids_checked_late``). Its report equals this
         verifier's without the flag only if it is ok *and* ``ChainCheck`` passed the same
         lines; any other outcome must be verified again without it.
+
+        ``half``: one half of a verification in halves (``creditledger.application.audit.
+        pairing``). Both read every line and check its shape. The wallet half checks each line's
+        JSON and the hash chain as this verifier does, and replays the wallet events; the purchase
+        half replays the purchase events and trusts what the wallet half checks (as
+        ``chain_checked_apart``). Their reports stand for this verifier's only if both are ok,
+        neither is ``in_doubt``, their ``pairing_digest``s are equal and the purchase half's fold
+        joins the wallet half's (``LedgerFold.join_wallet_half``); the purchase half's report is
+        then this verifier's. Only whole-log exports with wallets split so.
         """
-        self._trusted = chain_checked_apart
+        self._half = half
+        self._trusted = chain_checked_apart or half is Half.PURCHASES
         self._given = list(checkpoints)
         self._closed = closed
         self._checker = CheckpointChecker(())
@@ -258,6 +270,15 @@ class ExportVerifier:
     @property
     def failed(self) -> bool:
         return self._failure is not None
+
+    @property
+    def in_doubt(self) -> str | None:
+        """Why this half cannot stand for verification in order (then verify another way)."""
+        return self._fold.doubt
+
+    @property
+    def pairing_digest(self) -> str:
+        return self._fold.pairing.digest()
 
     @property
     def last_position(self) -> int | None:
@@ -353,7 +374,10 @@ class ExportVerifier:
             closed=self._closed,
             wallets=self._wallets,
             new_ids_checked_late=self._trusted,
+            half=self._half,
         )
+        if self._half is not None and (header.from_position > 1 or not self._wallets):
+            self._fold.doubt = "only whole-log exports with wallets are verified in halves"
         checkpoints = [*header.checkpoints, *self._given]
         self._checker = CheckpointChecker(checkpoints)
         if header.chain is ChainScope.NAMESPACE:
@@ -480,9 +504,12 @@ class ExportVerifier:
         namespace = item["namespace"]
         # A wallet event and a purchase's Initiated hold their namespace; a purchase's later
         # events take it from the Initiated.
+        halves = self._half
         expected = (
             data.get("namespace")
             if wallet or cls is Initiated
+            else None
+            if halves is Half.WALLETS  # the purchase half knows the purchase's namespace
             else self._fold.namespace_of(aggregate_id)
         )
         if expected is not None and namespace != expected:
@@ -510,10 +537,27 @@ class ExportVerifier:
                 f"version {header.format_version} export cannot hold it",
                 position,
             )
-        if wallet:
+        self._fold_event(position, aggregate_id, version, type_, data, wallet=wallet)
+
+    def _fold_event(
+        self,
+        position: int,
+        aggregate_id: str,
+        version: int,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        wallet: bool,
+    ) -> None:
+        halves = self._half
+        if wallet and halves is Half.PURCHASES:
+            self._fold.pass_wallet_line(position, aggregate_id, type_)
+        elif wallet:
             self._fold.apply_wallet_event(
                 position, aggregate_id, version, WALLET_EVENT_CLASS_OF_TYPE[type_], data
             )
+        elif halves is Half.WALLETS:
+            self._fold.pass_purchase_line(position, aggregate_id, type_)
         else:
             self._fold.apply(position, aggregate_id, version, EVENT_CLASS_OF_TYPE[type_], data)
 
