@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any, TypeVar, assert_never, cast
 from uuid import UUID
 
@@ -96,6 +97,10 @@ _TYPE_NAMES: dict[type[PurchaseEvent], str] = {
 }
 
 _Event = TypeVar("_Event", bound=LedgerEvent)
+
+_wallet_id_of = lru_cache(maxsize=4096)(wallet_id_for)
+"""``wallet_id_for`` (a ``uuid5``) remembered for the wallets met lately: a customer's purchases
+each ask for their wallet's id, and a pure function's answer does not change."""
 
 
 def decode_event(
@@ -450,7 +455,7 @@ class LedgerFold:
         if awaited is None:
             return  # the line must not be a paired event: the wallet half says if it is one
         initiated = awaited.initiated
-        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+        wanted = _wallet_id_of(initiated.namespace, initiated.customer_id, initiated.currency)
         if (
             awaited.pairing is _Pairing.REVOKE
             and type_ == GrantExpired.TYPE.value
@@ -497,7 +502,7 @@ class LedgerFold:
                 position,
             )
         initiated = awaited.initiated
-        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+        wanted = _wallet_id_of(initiated.namespace, initiated.customer_id, initiated.currency)
         if (
             awaited.pairing is _Pairing.REVOKE
             and isinstance(event, GrantExpired)
@@ -608,7 +613,7 @@ class LedgerFold:
         if not self.with_wallets or purchase.granted is None:
             return None
         intent = purchase.intent
-        wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+        wallet_id = _wallet_id_of(intent.namespace, intent.customer_id, intent.currency)
         grant = self.wallets.grant(str(wallet_id), purchase.id)
         if grant is not None:
             return grant
@@ -622,7 +627,7 @@ class LedgerFold:
             self.pairing.add(position, "failure", str(purchase.id), None, None)
             return
         intent = purchase.intent
-        wanted = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+        wanted = _wallet_id_of(intent.namespace, intent.customer_id, intent.currency)
         self.pairing.add(position, "failure", str(purchase.id), str(wanted), event.consumed)
 
     def pass_purchase_line(self, position: int, purchase_id: str, type_: str) -> None:

@@ -243,13 +243,14 @@ class ExportVerifier:
         lines; any other outcome must be verified again without it.
 
         ``half``: one half of a verification in halves (``creditledger.application.audit.
-        pairing``). Both read every line and check its shape. The wallet half checks each line's
-        JSON and the hash chain as this verifier does, and replays the wallet events; the purchase
-        half replays the purchase events and trusts what the wallet half checks (as
-        ``chain_checked_apart``). Their reports stand for this verifier's only if both are ok,
-        neither is ``in_doubt``, their ``pairing_digest``s are equal and the purchase half's fold
-        joins the wallet half's (``LedgerFold.join_wallet_half``); the purchase half's report is
-        then this verifier's. Only whole-log exports with wallets split so.
+        pairing``). Each checks the shape of the lines of its kind as this verifier does and
+        replays their events (the header and the trailer: both), and takes from the other kind's
+        lines only what the two share. The wallet half also checks every line's JSON and the
+        hash chain, which the purchase half trusts (as ``chain_checked_apart``). Their reports
+        stand for this verifier's only if both are ok, neither is ``in_doubt``, their
+        ``pairing_digest``s are equal and the purchase half's fold joins the wallet half's
+        (``LedgerFold.join_wallet_half``); the purchase half's report is then this verifier's.
+        Only whole-log exports with wallets split so.
         """
         self._half = half
         self._trusted = chain_checked_apart or half is Half.PURCHASES
@@ -469,6 +470,8 @@ class ExportVerifier:
     def _replay(self, header: ExportHeader, position: int, item: dict[str, Any]) -> None:
         type_ = item["type"]
         wallet = _WALLET_ID in item
+        if self._half is not None and self._passed_to_other_half(position, item, wallet=wallet):
+            return
         classes = WALLET_EVENT_CLASS_OF_TYPE if wallet else EVENT_CLASS_OF_TYPE
         cls = classes.get(type_) if isinstance(type_, str) else None
         if cls is None:
@@ -504,12 +507,9 @@ class ExportVerifier:
         namespace = item["namespace"]
         # A wallet event and a purchase's Initiated hold their namespace; a purchase's later
         # events take it from the Initiated.
-        halves = self._half
         expected = (
             data.get("namespace")
             if wallet or cls is Initiated
-            else None
-            if halves is Half.WALLETS  # the purchase half knows the purchase's namespace
             else self._fold.namespace_of(aggregate_id)
         )
         if expected is not None and namespace != expected:
@@ -537,29 +537,23 @@ class ExportVerifier:
                 f"version {header.format_version} export cannot hold it",
                 position,
             )
-        self._fold_event(position, aggregate_id, version, type_, data, wallet=wallet)
-
-    def _fold_event(
-        self,
-        position: int,
-        aggregate_id: str,
-        version: int,
-        type_: str,
-        data: dict[str, Any],
-        *,
-        wallet: bool,
-    ) -> None:
-        halves = self._half
-        if wallet and halves is Half.PURCHASES:
-            self._fold.pass_wallet_line(position, aggregate_id, type_)
-        elif wallet:
+        if wallet:
             self._fold.apply_wallet_event(
                 position, aggregate_id, version, WALLET_EVENT_CLASS_OF_TYPE[type_], data
             )
-        elif halves is Half.WALLETS:
-            self._fold.pass_purchase_line(position, aggregate_id, type_)
         else:
             self._fold.apply(position, aggregate_id, version, EVENT_CLASS_OF_TYPE[type_], data)
+
+    def _passed_to_other_half(self, position: int, item: dict[str, Any], *, wallet: bool) -> bool:
+        """A line of the other half's kind: that half checks and replays it; this one takes only
+        what the two share (``LedgerFold.pass_wallet_line``, ``pass_purchase_line``)."""
+        if wallet is not (self._half is Half.PURCHASES):
+            return False
+        if wallet:
+            self._fold.pass_wallet_line(position, item[_WALLET_ID], item["type"])
+        else:
+            self._fold.pass_purchase_line(position, item[_PURCHASE_ID], item["type"])
+        return True
 
     def _end(self, item: dict[str, Any]) -> None:
         try:

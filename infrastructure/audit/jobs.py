@@ -188,6 +188,11 @@ class LiveComparison:
     """Which live state: ``read_models`` or ``event_store``."""
 
 
+UNEXPECTED_BY_A_TRUSTING_PASS = (TypeError, ValueError, KeyError, AttributeError, ArithmeticError)
+"""What a pass that trusts part of the checks may raise on input those checks refuse (a float
+amount the domain cannot round raises ``decimal.InvalidOperation``): the file is then verified in
+order, which judges it."""
+
 SPLIT_FROM_BYTES = 4 * 1024 * 1024
 """Files at least this large are verified in two processes by default (see ``verify_file``);
 below it, starting a process costs more than it saves."""
@@ -236,7 +241,7 @@ def verify_file(
                 report = _verify_in_order(
                     path, checkpoints, on_progress, progress_every, None, chain_checked_apart=True
                 )
-            except (TypeError, ValueError, KeyError, AttributeError):
+            except UNEXPECTED_BY_A_TRUSTING_PASS:
                 # Input the trusting half did not expect (the in-order pass judges it).
                 pass
             else:
@@ -284,7 +289,7 @@ def _verify_in_halves(
             if purchases.failed or purchases.in_doubt is not None:
                 return None, purchases.in_doubt is not None
             return joined(purchases, wallet_half()), False
-        except (TypeError, ValueError, KeyError, AttributeError):
+        except UNEXPECTED_BY_A_TRUSTING_PASS:
             # Input the trusting half did not expect (the in-order pass judges it).
             return None, False
 
@@ -347,7 +352,7 @@ def _wallet_half(path: str, checkpoints: list[Checkpoint]) -> WalletHalfResult:
     try:
         _feed_file(wallets, path, _no_progress, 10**9)
         return wallet_half_result(wallets)
-    except (TypeError, ValueError, KeyError, AttributeError):
+    except UNEXPECTED_BY_A_TRUSTING_PASS:
         return WalletHalfResult(passed=False, pairing_digest="", fold=None)
 
 
