@@ -29,6 +29,11 @@ void or a refund of its credit does). Wallets keep their open grants only (see
 wallet closed it (it may still fail). So the fold holds the open purchases, one
 wallet per (namespace, customer, currency) with its open grants, one balance per (namespace,
 customer, currency, account), and nothing that grows with the log's length.
+
+In halves (``creditledger.application.audit.pairing``) a fold replays one aggregate kind, and
+writes its side of what the kinds share; the wallet half also keeps, per purchase not yet settled,
+failed, voided or refunded, its grant's wallet and the grant once the wallet fold forgot it (for a
+failure's comparison): bounded like the open purchases.
 """
 
 from __future__ import annotations
