@@ -125,6 +125,15 @@ def canonical_text_of_parsed(value: Any) -> str:
         return reference_canonical_text(value)
 
 
+def canonical_bytes_of_parsed(value: Any) -> bytes:
+    """``canonical_bytes`` of a value that holds no float by construction (as for
+    ``canonical_text_of_parsed``)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return reference_canonical_text(value).encode("utf-8")
+
+
 def reference_canonical_text(value: Any) -> str:
     """``canonical_text`` by the standard library alone: the reference the fast path must equal."""
     return _ENCODER.encode(value)

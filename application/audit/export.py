@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from creditledger.application.audit.canonical import canonical_text_of_parsed
+from creditledger.application.audit.canonical import canonical_bytes_of_parsed
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
 from creditledger.application.audit.records import (
     FORMAT_VERSION,
@@ -80,16 +80,16 @@ class LogExporter:
         event = self._transcriber.event_object(entry)
         if entry.position < request.from_position:
             if request.chain is ChainScope.LOG:
-                self._hash = next_hash(self._hash, canonical_text_of_parsed(event).encode())
+                self._hash = next_hash(self._hash, canonical_bytes_of_parsed(event))
                 self._start_position = entry.position
             return
         if request.namespace is not None and event["namespace"] != request.namespace:
             return
         if self._header is None:
             self._header = self._write_header(first_position=entry.position)
-        text = canonical_text_of_parsed(event)
-        self._hash = next_hash(self._hash, text.encode("utf-8"))
-        self._write(event_line(text, self._hash) + "\n")
+        canonical = canonical_bytes_of_parsed(event)
+        self._hash = next_hash(self._hash, canonical)
+        self._write(event_line(canonical.decode("utf-8"), self._hash) + "\n")
         self._count += 1
         self._last = entry.position
 

@@ -29,6 +29,11 @@ void or a refund of its credit does). Wallets keep their open grants only (see
 wallet closed it (it may still fail). So the fold holds the open purchases, one
 wallet per (namespace, customer, currency) with its open grants, one balance per (namespace,
 customer, currency, account), and nothing that grows with the log's length.
+
+In halves (``creditledger.application.audit.pairing``) a fold replays one aggregate kind, and
+writes its side of what the kinds share; the wallet half also keeps, per purchase not yet settled,
+failed, voided or refunded, its grant's wallet and the grant once the wallet fold forgot it (for a
+failure's comparison): bounded like the open purchases.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any, TypeVar, assert_never, cast
 from uuid import UUID
 
@@ -51,6 +57,7 @@ from creditledger.application.audit.closed import (
     RecordedEvent,
 )
 from creditledger.application.audit.findings import fail, reason_of
+from creditledger.application.audit.pairing import Half, PairingFacts
 from creditledger.application.audit.state import (
     BalanceKey,
     LedgerSnapshot,
@@ -95,6 +102,10 @@ _TYPE_NAMES: dict[type[PurchaseEvent], str] = {
 }
 
 _Event = TypeVar("_Event", bound=LedgerEvent)
+
+_wallet_id_of = lru_cache(maxsize=4096)(wallet_id_for)
+"""``wallet_id_for`` (a ``uuid5``) remembered for the wallets met lately: a customer's purchases
+each ask for their wallet's id, and a pure function's answer does not change."""
 
 
 def decode_event(
@@ -221,7 +232,38 @@ class _Awaited:
                 assert_never(event)
 
 
+_PAIRED_MEMBERS: dict[_Pairing, tuple[str, ...]] = {
+    _Pairing.GRANT: (
+        "amount",
+        "cost_basis",
+        "priority",
+        "expires_at",
+        "feature_filters",
+        "granted_at",
+    ),
+    _Pairing.VOID: ("amount",),
+    _Pairing.REVOKE: ("amount", "cause"),
+}
+"""The members of a paired wallet event that ``_Awaited.expected`` names, in its order."""
+
+
+_FINAL_TYPES = frozenset(
+    cls.TYPE.value for cls in (PaymentSettled, PaymentFailed, PurchaseVoided, PaymentRefunded)
+)
+"""Purchase events after which the wallet half stops tracking the purchase's grant."""
+
 _DomainBalanceKey = tuple[str, str, str, Account]
+
+
+@dataclass(frozen=True)
+class WalletHalfFold:
+    """The wallet half's wallets and balances (``LedgerFold.wallet_half``)."""
+
+    wallets: WalletFold
+    balances: dict[_DomainBalanceKey, Decimal]
+    positions: dict[_DomainBalanceKey, int]
+    first_moved: dict[_DomainBalanceKey, int]
+
 
 _UNIT_OF: dict[Account, Unit] = {account: account.unit for account in Account}
 
@@ -240,6 +282,7 @@ class LedgerFold:
         closed: ClosedPurchases | None = None,
         wallets: bool = True,
         new_ids_checked_late: bool = False,
+        half: Half | None = None,
     ) -> None:
         """``wallets``: the export holds the credit wallets' events (format 2), so every grant
         and void of a purchase must come with its wallet's; a version 1 file has none.
@@ -250,7 +293,13 @@ class LedgerFold:
         purchase closes (``ClosedPurchases.add`` refuses an id it holds) or at ``finish`` (an
         open id that is also closed), and fails, though not at the line where a fold that looks
         it up fails. So use it only where a failure is then verified again without it (the fast
-        path of ``creditledger.infrastructure.audit.jobs.verify_file``)."""
+        path of ``creditledger.infrastructure.audit.jobs.verify_file``).
+
+        ``half``: fold one aggregate kind only (``creditledger.application.audit.pairing``): the
+        purchase half does not replay wallet events, the wallet half no purchase events; each
+        writes its side of the pairing comparisons to ``pairing``, and the FBO equation waits
+        for ``join_wallet_half``. ``doubt`` says why a half cannot stand for the fold in order
+        (a check that needs both kinds' state at once): then verify another way."""
         # An export that starts after the beginning of the log meets purchases in the middle of
         # their history: those are set aside. In a whole-log export that is a gap: an error.
         self.partial_history_allowed = partial_history_allowed
@@ -274,6 +323,15 @@ class LedgerFold:
         self._balances: dict[_DomainBalanceKey, Decimal] = {}
         self._wallet_balances: dict[_DomainBalanceKey, Decimal] = {}
         self._balance_positions: dict[_DomainBalanceKey, int] = {}
+        self.half = half
+        self.pairing = PairingFacts()
+        self.doubt: str | None = None
+        self._first_moved: dict[_DomainBalanceKey, int] = {}
+        """In halves: where each balance first moved (joined, the order of the fold in order)."""
+        self._granted: dict[str, tuple[str, int]] = {}
+        """The wallet half's: per purchase, its grant's wallet and how many grants it got."""
+        self._forgotten: dict[str, Grant] = {}
+        """The wallet half's: per purchase, its grant once the wallet fold forgot it."""
 
     def apply(
         self,
@@ -377,7 +435,11 @@ class LedgerFold:
                 f"the domain event: {reason_of(error)}",
                 position,
             ) from None
-        terms = self._paired(position, event)
+        if self.half is Half.WALLETS:
+            self._say_pairing(position, event)
+            terms = None  # a GrantAdded's terms serve partial exports only, never split
+        else:
+            terms = self._paired(position, event)
         try:
             entries = self.wallets.apply(position, wallet_id, event, terms)
         except ValueError as error:
@@ -390,6 +452,36 @@ class LedgerFold:
         if entries is not None:
             routing = (event.namespace, event.customer_id, event.currency)
             self._book(position, routing, entries, self._wallet_balances)
+
+    def pass_wallet_line(self, position: int, wallet_id: str, type_: str) -> None:
+        """The purchase half's part of a wallet line: what the line must say if a purchase event
+        awaits it, as ``_paired`` would compare it (``_say_pairing`` writes what it says)."""
+        awaited, self._awaited = self._awaited, None
+        if awaited is None:
+            return  # the line must not be a paired event: the wallet half says if it is one
+        initiated = awaited.initiated
+        wanted = _wallet_id_of(initiated.namespace, initiated.customer_id, initiated.currency)
+        if (
+            awaited.pairing is _Pairing.REVOKE
+            and type_ == GrantExpired.TYPE.value
+            and wallet_id == str(wanted)
+        ):
+            self._awaited = awaited  # the expiries a revocation records first
+            return
+        self.pairing.add(
+            position, awaited.pairing.name, awaited.purchase_id, wanted, awaited.expected()
+        )
+
+    def _say_pairing(self, position: int, event: WalletEvent) -> None:
+        """The wallet half's part of a wallet line: what a paired event says."""
+        if isinstance(event, GrantAdded):
+            purchase_id = str(event.purchase_id)
+            known = self._granted.get(purchase_id)
+            self._granted[purchase_id] = (str(event.originator_id), known[1] + 1 if known else 1)
+        if isinstance(event, GrantAdded | GrantVoided | GrantRevoked):
+            pairing = _Pairing(type(event))
+            said = [(name, getattr(event, name)) for name in _PAIRED_MEMBERS[pairing]]
+            self.pairing.add(position, pairing.name, event.purchase_id, event.originator_id, said)
 
     def _paired(self, position: int, event: WalletEvent) -> Initiated | None:
         """Check a wallet event against the purchase event it must come with, if any; for a
@@ -415,7 +507,7 @@ class LedgerFold:
                 position,
             )
         initiated = awaited.initiated
-        wanted = wallet_id_for(initiated.namespace, initiated.customer_id, initiated.currency)
+        wanted = _wallet_id_of(initiated.namespace, initiated.customer_id, initiated.currency)
         if (
             awaited.pairing is _Pairing.REVOKE
             and isinstance(event, GrantExpired)
@@ -477,7 +569,12 @@ class LedgerFold:
         """A failed payment leaves owed exactly what was consumed: the failure says what its
         wallet's grant consumed, and the purchase's open receivable (its postings over its whole
         history) is minus that."""
-        grant = self._grant_of(purchase)
+        if self.half is Half.PURCHASES:
+            # Its grant is the wallet half's: compared through the pairing facts.
+            self._say_failure(position, purchase, event)
+            grant = None
+        else:
+            grant = self._grant_of(purchase)
         if grant is not None and grant.consumed != event.consumed:
             raise fail(
                 "failure_mismatch",
@@ -521,15 +618,49 @@ class LedgerFold:
         if not self.with_wallets or purchase.granted is None:
             return None
         intent = purchase.intent
-        wallet_id = wallet_id_for(intent.namespace, intent.customer_id, intent.currency)
+        wallet_id = _wallet_id_of(intent.namespace, intent.customer_id, intent.currency)
         grant = self.wallets.grant(str(wallet_id), purchase.id)
         if grant is not None:
             return grant
         entry = self._open.get(str(purchase.id))
         return entry.closed_grant if entry is not None else None
 
+    def _say_failure(self, position: int, purchase: CreditPurchase, event: PaymentFailed) -> None:
+        """The purchase half's side of ``_grant_of``'s comparison: the wallet the grant must be
+        in and what it must have consumed (nothing to compare if nothing was granted)."""
+        if not self.with_wallets or purchase.granted is None:
+            self.pairing.add(position, "failure", str(purchase.id), None, None)
+            return
+        intent = purchase.intent
+        wanted = _wallet_id_of(intent.namespace, intent.customer_id, intent.currency)
+        self.pairing.add(position, "failure", str(purchase.id), str(wanted), event.consumed)
+
+    def pass_purchase_line(self, position: int, purchase_id: str, type_: str) -> None:
+        """The wallet half's part of a purchase line: for a failure, its side of ``_grant_of``'s
+        comparison (``_say_failure``). It knows a purchase's grant from its ``GrantAdded`` until
+        the purchase's status can be final; a purchase granted twice it does not claim to know.
+        Whatever it does not know makes the digests differ, never a wrong equality."""
+        if type_ == PaymentFailed.TYPE.value:
+            known = self._granted.get(purchase_id)
+            grant = None
+            if known is not None and known[1] == 1:
+                grant = self.wallets.grant(known[0], UUID(purchase_id))
+                if grant is None:
+                    grant = self._forgotten.get(purchase_id)
+            if grant is None or known is None:
+                self.pairing.add(position, "failure", purchase_id, None, None)
+            else:
+                self.pairing.add(position, "failure", purchase_id, known[0], grant.consumed)
+        if type_ in _FINAL_TYPES:
+            # Memory: kept while the purchase may still fail, as the purchase half keeps it open.
+            self._granted.pop(purchase_id, None)
+            self._forgotten.pop(purchase_id, None)
+
     def _grant_closed(self, purchase_id: UUID, grant: Grant) -> None:
         """The wallet fold forgets a closed grant: an open purchase keeps it (it may still fail)."""
+        if self.half is Half.WALLETS:
+            self._forgotten[str(purchase_id)] = grant
+            return
         entry = self._open.get(str(purchase_id))
         if entry is not None:
             entry.closed_grant = grant
@@ -577,6 +708,8 @@ class LedgerFold:
         for account, amount in moves.items():
             key = (namespace, customer, currency, account)
             totals[key] = totals[key] + amount if key in totals else amount
+            if self.half is not None and key not in moved:
+                self._first_moved[key] = position
             moved[key] = position
 
     def finish(self) -> None:
@@ -598,10 +731,49 @@ class LedgerFold:
                         f"purchase {purchase_id} is initiated again after it was closed",
                         entry.history[0].position,
                     )
-        if not self.with_wallets or self.partial_history_allowed:
-            # A partial export has partial balances and wallets: nothing to equate.
+        if not self.with_wallets or self.partial_history_allowed or self.half is not None:
+            # A partial export has partial balances and wallets: nothing to equate. A half has
+            # half of them: equated once joined.
             return
         self._check_fbo()
+
+    def join_wallet_half(self, wallet_half: WalletHalfFold) -> None:
+        """The purchase half joined with the wallet half's fold (both finished, their pairing
+        digests equal): from then on, the fold in order over the same lines. Checks the FBO
+        equation (``VerificationFailedError``)."""
+        if self.half is not Half.PURCHASES:
+            msg = "only the purchase half joins the wallet half"
+            raise ValueError(msg)
+        self.wallets = wallet_half.wallets
+        self.wallets.attach(self._grant_closed)
+        self._wallet_balances = dict(wallet_half.balances)
+        firsts = dict(self._first_moved)
+        for key, at in wallet_half.first_moved.items():
+            firsts[key] = min(firsts.get(key, at), at)
+        # Each half's balances in the order they first moved, as the fold in order keeps them.
+        order = sorted(firsts, key=firsts.__getitem__)
+        lasts = self._balance_positions
+        self._balance_positions = {
+            key: max(lasts.get(key, 0), wallet_half.positions.get(key, 0)) for key in order
+        }
+        self.half = None
+        self._first_moved = {}
+        if self.with_wallets and not self.partial_history_allowed:
+            self._check_fbo()
+
+    def wallet_half(self) -> WalletHalfFold:
+        """What the wallet half's fold adds up to, for ``join_wallet_half`` (in another process:
+        picklable)."""
+        if self.half is not Half.WALLETS:
+            msg = "only the wallet half gives a wallet half"
+            raise ValueError(msg)
+        self.wallets.attach(None)
+        return WalletHalfFold(
+            wallets=self.wallets,
+            balances=self._wallet_balances,
+            positions=self._balance_positions,
+            first_moved=self._first_moved,
+        )
 
     def _check_fbo(self) -> None:
         """Per (namespace, customer, currency): the ledger's FBO balance equals what remains of

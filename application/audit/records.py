@@ -141,6 +141,10 @@ class ExportTrailer(_Line):
     final_hash: ChainHash
 
 
+_ID_MEMBERS: Final = {aggregate: aggregate.id_member for aggregate in Aggregate}
+"""``id_member`` looked up rather than formatted, once per exported event."""
+
+
 def event_object(
     *,
     position: int,
@@ -156,7 +160,7 @@ def event_object(
     return {
         "kind": "event",
         "position": position,
-        aggregate.id_member: aggregate_id,
+        _ID_MEMBERS[aggregate]: aggregate_id,
         "version": version,
         "type": type_,
         "namespace": namespace,

@@ -11,12 +11,11 @@ holds its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from creditledger.application.audit.canonical import (
     NotCanonicalError,
-    canonical_text_of_parsed,
+    canonical_bytes_of_parsed,
     parse_json,
 )
 from creditledger.application.audit.chain import GENESIS_HASH, next_hash
@@ -29,9 +28,12 @@ TYPE_OF_TOPIC: dict[str, str] = {topic: cls.TYPE.value for topic, cls in EVENT_C
 WALLET_TOPICS = frozenset(cls.TOPIC for cls in WALLET_EVENT_CLASSES)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """One event as the store holds it, at its position in the log."""
+class StoredEntry(NamedTuple):
+    """One event as the store holds it, at its position in the log.
+
+    A named tuple rather than a frozen dataclass: a reader makes one per stored event, and a
+    tuple is built in a third of the time (a frozen dataclass sets each field through
+    ``object.__setattr__``)."""
 
     position: int
     aggregate_id: str
@@ -130,7 +132,7 @@ class LogChain:
     def add(self, entry: StoredEntry) -> dict[str, Any]:
         """Advance over ``entry``; returns its event object (with the purchase's namespace)."""
         event = self.transcriber.event_object(entry)
-        self.chain_hash = next_hash(self.chain_hash, canonical_text_of_parsed(event).encode())
+        self.chain_hash = next_hash(self.chain_hash, canonical_bytes_of_parsed(event))
         self.position = entry.position
         self.event_count += 1
         return event

@@ -39,6 +39,7 @@ from creditledger.application.audit.fold import (
     WALLET_EVENT_CLASS_OF_TYPE,
     LedgerFold,
 )
+from creditledger.application.audit.pairing import Half
 from creditledger.application.audit.records import (
     EVENT_LINE_MEMBERS,
     EVENT_TYPES_SINCE,
@@ -228,6 +229,7 @@ class ExportVerifier:
         *,
         closed: ClosedPurchases | None = None,
         chain_checked_apart: bool = False,
+        half: Half | None = None,
     ) -> None:
         """``closed``: where closed purchases go (default: memory; see ``LedgerFold``).
 
@@ -237,8 +239,19 @@ class ExportVerifier:
         checked late (``LedgerFold``'s ``new_ids_checked_late``). Its report equals this
         verifier's without the flag only if it is ok *and* ``ChainCheck`` passed the same
         lines; any other outcome must be verified again without it.
+
+        ``half``: one half of a verification in halves (``creditledger.application.audit.
+        pairing``). Each checks the shape of the lines of its kind as this verifier does and
+        replays their events (the header and the trailer: both), and takes from the other kind's
+        lines only what the two share. The wallet half also checks every line's JSON and the
+        hash chain, which the purchase half trusts (as ``chain_checked_apart``). Their reports
+        stand for this verifier's only if both are ok, neither is ``in_doubt``, their
+        ``pairing_digest``s are equal and the purchase half's fold joins the wallet half's
+        (``LedgerFold.join_wallet_half``); the purchase half's report is then this verifier's.
+        Only whole-log exports with wallets split so.
         """
-        self._trusted = chain_checked_apart
+        self._half = half
+        self._trusted = chain_checked_apart or half is Half.PURCHASES
         self._given = list(checkpoints)
         self._closed = closed
         self._checker = CheckpointChecker(())
@@ -256,6 +269,15 @@ class ExportVerifier:
     @property
     def failed(self) -> bool:
         return self._failure is not None
+
+    @property
+    def in_doubt(self) -> str | None:
+        """Why this half cannot stand for verification in order (then verify another way)."""
+        return self._fold.doubt
+
+    @property
+    def pairing_digest(self) -> str:
+        return self._fold.pairing.digest()
 
     @property
     def last_position(self) -> int | None:
@@ -351,7 +373,10 @@ class ExportVerifier:
             closed=self._closed,
             wallets=self._wallets,
             new_ids_checked_late=self._trusted,
+            half=self._half,
         )
+        if self._half is not None and (header.from_position > 1 or not self._wallets):
+            self._fold.doubt = "only whole-log exports with wallets are verified in halves"
         checkpoints = [*header.checkpoints, *self._given]
         self._checker = CheckpointChecker(checkpoints)
         if header.chain is ChainScope.NAMESPACE:
@@ -443,6 +468,8 @@ class ExportVerifier:
     def _replay(self, header: ExportHeader, position: int, item: dict[str, Any]) -> None:
         type_ = item["type"]
         wallet = _WALLET_ID in item
+        if self._half is not None and self._passed_to_other_half(position, item, wallet=wallet):
+            return
         classes = WALLET_EVENT_CLASS_OF_TYPE if wallet else EVENT_CLASS_OF_TYPE
         cls = classes.get(type_) if isinstance(type_, str) else None
         if cls is None:
@@ -514,6 +541,17 @@ class ExportVerifier:
             )
         else:
             self._fold.apply(position, aggregate_id, version, EVENT_CLASS_OF_TYPE[type_], data)
+
+    def _passed_to_other_half(self, position: int, item: dict[str, Any], *, wallet: bool) -> bool:
+        """A line of the other half's kind: that half checks and replays it; this one takes only
+        what the two share (``LedgerFold.pass_wallet_line``, ``pass_purchase_line``)."""
+        if wallet is not (self._half is Half.PURCHASES):
+            return False
+        if wallet:
+            self._fold.pass_wallet_line(position, item[_WALLET_ID], item["type"])
+        else:
+            self._fold.pass_purchase_line(position, item[_PURCHASE_ID], item["type"])
+        return True
 
     def _end(self, item: dict[str, Any]) -> None:
         try:

@@ -212,6 +212,10 @@ class WalletFold:
                 if self._on_forget is not None:
                     self._on_forget(purchase_id, grant)
 
+    def attach(self, on_forget: Callable[[UUID, Grant], None] | None) -> None:
+        """Tell ``on_forget`` of closed grants from now on (None: nobody, as before pickling)."""
+        self._on_forget = on_forget
+
     # -- what the fold adds up to ---------------------------------------------------------------
 
     def remaining(self) -> dict[WalletKey, Decimal]:

@@ -25,6 +25,8 @@ from creditledger.application.audit.checkpoints import CheckpointChecker
 from creditledger.application.audit.closed import ClosedPurchases
 from creditledger.application.audit.export import ExportRequest, ExportResult, LogExporter
 from creditledger.application.audit.findings import Finding, VerificationFailedError
+from creditledger.application.audit.halves import WalletHalfResult, joined, wallet_half_result
+from creditledger.application.audit.pairing import Half
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.audit.transcribe import LogChain
 from creditledger.application.audit.verify import ChainCheck, ExportVerifier, VerificationReport
@@ -182,6 +184,11 @@ def take_checkpoint(
     )
 
 
+UNEXPECTED_BY_A_TRUSTING_PASS = (TypeError, ValueError, KeyError, AttributeError, ArithmeticError)
+"""What a pass that trusts part of the checks may raise on input those checks refuse (a float
+amount the domain cannot round raises ``decimal.InvalidOperation``): the file is then verified in
+order, which judges it."""
+
 SPLIT_FROM_BYTES = 4 * 1024 * 1024
 """Files at least this large are verified in two processes by default (see ``verify_file``);
 below it, starting a process costs more than it saves."""
@@ -202,26 +209,35 @@ def verify_file(
     report (``--against-live`` reads them back), so memory does not grow with the log.
 
     ``split`` (default: for files of ``SPLIT_FROM_BYTES`` or more, with the default ``closed``):
-    the fast path. A child
-    process checks what ``ChainCheck`` checks (each line's JSON, the hash chain) while this one
-    does the rest, trusting those (``ExportVerifier``'s ``chain_checked_apart``). The result is
-    used only if both pass, and then it is the one verification in order gives; otherwise the
-    file is verified again in order, in this process, which reports the same first failure as it
-    always did. A failing export so costs about two verifications. Standard input is never split
-    (it cannot be read twice).
+    the fast paths, in two processes. First in halves (``creditledger.application.audit.
+    pairing``): a child process checks the JSON and the hash chain and replays the wallet events,
+    this one replays the purchase events; their result is used only if both pass and agree
+    (``creditledger.application.audit.halves.joined``), and then it is the one verification in
+    order gives. If a half cannot stand for verification in order (a partial export, a version 1
+    export, a payment failure whose grant only the other half knows), a child checks what
+    ``ChainCheck`` checks while this one does the rest, trusting those (``ExportVerifier``'s
+    ``chain_checked_apart``), used likewise only if both pass. Otherwise the file is verified
+    again in order, in this process, which reports the same first failure as it always did. A
+    failing export so costs about two verifications. Standard input is never split (it cannot be
+    read twice).
     """
     if split is None:
         split = closed is None and path != STDIO and Path(path).stat().st_size >= SPLIT_FROM_BYTES
     if split and closed is not None:
         msg = "a split verification makes its own scratch store for each pass"
         raise ValueError(msg)
+    doubted = False
     if split and path != STDIO:
+        report, doubted = _verify_in_halves(path, checkpoints, on_progress, progress_every)
+        if report is not None:
+            return report
+    if doubted:
         with _chain_checked_apart(path) as chain_passed:
             try:
                 report = _verify_in_order(
                     path, checkpoints, on_progress, progress_every, None, chain_checked_apart=True
                 )
-            except (TypeError, ValueError, KeyError, AttributeError):
+            except UNEXPECTED_BY_A_TRUSTING_PASS:
                 # Input the trusting half did not expect (the in-order pass judges it).
                 pass
             else:
@@ -254,6 +270,86 @@ def _verify_in_order(
     report = verifier.finish()
     _report_progress(verifier, on_progress)
     return report
+
+
+def _verify_in_halves(
+    path: str, checkpoints: Iterable[Checkpoint], on_progress: Progress, progress_every: int
+) -> tuple[VerificationReport | None, bool]:
+    """The purchase half here, the wallet half in a child: the report of verification in order,
+    or None; and whether a half was in doubt (rather than failed)."""
+    checkpoints = list(checkpoints)
+    with _wallet_half_apart(path, checkpoints) as wallet_half:
+        purchases = ExportVerifier(checkpoints, closed=SqliteClosedPurchases(), half=Half.PURCHASES)
+        try:
+            _feed_file(purchases, path, on_progress, progress_every)
+            if purchases.failed or purchases.in_doubt is not None:
+                return None, purchases.in_doubt is not None
+            return joined(purchases, wallet_half()), False
+        except UNEXPECTED_BY_A_TRUSTING_PASS:
+            # Input the trusting half did not expect (the in-order pass judges it).
+            return None, False
+
+
+def _feed_file(
+    verifier: ExportVerifier, path: str, on_progress: Progress, progress_every: int
+) -> None:
+    """Every line of the file, until a failure or a doubt."""
+    with export_lines(path) as lines:
+        for count, line in enumerate(lines, start=1):
+            verifier.feed(line)
+            if verifier.failed or verifier.in_doubt is not None:
+                break
+            if count % progress_every == 0:
+                _report_progress(verifier, on_progress)
+    _report_progress(verifier, on_progress)
+
+
+@contextmanager
+def _wallet_half_apart(
+    path: str, checkpoints: list[Checkpoint]
+) -> Iterator[Callable[[], WalletHalfResult]]:
+    """The wallet half over the file in a child process (forked); yields a function that waits
+    for its result. Leaving early stops the child."""
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux
+        yield lambda: _wallet_half(path, checkpoints)
+        return
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_send_wallet_half, args=(path, checkpoints, sending), daemon=True
+    )
+    child.start()
+    sending.close()
+
+    def result() -> WalletHalfResult:
+        try:
+            received: WalletHalfResult = receiving.recv()
+        except EOFError:  # the child died without a result (killed, out of memory)
+            received = WalletHalfResult(passed=False, pairing_digest="", fold=None)
+        child.join()
+        return received
+
+    try:
+        yield result
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join()
+        receiving.close()
+
+
+def _send_wallet_half(path: str, checkpoints: list[Checkpoint], sending: Connection) -> None:
+    sending.send(_wallet_half(path, checkpoints))
+    sending.close()
+
+
+def _wallet_half(path: str, checkpoints: list[Checkpoint]) -> WalletHalfResult:
+    wallets = ExportVerifier(checkpoints, half=Half.WALLETS)
+    try:
+        _feed_file(wallets, path, _no_progress, 10**9)
+        return wallet_half_result(wallets)
+    except UNEXPECTED_BY_A_TRUSTING_PASS:
+        return WalletHalfResult(passed=False, pairing_digest="", fold=None)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from uuid import UUID
 
 from creditledger.application.audit.canonical import parse_json
@@ -71,6 +72,9 @@ def read_log(
     select = _rows_of(ledger)
     mapper = ledger.mapper
     plain = mapper.cipher is not None or mapper.compressor is not None
+    # A purchase's few events sit close together in the log and a wallet's recur: most ids were
+    # just seen, and a hit costs a tenth of hyphenating again.
+    hyphenated = lru_cache(maxsize=ID_CACHE_SIZE)(_hyphenated)
     position = after
     while position < up_to:
         rows = select(position, up_to, batch_size, topics)
@@ -79,7 +83,7 @@ def read_log(
         batch = [
             StoredEntry(
                 position=row_position,
-                aggregate_id=_hyphenated(originator),
+                aggregate_id=hyphenated(originator),
                 version=version,
                 topic=topic,
                 state=_plain_state(ledger, state) if plain else state,
@@ -92,13 +96,24 @@ def read_log(
 
 _Rows = Callable[[int, int, int, Sequence[str]], Sequence[tuple[int, UUID | str, int, str, bytes]]]
 
+ID_CACHE_SIZE = 8192
+"""Ids whose hyphenated form a reader keeps (a bounded cache: memory does not grow with the log)."""
+
+_HEX = re.compile(r"[0-9a-f]{32}")
 _HYPHENATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _hyphenated(originator: UUID | str) -> str:
-    """The id as the export writes it: lowercase hyphenated hex (as stored, almost always)."""
-    if isinstance(originator, str) and _HYPHENATED.fullmatch(originator):
-        return originator
+    """The id as the export writes it: lowercase hyphenated hex. SQLite stores a UUID as 32
+    lowercase hex digits, PostgreSQL's text is already hyphenated; anything else is read as a
+    UUID (``ValueError`` if it is not one)."""
+    if isinstance(originator, str):
+        if _HEX.fullmatch(originator):
+            # What str(UUID(originator)) gives, without building the UUID.
+            o = originator
+            return f"{o[:8]}-{o[8:12]}-{o[12:16]}-{o[16:20]}-{o[20:]}"
+        if _HYPHENATED.fullmatch(originator):
+            return originator
     return str(originator if isinstance(originator, UUID) else UUID(originator))
 
 

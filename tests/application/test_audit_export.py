@@ -11,6 +11,7 @@ from pathlib import Path
 from creditledger.application.audit.chain import GENESIS_HASH
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.audit.jobs import export_log, take_checkpoint
+from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import (
     EVENT_COUNT,
     event_index,
@@ -20,6 +21,7 @@ from tests.application.audit_support import (
 )
 from tests.application.builders import authorize, external_purchase
 from tests.clock import START, FixedClock
+from tests.stores import sqlite_bypassing_triggers
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -182,3 +184,25 @@ def test_an_export_while_writers_run_is_exactly_the_log_up_to_its_cut(
         str(n.originator_id) for n in stored
     ]
     assert verify_lines(lines).ok
+
+
+def test_a_sqlite_store_id_in_another_text_form_is_exported_as_its_lowercase_hyphenated_form(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    # The library stores a UUID as 32 lowercase hex digits; someone with the file may have written
+    # it otherwise. The export names every id as str(UUID) does, whichever form the row holds.
+    path = tmp_path / "ledger.sqlite"
+    with open_ledger(f"sqlite:///{path}", clock=clock) as ledger:
+        purchases = populate(ledger, clock)
+        before = export_lines(ledger, tmp_path / "before.jsonl")
+    a, b = purchases.a.id, purchases.b.id
+    with sqlite_bypassing_triggers(path) as connection:
+        for stored, rewritten in ((a.hex, a.hex.upper()), (b.hex, str(b))):
+            connection.execute(
+                "UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
+                (rewritten, stored),
+            )
+    with open_ledger(f"sqlite:///{path}", clock=clock) as ledger:
+        after = export_lines(ledger, tmp_path / "after.jsonl")
+    assert {event.get("purchase_id") for event in _events(after)} >= {str(a), str(b)}
+    assert after == before
