@@ -14,7 +14,6 @@ and its need grows with the log.)
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from bench.verify import EVENTS_PER_LIFECYCLE, load
 from creditledger.infrastructure.audit.jobs import export_to_file
 from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
+from tests.capped import run_capped
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
 
@@ -33,19 +33,13 @@ BUDGET_MIB = 56
 events and at 40,000 alike); whole snapshots need several times it."""
 
 _CHILD = """
-import resource, sys
+import sys
 from creditledger.infrastructure.audit.jobs import compare_with_sources, verify_file
 from creditledger.infrastructure.audit.live import StoreLiveLedger
 from creditledger.infrastructure.audit.readmodels import ReadModelLiveLedger
 from creditledger.infrastructure.bootstrap import open_ledger, open_read_models
 
-def address_space():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-
-limit = address_space() + int(sys.argv[3]) * 1024 * 1024
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+cap_address_space(int(sys.argv[3]))
 held = []
 try:
     with open_ledger("sqlite:///" + sys.argv[1]) as ledger:
@@ -85,15 +79,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _in_child(store: tuple[Path, Path], holding: str) -> str:
     path, export = store
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), str(export), str(BUDGET_MIB), holding],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    output = done.stdout.strip() or done.stderr.strip()
-    return output.splitlines()[-1] if output else f"no output, exit status {done.returncode}"
+    return run_capped(_CHILD, str(path), str(export), str(BUDGET_MIB), holding)
 
 
 def test_verify_against_live_keeps_within_a_memory_limit_that_whole_snapshots_exceed(

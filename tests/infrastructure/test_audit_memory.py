@@ -18,7 +18,6 @@ Verify's scratch file failing (a directory that cannot be written) is a typed er
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from creditledger.infrastructure.audit.jobs import export_to_file
 from creditledger.infrastructure.audit.spill import ScratchFileError, SqliteClosedPurchases
 from creditledger.infrastructure.bootstrap import open_ledger
 from tests.application.audit_support import export_lines, populate
+from tests.capped import run_capped
 from tests.clock import FixedClock
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
@@ -41,19 +41,13 @@ BUDGET_MIB = 48
 """What verify may add to the child's address space; the in-memory fold needs several times it."""
 
 _CHILD = """
-import resource, sys
+import sys
 from datetime import datetime
 from creditledger.application.audit.closed import MemoryClosedPurchases
 from creditledger.infrastructure.audit.jobs import export_to_file, verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
-def address_space():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-
-limit = address_space() + int(sys.argv[3]) * 1024 * 1024
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+cap_address_space(int(sys.argv[3]))
 try:
     if sys.argv[2] == "export":
         with open_ledger("sqlite:///" + sys.argv[1]) as ledger:
@@ -88,15 +82,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _in_child(source: Path, job: str, *arguments: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(source), job, str(BUDGET_MIB), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = done.stdout.strip() or done.stderr.strip()
-    return output.splitlines()[-1] if output else f"no output, exit status {done.returncode}"
+    return run_capped(_CHILD, str(source), job, str(BUDGET_MIB), *arguments, timeout=600)
 
 
 def test_verify_keeps_within_a_memory_limit_that_the_all_in_memory_fold_exceeds(

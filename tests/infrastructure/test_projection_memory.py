@@ -10,7 +10,6 @@ limit is low enough to matter.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -19,6 +18,7 @@ from bench.verify import load
 from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_ledger, open_view_database
 from creditledger.infrastructure.projections.runner import ProjectionRunner
+from tests.capped import run_capped
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc"),
@@ -30,7 +30,7 @@ BUDGET_MIB = 128
 """What a job may add to the child's address space; verifying all in memory needs about twice."""
 
 _CHILD = """
-import resource, sys
+import sys
 from creditledger.application.projections.compare import compare, unbalanced_groups
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
@@ -39,17 +39,11 @@ from creditledger.infrastructure.projections import operations
 from creditledger.infrastructure.projections.memory import MemoryViewDatabase
 from creditledger.infrastructure.projections.runner import ProjectionRunner
 
-def address_space():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-
 job, url, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open_ledger(url) as ledger:
     database = open_view_database(ledger)
     log = EventLog(ledger)
-    limit = address_space() + budget * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cap_address_space(budget)
     try:
         if job == "verify":
             report = operations.verify(log, database)
@@ -80,15 +74,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _in_child(job: str, url: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, job, url, str(BUDGET_MIB)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    output = done.stdout.strip() or done.stderr.strip()
-    return output.splitlines()[-1] if output else f"no output, exit status {done.returncode}"
+    return run_capped(_CHILD, job, url, str(BUDGET_MIB))
 
 
 def test_verify_keeps_within_a_memory_limit_that_verifying_in_memory_exceeds(store: str) -> None:
