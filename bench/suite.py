@@ -538,36 +538,6 @@ def _rows_over_every_backend(
 ) -> list[Row]:
     """Sections 7 to 10: each runs once, over the reachable backends it needs."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="creditledger-bench-audit-") as directory:
-        # Sections 9 and 10 share one store when their logs are the same size (loaded once).
-        store = Path(directory)
-        rows += _scale_rows(
-            reachable,
-            sections,
-            runs=runs,
-            scale=scale,
-            growth_events=growth_events,
-            audit_events=audit_events,
-            stopwatch=stopwatch,
-            projection_events=projection_events,
-            store=store,
-        )
-    return rows
-
-
-def _scale_rows(
-    reachable: Sequence[Backend],
-    sections: Sequence[str],
-    *,
-    runs: int,
-    scale: Scale,
-    growth_events: int,
-    audit_events: int,
-    stopwatch: Stopwatch,
-    projection_events: int,
-    store: Path,
-) -> list[Row]:
-    rows: list[Row] = []
     if "7" in sections:
         rows += stopwatch.run(
             f"growth (section 7), {growth_events:,} events per backend",
@@ -578,21 +548,26 @@ def _scale_rows(
             "relay and consumer kit over NATS JetStream (section 8)",
             partial(relay_section_rows, reachable, runs, scale.factor),
         )
-    if "9" in sections and "sqlite" in reachable:
-        rows += stopwatch.run(
-            f"audit (section 9), {audit_events:,} events",
-            partial(audit_rows, runs, scale.of(audit_events, LOGGED_EVENTS_PER_PURCHASE), store),
-        )
-    if "10" in sections and "sqlite" in reachable:
-        rows += stopwatch.run(
-            f"projections verify and rebuild (section 10), {projection_events:,} events",
-            partial(
-                projection_rows,
-                runs,
-                scale.of(projection_events, LOGGED_EVENTS_PER_PURCHASE),
-                store,
-            ),
-        )
+    # Sections 9 and 10 share one store when their logs are the same size (loaded once).
+    with tempfile.TemporaryDirectory(prefix="creditledger-bench-audit-") as directory:
+        store = Path(directory)
+        if "9" in sections and "sqlite" in reachable:
+            rows += stopwatch.run(
+                f"audit (section 9), {audit_events:,} events",
+                partial(
+                    audit_rows, runs, scale.of(audit_events, LOGGED_EVENTS_PER_PURCHASE), store
+                ),
+            )
+        if "10" in sections and "sqlite" in reachable:
+            rows += stopwatch.run(
+                f"projections verify and rebuild (section 10), {projection_events:,} events",
+                partial(
+                    projection_rows,
+                    runs,
+                    scale.of(projection_events, LOGGED_EVENTS_PER_PURCHASE),
+                    store,
+                ),
+            )
     return rows
 
 
