@@ -160,8 +160,12 @@ class CreditLedger(Application[UUID]):
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait: float = 0.0,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        ids: Callable[[], UUID] = uuid4,
     ) -> None:
         self._committer: GroupCommitter | None = None
+        # Injected like the clock: the ids of purchases and consumptions without an idempotency
+        # key. They break burn-down ties, so a test that owns them replays the same history.
+        self._new_id = ids
         super().__init__(env)
         if not self.env.get(self.MAPPER_TOPIC):
             self.close()
@@ -217,7 +221,7 @@ class CreditLedger(Application[UUID]):
         key = command.idempotency_key
         # With a key the id is derived, so two racing creates collide on version 1 and the
         # loser replays the winner's answer; without one, every initiate is a new purchase.
-        purchase_id = purchase_id_for_key(command.namespace, key) if key else uuid4()
+        purchase_id = purchase_id_for_key(command.namespace, key) if key else self._new_id()
         fresh_wallet = False
         for _ in range(self.max_attempts):
             if key is not None:
@@ -544,7 +548,7 @@ class CreditLedger(Application[UUID]):
         key = command.idempotency_key
         request = command.request()
         wallet_id = wallet_id_for(request.namespace, request.customer_id, request.currency)
-        consumption_id = consumption_id_for_key(wallet_id, key) if key else uuid4()
+        consumption_id = consumption_id_for_key(wallet_id, key) if key else self._new_id()
         fresh = False
         for attempt in range(self.max_attempts * WALLET_ATTEMPTS_FACTOR):
             _back_off(attempt if fresh else 0)

@@ -8,6 +8,8 @@ PostgreSQL schema, same SQLite file, in process for ``memory://``). Nothing happ
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import InternalError
 from psycopg.conninfo import make_conninfo
@@ -44,21 +46,24 @@ def open_ledger(
     *,
     settings: Settings | None = None,
     clock: Clock | None = None,
+    ids: Callable[[], UUID] = uuid4,
 ) -> CreditLedger:
     """Open the ledger on the configured store (``CREDITLEDGER_DATABASE_URL`` by default).
 
-    Close it when done (or use it as a context manager): it owns a connection pool.
+    Close it when done (or use it as a context manager): it owns a connection pool. ``clock``
+    and ``ids`` (new purchase and consumption ids where no idempotency key derives one) are for
+    tests that replay: the property kit's machine passes its own.
     """
     if settings is None:
         settings = Settings() if database_url is None else Settings(database_url=database_url)
     elif database_url is not None:
         settings = settings.model_copy(update={"database_url": database_url})
-    ledger = _construct(settings, clock)
+    ledger = _construct(settings, clock, ids)
     _settings_of[ledger] = settings
     return ledger
 
 
-def _construct(settings: Settings, clock: Clock | None) -> CreditLedger:
+def _construct(settings: Settings, clock: Clock | None, ids: Callable[[], UUID]) -> CreditLedger:
     attempt = 1
     while True:
         try:
@@ -70,6 +75,7 @@ def _construct(settings: Settings, clock: Clock | None) -> CreditLedger:
                 max_batch=settings.group_commit_max_batch,
                 max_wait=settings.group_commit_max_wait_ms / 1000,
                 cache_size=settings.cache_size,
+                ids=ids,
             )
         except InternalError as error:
             # Processes starting together on PostgreSQL run the library's idempotent DDL at

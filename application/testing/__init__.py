@@ -12,6 +12,7 @@ creditledger does). See ``docs/property-testing.md``.
   step (subclass with ``make_ledger`` and ``make_read_models``; ``read_models_follow_wallets``
   adds the wallet checks once the read models apply wallet events);
 - ``clock``: ``ManualClock``, a thread-safe clock the test moves;
+- ``ids``: ``CountingIds``, new ids that are the same in every run of an example;
 - ``profiles``: the ``dev``, ``ci`` and ``thorough`` Hypothesis profiles; importing the kit
   loads the one ``HYPOTHESIS_PROFILE`` names (else ``ci`` under ``CI``, else ``dev``), unless a
   profile of yours is already loaded.
@@ -26,6 +27,7 @@ except ImportError as error:  # pragma: no cover - the dev install has it
     raise ImportError(msg) from error
 
 from creditledger.application.testing.clock import ManualClock
+from creditledger.application.testing.ids import CountingIds
 from creditledger.application.testing.machine import (
     CreditPurchaseMachine,
     InvariantViolation,
@@ -49,6 +51,7 @@ from creditledger.application.testing.strategies import (
 apply_selected_profile()
 
 __all__ = [
+    "CountingIds",
     "CreditPurchaseMachine",
     "InvalidInitiation",
     "InvariantViolation",

@@ -187,6 +187,42 @@ def wallet_feature_filters() -> st.SearchStrategy[list[str]]:
     )
 
 
+GrantTermsDraw = tuple[timedelta | None, int | None, list[str]]
+"""A grant's burn-down terms as the machine draws them: expiry delay, priority, feature filters."""
+
+
+@cache
+def grant_terms() -> st.SearchStrategy[GrantTermsDraw]:
+    """Expiry delay, priority (none: the default, 100; or 1 or 2) and filters of one grant."""
+    return st.tuples(expiry_delays(), st.none() | st.sampled_from((1, 2)), wallet_feature_filters())
+
+
+@st.composite
+def tying_grant_terms(draw: st.DrawFn, min_size: int = 1) -> list[GrantTermsDraw]:
+    """The terms of ``min_size`` to three grants made together, each after the first often the
+    one before with a single burn-down term changed (or none: a full tie, which the purchase id
+    breaks). Burn-down bugs hide in exactly such neighbours: drawn independently, two grants
+    that differ only in expiry, or only in priority, are rare."""
+    terms = [draw(grant_terms())]
+    for _ in range(draw(st.integers(min_size - 1, 2))):
+        expires_in, priority, filters = previous = terms[-1]
+        change = _pick(draw, ("expiry", "priority", "filters", "nothing", "all"))
+        if change == "expiry":
+            # The other kind of expiry, or another delay: never-expiring against dated, and
+            # dated against dated, are the two comparisons the order makes.
+            other = None if expires_in is not None else draw(expiry_delays())
+            terms.append((draw(st.just(other) | expiry_delays()), priority, filters))
+        elif change == "priority":
+            terms.append((expires_in, draw(st.none() | st.sampled_from((1, 2))), filters))
+        elif change == "filters":
+            terms.append((expires_in, priority, draw(wallet_feature_filters())))
+        elif change == "nothing":
+            terms.append(previous)
+        else:
+            terms.append(draw(grant_terms()))
+    return terms
+
+
 @cache
 def consumption_features() -> st.SearchStrategy[str | None]:
     """A consumption's feature: none, one a grant may be filtered on, or one no grant names."""
@@ -282,22 +318,29 @@ _REFUND_KINDS = (
     *("part", "none", "all", "part", "above", "more", "part"),
     *("zero", "negative", "tiny", "invalid"),
 )
+_ACCEPTED_REFUND_KINDS = ("part", "part", "part", "all", "none")
 _ZEROS: tuple[str | int | Decimal, ...] = ("0", "0.00", 0, Decimal("0E-3"))
 
 
-def refund_amounts(currency: str, remaining: Decimal) -> st.SearchStrategy[RefundAmount]:
+def refund_amounts(
+    currency: str, remaining: Decimal, *, accepted_only: bool = False
+) -> st.SearchStrategy[RefundAmount]:
     """An amount to refund from a grant with ``remaining`` credit: none (everything), all of it,
     part of it, a minor unit more than it or more still (``refund_exceeds_remaining``), zero, a
     negative amount or one below half a minor unit (``amount_not_positive``), or no amount at all
-    (``not_a_decimal``, ``float_not_allowed``, ...)."""
-    return st.composite(lambda draw: _draw_refund(draw, currency, remaining))()
+    (``not_a_decimal``, ``float_not_allowed``, ...). With ``accepted_only``: a part (mostly),
+    all of it, or none, the amounts a payment refunded in parts is made of."""
+    kinds = _ACCEPTED_REFUND_KINDS if accepted_only else _REFUND_KINDS
+    return st.composite(lambda draw: _draw_refund(draw, currency, remaining, kinds))()
 
 
-def _draw_refund(draw: st.DrawFn, currency: str, remaining: Decimal) -> RefundAmount:
+def _draw_refund(
+    draw: st.DrawFn, currency: str, remaining: Decimal, kinds: Sequence[str]
+) -> RefundAmount:
     quantum = Fraction(1, 10 ** MINOR_UNITS[currency])
     units = int(Fraction(remaining) / quantum)
     # A part is drawn most often: what a later refund of the same payment can still take.
-    kind = _pick(draw, _REFUND_KINDS)
+    kind = _pick(draw, kinds)
     if kind == "none":
         return RefundAmount(None)
     if kind == "invalid":

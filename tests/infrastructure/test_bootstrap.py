@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.postgres import PostgresFactory
 
+from creditledger.application.commands import ConsumeCredits
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.bootstrap import ledger_env, open_ledger, open_read_models
 from creditledger.infrastructure.settings import Settings
@@ -108,3 +110,22 @@ def test_the_read_models_follow_the_store_the_ledger_was_opened_on(
         page = service.read_models.list_purchases(purchase.namespace)
     expected = [] if store_url == "memory://" else [purchase.id]
     assert [row.id for row in page.items] == expected
+
+
+def test_new_ids_come_from_the_source_the_ledger_was_opened_with() -> None:
+    issued = [UUID(int=n) for n in (7, 8)]
+    source = iter(issued)
+    with open_ledger("memory://", clock=FixedClock(), ids=lambda: next(source)) as ledger:
+        keyless = ledger.initiate(external_purchase(customer_id="cust-ids")).purchase
+        keyed = ledger.initiate(
+            external_purchase(customer_id="cust-ids", idempotency_key="k-1")
+        ).purchase
+        spent = ledger.consume(
+            ConsumeCredits(
+                namespace=keyless.namespace, customer_id="cust-ids", currency="USD", amount="1"
+            )
+        ).consumption
+    # A key derives the id (a retry finds its purchase); only keyless writes draw new ones.
+    assert keyless.id == issued[0]
+    assert keyed.id not in issued
+    assert spent.id == issued[1]

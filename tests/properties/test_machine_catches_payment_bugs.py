@@ -2,9 +2,9 @@
 one in the real code for the length of the test (``monkeypatch``: commands, queries and replays
 alike run the mutant, as a real bug would) and expects the in-memory machine to fail on it.
 
-Derandomized (the same histories every run) and without shrinking, like the wallet bugs
-(``test_machine_catches_wallet_bugs.py``): the point is that it fails, not how small the example
-gets.
+Derandomized and without shrinking, like the wallet bugs (``test_machine_catches_wallet_bugs.py``,
+which says why the budget is a bound with a wide margin: the examples drawn depend on what the
+pytest process has imported): the point is that it fails, not how small the example gets.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from creditledger.domain.wallet import CreditWallet, WalletContext
 from creditledger.infrastructure.bootstrap import open_ledger
 
 HUNT = settings(
-    max_examples=300,
+    max_examples=1000,
     stateful_step_count=30,
     deadline=None,
     derandomize=True,
@@ -106,7 +106,7 @@ def failure_keeps_the_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class InMemory(CreditPurchaseMachine):
     def make_ledger(self) -> CreditLedger:
-        return open_ledger("memory://", clock=self.clock)
+        return open_ledger("memory://", clock=self.clock, ids=self.ids)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,10 @@ def test_the_machine_finds_a_planted_payment_bug(
 ) -> None:
     plant(monkeypatch)
     # Rounding each refund on its own shows only when two refunds of one payment both round
-    # (odd cents at a cost basis of 0.5, say): rarer than the other bugs, so a longer hunt.
-    hunt = settings(HUNT, max_examples=1500) if plant is refund_cash_rounded_per_refund else HUNT
+    # (odd cents at a cost basis of 0.5, say): rarer than the other bugs, so a longer hunt. Found
+    # within 393 examples in each of 17 import orders and within 673 in each of 30 random seeds
+    # (before ``refund_a_settled_payment`` drew accepted parts only, one order took 1,974: over
+    # the budget of 1,500 it had then).
+    hunt = settings(HUNT, max_examples=3000) if plant is refund_cash_rounded_per_refund else HUNT
     with pytest.raises(InvariantViolation):
         run_state_machine_as_test(InMemory, settings=hunt)

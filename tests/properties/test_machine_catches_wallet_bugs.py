@@ -3,12 +3,20 @@ the machine to fail on it.
 
 The bugs live in a ``CreditWallet`` subclass that the planted ledger hands out wherever it loads
 or creates a wallet (commands and queries alike), so the ledger is otherwise the real one, on the
-in-memory store. Each run is derandomized (the same histories every time) and stops at the first
-failure without shrinking: the point is that it fails, not how small the example gets.
+in-memory store. Each run is derandomized and stops at the first failure without shrinking: the
+point is that it fails, not how small the example gets.
+
+Derandomized is not the same histories in every pytest process: Hypothesis also draws constants
+it finds in the project's modules, so which examples come first depends on what the process has
+imported (the test order). The budget is therefore a bound, not the expected cost: with the
+machine's ids and ``top_up_and_spend``, each of these bugs was found within 96 examples in each
+of 38 import orders, and within 124 in each of 40 random seeds (docs/property-testing.md); 1,000
+keeps a miss out of reach. A found bug ends the hunt, so the bound costs nothing while the machine works.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -24,7 +32,7 @@ from creditledger.infrastructure.bootstrap import ledger_env
 from creditledger.infrastructure.settings import Settings
 
 HUNT = settings(
-    max_examples=300,
+    max_examples=1000,
     stateful_step_count=30,
     deadline=None,
     derandomize=True,
@@ -62,7 +70,9 @@ class OneTickLateExpiry(CreditWallet):
         return sorted(usable, key=Grant.burn_down_key)
 
 
-def planted_ledger(wallet_class: type[CreditWallet], clock: Clock) -> CreditLedger:
+def planted_ledger(
+    wallet_class: type[CreditWallet], clock: Clock, ids: Callable[[], UUID]
+) -> CreditLedger:
     class PlantedLedger(CreditLedger):
         def _wallet(
             self,
@@ -82,7 +92,7 @@ def planted_ledger(wallet_class: type[CreditWallet], clock: Clock) -> CreditLedg
             return wallet
 
     env = ledger_env(Settings(database_url="memory://"))
-    return PlantedLedger(env, clock=clock)
+    return PlantedLedger(env, clock=clock, ids=ids)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +101,7 @@ def planted_ledger(wallet_class: type[CreditWallet], clock: Clock) -> CreditLedg
 def test_the_machine_finds_a_planted_wallet_bug(wallet_class: type[CreditWallet]) -> None:
     class OnAPlantedLedger(CreditPurchaseMachine):
         def make_ledger(self) -> CreditLedger:
-            return planted_ledger(wallet_class, self.clock)
+            return planted_ledger(wallet_class, self.clock, self.ids)
 
     with pytest.raises(InvariantViolation):
         run_state_machine_as_test(OnAPlantedLedger, settings=HUNT)

@@ -14,7 +14,7 @@ from creditledger.infrastructure.bootstrap import open_ledger
 
 class InMemoryLedgerMachine(CreditPurchaseMachine):
     def make_ledger(self) -> CreditLedger:
-        return open_ledger("memory://", clock=self.clock)
+        return open_ledger("memory://", clock=self.clock, ids=self.ids)
 
 
 def test_the_ledger_in_memory_behaves_as_the_reference_model_says() -> None:

@@ -28,10 +28,10 @@ class StoreMachine(CreditPurchaseMachine):
 
     def make_ledger(self) -> CreditLedger:
         self.url = self.store_url()
-        return open_ledger(self.url, clock=self.clock)
+        return open_ledger(self.url, clock=self.clock, ids=self.ids)
 
     def reopen_ledger(self) -> CreditLedger:
-        return open_ledger(self.url, clock=self.clock)
+        return open_ledger(self.url, clock=self.clock, ids=self.ids)
 
 
 def test_the_ledger_on_sqlite_behaves_as_the_reference_model_says(tmp_path: Path) -> None:

@@ -48,16 +48,16 @@ class StoreWithReadModels(WithReadModels):
 
     def make_ledger(self) -> CreditLedger:
         self.url = self.store_url()
-        return open_ledger(self.url, clock=self.clock)
+        return open_ledger(self.url, clock=self.clock, ids=self.ids)
 
     def reopen_ledger(self) -> CreditLedger:
-        return open_ledger(self.url, clock=self.clock)
+        return open_ledger(self.url, clock=self.clock, ids=self.ids)
 
 
 def test_the_read_models_follow_the_model_in_memory() -> None:
     class InMemory(WithReadModels):
         def make_ledger(self) -> CreditLedger:
-            return open_ledger("memory://", clock=self.clock)
+            return open_ledger("memory://", clock=self.clock, ids=self.ids)
 
     run_state_machine_as_test(InMemory, settings=bounded("memory"))
 

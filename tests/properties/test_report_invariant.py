@@ -54,7 +54,7 @@ def granted_credit_report(
 
 class GrantedCreditReportMachine(CreditPurchaseMachine):
     def make_ledger(self) -> CreditLedger:
-        return open_ledger("memory://", clock=self.clock)
+        return open_ledger("memory://", clock=self.clock, ids=self.ids)
 
     @invariant()
     def the_granted_credit_report_matches_the_events_and_the_ledger(self) -> None:
