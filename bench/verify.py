@@ -134,6 +134,13 @@ def _rate(events: int, seconds: float) -> float:
 
 
 def _peak_rss_mib() -> float:
+    """This process's peak resident set size plus its children's largest (export transcribes
+    its last part in a child process), in MiB: an upper bound on the job's memory at any time."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    return _own_peak_rss_mib() + children
+
+
+def _own_peak_rss_mib() -> float:
     """This process's peak resident set size, in MiB."""
     # Linux carries ru_maxrss over fork and exec, so a job's child would report the parent's
     # peak (the loader's) if that is higher; VmHWM belongs to this process's own memory map.

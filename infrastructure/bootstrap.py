@@ -86,6 +86,12 @@ def _construct(settings: Settings, clock: Clock | None, ids: Callable[[], UUID])
             attempt += 1
 
 
+def settings_of(ledger: CreditLedger) -> Settings | None:
+    """The settings ``open_ledger`` built ``ledger`` from (None for a ledger built otherwise):
+    what a job needs to open a second ledger on the same store, in another process."""
+    return _settings_of.get(ledger)
+
+
 def open_view_database(ledger: CreditLedger) -> ViewDatabase:
     """The read models' store next to the ledger's events, from the ledger's own settings."""
     settings = _settings_of.get(ledger)

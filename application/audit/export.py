@@ -8,7 +8,7 @@ equal the whole log's) and teach the transcriber each purchase's namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -85,13 +85,18 @@ class LogExporter:
             return
         if request.namespace is not None and event["namespace"] != request.namespace:
             return
+        self.add_canonical(entry.position, canonical_bytes_of_parsed(event))
+
+    def add_canonical(self, position: int, canonical: bytes) -> None:
+        """The next event to write, already transcribed, kept (in the export's namespace) and
+        made canonical by ``canonical_events`` (in another process, say): chained and written.
+        Only for positions at or after ``from_position``, in position order."""
         if self._header is None:
-            self._header = self._write_header(first_position=entry.position)
-        canonical = canonical_bytes_of_parsed(event)
+            self._header = self._write_header(first_position=position)
         self._hash = next_hash(self._hash, canonical)
         self._write(event_line(canonical.decode("utf-8"), self._hash) + "\n")
         self._count += 1
-        self._last = entry.position
+        self._last = position
 
     def finish(self) -> ExportResult:
         header = self._header or self._write_header(first_position=None)
@@ -119,3 +124,17 @@ class LogExporter:
         )
         self._write(header.line() + "\n")
         return header
+
+
+def canonical_events(
+    entries: Iterable[StoredEntry], transcriber: Transcriber, namespace: str | None
+) -> Iterator[tuple[int, bytes]]:
+    """(position, canonical bytes) of each entry an export of ``namespace`` (None: all) writes:
+    what ``LogExporter.add`` hands to ``add_canonical``, for a part of the log transcribed apart.
+
+    ``transcriber`` must be able to look up the namespaces of purchases initiated before the
+    first entry (``Transcriber(lookup)``), as the exporter's own does."""
+    for entry in entries:
+        event = transcriber.event_object(entry)
+        if namespace is None or event["namespace"] == namespace:
+            yield entry.position, canonical_bytes_of_parsed(event)

@@ -32,6 +32,7 @@ from creditledger.application.audit.transcribe import LogChain
 from creditledger.application.audit.verify import ChainCheck, ExportVerifier, VerificationReport
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.audit.checkpoints import checkpoint_store
+from creditledger.infrastructure.audit.export_apart import second_part_apart
 from creditledger.infrastructure.audit.files import STDIO, export_file, export_lines
 from creditledger.infrastructure.audit.log import (
     DEFAULT_BATCH_SIZE,
@@ -109,10 +110,27 @@ def export_log(
         out.write,
         namespace_lookup(ledger),
     )
-    for batch in read_log(ledger, up_to=cut, batch_size=batch_size):
-        for entry in batch:
-            exporter.add(entry)
-        on_progress(batch[-1].position, cut)
+    with second_part_apart(
+        ledger, cut=cut, from_position=from_position, namespace=namespace, batch_size=batch_size
+    ) as second:
+        up_to = cut if second is None else second.after
+        for batch in read_log(ledger, up_to=up_to, batch_size=batch_size):
+            for entry in batch:
+                exporter.add(entry)
+            on_progress(batch[-1].position, cut)
+        lines = None if second is None else second.lines()
+        if lines is None:
+            # No second process, or it failed: this process exports the rest.
+            for batch in read_log(ledger, after=up_to, up_to=cut, batch_size=batch_size):
+                for entry in batch:
+                    exporter.add(entry)
+                on_progress(batch[-1].position, cut)
+        else:
+            for count, (position, canonical) in enumerate(lines, start=1):
+                exporter.add_canonical(position, canonical)
+                if count % batch_size == 0:
+                    on_progress(position, cut)
+    on_progress(cut, cut)
     return exporter.finish()
 
 

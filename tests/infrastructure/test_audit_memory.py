@@ -11,7 +11,8 @@ on the same file: the limit is low enough to matter.
 Export: it remembers the namespaces of recent purchases only and looks older ones up in the store,
 with the same result on every backend; it exports a SQLite store of the same log within the same
 budget (one SQL query per batch, nothing kept per event), writing the very file an unconstrained
-export writes.
+export writes, also when it transcribes its last part in a second process (which inherits the
+limit).
 
 Verify's scratch file failing (a directory that cannot be written) is a typed error naming it.
 """
@@ -44,17 +45,24 @@ _CHILD = """
 import sys
 from datetime import datetime
 from creditledger.application.audit.closed import MemoryClosedPurchases
+from creditledger.infrastructure.audit import export_apart
 from creditledger.infrastructure.audit.jobs import export_to_file, verify_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
 cap_address_space(int(sys.argv[3]))
 try:
     if sys.argv[2] == "export":
+        export_apart.SPLIT_FROM_EVENTS = int(sys.argv[6])
+        read_apart = []  # the events the second process transcribed, as this one reads them
+        read_lines = export_apart._read_lines
+        export_apart._read_lines = lambda path: (
+            read_apart.append(line) or line for line in read_lines(path)
+        )
         with open_ledger("sqlite:///" + sys.argv[1]) as ledger:
             result = export_to_file(
                 ledger, sys.argv[4], store="test", exported_at=datetime.fromisoformat(sys.argv[5])
             )
-        print("ok", result.trailer.event_count)
+        print("ok", result.trailer.event_count, "apart" if read_apart else "in one")
     else:
         closed = MemoryClosedPurchases() if sys.argv[2] == "memory" else None
         report = verify_file(sys.argv[1], closed=closed)
@@ -94,11 +102,22 @@ def test_verify_keeps_within_a_memory_limit_that_the_all_in_memory_fold_exceeds(
     assert in_memory == "out of memory", in_memory
 
 
-def test_export_keeps_within_the_same_memory_limit(store: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "split",
+    [
+        pytest.param((10**9, "in one"), id="in one process"),
+        pytest.param((1, "apart"), id="its last part in a second process"),
+    ],
+)
+def test_export_keeps_within_the_same_memory_limit(
+    store: Path, tmp_path: Path, split: tuple[int, str]
+) -> None:
+    # The second process inherits the limit; had it failed, this one would export its part.
+    split_from, how = split
     exported_at = datetime(2026, 6, 1, tzinfo=UTC)
     limited = tmp_path / "limited.jsonl"
-    outcome = _in_child(store, "export", str(limited), exported_at.isoformat())
-    assert outcome == f"ok {EVENTS}", outcome
+    outcome = _in_child(store, "export", str(limited), exported_at.isoformat(), str(split_from))
+    assert outcome == f"ok {EVENTS} {how}", outcome
     unlimited = tmp_path / "unlimited.jsonl"
     with open_ledger(f"sqlite:///{store}") as ledger:
         export_to_file(ledger, str(unlimited), store="test", exported_at=exported_at)
