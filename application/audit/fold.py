@@ -659,7 +659,11 @@ class LedgerFold:
     def _grant_closed(self, purchase_id: UUID, grant: Grant) -> None:
         """The wallet fold forgets a closed grant: an open purchase keeps it (it may still fail)."""
         if self.half is Half.WALLETS:
-            self._forgotten[str(purchase_id)] = grant
+            # Only while the purchase is tracked: a grant consumed after its purchase settled
+            # would otherwise stay here to the end (the memory would grow with the log), and
+            # ``pass_purchase_line`` never looks at an untracked purchase's grant.
+            if str(purchase_id) in self._granted:
+                self._forgotten[str(purchase_id)] = grant
             return
         entry = self._open.get(str(purchase_id))
         if entry is not None:
