@@ -3,7 +3,7 @@
 In bench.verify's credit lifecycles each purchase settles (its last purchase event) before its
 grant is consumed whole; the wallet half used to keep every such closed grant to the end of the
 file, so its memory grew with the log (206 MiB at 10^6 events, on its way to about 2 GB at 10^7).
-Here the half's traced memory after a log six times as long is about what it is after the short
+Here the half's traced memory after a log seven times as long is about what it is after the short
 one: what it holds is the customers' wallets (1,000 here), not the purchases.
 """
 
@@ -21,10 +21,10 @@ from creditledger.application.audit.verify import ExportVerifier
 from creditledger.infrastructure.audit.jobs import export_to_file
 from creditledger.infrastructure.bootstrap import open_ledger
 
-SHORT = 10_000
-LONG = 60_000
+SHORT = 5_000
+LONG = 35_000
 ALLOWED_GROWTH = 1024 * 1024
-"""Bytes; the closed grants of the 10,000 purchases between the two logs took several times it."""
+"""Bytes; the closed grants of the 6,000 purchases between the two logs took several times it."""
 
 
 def _export(directory: Path, events: int) -> Path:
