@@ -17,7 +17,8 @@ same code and looks up the namespaces of purchases initiated before its part in 
 exporter does for any purchase it no longer remembers.
 
 If the child fails for any reason (an unreadable event, a store it cannot reach, killed), this
-process exports that part itself, and meets the same error, if any, at the same position.
+process exports that part itself, and meets the same error, if any, at the same position; if it
+cannot be started (no interpreter to run, no scratch directory), this process exports it all.
 
 The scratch file goes to the temporary directory (``TMPDIR``) and needs about as much space as
 the part of the export it holds; it is removed when the export ends.
@@ -88,21 +89,17 @@ def second_part_apart(
         yield None
         return
     after = cut - int(cut * SECOND_PART)
-    with tempfile.TemporaryDirectory(prefix="creditledger-export-") as scratch:
-        path = Path(scratch) / "second-part"
-        job = _Job(settings, after, cut, namespace, batch_size, path)
-        # Its output is of no use: if it fails, this process meets the same failure itself.
-        child = subprocess.Popen(  # noqa: S603  # this interpreter, this module
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            with child.stdin as job_input:  # type: ignore[union-attr]  # stdin=PIPE: never None
-                job_input.write(pickle.dumps(job))
-        except OSError:  # the child died before reading its job: this process does the part
-            pass
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix="creditledger-export-")
+    except OSError:  # no room or no right to write in TMPDIR: one process does it all
+        yield None
+        return
+    with scratch:
+        path = Path(scratch.name) / "second-part"
+        child = _start(_Job(settings, after, cut, namespace, batch_size, path))
+        if child is None:
+            yield None
+            return
 
         def lines() -> Iterator[tuple[int, bytes]] | None:
             return _read_lines(path) if child.wait() == 0 else None
@@ -113,6 +110,28 @@ def second_part_apart(
             if child.poll() is None:
                 child.terminate()
             child.wait()
+
+
+def _start(job: _Job) -> subprocess.Popen[bytes] | None:
+    """The child, given its job; None if no interpreter can be started here (embedded, say)."""
+    if not sys.executable:
+        return None
+    try:
+        # Its output is of no use: if it fails, the exporter meets the same failure itself.
+        child = subprocess.Popen(  # noqa: S603  # this interpreter, this module
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    try:
+        with child.stdin as job_input:  # type: ignore[union-attr]  # stdin=PIPE: never None
+            job_input.write(pickle.dumps(job))
+    except OSError:  # it died before reading its job: its exit status says so
+        pass
+    return child
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -86,6 +86,29 @@ def test_an_export_from_a_later_position_stays_in_one_process(
         assert second is None
 
 
+@pytest.mark.parametrize(
+    "obstacle",
+    [
+        pytest.param(("sys.executable", ""), id="no interpreter to start"),
+        pytest.param(("sys.executable", "/no/such/python"), id="an interpreter that is not there"),
+        pytest.param(("tempfile.tempdir", "/no/such/directory"), id="no scratch directory"),
+    ],
+)
+def test_an_export_that_cannot_start_a_second_process_is_made_in_one(
+    ledger: CreditLedger,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    obstacle: tuple[str, str],
+) -> None:
+    _populated(ledger, clock)
+    _split_from(monkeypatch, 10**9)
+    in_one = export_lines(ledger, tmp_path / "one.jsonl")
+    _split_from(monkeypatch, 1)
+    monkeypatch.setattr(*obstacle)
+    assert export_lines(ledger, tmp_path / "two.jsonl") == in_one
+
+
 def test_an_unreadable_event_in_the_last_part_fails_the_export_where_one_process_fails_it(
     ledger: CreditLedger,
     clock: FixedClock,
