@@ -36,7 +36,7 @@ lint: $(STAMP) $(TYPECHECK_ROOT)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist load --durations=25
 
 test: lint pytest
 
