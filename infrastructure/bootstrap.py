@@ -94,7 +94,7 @@ def settings_of(ledger: CreditLedger) -> Settings | None:
 
 def open_view_database(ledger: CreditLedger) -> ViewDatabase:
     """The read models' store next to the ledger's events, from the ledger's own settings."""
-    settings = _settings_of.get(ledger)
+    settings = settings_of(ledger)
     if settings is None:
         msg = "open the ledger with open_ledger: its read models are built from its settings"
         raise ValueError(msg)

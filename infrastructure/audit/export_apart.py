@@ -2,7 +2,7 @@
 
 An export's time goes to turning each stored event into its canonical bytes (parse, the float
 check, the event object, the dump: about three quarters of it, by profile); only the chain, the
-hash of each line in turn, must run in order. So a child process (spawned) transcribes the last
+hash of each line in turn, must run in order. So a child process transcribes the last
 ``SECOND_PART`` of the positions into a scratch file of ``position<TAB>canonical bytes`` lines
 while this process exports the first part; this process then chains and writes the child's lines.
 
@@ -12,6 +12,7 @@ process can deadlock on a lock one of them held. Nor is it ``multiprocessing``'s
 imports the caller's main script again in the child: a script that exports at its top level
 would run again there. Starting the child costs it half a second of imports, paid while this
 process exports its own part, which is why short exports stay in one process.
+
 The export is the same bytes either way (a test compares them): the child transcribes with the
 same code and looks up the namespaces of purchases initiated before its part in the store, as the
 exporter does for any purchase it no longer remembers.

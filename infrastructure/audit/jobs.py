@@ -114,17 +114,11 @@ def export_log(
         ledger, cut=cut, from_position=from_position, namespace=namespace, batch_size=batch_size
     ) as second:
         up_to = cut if second is None else second.after
-        for batch in read_log(ledger, up_to=up_to, batch_size=batch_size):
-            for entry in batch:
-                exporter.add(entry)
-            on_progress(batch[-1].position, cut)
+        _export_entries(ledger, exporter, 0, up_to, cut, batch_size, on_progress)
         lines = None if second is None else second.lines()
         if lines is None:
             # No second process, or it failed: this process exports the rest.
-            for batch in read_log(ledger, after=up_to, up_to=cut, batch_size=batch_size):
-                for entry in batch:
-                    exporter.add(entry)
-                on_progress(batch[-1].position, cut)
+            _export_entries(ledger, exporter, up_to, cut, cut, batch_size, on_progress)
         else:
             for count, (position, canonical) in enumerate(lines, start=1):
                 exporter.add_canonical(position, canonical)
@@ -132,6 +126,22 @@ def export_log(
                     on_progress(position, cut)
     on_progress(cut, cut)
     return exporter.finish()
+
+
+def _export_entries(  # noqa: PLR0917  # one loop of export_log, its state passed in
+    ledger: CreditLedger,
+    exporter: LogExporter,
+    after: int,
+    up_to: int,
+    cut: int,
+    batch_size: int,
+    on_progress: Progress,
+) -> None:
+    """Export the positions after ``after`` up to ``up_to`` in this process."""
+    for batch in read_log(ledger, after=after, up_to=up_to, batch_size=batch_size):
+        for entry in batch:
+            exporter.add(entry)
+        on_progress(batch[-1].position, cut)
 
 
 def export_to_file(

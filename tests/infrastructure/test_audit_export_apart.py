@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,21 @@ def _populated(ledger: CreditLedger, clock: FixedClock) -> int:
     return ledger.recorder.max_notification_id() or 0
 
 
+def _in_one_and_in_two(
+    ledger: CreditLedger,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    before_two: Callable[[], object] = lambda: None,
+    namespace: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """The export's lines made in one process, then split (after ``before_two``)."""
+    _split_from(monkeypatch, 10**9)
+    in_one = export_lines(ledger, tmp_path / "one.jsonl", namespace=namespace)
+    _split_from(monkeypatch, 1)
+    before_two()
+    return in_one, export_lines(ledger, tmp_path / "two.jsonl", namespace=namespace)
+
+
 @pytest.mark.parametrize("namespace", [None, "acme", "globex"])
 def test_an_export_in_two_processes_is_byte_for_byte_the_export_in_one(
     ledger: CreditLedger,
@@ -47,10 +63,7 @@ def test_an_export_in_two_processes_is_byte_for_byte_the_export_in_one(
     namespace: str | None,
 ) -> None:
     _populated(ledger, clock)
-    _split_from(monkeypatch, 10**9)
-    in_one = export_lines(ledger, tmp_path / "one.jsonl", namespace=namespace)
-    _split_from(monkeypatch, 1)
-    in_two = export_lines(ledger, tmp_path / "two.jsonl", namespace=namespace)
+    in_one, in_two = _in_one_and_in_two(ledger, tmp_path, monkeypatch, namespace=namespace)
     assert in_two == in_one
     assert len(in_one) > 2  # header and trailer, and events between them
 
@@ -102,11 +115,10 @@ def test_an_export_that_cannot_start_a_second_process_is_made_in_one(
     obstacle: tuple[str, str],
 ) -> None:
     _populated(ledger, clock)
-    _split_from(monkeypatch, 10**9)
-    in_one = export_lines(ledger, tmp_path / "one.jsonl")
-    _split_from(monkeypatch, 1)
-    monkeypatch.setattr(*obstacle)
-    assert export_lines(ledger, tmp_path / "two.jsonl") == in_one
+    in_one, in_two = _in_one_and_in_two(
+        ledger, tmp_path, monkeypatch, lambda: monkeypatch.setattr(*obstacle)
+    )
+    assert in_two == in_one
 
 
 def test_an_unreadable_event_in_the_last_part_fails_the_export_where_one_process_fails_it(
@@ -139,10 +151,8 @@ def test_a_changed_event_in_the_last_part_is_exported_as_one_process_exports_it(
     cut = _populated(ledger, clock)
     tamper_stored_event(ledger, store_url, cut - 2, {"customer_id": "cust-x"})
     tamper_stored_event(ledger, store_url, cut, None)
-    _split_from(monkeypatch, 10**9)
-    in_one = export_lines(ledger, tmp_path / "one.jsonl")
-    _split_from(monkeypatch, 1)
-    assert export_lines(ledger, tmp_path / "two.jsonl") == in_one
+    in_one, in_two = _in_one_and_in_two(ledger, tmp_path, monkeypatch)
+    assert in_two == in_one
 
 
 _SCRIPT = """
