@@ -842,13 +842,7 @@ class CreditLedger(Application[UUID]):
         """The purchase now, at a version, or as it stood at a time (inclusive)."""
         if version is None and as_of is None:
             return self._view(self._load(namespace, purchase_id))
-        events = self._namespaced_events(namespace, purchase_id)
-        if version is not None:
-            if version < 1 or version > len(events):
-                raise CreditPurchaseNotFoundError(
-                    f"purchase {purchase_id} has no version {version}"
-                )
-            events = events[:version]
+        events = self.purchase_events(namespace, purchase_id, version=version)
         if as_of is not None:
             if as_of.tzinfo is None or as_of.utcoffset() is None:
                 raise ValidationFailedError(
@@ -985,6 +979,19 @@ class CreditLedger(Application[UUID]):
             return bool(self.recorder.select_events(aggregate_id, gt=version, limit=1))
         except PersistenceError as error:
             raise StoreUnavailableError(f"the store could not be read: {error}") from error
+
+    def purchase_events(
+        self, namespace: str, purchase_id: UUID, *, version: int | None = None
+    ) -> list[PurchaseEvent]:
+        """The purchase's own events, oldest first, up to ``version`` (default: all), read as
+        ``get_purchase`` reads them; its wallet is not read (see ``get_purchase`` for the credit
+        amounts it holds)."""
+        events = self._namespaced_events(namespace, purchase_id)
+        if version is None:
+            return events
+        if version < 1 or version > len(events):
+            raise CreditPurchaseNotFoundError(f"purchase {purchase_id} has no version {version}")
+        return events[:version]
 
     def purchase_history(self, namespace: str, purchase_id: UUID) -> list[HistoryEntry]:
         """Every event of the purchase, oldest first, each with the status it left behind."""
