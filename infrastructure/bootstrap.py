@@ -12,13 +12,11 @@ from collections.abc import Callable
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import InternalError
-from psycopg.conninfo import make_conninfo
 
 from creditledger.application.clock import Clock
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.memory import MemoryViewDatabase
-from creditledger.infrastructure.projections.postgres import PostgresViewDatabase
 from creditledger.infrastructure.projections.runner import DEFAULT_BATCH_SIZE
 from creditledger.infrastructure.projections.service import ReadModelService
 from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
@@ -111,6 +109,13 @@ def open_view_database(ledger: CreditLedger) -> ViewDatabase:
             msg = "read models need a SQLite file, not an in-memory SQLite database"
             raise ValueError(msg)
         return SqliteViewDatabase(path, lock_timeout=float(settings.sqlite_lock_timeout))
+    # Imported here: psycopg costs ~0.1 s to import, and a SQLite or memory store never needs it.
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+    from creditledger.infrastructure.projections.postgres import (  # noqa: PLC0415
+        PostgresViewDatabase,
+    )
+
     recorder = ledger.recorder
     conninfo = make_conninfo(
         dbname=env["POSTGRES_DBNAME"],

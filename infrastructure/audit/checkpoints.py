@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from weakref import WeakKeyDictionary
 
 from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from creditledger.application.audit.records import Checkpoint
 from creditledger.application.ledger import CreditLedger
@@ -60,14 +61,14 @@ def checkpoint_store(ledger: CreditLedger) -> CheckpointStore:
     recorder = ledger.recorder
     if isinstance(recorder, POPOApplicationRecorder):
         return MemoryCheckpoints.of(recorder)
-    # Imported here: a command line that never opens PostgreSQL need not load psycopg.
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return SQLiteCheckpoints(recorder.datastore)
+    # Imported here, after the memory and SQLite cases: psycopg costs ~0.1 s to import, and a
+    # command line that never opens PostgreSQL need not load it.
     from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: PLC0415
-    from eventsourcing.sqlite import SQLiteApplicationRecorder  # noqa: PLC0415
 
     if isinstance(recorder, PostgresApplicationRecorder):
         return PostgresCheckpoints(recorder.datastore)
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        return SQLiteCheckpoints(recorder.datastore)
     msg = f"no checkpoint table for a {type(recorder).__name__}"
     raise TypeError(msg)
 

@@ -41,9 +41,13 @@ from creditledger.domain.events import Initiated, PurchaseEvent, WalletEvent
 from creditledger.domain.identity import wallet_id_for
 from creditledger.domain.ledger import Entry, entries_for, wallet_entries
 from creditledger.domain.purchase import CreditPurchase, project_purchase
-from creditledger.infrastructure.audit.log import DEFAULT_BATCH_SIZE, last_position, read_log
+from creditledger.infrastructure.audit.log import (
+    DEFAULT_BATCH_SIZE,
+    append_function_recorder,
+    last_position,
+    read_log,
+)
 from creditledger.infrastructure.audit.wallet_replays import WalletReplay, replay_wallet
-from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
 from creditledger.infrastructure.persistence.sqlite import AppendOnlySQLiteRecorder
 
 WALLET_PAGE = 1000
@@ -261,9 +265,9 @@ def _first_initiated_rows(
             yield from ((UUID(stored_id), state) for stored_id, state in rows)
             after = rows[-1][0]
         return
-    if isinstance(recorder, AppendFunctionRecorder):
+    if (postgres := append_function_recorder(recorder)) is not None:
         after_id: UUID | None = None
-        while found := recorder.select_first_events(after_id, cut, batch_size, Initiated.TOPIC):
+        while found := postgres.select_first_events(after_id, cut, batch_size, Initiated.TOPIC):
             yield from found
             after_id = found[-1][0]
         return

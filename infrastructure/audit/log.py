@@ -13,16 +13,38 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from creditledger.application.audit.canonical import parse_json
 from creditledger.application.audit.transcribe import NamespaceLookup, StoredEntry
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.events import Initiated
-from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
 from creditledger.infrastructure.persistence.sqlite import AppendOnlySQLiteRecorder
 
+if TYPE_CHECKING:
+    from creditledger.infrastructure.persistence.postgres import AppendFunctionRecorder
+
 DEFAULT_BATCH_SIZE = 5000
+
+
+def append_function_recorder(recorder: ApplicationRecorder) -> AppendFunctionRecorder | None:
+    """``recorder`` if it is the PostgreSQL store's ``AppendFunctionRecorder``, else None.
+
+    The memory and SQLite stores' recorders are answered without importing it: its module loads
+    psycopg, ~0.1 s at the start of every command, and only a PostgreSQL store needs that.
+    """
+    if isinstance(recorder, POPOApplicationRecorder | SQLiteApplicationRecorder):
+        return None
+    from creditledger.infrastructure.persistence.postgres import (  # noqa: PLC0415
+        AppendFunctionRecorder,
+    )
+
+    return recorder if isinstance(recorder, AppendFunctionRecorder) else None
 
 
 def last_position(ledger: CreditLedger) -> int:
@@ -120,8 +142,10 @@ def _hyphenated(originator: UUID | str) -> str:
 def _rows_of(ledger: CreditLedger) -> _Rows:
     """One query per batch: the SQL recorders' plain rows, or the library's notifications."""
     recorder = ledger.recorder
-    if isinstance(recorder, AppendOnlySQLiteRecorder | AppendFunctionRecorder):
+    if isinstance(recorder, AppendOnlySQLiteRecorder):
         return recorder.select_log_rows
+    if (postgres := append_function_recorder(recorder)) is not None:
+        return postgres.select_log_rows
 
     def notifications(
         after: int, up_to: int, limit: int, topics: Sequence[str]

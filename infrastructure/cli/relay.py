@@ -16,28 +16,29 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import nats.errors
 import typer
-from nats.aio.client import Client
 from pydantic import ValidationError
 
-from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.bootstrap import open_view_database
 from creditledger.infrastructure.cli.invocation import ExitCode, ledger_for, problem_of, state
-from creditledger.infrastructure.projections.database import CommitOrderGuard
-from creditledger.infrastructure.relay.checkpoint import open_consumer_database
-from creditledger.infrastructure.relay.kit import StreamConsumer, StreamHoleError
-from creditledger.infrastructure.relay.relay import (
-    DEFAULT_BATCH_SIZE,
-    Relay,
-    connect,
-    run_relay,
-)
-from creditledger.infrastructure.relay.revenue_report import CONSUMER_NAME, SettledRevenueReport
-from creditledger.infrastructure.relay.stream import StreamSpec, stream_spec
 from creditledger.infrastructure.settings import Settings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from creditledger.application.projections.source import EventLog
+    from creditledger.infrastructure.projections.database import CommitOrderGuard
+    from creditledger.infrastructure.relay.stream import StreamSpec
+
+# nats (with aiohttp) and the relay machinery are imported inside the two commands below, not
+# here: every other command of the CLI would pay for them (~0.16 s at each start) and none uses
+# them.
+
+DEFAULT_BATCH_SIZE = 1000
+"""The relay's own default (``relay.relay.DEFAULT_BATCH_SIZE``), written out for the options'
+defaults: reading it from there would import nats. tests/e2e/test_cli_startup.py holds the two
+equal."""
 
 NatsUrl = Annotated[
     str | None,
@@ -95,6 +96,12 @@ def relay(
     """Publish every event of the log once to the ledger's NATS JetStream stream, in log order,
     and keep following the log until stopped (SIGTERM or Ctrl-C). Safe to kill at any point and
     to run twice: it resumes from the stream's last message."""
+    # Imported here: only the relay commands need nats and the relay (see the top of the module).
+    from creditledger.application.projections.source import EventLog  # noqa: PLC0415
+    from creditledger.infrastructure.bootstrap import open_view_database  # noqa: PLC0415
+    from creditledger.infrastructure.relay.relay import run_relay  # noqa: PLC0415
+    from creditledger.infrastructure.relay.stream import stream_spec  # noqa: PLC0415
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     settings = _settings(ctx, nats_url)
     spec = stream_spec(settings)
@@ -144,6 +151,8 @@ async def _catch_up(
     batch_size: int,
     one_at_a_time: bool,
 ) -> dict[str, Any]:
+    from creditledger.infrastructure.relay.relay import Relay  # noqa: PLC0415 - see relay()
+
     async with _connected_or_exit(url) as client:
         relay = Relay(
             log, guard, client.jetstream(), spec, batch_size=batch_size, pipelined=not one_at_a_time
@@ -155,6 +164,10 @@ async def _catch_up(
 
 @asynccontextmanager
 async def _connected_or_exit(url: str) -> AsyncIterator[Client]:
+    import nats.errors  # noqa: PLC0415 - see relay()
+
+    from creditledger.infrastructure.relay.relay import connect  # noqa: PLC0415
+
     try:
         client = await connect(url)
     except (OSError, nats.errors.Error) as error:
@@ -188,6 +201,20 @@ def consume(
     """Example consumer: keep the settled-revenue report from the stream in its own database,
     each event exactly once (the kit keeps its position in the same transaction). Follows the
     stream until stopped, or until --until-position; prints the report."""
+    # Imported here: only the relay commands need nats and the relay (see the top of the module).
+    from creditledger.infrastructure.relay.checkpoint import (  # noqa: PLC0415
+        open_consumer_database,
+    )
+    from creditledger.infrastructure.relay.kit import (  # noqa: PLC0415
+        StreamConsumer,
+        StreamHoleError,
+    )
+    from creditledger.infrastructure.relay.revenue_report import (  # noqa: PLC0415
+        CONSUMER_NAME,
+        SettledRevenueReport,
+    )
+    from creditledger.infrastructure.relay.stream import stream_spec  # noqa: PLC0415
+
     settings = _settings(ctx, nats_url)
     try:
         database = open_consumer_database(report_url)

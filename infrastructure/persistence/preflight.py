@@ -13,12 +13,14 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.domain.errors import FieldError
 from creditledger.infrastructure.persistence.location import StoreLocation
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -80,6 +82,9 @@ def _check_sqlite(store: StoreLocation, path: Path) -> Preflight:
 
 
 def _check_postgresql(store: StoreLocation) -> None:
+    # Imported here: psycopg costs ~0.1 s to import, and a SQLite or memory store never needs it.
+    import psycopg  # noqa: PLC0415
+
     try:
         with psycopg.connect(
             host=store.host,
