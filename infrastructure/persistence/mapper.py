@@ -18,8 +18,10 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from pydantic import ValidationError
 
 from creditledger.application.audit.canonical import writes_like_reference
+from creditledger.domain.errors import EventSequenceError
 from creditledger.domain.events import (
     EVENT_CLASSES,
     LedgerEvent,
@@ -28,6 +30,18 @@ from creditledger.domain.events import (
 )
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
+
+
+class StoredEventUnreadableError(EventSequenceError, MapperDeserialisationError):
+    """A stored event that cannot be read back as its class (unknown topic, bytes that are not
+    its JSON, fields that break its schema): the history is corrupt.
+
+    Both the ledger's typed ``event_sequence_broken`` (what a caller of the API, the CLI or the
+    audit sees, naming the event and every problem) and the library's mapper error (what the
+    library and our own readers expect a mapper to raise). Before, a field that broke the schema
+    escaped as the model's ``ValidationError``, which the CLI and HTTP took for a caller's
+    ``validation_failed``.
+    """
 
 
 def loads_state(state: bytes) -> Any:
@@ -78,7 +92,7 @@ class PurchaseEventMapper(Mapper[UUID]):
         cls = EVENT_CLASSES.get(stored_event.topic)
         if cls is None:
             msg = f"unknown event topic {stored_event.topic!r}"
-            raise MapperDeserialisationError(msg)
+            raise StoredEventUnreadableError(msg)
         state = stored_event.state
         try:
             if self.cipher:
@@ -91,11 +105,22 @@ class PurchaseEventMapper(Mapper[UUID]):
                 f"cannot read stored event {stored_event.topic!r} "
                 f"{stored_event.originator_id} v{stored_event.originator_version}: {error}"
             )
-            raise MapperDeserialisationError(msg) from error
+            raise StoredEventUnreadableError(msg) from error
         version = data.pop("class_version", 1)
         while version < cls.class_version:
             getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
             version += 1
         data["originator_id"] = stored_event.originator_id
         data["originator_version"] = stored_event.originator_version
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                for problem in error.errors()
+            )
+            msg = (
+                f"stored event {stored_event.topic!r} {stored_event.originator_id} "
+                f"v{stored_event.originator_version} breaks its schema: {problems}"
+            )
+            raise StoredEventUnreadableError(msg) from None
