@@ -712,9 +712,9 @@ class CreditLedger(Application[UUID]):
         self._confirmations.confirm(wallet_id)
         return found
 
-    def _wallet_events(self, wallet_id: UUID) -> list[WalletEvent]:
+    def _wallet_events(self, wallet_id: UUID, *, after: int | None = None) -> list[WalletEvent]:
         try:
-            events = list(self.events.get(wallet_id))
+            events = list(self.events.get(wallet_id, gt=after))
         except PersistenceError as error:
             raise StoreUnavailableError(f"the store could not be read: {error}") from error
         return [event for event in events if isinstance(event, WalletEventBase)]  # type: ignore[misc]
@@ -862,7 +862,10 @@ class CreditLedger(Application[UUID]):
         """The customer's spendable grants in one currency, in burn-down order, now or as of a
         time (an expiry due by then counts, recorded or not)."""
         moment = self._credit_query(namespace, customer_id, currency, as_of)
-        grants = self._grants_as_of(namespace, customer_id, currency, moment)
+        if as_of is None:
+            grants = self._grants_now(namespace, customer_id, currency, moment)
+        else:
+            grants = self._grants_as_of(namespace, customer_id, currency, moment)
         spendable = sorted(
             (g for g in grants.values() if g.remaining > 0 and not g.closed and not g.due(moment)),
             key=Grant.burn_down_key,
@@ -902,6 +905,39 @@ class CreditLedger(Application[UUID]):
         events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
         wallet = project_wallet(None, [event for event in events if event.timestamp <= moment])
         return wallet.grants_as_of(moment) if wallet is not None else {}
+
+    def _grants_now(
+        self, namespace: str, customer_id: str, currency: str, now: datetime
+    ) -> dict[UUID, Grant]:
+        """Every grant of the wallet as the store holds it ``now``, what ``_grants_as_of`` gives.
+
+        A query reads the store, but not the wallet's whole history each time: that grew with
+        the customer's history (85 ms for a customer of 2,000 purchases and consumptions, on
+        every GET of one of its purchases). The wallet this process holds is brought up to date
+        with the events the store has after it (one read, usually empty: the fold of a prefix
+        and then of the rest is the fold of the whole) and kept for the next query. Folded from
+        the history instead when there is none, when one is being decided on (its events not
+        yet written), or when the clock stands before its last event (``now`` then keeps fewer
+        events than the wallet holds).
+        """
+        wallet_id = wallet_id_for(namespace, customer_id, currency)
+        with self._wallet_locks.of(wallet_id):
+            if wallet_id in self._pending:
+                return self._grants_as_of(namespace, customer_id, currency, now)
+            wallet = self._wallets.checkout(wallet_id)
+            if wallet is None:
+                wallet = project_wallet(None, self._wallet_events(wallet_id))
+                if wallet is None:
+                    return {}
+            # Folded into the copy this query owns; a tail that does not replay leaves the
+            # cache without it (the next reader folds the history and meets the same refusal).
+            for event in self._wallet_events(wallet_id, after=wallet.version):
+                wallet.apply(event)
+            self._confirmations.confirm(wallet_id)
+            self._wallets.checkin(wallet)
+        if wallet.updated_at is not None and wallet.updated_at > now:
+            return self._grants_as_of(namespace, customer_id, currency, now)
+        return wallet.grants_as_of(now)
 
     def _credit_query(
         self, namespace: str, customer_id: str, currency: str, as_of: datetime | None
@@ -943,9 +979,11 @@ class CreditLedger(Application[UUID]):
             if known:
                 return PurchaseView.of(purchase, grant)
             moment = now
-        grants = self._grants_as_of(
-            intent.namespace, intent.customer_id, intent.currency, moment or self.clock.now()
-        )
+        routing = (intent.namespace, intent.customer_id, intent.currency)
+        if moment is None:
+            grants = self._grants_now(*routing, self.clock.now())
+        else:
+            grants = self._grants_as_of(*routing, moment)
         return PurchaseView.of(purchase, grants.get(purchase.id))
 
     def _current_grant(self, purchase: CreditPurchase, now: datetime) -> tuple[bool, Grant | None]:

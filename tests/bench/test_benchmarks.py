@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
-from bench import keys
+from bench import keys, queries
 from bench.append_paths import BATCH_SIZES, measure
 from bench.baselines import open_bare_ledger
 from bench.consumptions import consumption_rows
@@ -315,6 +315,20 @@ def test_consumption_rows_spend_one_customers_credit_and_a_thousand_customers(
         # One command, one event (CreditsConsumed) on each side; the balances were checked.
         for rate in (row.measured, row.baseline):
             assert [(run.commands, run.events) for run in rate.runs] == [(64, 64)]
+
+
+def test_query_latencies_are_measured_for_a_customer_with_history(
+    bench_backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if bench_backend == "memory":
+        pytest.skip("query latencies are measured on SQLite and PostgreSQL (read by a 2nd ledger)")
+    figures = queries.measure(bench_backend, 3, 2)
+    assert list(figures) == list(queries.COLUMNS)
+    assert all(latency > 0 for latency in figures.values())
+    queries.main(["--backends", bench_backend, "--sizes", "2", "--queries", "1"])
+    printed = capsys.readouterr().out
+    assert f"{bench_backend:<9}{2:>10}" in printed
+    assert "as-of / now" in printed
 
 
 def test_the_hot_consumption_target_is_a_floor_and_the_spread_one_counts_lifecycle_commands() -> (

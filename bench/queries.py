@@ -1,0 +1,137 @@
+"""Query latency for a customer with a long credit history: one purchase, and the credits, now.
+
+A purchase's view and a customer's credits show what the customer's credit wallet holds, and a
+query reads the store. Until session 9 every such query folded the wallet's whole history, so
+its latency grew with the customer's history. Now a query brings the wallet this process holds
+up to date with the events the store has after it (``CreditLedger._grants_now``); a query as of
+a past time still folds the history up to that time.
+
+For each history size (one customer; each purchase followed by one consumption, so two wallet
+events per purchase), on a fresh store, one ledger process:
+- ``purchase now``: ``get_purchase`` of the customer's oldest purchase (the API's GET);
+- ``credits now``: ``customer_credits`` (the API's credits; its answer lists every spendable
+  grant, so it grows with them whatever the read costs);
+- baselines in the same run, on the same store: ``purchase as of now`` (``get_purchase`` with
+  ``as_of``: the history folded, as every query did before) and the bare library's
+  ``repository.get`` of the wallet (decode and fold its events).
+
+Each figure is the median latency of ``--queries`` queries after one warm-up query (the first
+query of a process folds the history once and holds the wallet). No timing is asserted anywhere.
+
+Run: ``.venv/bin/python -m bench.queries [--backends sqlite,postgres] [--sizes 100,1000,4000]
+[--queries 21]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from bench.lifecycles import parse_backends
+from bench.machine import load_average, machine_facts
+from bench.stores import Backend, fresh_store, postgres_problem
+from creditledger.application.commands import ConsumeCredits, InitiatePurchase, SettlementInput
+from creditledger.application.ledger import CreditLedger
+from creditledger.domain.identity import wallet_id_for
+from creditledger.domain.wallet import project_wallet
+
+NAMESPACE = "bench"
+CUSTOMER = "hot"
+CURRENCY = "USD"
+DEFAULT_SIZES = (100, 1000, 4000)
+DEFAULT_QUERIES = 21
+COLUMNS = ("purchase now", "credits now", "purchase as of now", "library wallet get")
+
+
+def load(ledger: CreditLedger, purchases: int) -> Any:
+    """``purchases`` purchases of one customer, each followed by a consumption; the oldest one."""
+    oldest = None
+    for _ in range(purchases):
+        purchase = ledger.initiate(
+            InitiatePurchase(
+                namespace=NAMESPACE,
+                customer_id=CUSTOMER,
+                currency=CURRENCY,
+                credit_amount=Decimal(10),
+                cost_basis=Decimal("0.5"),
+                settlement=SettlementInput(type="external"),
+            )
+        ).purchase
+        oldest = oldest or purchase
+        ledger.consume(
+            ConsumeCredits(
+                namespace=NAMESPACE, customer_id=CUSTOMER, currency=CURRENCY, amount=Decimal(1)
+            )
+        )
+    return oldest
+
+
+def median_ms(query: Callable[[], object], queries: int) -> float:
+    query()  # warm-up: the first query of a process folds the history once
+    latencies = []
+    for _ in range(queries):
+        started = time.perf_counter()
+        query()
+        latencies.append(time.perf_counter() - started)
+    return statistics.median(latencies) * 1000
+
+
+def measure(backend: Backend, purchases: int, queries: int) -> dict[str, float]:
+    """Median milliseconds of each query (``COLUMNS``) for a customer of ``purchases``."""
+    with fresh_store(backend) as store:
+        with store.open_ledger() as writer:
+            oldest = load(writer, purchases)
+        # A fresh process's ledger: nothing held yet, as after a restart.
+        with store.open_ledger() as ledger:
+            wallet_id = wallet_id_for(NAMESPACE, CUSTOMER, CURRENCY)
+            return {
+                "purchase now": median_ms(
+                    lambda: ledger.get_purchase(NAMESPACE, oldest.id), queries
+                ),
+                "credits now": median_ms(
+                    lambda: ledger.customer_credits(NAMESPACE, CUSTOMER, CURRENCY), queries
+                ),
+                "purchase as of now": median_ms(
+                    lambda: ledger.get_purchase(NAMESPACE, oldest.id, as_of=ledger.clock.now()),
+                    queries,
+                ),
+                "library wallet get": median_ms(
+                    lambda: ledger.repository.get(wallet_id, projector_func=_fold_wallet),
+                    queries,
+                ),
+            }
+
+
+def _fold_wallet(wallet: Any, events: Any) -> Any:
+    return project_wallet(wallet, events)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--sizes", default=",".join(str(size) for size in DEFAULT_SIZES))
+    parser.add_argument("--queries", type=int, default=DEFAULT_QUERIES)
+    options = parser.parse_args(argv)
+    sizes = [int(size) for size in options.sizes.split(",")]
+    print(f"machine: {machine_facts()}")
+    header = f"{'backend':<9}{'purchases':>10}" + "".join(f"{c:>21}" for c in COLUMNS)
+    print(f"median ms of {options.queries} queries each (wallet events: 2 per purchase)")
+    print(header)
+    for backend in parse_backends(options.backends):
+        if backend == "postgres" and (problem := postgres_problem()) is not None:
+            print(f"{backend:<9} skipped: {problem}")
+            continue
+        for purchases in sizes:
+            figures = measure(backend, purchases, options.queries)
+            cells = "".join(f"{figures[column]:>21.2f}" for column in COLUMNS)
+            ratio = figures["purchase as of now"] / figures["purchase now"]
+            print(f"{backend:<9}{purchases:>10}{cells}   (as-of / now: {ratio:.0f}x)")
+    print(f"load average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
