@@ -907,9 +907,16 @@ class CreditLedger(Application[UUID]):
         return wallet.grants_as_of(moment) if wallet is not None else {}
 
     def _grants_now(
-        self, namespace: str, customer_id: str, currency: str, now: datetime
+        self,
+        namespace: str,
+        customer_id: str,
+        currency: str,
+        now: datetime,
+        *,
+        only: UUID | None = None,
     ) -> dict[UUID, Grant]:
-        """Every grant of the wallet as the store holds it ``now``, what ``_grants_as_of`` gives.
+        """Every grant of the wallet as the store holds it ``now`` (``only``: just that
+        purchase's, if any), what ``_grants_as_of`` gives.
 
         A query reads the store, but not the wallet's whole history each time: that grew with
         the customer's history (85 ms for a customer of 2,000 purchases and consumptions, on
@@ -934,10 +941,16 @@ class CreditLedger(Application[UUID]):
             for event in self._wallet_events(wallet_id, after=wallet.version):
                 wallet.apply(event)
             self._confirmations.confirm(wallet_id)
-            self._wallets.checkin(wallet)
-        if wallet.updated_at is not None and wallet.updated_at > now:
-            return self._grants_as_of(namespace, customer_id, currency, now)
-        return wallet.grants_as_of(now)
+            try:
+                if wallet.updated_at is not None and wallet.updated_at > now:
+                    return self._grants_as_of(namespace, customer_id, currency, now)
+                # Read before the wallet goes back: a command may check it out and change it.
+                if only is None:
+                    return wallet.grants_as_of(now)
+                grant = wallet.grant_as_of(only, now)
+                return {only: grant} if grant is not None else {}
+            finally:
+                self._wallets.checkin(wallet)
 
     def _credit_query(
         self, namespace: str, customer_id: str, currency: str, as_of: datetime | None
@@ -981,7 +994,7 @@ class CreditLedger(Application[UUID]):
             moment = now
         routing = (intent.namespace, intent.customer_id, intent.currency)
         if moment is None:
-            grants = self._grants_now(*routing, self.clock.now())
+            grants = self._grants_now(*routing, self.clock.now(), only=purchase.id)
         else:
             grants = self._grants_as_of(*routing, moment)
         return PurchaseView.of(purchase, grants.get(purchase.id))
