@@ -150,7 +150,12 @@ class _StoreAtCut:
         if replay is None:
             replay = self._replays[wallet_id] = replay_wallet(self._ledger, wallet_id)
         if not replay.in_time_order:
-            self._ledger.get_purchase(namespace, purchase.id, version=version)
+            # The fold of the history (a query "now" would start from a wallet this process
+            # holds; the audit reads what the log says).
+            if version is None:
+                self._ledger.get_purchase(namespace, purchase.id, as_of=moment)
+            else:
+                self._ledger.get_purchase(namespace, purchase.id, version=version)
             return
         refusal = replay.refusal_at(moment)
         if refusal is not None:

@@ -1,7 +1,8 @@
 """Whether each credit wallet's history replays, for ``verify --against-live``'s event-store source.
 
-The live query path (``CreditLedger.get_purchase``) folds the purchase's wallet, as it stood at
-the moment asked about, through the domain, and refuses the purchase when that fold does (a
+The live query path (``CreditLedger.get_purchase`` at a version or as of a time, as a process
+that holds no wallet yet reads it "now" too) folds the purchase's wallet's history, as it stood
+at the moment asked about, through the domain, and refuses the purchase when that fold does (a
 consumption or expiry changed in the store so that the wallet's history no longer adds up): the
 audit reports such a purchase as missing from the live state. Folding the wallet once per
 purchase costs its whole history each time, quadratic in a customer's purchases (about half an

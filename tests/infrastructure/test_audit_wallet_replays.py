@@ -30,9 +30,14 @@ from tests.clock import FixedClock
 
 
 def _live(ledger: CreditLedger, purchase_id: UUID, version: int | None) -> str | None:
-    """None, or the refusal of ``get_purchase`` (its code and detail, as the audit reports it)."""
+    """None, or the refusal of ``get_purchase`` (its code and detail, as the audit reports it),
+    at ``version`` or (None) as of now: the fold of the history, as a process that holds nothing
+    yet reads it (this ledger holds the wallet it wrote, from before the store was changed)."""
     try:
-        ledger.get_purchase(NAMESPACE, purchase_id, version=version)
+        if version is None:
+            ledger.get_purchase(NAMESPACE, purchase_id, as_of=ledger.clock.now())
+        else:
+            ledger.get_purchase(NAMESPACE, purchase_id, version=version)
     except LedgerError as error:
         return f"{error.code}: {error.detail}"
     return None

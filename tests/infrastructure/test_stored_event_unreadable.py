@@ -1,10 +1,12 @@
 """A stored event whose fields break its schema (written behind the ledger's back) is a corrupt
-history, on every backend: the live path names it as ``event_sequence_broken`` (HTTP 500, the
-event and every problem in the detail), never as the caller's ``validation_failed``, and
-``verify --against-live`` reports the purchase missing from the live state with that reason."""
+history, on SQLite and PostgreSQL, for a process that starts on the changed store: the live path
+names it as ``event_sequence_broken`` (HTTP 500, the event and every problem in the detail),
+never as the caller's ``validation_failed``, and ``verify --against-live`` reports the purchase
+missing from the live state with that reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +23,17 @@ BROKEN = {"amount": "forty", "cost_basis": "half"}
 
 
 def test_a_grant_that_breaks_its_schema_is_a_broken_history_not_a_validation_failure(
-    ledger: CreditLedger, store_url: str, tmp_path: Path
+    backend: str, open_store: Callable[[], CreditLedger], store_url: str, tmp_path: Path
 ) -> None:
-    purchase = ledger.initiate(external_purchase()).purchase
-    report = verify_lines(export_lines(ledger, tmp_path / "export.jsonl"))
+    if backend == "memory":
+        pytest.skip("an in-memory store belongs to one ledger: no second process can read it")
+    writer = open_store()
+    purchase = writer.initiate(external_purchase()).purchase
+    report = verify_lines(export_lines(writer, tmp_path / "export.jsonl"))
     assert report.ok, report.failure
-    tamper_stored_event(ledger, store_url, 2, BROKEN)  # the wallet's GrantAdded
+    tamper_stored_event(writer, store_url, 2, BROKEN)  # the wallet's GrantAdded
+    # A process that starts on the changed store (the writer holds the wallet it wrote).
+    ledger = open_store()
 
     with pytest.raises(EventSequenceError) as raised:
         ledger.get_purchase(NAMESPACE, purchase.id)
