@@ -17,6 +17,7 @@ AUDIT_VERIFY = "audit-verify"
 AUDIT_EXPORT = "audit-export"
 PROJECTIONS_VERIFY = "projections-verify"
 PROJECTIONS_REBUILD = "projections-rebuild"
+QUERY_PURCHASE_NOW = "query-purchase-now-hot-customer"
 
 
 def appends(per_save: int, threads: int) -> str:

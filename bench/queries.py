@@ -17,6 +17,7 @@ events per purchase), on a fresh store, one ledger process:
 
 Each figure is the median latency of ``--queries`` queries after one warm-up query (the first
 query of a process folds the history once and holds the wallet). No timing is asserted anywhere.
+The suite's section 11 (``query_row``) is the first column against the last, at 4,000 purchases.
 
 Run: ``.venv/bin/python -m bench.queries [--backends sqlite,postgres] [--sizes 100,1000,4000]
 [--queries 21]``.
@@ -31,9 +32,12 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from bench import keys
 from bench.lifecycles import parse_backends
 from bench.machine import load_average, machine_facts
+from bench.report import Row
 from bench.stores import Backend, fresh_store, postgres_problem
+from bench.timing import Rate, Timing
 from creditledger.application.commands import ConsumeCredits, InitiatePurchase, SettlementInput
 from creditledger.application.ledger import CreditLedger
 from creditledger.domain.identity import wallet_id_for
@@ -44,6 +48,11 @@ CUSTOMER = "hot"
 CURRENCY = "USD"
 DEFAULT_SIZES = (100, 1000, 4000)
 DEFAULT_QUERIES = 21
+ROW_PURCHASES = 4000
+"""The suite's row (section 11): one customer's purchases."""
+ROW_QUERIES = 51
+BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+"""A second ledger reads the store the first wrote: not the in-memory store's case."""
 COLUMNS = ("purchase now", "credits now", "purchase as of now", "library wallet get")
 
 
@@ -70,18 +79,20 @@ def load(ledger: CreditLedger, purchases: int) -> Any:
     return oldest
 
 
-def median_ms(query: Callable[[], object], queries: int) -> float:
-    query()  # warm-up: the first query of a process folds the history once
-    latencies = []
+def latencies(query: Callable[[], object], queries: int) -> list[float]:
+    """Seconds of each of ``queries`` queries, after one warm-up query (the first query of a
+    process folds the history once and holds the wallet)."""
+    query()
+    taken = []
     for _ in range(queries):
         started = time.perf_counter()
         query()
-        latencies.append(time.perf_counter() - started)
-    return statistics.median(latencies) * 1000
+        taken.append(time.perf_counter() - started)
+    return taken
 
 
-def measure(backend: Backend, purchases: int, queries: int) -> dict[str, float]:
-    """Median milliseconds of each query (``COLUMNS``) for a customer of ``purchases``."""
+def measure_latencies(backend: Backend, purchases: int, queries: int) -> dict[str, list[float]]:
+    """The latencies of each query (``COLUMNS``) for a customer of ``purchases``."""
     with fresh_store(backend) as store:
         with store.open_ledger() as writer:
             oldest = load(writer, purchases)
@@ -89,21 +100,53 @@ def measure(backend: Backend, purchases: int, queries: int) -> dict[str, float]:
         with store.open_ledger() as ledger:
             wallet_id = wallet_id_for(NAMESPACE, CUSTOMER, CURRENCY)
             return {
-                "purchase now": median_ms(
+                "purchase now": latencies(
                     lambda: ledger.get_purchase(NAMESPACE, oldest.id), queries
                 ),
-                "credits now": median_ms(
+                "credits now": latencies(
                     lambda: ledger.customer_credits(NAMESPACE, CUSTOMER, CURRENCY), queries
                 ),
-                "purchase as of now": median_ms(
+                "purchase as of now": latencies(
                     lambda: ledger.get_purchase(NAMESPACE, oldest.id, as_of=ledger.clock.now()),
                     queries,
                 ),
-                "library wallet get": median_ms(
+                "library wallet get": latencies(
                     lambda: ledger.repository.get(wallet_id, projector_func=_fold_wallet),
                     queries,
                 ),
             }
+
+
+def measure(backend: Backend, purchases: int, queries: int) -> dict[str, float]:
+    """Median milliseconds of each query (``COLUMNS``) for a customer of ``purchases``."""
+    return {
+        column: statistics.median(taken) * 1000
+        for column, taken in measure_latencies(backend, purchases, queries).items()
+    }
+
+
+def query_row(backend: Backend, runs: int, scale: float) -> Row:
+    """Section 11 of the suite: a purchase's view now against the library's fold of the wallet,
+    p50 latency, for one customer of ``ROW_PURCHASES`` (times ``scale``) purchases."""
+    purchases = max(2, round(ROW_PURCHASES * scale))
+    ours: list[Timing] = []
+    theirs: list[Timing] = []
+    for _ in range(runs):
+        taken = measure_latencies(backend, purchases, ROW_QUERIES)
+        for side, column in ((ours, "purchase now"), (theirs, "library wallet get")):
+            run = taken[column]
+            side.append(Timing(len(run), len(run), sum(run), tuple(run)))
+    return Row(
+        "11",
+        f"a purchase's view now, its customer of {purchases:,} purchases",
+        backend,
+        f"{ROW_QUERIES} queries",
+        Rate("creditledger get_purchase now", "query", tuple(ours)),
+        Rate("bare library repository.get of the wallet", "query", tuple(theirs)),
+        key=keys.QUERY_PURCHASE_NOW,
+        compare="p50 latency",
+        note="one customer, a consumption per purchase; the baseline folds the wallet's history",
+    )
 
 
 def _fold_wallet(wallet: Any, events: Any) -> Any:

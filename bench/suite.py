@@ -28,11 +28,14 @@ Rows, by section:
    ``projections verify`` and ``projections rebuild`` of all four models, each against the
    library's ``repository.get`` of purchases of the same log; each job in its own process, its
    peak RSS in the row's note.
+11. queries (``bench.queries``, SQLite and PostgreSQL): a purchase's view now, for one customer
+   of 4,000 purchases and consumptions, p50 latency against the library's ``repository.get`` of
+   the customer's wallet (the fold every such query did before session 9).
 
 After the table, issue 7's targets, issue 12's consumption targets and issue 14's audit ratio
 and catch-up targets (``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9,10]
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9,10,11]
 [--scale F] [--growth-events N] [--audit-events N] [--projection-events N] [--json PATH]``;
 JSON goes to ``bench/results/latest.json``.
 """
@@ -64,6 +67,8 @@ from bench.lifecycles import (
 )
 from bench.machine import load_average, machine_facts
 from bench.projections import measure_projection_jobs
+from bench.queries import BACKENDS as QUERY_BACKENDS
+from bench.queries import query_row
 from bench.rawdriver import raw_inserts
 from bench.relay import section_rows as relay_section_rows
 from bench.report import Row, as_json, console, render, write_json
@@ -76,7 +81,7 @@ from bench.verify import measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9", "10")
+SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9", "10", "11")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
 AUDIT_EVENTS = 1_000_000
@@ -519,6 +524,10 @@ def run_suite(
     return sorted(rows, key=lambda row: _section_order(row.section))
 
 
+def _query_rows(backend: Backend, runs: int, factor: float) -> list[Row]:
+    return [query_row(backend, runs, factor)]
+
+
 def _section_order(section: str) -> tuple[int, str]:
     """Sections by number ("3b" after "3", "10" after "9"); "*" (every row skipped) first."""
     digits = section.rstrip("abcdefghijklmnopqrstuvwxyz")
@@ -536,8 +545,14 @@ def _rows_over_every_backend(
     stopwatch: Stopwatch,
     projection_events: int = PROJECTION_EVENTS,
 ) -> list[Row]:
-    """Sections 7 to 10: each runs once, over the reachable backends it needs."""
+    """Sections 7 to 11: each runs once, over the reachable backends it needs."""
     rows: list[Row] = []
+    if "11" in sections:
+        for backend in (backend for backend in reachable if backend in QUERY_BACKENDS):
+            rows += stopwatch.run(
+                f"{backend}: queries (section 11)",
+                partial(_query_rows, backend, runs, scale.factor),
+            )
     if "7" in sections:
         rows += stopwatch.run(
             f"growth (section 7), {growth_events:,} events per backend",

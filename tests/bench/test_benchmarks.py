@@ -255,7 +255,11 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert len(audit_rows) == (4 if bench_backend == "sqlite" else 0)
         assert all(row["measured"] is not None for row in audit_rows)
         audit = {"9", "10"} if audit_rows else set()
-        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit}
+        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit, "11"}
+        (query,) = [row for row in document["rows"] if row["key"] == keys.QUERY_PURCHASE_NOW]
+        assert query["compare"] == "p50 latency"
+        assert query["measured"]["runs"][0]["p50_ms"] is not None
+        assert query["baseline"]["runs"][0]["p50_ms"] is not None
         projection_notes = [row["note"] for row in audit_rows if row["section"] == "10"]
         assert all("peak RSS" in note for note in projection_notes)
     if bench_backend != "memory":
