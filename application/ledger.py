@@ -863,7 +863,7 @@ class CreditLedger(Application[UUID]):
         time (an expiry due by then counts, recorded or not)."""
         moment = self._credit_query(namespace, customer_id, currency, as_of)
         if as_of is None:
-            grants = self._grants_now(namespace, customer_id, currency, moment)
+            grants = self._grants_now(namespace, customer_id, currency, moment, spendable=True)
         else:
             grants = self._grants_as_of(namespace, customer_id, currency, moment)
         spendable = sorted(
@@ -914,9 +914,12 @@ class CreditLedger(Application[UUID]):
         now: datetime,
         *,
         only: UUID | None = None,
+        spendable: bool = False,
     ) -> dict[UUID, Grant]:
-        """Every grant of the wallet as the store holds it ``now`` (``only``: just that
-        purchase's, if any), what ``_grants_as_of`` gives.
+        """Every grant of the wallet as the store holds it ``now``, what ``_grants_as_of``
+        gives; ``only``: just that purchase's, if any; ``spendable``: at least every grant
+        still spendable now (the open ones, read as they stand: exhausted and closed grants
+        have left them, and a due one is not spendable either way).
 
         A query reads the store, but not the wallet's whole history each time: that grew with
         the customer's history (85 ms for a customer of 2,000 purchases and consumptions, on
@@ -945,6 +948,8 @@ class CreditLedger(Application[UUID]):
                 if wallet.updated_at is not None and wallet.updated_at > now:
                     return self._grants_as_of(namespace, customer_id, currency, now)
                 # Read before the wallet goes back: a command may check it out and change it.
+                if spendable:
+                    return {grant.purchase_id: grant for grant in wallet.open_grants()}
                 if only is None:
                     return wallet.grants_as_of(now)
                 grant = wallet.grant_as_of(only, now)

@@ -58,6 +58,20 @@ def test_a_query_now_sees_what_another_ledger_wrote_after_this_one_read_the_wall
     _same_answers(reader, first, second)
     _same_answers(writer, first, second)
 
+    # A grant whose expiry falls due with nothing recorded, and one spent whole.
+    expiring = writer.initiate(
+        external_purchase(credit_amount="7", expires_at=clock.now() + timedelta(seconds=10))
+    ).purchase
+    spent = writer.initiate(promotional_purchase(credit_amount="2", priority=1)).purchase
+    writer.consume(consume("2", feature_key=None))
+    assert reader.get_purchase(NAMESPACE, spent.id).remaining == Decimal("0.00")
+    _same_answers(reader, first, second, expiring, spent)
+    clock.advance(20)
+    credits = reader.customer_credits(NAMESPACE, "cust-1", "USD")
+    assert expiring.id not in {grant.purchase_id for grant in credits.grants}
+    assert reader.get_purchase(NAMESPACE, expiring.id).expired == Decimal("7.00")
+    _same_answers(reader, first, second, expiring, spent)
+
 
 def test_a_query_now_on_a_clock_behind_the_wallets_last_event_leaves_that_event_out(
     backend: str, open_store: Callable[[], CreditLedger], clock: FixedClock
