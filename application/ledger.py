@@ -932,30 +932,43 @@ class CreditLedger(Application[UUID]):
         """
         wallet_id = wallet_id_for(namespace, customer_id, currency)
         with self._wallet_locks.of(wallet_id):
-            if wallet_id in self._pending:
-                return self._grants_as_of(namespace, customer_id, currency, now)
-            wallet = self._wallets.checkout(wallet_id)
+            held = (
+                None
+                if wallet_id in self._pending
+                else self._held_grants(wallet_id, now, only=only, spendable=spendable)
+            )
+        if held is not None:
+            return held
+        # The history's fold runs outside the lock: commands on the wallet need not wait for it.
+        return self._grants_as_of(namespace, customer_id, currency, now)
+
+    def _held_grants(
+        self, wallet_id: UUID, now: datetime, *, only: UUID | None, spendable: bool
+    ) -> dict[UUID, Grant] | None:
+        """``_grants_now``'s answer from the held wallet brought up to date (under the wallet's
+        lock); None when the clock stands before its last event."""
+        wallet = self._wallets.checkout(wallet_id)
+        if wallet is None:
+            wallet = project_wallet(None, self._wallet_events(wallet_id))
             if wallet is None:
-                wallet = project_wallet(None, self._wallet_events(wallet_id))
-                if wallet is None:
-                    return {}
-            # Folded into the copy this query owns; a tail that does not replay leaves the
-            # cache without it (the next reader folds the history and meets the same refusal).
-            for event in self._wallet_events(wallet_id, after=wallet.version):
-                wallet.apply(event)
-            self._confirmations.confirm(wallet_id)
-            try:
-                if wallet.updated_at is not None and wallet.updated_at > now:
-                    return self._grants_as_of(namespace, customer_id, currency, now)
-                # Read before the wallet goes back: a command may check it out and change it.
-                if spendable:
-                    return {grant.purchase_id: grant for grant in wallet.open_grants()}
-                if only is None:
-                    return wallet.grants_as_of(now)
-                grant = wallet.grant_as_of(only, now)
-                return {only: grant} if grant is not None else {}
-            finally:
-                self._wallets.checkin(wallet)
+                return {}
+        # Folded into the copy this query owns; a tail that does not replay leaves the cache
+        # without it (the next reader folds the history and meets the same refusal).
+        for event in self._wallet_events(wallet_id, after=wallet.version):
+            wallet.apply(event)
+        self._confirmations.confirm(wallet_id)
+        try:
+            if wallet.updated_at is not None and wallet.updated_at > now:
+                return None
+            # Read before the wallet goes back: a command may check it out and change it.
+            if spendable:
+                return {grant.purchase_id: grant for grant in wallet.open_grants()}
+            if only is None:
+                return wallet.grants_as_of(now)
+            grant = wallet.grant_as_of(only, now)
+            return {only: grant} if grant is not None else {}
+        finally:
+            self._wallets.checkin(wallet)
 
     def _credit_query(
         self, namespace: str, customer_id: str, currency: str, as_of: datetime | None

@@ -120,7 +120,7 @@ def _latencies_on(store: Store, purchase_id: UUID, queries: int) -> dict[str, li
                 queries,
             ),
             "library wallet get": latencies(
-                lambda: ledger.repository.get(wallet_id, projector_func=_fold_wallet), queries
+                lambda: ledger.repository.get(wallet_id, projector_func=project_wallet), queries
             ),
         }
 
@@ -161,10 +161,6 @@ def query_row(backend: Backend, runs: int, scale: float) -> Row:
         note="one customer, each purchase spent whole, loaded once per backend; each run a "
         "fresh ledger on it; the baseline folds the wallet's history",
     )
-
-
-def _fold_wallet(wallet: Any, events: Any) -> Any:
-    return project_wallet(wallet, events)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

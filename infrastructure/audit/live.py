@@ -47,11 +47,12 @@ from creditledger.infrastructure.audit.log import (
     last_position,
     read_log,
 )
-from creditledger.infrastructure.audit.wallet_replays import WalletReplay, replay_wallet
+from creditledger.infrastructure.audit.wallet_replays import (
+    WalletReplay,
+    replay_wallet,
+    wallet_events,
+)
 from creditledger.infrastructure.persistence.sqlite import AppendOnlySQLiteRecorder
-
-WALLET_PAGE = 1000
-"""Wallet events read at a time when booking a wallet."""
 
 
 class StoreLiveLedger:
@@ -183,7 +184,7 @@ class _StoreAtCut:
         """Add the wallet's postings up to ``version`` (None: all of them), unless one draws on
         a purchase the live path could not load (none are added then: the balances differ)."""
         totals: dict[BalanceKey, Decimal] = {}
-        for event in self._wallet_events(wallet_id, version):
+        for event in wallet_events(self._ledger, wallet_id, up_to=version):
             if not isinstance(event, WalletEvent):  # pragma: no cover - a wallet's own events
                 continue
             routing = (event.namespace, event.customer_id, event.currency)
@@ -198,17 +199,6 @@ class _StoreAtCut:
             _add(totals, routing, [entry for _, _, entry in booked])
         for key, amount in totals.items():
             self._totals[key] = self._totals.get(key, Decimal(0)) + amount
-
-    def _wallet_events(self, wallet_id: UUID, version: int | None) -> Iterator[object]:
-        after = 0
-        while True:
-            page = list(
-                self._ledger.events.get(wallet_id, gt=after, lte=version, limit=WALLET_PAGE)
-            )
-            yield from page
-            if len(page) < WALLET_PAGE:
-                return
-            after = page[-1].originator_version
 
     def _loaded(self, purchase_id: UUID) -> bool:
         """Whether the purchase was among those booked: initiated in the scope (a wallet at the

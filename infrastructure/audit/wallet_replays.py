@@ -17,6 +17,7 @@ one fold at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -54,42 +55,44 @@ class WalletReplay:
         return None
 
 
+def wallet_events(
+    ledger: CreditLedger, wallet_id: UUID, *, up_to: int | None = None
+) -> Iterator[WalletEvent]:
+    """The wallet's events up to version ``up_to`` (None: all of them), oldest first, read
+    ``PAGE`` at a time (a hot customer's wallet may hold millions)."""
+    after = 0
+    while True:
+        page = list(ledger.events.get(wallet_id, gt=after, lte=up_to, limit=PAGE))
+        yield from page  # type: ignore[misc]  # a wallet's events
+        if len(page) < PAGE:
+            return
+        after = page[-1].originator_version
+
+
 def replay_wallet(ledger: CreditLedger, wallet_id: UUID) -> WalletReplay:
-    """Fold the wallet's events, a page at a time, noting the first refusal (and reading on, so
-    that an unreadable later event counts as the live path counts it)."""
+    """Fold the wallet's events, noting the first refusal (and reading on, so that an unreadable
+    later event counts as the live path counts it)."""
     wallet: CreditWallet | None = None
     refused: tuple[LedgerError, datetime] | None = None
     last: datetime | None = None
     in_time_order = True
-    after = 0
     try:
-        while True:
-            page = _page(ledger, wallet_id, after)
-            for event in page:
-                if not isinstance(event, WalletEventBase):  # pragma: no cover - a wallet's own
-                    continue
-                if last is not None and event.timestamp < last:
-                    in_time_order = False
-                last = event.timestamp
-                if refused is None:
-                    try:
-                        wallet = project_wallet(wallet, [event])
-                    except LedgerError as error:
-                        refused = (error, event.timestamp)
-            if len(page) < PAGE:
-                break
-            after = page[-1].originator_version
-    except StoreUnavailableError:
-        raise  # not the wallet's answer: the next purchase's read tries again
+        for event in wallet_events(ledger, wallet_id):
+            if not isinstance(event, WalletEventBase):  # pragma: no cover - a wallet's own
+                continue
+            if last is not None and event.timestamp < last:
+                in_time_order = False
+            last = event.timestamp
+            if refused is None:
+                try:
+                    wallet = project_wallet(wallet, [event])
+                except LedgerError as error:
+                    refused = (error, event.timestamp)
+    except PersistenceError as error:
+        # Not the wallet's answer: the next purchase's read tries again.
+        raise StoreUnavailableError(f"the store could not be read: {error}") from error
     except LedgerError as error:
         return WalletReplay(in_time_order, error, None)
     if refused is None:
         return WalletReplay(in_time_order)
     return WalletReplay(in_time_order, *refused)
-
-
-def _page(ledger: CreditLedger, wallet_id: UUID, after: int) -> list[WalletEvent]:
-    try:
-        return list(ledger.events.get(wallet_id, gt=after, limit=PAGE))  # type: ignore[arg-type]
-    except PersistenceError as error:
-        raise StoreUnavailableError(f"the store could not be read: {error}") from error
