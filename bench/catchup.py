@@ -9,6 +9,9 @@
 - next to it, in the same run and on the same events, the bare library's replay rate:
   ``repository.get`` of every aggregate, purchases and credit wallets (decode + fold, no view
   written);
+- and the store's own share (``bench.store_floor``): the writes the projector sent, recorded,
+  sent again through the same cursors into emptied read models, with nothing computed. No
+  projector writing these rows can catch up faster on this store;
 - steady state: writers issue commands for a few seconds while the in-process projector
   follows; sampled every few milliseconds, how far (in events and in time) the views lag.
 
@@ -30,6 +33,7 @@ from uuid import UUID, uuid4
 
 from bench.baselines import COMMANDS_PER_LIFECYCLE
 from bench.lifecycles import LEDGER_EVENTS_PER_LIFECYCLE
+from bench.store_floor import recorded_writes, replay_writes
 from bench.stores import Backend, fresh_store
 from bench.wallets import Wallets
 from creditledger.application.commands import (
@@ -47,6 +51,7 @@ from creditledger.domain.purchase import CommandContext, CreditPurchase, project
 from creditledger.domain.wallet import project_wallet
 from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
 from creditledger.infrastructure.projections.runner import OFFLINE_BATCH_SIZE, ProjectionRunner
+from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LOAD_CHUNK = 2_000
@@ -157,8 +162,9 @@ def measure_catchup(
         measured = [_catchup_run(backend, history, batch_size) for _ in range(runs)]
     finally:
         gc.unfreeze()
-    replay_rates = [replay for replay, _ in measured]
-    catchup_rates = [catchup for _, catchup in measured]
+    replay_rates = [replay for replay, _, _ in measured]
+    catchup_rates = [catchup for _, catchup, _ in measured]
+    floor_rates = [floor for _, _, floor in measured]
     return {
         "backend": backend,
         "events": len(history),
@@ -166,15 +172,18 @@ def measure_catchup(
         "runs": runs,
         "catchup_events_per_second": _median(catchup_rates),
         "replay_events_per_second": _median(replay_rates),
+        "writes_alone_events_per_second": _median(floor_rates),
         "catchup_runs": catchup_rates,
         "replay_runs": replay_rates,
+        "writes_alone_runs": floor_rates,
     }
 
 
 def _catchup_run(
     backend: Backend, history: Sequence[LedgerEvent], batch_size: int
-) -> tuple[float, float]:
-    """One fresh store: (library replay events/s, projector catch-up events/s)."""
+) -> tuple[float, float, float]:
+    """One fresh store: (library replay events/s, projector catch-up events/s, the same writes
+    alone events/s)."""
     # Every aggregate of the log, each with its own fold: purchases and wallets.
     aggregates = {
         event.originator_id: _fold_wallet if isinstance(event, WalletEventBase) else _fold
@@ -191,13 +200,18 @@ def _catchup_run(
             runner = ProjectionRunner(
                 EventLog(ledger), database, batch_size=batch_size, pause_collector=True
             )
-            started = time.perf_counter()
-            applied = runner.catch_up()
-            catchup = applied / (time.perf_counter() - started)
+            if not isinstance(database, SqlViewDatabase):
+                msg = f"bench.catchup measures SQL view stores, not {database.kind}"
+                raise TypeError(msg)
+            with recorded_writes(database) as recorded:
+                started = time.perf_counter()
+                applied = runner.catch_up()
+                catchup = applied / (time.perf_counter() - started)
+            writes_alone = applied / replay_writes(database, recorded)
         if applied != len(history):
             msg = f"caught up {applied} of {len(history)} events"
             raise RuntimeError(msg)
-    return replay, catchup
+    return replay, catchup, writes_alone
 
 
 def _fold(purchase: Any, events: Any) -> Any:
@@ -296,18 +310,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     backends: list[Backend] = args.backend or ["sqlite", "postgres"]
     print(f"catch-up over {args.events} events, median of {args.runs} runs")
-    print(f"{'store':<10} {'catch-up ev/s':>14} {'library replay ev/s':>20}")
+    print(
+        f"{'store':<10} {'catch-up ev/s':>14} {'library replay ev/s':>20} {'writes alone ev/s':>18}"
+    )
     for backend in backends:
         result = measure_catchup(backend, args.events, runs=args.runs, batch_size=args.batch_size)
         print(
             f"{backend:<10} {result['catchup_events_per_second']:>14,.0f} "
-            f"{result['replay_events_per_second']:>20,.0f}"
+            f"{result['replay_events_per_second']:>20,.0f} "
+            f"{result['writes_alone_events_per_second']:>18,.0f}"
         )
         print(
             "  runs: catch-up "
             + ", ".join(f"{rate:,.0f}" for rate in result["catchup_runs"])
             + "; replay "
             + ", ".join(f"{rate:,.0f}" for rate in result["replay_runs"])
+            + "; writes alone "
+            + ", ".join(f"{rate:,.0f}" for rate in result["writes_alone_runs"])
         )
     print(f"\nsteady state: {args.writers} writer threads for {args.lag_seconds}s")
     for backend in backends:

@@ -309,6 +309,10 @@ def catchup_row(backend: Backend, runs: int, scale: Scale) -> Row:
             "event",
             timings(result["replay_runs"]),
         ),
+        note=(
+            "the same writes alone (recorded, sent again, nothing computed): "
+            f"{result['writes_alone_events_per_second']:,.0f} events/s"
+        ),
         key=keys.CATCHUP,
     )
 

@@ -275,8 +275,9 @@ def catchup_target(rows: Sequence[Row], backend: str) -> TargetResult:
             "events/s",
         )
     rate = row.measured.events_per_second
+    detail = f"{_rate(rate)}; {row.note}" if row.note else _rate(rate)
     return TargetResult(
-        target, backend, rate, CATCHUP_FLOOR_EVENTS_PER_SECOND, False, _rate(rate), "events/s"
+        target, backend, rate, CATCHUP_FLOOR_EVENTS_PER_SECOND, False, detail, "events/s"
     )
 
 
@@ -289,6 +290,8 @@ def catchup_replay_target(rows: Sequence[Row], backend: str) -> TargetResult:
             target, backend, None, CATCHUP_VS_REPLAY_FACTOR, False, "needs section 6"
         )
     detail = f"{_rate(row.measured.events_per_second)} vs {_rate(row.baseline.events_per_second)}"
+    if row.note:
+        detail += f"; {row.note}"
     return TargetResult(target, backend, row.ratio, CATCHUP_VS_REPLAY_FACTOR, False, detail)
 
 
