@@ -137,13 +137,24 @@ def credit_entries(events: list[WalletEvent]) -> list[CreditEntry]:
     entries: list[CreditEntry] = []
     balance = ZERO
     for event in events:
-        change, entry = _entry_of(event)
-        after = balance + change
-        entries.append(
-            CreditEntry.model_validate({**entry, "balance_before": balance, "balance_after": after})
-        )
-        balance = after
+        entry = credit_entry(event, balance)
+        entries.append(entry)
+        balance = entry.balance_after
     return entries
+
+
+def credit_entry(event: WalletEvent, balance_before: Decimal) -> CreditEntry:
+    """The entry of one wallet event, from the balance the entries before it add up to."""
+    change, entry = _entry_of(event)
+    return CreditEntry.model_validate(
+        {**entry, "balance_before": balance_before, "balance_after": balance_before + change}
+    )
+
+
+def balance_change(event: WalletEvent) -> Decimal:
+    """What the event adds to the customer's credit (a grant) or takes from it (the rest):
+    ``credit_entry``'s ``balance_after - balance_before``, without building the entry."""
+    return event.amount if isinstance(event, GrantAdded) else -event.amount
 
 
 def _entry_of(event: WalletEvent) -> tuple[Decimal, dict[str, object]]:

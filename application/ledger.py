@@ -34,12 +34,12 @@ from creditledger.application.commands import (
     SettlePayment,
     VoidPurchase,
 )
+from creditledger.application.credit_history import CreditHistory
 from creditledger.application.credit_views import (
     ConsumptionView,
     CreditEntry,
     CreditsView,
     GrantView,
-    credit_entries,
 )
 from creditledger.application.errors import StoreUnavailableError
 from creditledger.application.group_commit import (
@@ -189,6 +189,11 @@ class CreditLedger(Application[UUID]):
         entry is read and changed only under its wallet's lock."""
         self.write_health = WriteHealth()
         """The last write failure, if none succeeded since: readiness reports it."""
+        self._credit_history = CreditHistory(
+            lambda wallet_id, after, upto, limit: self._wallet_events(
+                wallet_id, after=after, upto=upto, limit=limit
+            )
+        )
         self._committer = (
             GroupCommitter(
                 self.events.put,
@@ -712,9 +717,17 @@ class CreditLedger(Application[UUID]):
         self._confirmations.confirm(wallet_id)
         return found
 
-    def _wallet_events(self, wallet_id: UUID, *, after: int | None = None) -> list[WalletEvent]:
+    def _wallet_events(
+        self,
+        wallet_id: UUID,
+        *,
+        after: int | None = None,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[WalletEvent]:
+        """The wallet's events after version ``after``, up to ``upto``, at most ``limit``."""
         try:
-            events = list(self.events.get(wallet_id, gt=after))
+            events = list(self.events.get(wallet_id, gt=after, lte=upto, limit=limit))
         except PersistenceError as error:
             raise StoreUnavailableError(f"the store could not be read: {error}") from error
         return [event for event in events if isinstance(event, WalletEventBase)]  # type: ignore[misc]
@@ -893,11 +906,12 @@ class CreditLedger(Application[UUID]):
         numbered from 1), with the balance before and after each; ``as_of`` keeps the entries
         recorded by then."""
         moment = self._credit_query(namespace, customer_id, currency, as_of)
-        events = self._wallet_events(wallet_id_for(namespace, customer_id, currency))
-        if as_of is not None:
-            events = [event for event in events if event.timestamp <= moment]
-        entries = [entry for entry in credit_entries(events) if entry.sequence > after]
-        return entries[:limit] if limit is not None else entries
+        return self._credit_history.page(
+            wallet_id_for(namespace, customer_id, currency),
+            after=after,
+            limit=limit,
+            as_of=None if as_of is None else moment,
+        )
 
     def _grants_as_of(
         self, namespace: str, customer_id: str, currency: str, moment: datetime

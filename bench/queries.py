@@ -1,4 +1,5 @@
-"""Query latency for a customer with a long credit history: one purchase, and the credits, now.
+"""Query latency for a customer with a long credit history: one purchase, the credits, now, and
+a page of the credit history.
 
 A purchase's view and a customer's credits show what the customer's credit wallet holds, and a
 query reads the store. Until session 9 every such query folded the wallet's whole history, so
@@ -12,9 +13,12 @@ is spendable does not), on a fresh store, one ledger process:
 - ``purchase now``: ``get_purchase`` of the customer's oldest purchase (the API's GET);
 - ``credits now``: ``customer_credits`` (the API's credits; its answer lists every spendable
   grant);
+- ``history page``: ``credit_history`` of the last ``PAGE`` entries, after the page before it
+  (as a client paging through the history asks; the API's credit history);
 - baselines in the same run, on the same store: ``purchase as of now`` (``get_purchase`` with
-  ``as_of``: the history folded, as every query did before) and the bare library's
-  ``repository.get`` of the wallet (decode and fold its events).
+  ``as_of``: the history folded, as every query did before), ``whole history`` (every entry
+  of the history: what each page cost until session 10, which built them all and sliced) and
+  the bare library's ``repository.get`` of the wallet (decode and fold its events).
 
 Each figure is the median latency of ``--queries`` queries after one warm-up query (the first
 query of a process folds the history once and holds the wallet). No timing is asserted anywhere.
@@ -56,7 +60,16 @@ ROW_PURCHASES = 4000
 ROW_QUERIES = 51
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 """A second ledger reads the store the first wrote: not the in-memory store's case."""
-COLUMNS = ("purchase now", "credits now", "purchase as of now", "library wallet get")
+COLUMNS = (
+    "purchase now",
+    "credits now",
+    "history page",
+    "purchase as of now",
+    "whole history",
+    "library wallet get",
+)
+PAGE = 100
+"""Entries per credit-history page (the API's default limit)."""
 
 
 def load(ledger: CreditLedger, purchases: int) -> Any:
@@ -110,14 +123,25 @@ def _latencies_on(store: Store, purchase_id: UUID, queries: int) -> dict[str, li
     # A fresh process's ledger: nothing held yet, as after a restart.
     with store.open_ledger() as ledger:
         wallet_id = wallet_id_for(NAMESPACE, CUSTOMER, CURRENCY)
+        entries = ledger.repository.get(wallet_id, projector_func=project_wallet).version
+        last_page_after = max(0, entries - PAGE)
         return {
             "purchase now": latencies(lambda: ledger.get_purchase(NAMESPACE, purchase_id), queries),
             "credits now": latencies(
                 lambda: ledger.customer_credits(NAMESPACE, CUSTOMER, CURRENCY), queries
             ),
+            "history page": latencies(
+                lambda: ledger.credit_history(
+                    NAMESPACE, CUSTOMER, CURRENCY, after=last_page_after, limit=PAGE
+                ),
+                queries,
+            ),
             "purchase as of now": latencies(
                 lambda: ledger.get_purchase(NAMESPACE, purchase_id, as_of=ledger.clock.now()),
                 queries,
+            ),
+            "whole history": latencies(
+                lambda: ledger.credit_history(NAMESPACE, CUSTOMER, CURRENCY), queries
             ),
             "library wallet get": latencies(
                 lambda: ledger.repository.get(wallet_id, projector_func=project_wallet), queries
@@ -171,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parser.parse_args(argv)
     sizes = [int(size) for size in options.sizes.split(",")]
     print(f"machine: {machine_facts()}")
-    header = f"{'backend':<9}{'purchases':>10}" + "".join(f"{c:>21}" for c in COLUMNS)
+    header = f"{'backend':<9}{'purchases':>10}" + "".join(f"{c:>20}" for c in COLUMNS)
     print(f"median ms of {options.queries} queries each (wallet events: 2 per purchase)")
     print(header)
     for backend in parse_backends(options.backends):
@@ -180,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         for purchases in sizes:
             figures = measure(backend, purchases, options.queries)
-            cells = "".join(f"{figures[column]:>21.2f}" for column in COLUMNS)
+            cells = "".join(f"{figures[column]:>20.2f}" for column in COLUMNS)
             ratio = figures["purchase as of now"] / figures["purchase now"]
             print(f"{backend:<9}{purchases:>10}{cells}   (as-of / now: {ratio:.0f}x)")
     print(f"load average at end: {load_average()}")
