@@ -25,6 +25,10 @@ def test_the_catch_up_measurement_projects_every_event(
     assert result["events"] >= 300
     assert result["catchup_events_per_second"] > 0
     assert result["replay_events_per_second"] > 0
+    if backend == "memory":
+        assert result["writes_alone_events_per_second"] is None
+    else:
+        assert result["writes_alone_events_per_second"] > 0
 
 
 def test_the_lag_measurement_ends_caught_up() -> None:
