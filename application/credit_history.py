@@ -50,25 +50,32 @@ class CreditHistory:
         self, wallet_id: UUID, *, after: int, limit: int | None, as_of: datetime | None
     ) -> list[CreditEntry]:
         """The entries after sequence ``after`` (at most ``limit``); ``as_of``: only the events
-        recorded by then (their sequences then skip the others')."""
+        recorded by then."""
         balance = self._balance_after(wallet_id, as_of, after)
         entries: list[CreditEntry] = []
         version = after
-        while limit is None or len(entries) < limit:
-            events = self._read(wallet_id, version, None, CHUNK)
+        finished = False
+        while not finished and (limit is None or len(entries) < limit):
+            wanted = CHUNK if limit is None else min(CHUNK, limit - len(entries))
+            events = self._read(wallet_id, version, None, wanted)
+            finished = len(events) < wanted
             for event in events:
                 version = event.originator_version
                 if as_of is not None and event.timestamp > as_of:
-                    continue
+                    # A wallet's event time never runs backwards (the aggregate stamps an event
+                    # no earlier than the one before), so as of a moment is a prefix of its
+                    # history: nothing after this one was recorded by then either.
+                    finished = True
+                    break
                 entry = credit_entry(event, balance)
                 entries.append(entry)
                 balance = entry.balance_after
                 if limit is not None and len(entries) == limit:
                     break
-            if len(events) < CHUNK:
-                break
-        if entries:
-            self._remember((wallet_id, as_of, entries[-1].sequence), balance)
+        # The next page starts after the last entry, or after the one before it: the HTTP API
+        # and the CLI ask for one entry more than they show, to know whether a page follows.
+        for entry in entries[-2:]:
+            self._remember((wallet_id, as_of, entry.sequence), entry.balance_after)
         return entries
 
     def _balance_after(self, wallet_id: UUID, as_of: datetime | None, version: int) -> Decimal:

@@ -48,6 +48,18 @@ def _paged(ledger: CreditLedger, limit: int, as_of: datetime | None = None) -> l
     return entries
 
 
+def _paged_as_the_api_asks(ledger: CreditLedger, limit: int) -> list[CreditEntry]:
+    """Pages as HTTP and the CLI ask them: one entry more than shown, to know whether a page
+    follows; the next page after the last entry shown."""
+    entries: list[CreditEntry] = []
+    after: int | None = 0
+    while after is not None:
+        found = ledger.credit_history(NAMESPACE, "cust-1", "USD", after=after, limit=limit + 1)
+        entries += found[:limit]
+        after = found[limit - 1].sequence if len(found) > limit else None
+    return entries
+
+
 def _write_history(ledger: CreditLedger, clock: FixedClock) -> datetime:
     """Grants, consumptions over several grants, a void and a refund; returns a moment in the
     middle of it."""
@@ -86,6 +98,7 @@ def test_pages_of_every_size_are_the_whole_history(
     assert ledger.credit_history(NAMESPACE, "cust-1", "USD") == whole
     for limit in (1, 2, 3, 5, len(whole), len(whole) + 1):
         assert _paged(ledger, limit) == whole
+        assert _paged_as_the_api_asks(ledger, limit) == whole
         assert _paged(ledger, limit, as_of=middle) == _history(ledger, as_of=middle)
 
 
