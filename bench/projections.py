@@ -6,8 +6,11 @@ each time in a fresh process, so that its peak RSS (``VmHWM``) is its own:
 
 - verify: ``operations.verify`` (rebuild every model into a temporary SQLite file, then merge
   both sides table by table in key order);
-- rebuild: ``operations.rebuild`` of each of the four models in turn, as ``projections rebuild
-  all`` does (four passes over the log: its rate counts each pass's events);
+- rebuild: ``operations.rebuild_together`` of the four models, as ``projections rebuild all``
+  does since session 10 (one pass over the log, the four swapped in together);
+- with ``--each``, also rebuild-each: ``operations.rebuild`` of each model in turn, as ``rebuild
+  all`` did before (four passes over the log). Both rates count the log's events once, so they
+  compare as the jobs' times do;
 - baseline: the bare library replaying a sample of the purchases with ``repository.get``.
 
 Run: ``.venv/bin/python -m bench.projections [--events N] [--runs R] [--json PATH]``.
@@ -37,6 +40,7 @@ from creditledger.infrastructure.projections.runner import ProjectionRunner
 DEFAULT_EVENTS = 300_000
 REPLAY_SAMPLE = 20_000
 JOBS = ("verify", "rebuild", "replay")
+EACH = "rebuild_each"
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,7 +64,10 @@ def run_job(job: str, store: Path, sample: Path) -> dict[str, float]:
                 raise RuntimeError(msg)
             events = log.head()
         elif job == "rebuild":
-            events = sum(operations.rebuild(log, database, model).events for model in ReadModelName)
+            reports = operations.rebuild_together(log, database, list(ReadModelName))
+            events = reports[0].events
+        elif job == EACH:
+            events = max(operations.rebuild(log, database, model).events for model in ReadModelName)
         else:
             purchase_ids = [UUID(line) for line in sample.read_text().split()]
             started = time.perf_counter()
@@ -86,7 +93,7 @@ def _in_child(job: str, store: Path, sample: Path) -> dict[str, float]:
 
 
 def measure_projection_jobs(
-    events: int = DEFAULT_EVENTS, *, runs: int = 3, keep: Path | None = None
+    events: int = DEFAULT_EVENTS, *, runs: int = 3, keep: Path | None = None, each: bool = False
 ) -> dict[str, Any]:
     """Load and project ``events`` events in a fresh SQLite store (or reuse the one ``keep``
     holds), then run each job ``runs`` times in rotating order, each in a fresh process; rates
@@ -98,10 +105,11 @@ def measure_projection_jobs(
         with open_ledger(f"sqlite:///{store}") as ledger, open_view_database(ledger) as database:
             # The live views the verify job compares with (a kept store's are caught up already).
             ProjectionRunner(EventLog(ledger), database).catch_up()
-        results: dict[str, list[dict[str, float]]] = {job: [] for job in JOBS}
+        jobs = (*JOBS, EACH) if each else JOBS
+        results: dict[str, list[dict[str, float]]] = {job: [] for job in jobs}
         for run in range(runs):
-            rotation = run % len(JOBS)
-            for job in JOBS[rotation:] + JOBS[:rotation]:
+            rotation = run % len(jobs)
+            for job in jobs[rotation:] + jobs[:rotation]:
                 results[job].append(_in_child(job, store, sample))
     figures: dict[str, Any] = {"backend": "sqlite", "events": stored, "runs": runs}
     for job, done in results.items():
@@ -126,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
         "--events (by this or by bench.verify --store)",
     )
     parser.add_argument(
+        "--each",
+        action="store_true",
+        help="also rebuild the four models one after another (four passes), as rebuild all did "
+        "before session 10",
+    )
+    parser.add_argument(
         "--job", nargs=3, metavar=("JOB", "STORE", "SAMPLE"), help=argparse.SUPPRESS
     )
     options = parser.parse_args(argv)
@@ -134,12 +148,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_job(job, Path(store), Path(sample))))
         return
     facts = machine_facts()
-    figures = measure_projection_jobs(options.events, runs=options.runs, keep=options.store)
+    figures = measure_projection_jobs(
+        options.events, runs=options.runs, keep=options.store, each=options.each
+    )
     facts["load average at end"] = load_average()
     for name, value in facts.items():
         print(f"{name}: {value}")
     print(f"{figures['events']:,} events, SQLite, medians of {options.runs} runs")
-    for name in ("verify", "rebuild", "library_replay"):
+    names = ("verify", "rebuild", *((EACH,) if options.each else ()), "library_replay")
+    for name in names:
         print(
             f"{name:<15} {figures[f'{name}_events_per_second']:>10,.0f} events/s  peak RSS "
             f"{figures[f'{name}_peak_rss_mib']:,.0f} MiB  (runs "

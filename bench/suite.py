@@ -423,7 +423,7 @@ def projection_rows(runs: int, projection_events: int, store: Path | None = None
             "projections rebuild vs library replay",
             "sqlite",
             f"{events:,} events",
-            rate("projections rebuild of all 4 models (4 passes), one process", "rebuild"),
+            rate("projections rebuild of all 4 models (one pass), one process", "rebuild"),
             replay,
             note=f"{rss('rebuild')}; {rss('library_replay')}",
             key=keys.PROJECTIONS_REBUILD,

@@ -220,7 +220,8 @@ def rebuild(
     batch_size: BatchSize = OFFLINE_BATCH_SIZE,
     as_json: JsonOutput = False,
 ) -> None:
-    """Rebuild a read model from the log into fresh tables, then swap them in atomically.
+    """Rebuild a read model (or all, in one pass over the log) from the log into fresh
+    tables, then swap them in atomically.
 
     Readers keep seeing the complete old view until the swap; a projector running elsewhere
     waits for the swap and then carries on from the rebuilt position.
@@ -229,18 +230,17 @@ def rebuild(
         _err.print(f"unknown read model {name!r}; choose from {', '.join(MODEL_CHOICES)}, all")
         raise typer.Exit(ExitCode.USAGE)
     models = list(ReadModelName) if name == "all" else [ReadModelName(name)]
-    reports = []
     with ledger_for(ctx) as ledger:
         database = open_view_database(ledger)
         try:
             log = EventLog(ledger)
-            for model in models:
-                with _progress_bar(f"rebuilding {model.value}", 0, log.head()) as advance:
-                    reports.append(
-                        operations.rebuild(
-                            log, database, model, batch_size=batch_size, progress=advance
-                        )
-                    )
+            # Every model asked for in one pass over the log (the log read and decoded once),
+            # swapped in together.
+            label = "rebuilding " + ", ".join(model.value for model in models)
+            with _progress_bar(label, 0, log.head()) as advance:
+                reports = operations.rebuild_together(
+                    log, database, models, batch_size=batch_size, progress=advance
+                )
         finally:
             database.close()
     if as_json:

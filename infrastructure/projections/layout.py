@@ -47,14 +47,14 @@ def live_layout(models: tuple[ReadModelName, ...] = tuple(ReadModelName)) -> Lay
     )
 
 
-def rebuild_layout(model: ReadModelName) -> Layout:
-    """The fresh tables a rebuild of ``model`` writes into (other models keep live names)."""
+def rebuild_layout(*models: ReadModelName) -> Layout:
+    """The fresh tables a rebuild of ``models`` (in one pass over the log) writes into; other
+    models keep live names."""
     live = live_layout()
     tables = dict(live.tables)
-    for table in MODEL_TABLES[model]:
-        tables[table] = f"{live.tables[table]}{REBUILD_SUFFIX}"
-    return Layout(
-        models=(model,),
-        tables=tables,
-        tracking={**live.tracking, model: f"{model.value}{REBUILD_SUFFIX}"},
-    )
+    tracking = dict(live.tracking)
+    for model in models:
+        for table in MODEL_TABLES[model]:
+            tables[table] = f"{live.tables[table]}{REBUILD_SUFFIX}"
+        tracking[model] = f"{model.value}{REBUILD_SUFFIX}"
+    return Layout(models=models, tables=tables, tracking=tracking)

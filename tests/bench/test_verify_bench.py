@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.projections import measure_projection_jobs
 from bench.verify import load, measure_verify
 from creditledger.domain.events import GrantAdded, Initiated
 from creditledger.infrastructure.bootstrap import open_ledger
@@ -35,3 +36,13 @@ def test_the_audit_benchmark_exports_verifies_and_checkpoints_exactly_the_loaded
     assert figures["library_replay_sample_purchases"] == 4
     for rate in ("export", "verify", "checkpoint", "library_replay"):
         assert figures[f"{rate}_events_per_second"] > 0
+
+
+def test_the_projections_benchmark_rebuilds_in_one_pass_and_one_model_at_a_time() -> None:
+    figures = measure_projection_jobs(31, runs=1, each=True)
+    assert figures["events"] == 31
+    # Both rebuild jobs count the log's events once (the one pass, or the longest of four).
+    assert figures["rebuild_events"] == figures["rebuild_each_events"] == 31
+    for job in ("verify", "rebuild", "rebuild_each", "library_replay"):
+        assert figures[f"{job}_events_per_second"] > 0
+        assert figures[f"{job}_peak_rss_mib"] > 0

@@ -95,15 +95,31 @@ def test_verify_finds_a_missing_row(ledger: CreditLedger, store_url: str) -> Non
 
 
 def test_rebuild_all_rebuilds_every_model(ledger: CreditLedger, store_url: str) -> None:
-    initiate(ledger)
+    settle(ledger, authorize(ledger, initiate(ledger, amount="10")))
+    authorize(ledger, initiate(ledger, customer="cust-2"))
+    assert cli(store_url, "run", "--until-caught-up").exit_code == 0
+    # Every model's live view damaged: only a rebuild that swaps each one in repairs them all.
+    for statement in (
+        "DELETE FROM readmodel_purchases",
+        "DELETE FROM readmodel_ledger_entries",
+        "DELETE FROM readmodel_receivables",
+        "DELETE FROM readmodel_settled_revenue",
+    ):
+        tamper(ledger, statement)
+    assert cli(store_url, "verify").exit_code == ExitCode.VERIFY_FAILED
+
     rebuilt = cli(store_url, "rebuild", "all", "--json")
+
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert [item["model"] for item in json.loads(rebuilt.stdout)["rebuilt"]] == [
+    reports = json.loads(rebuilt.stdout)["rebuilt"]
+    assert [item["model"] for item in reports] == [
         "purchases",
         "ledger",
         "receivables",
         "settled_revenue",
     ]
+    assert len({(item["position"], item["events"]) for item in reports}) == 1  # one pass
+    assert cli(store_url, "verify").exit_code == 0
 
 
 def test_rebuilding_an_unknown_model_is_a_usage_error(store_url: str) -> None:

@@ -11,7 +11,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.bootstrap import open_read_models
-from creditledger.infrastructure.projections.operations import rebuild, verify
+from creditledger.infrastructure.projections.operations import rebuild, rebuild_together, verify
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.clock import FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
@@ -54,6 +54,7 @@ def test_readers_see_the_complete_view_before_during_and_after_a_rebuild(
     try:
         for model in ReadModelName:
             rebuild(views.log, views.database, model, batch_size=7)
+        rebuild_together(views.log, views.database, list(ReadModelName), batch_size=7)
     finally:
         stop.set()
         thread.join()
@@ -112,3 +113,59 @@ def test_a_rebuild_clears_what_a_killed_rebuild_left_behind(
     assert report.position == views.log.head()
     assert set(views.database.positions()) == {model.value for model in ReadModelName}
     assert verify(views.log, views.database).ok
+
+
+def test_a_rebuild_of_every_model_in_one_pass_gives_the_projectors_views(
+    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
+) -> None:
+    fill(ledger, clock)
+    views.runner.catch_up()
+    before = views.database.snapshot()
+
+    reports = rebuild_together(views.log, views.database, list(ReadModelName), batch_size=11)
+
+    head = views.log.head()
+    assert [report.model for report in reports] == [model.value for model in ReadModelName]
+    assert {(report.position, report.events) for report in reports} == {(head, head)}
+    assert views.database.snapshot() == before
+    assert set(views.database.positions()) == {model.value for model in ReadModelName}
+
+
+def test_a_rebuild_in_one_pass_while_the_projector_runs_and_commands_continue_ends_equal_to_the_log(
+    ledger: CreditLedger, clock: FixedClock
+) -> None:
+    fill(ledger, clock, 10)
+    with open_read_models(ledger, batch_size=5) as service:
+        writer = threading.Thread(target=fill, args=(ledger, clock, 20))
+        writer.start()
+        try:
+            rebuild_together(service.log, service.database, list(ReadModelName), batch_size=5)
+        finally:
+            writer.join()
+        assert service.read_models.wait_until(timeout=30)
+        service.stop()
+        report = verify(service.log, service.database)
+        assert report.ok, report.as_dict()
+        assert report.rows["purchases"] == 30
+
+
+def test_an_interrupted_rebuild_in_one_pass_leaves_the_live_views_and_nothing_else(
+    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
+) -> None:
+    fill(ledger, clock, 10)
+    views.runner.catch_up()
+    before = views.database.snapshot()
+
+    def interrupt(position: int, head: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_together(
+            views.log, views.database, list(ReadModelName), batch_size=3, progress=interrupt
+        )
+
+    assert views.database.snapshot() == before
+    assert set(views.database.positions()) == {model.value for model in ReadModelName}
+    # The next rebuild starts clean.
+    rebuild_together(views.log, views.database, list(ReadModelName))
+    assert views.database.snapshot() == before
