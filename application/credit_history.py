@@ -31,8 +31,9 @@ ReadWallet = Callable[[UUID, int, int | None, int], list[WalletEvent]]
 so many (``limit``), in version order."""
 
 CHUNK = 1_000
-"""Events read at once: a page filtered by ``as_of`` may need several reads; the sum before a
-page is read a chunk at a time, so memory stays bounded whatever the history's length."""
+"""Most events read at once: a page reads no more than it still needs, up to this many a read;
+the sum before a page is read a chunk at a time, so memory stays bounded whatever the history's
+length."""
 BALANCES_KEPT = 8_192
 
 _Key = tuple[UUID, datetime | None, int]
