@@ -249,7 +249,8 @@ def rebuild(
     for report in reports:
         _err.print(
             f"rebuilt {report.model}: {report.events} events to position {report.position} "
-            f"in {report.seconds:.2f}s, swapped in"
+            f"in {report.seconds:.2f}s{' (in a second process)' if report.apart else ''}, "
+            "swapped in"
         )
 
 

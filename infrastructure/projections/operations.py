@@ -19,8 +19,10 @@ from creditledger.application.projections.compare import (
 )
 from creditledger.application.projections.rows import TABLES, ReadModelName, Tables
 from creditledger.application.projections.source import EventLog
+from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.layout import rebuild_layout
+from creditledger.infrastructure.projections.rebuild_apart import APART_FROM_EVENTS, building_apart
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
     OFFLINE_BATCH_SIZE,
@@ -77,7 +79,10 @@ class RebuildReport:
     model: str
     position: int
     events: int
+    """Events applied to the model (every event of the log up to ``position``)."""
     seconds: float
+    apart: bool = False
+    """Built by a second process (``rebuild_apart``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return vars(self)
@@ -109,13 +114,16 @@ def rebuild_together(
     *,
     batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
+    apart_from: int = APART_FROM_EVENTS,
 ) -> list[RebuildReport]:
     """Rebuild ``models`` as ``rebuild`` does each, in one pass over the log, swapped in
     together in one transaction.
 
     Every model's rebuild reads and decodes the whole log; ``projections rebuild all`` used to
     do that four times, one model after another. One pass applies each event to every model
-    being rebuilt, as the projector's catch-up does: the log is read and decoded once.
+    being rebuilt, as the projector's catch-up does: the log is read and decoded once. On
+    PostgreSQL, from ``apart_from`` events, the ledger model is built by a second process
+    meanwhile (``rebuild_apart``).
     """
     chosen = tuple(dict.fromkeys(models))
     if not chosen:
@@ -124,22 +132,39 @@ def rebuild_together(
     for model in chosen:
         database.create_rebuild_tables(model)
     layout = rebuild_layout(*chosen)
-    runner = ProjectionRunner(
-        log, database, layout=layout, batch_size=batch_size, pause_collector=True
-    )
     try:
-        events = runner.catch_up(progress=progress)
+        with building_apart(
+            log.ledger,
+            database,
+            chosen,
+            batch_size=batch_size,
+            head=log.head(),
+            apart_from=apart_from,
+        ) as apart:
+            own = tuple(model for model in chosen if model not in apart.models)
+            events = _fill(log, database, own, batch_size, progress)
+            built_apart = apart.built()
+            if apart.models and not built_apart:
+                _fill(log, database, apart.models, batch_size, progress)
+        # One transaction: this process's models up to the head, the others (built apart, at
+        # their own position) up to the same position, and the swap.
         names = [layout.tracking[model] for model in chosen]
         names += [database.live.tracking[model] for model in chosen]
         with database.transaction(layout, names) as transaction:
-            while True:
-                result = runner.apply_next(transaction)
-                if result.blocked:
-                    time.sleep(BLOCKED_RETRY_SECONDS)
-                    continue
-                if result.applied == 0:
-                    break
-                events += result.applied
+            events += _drain(
+                ProjectionRunner(log, database, layout=rebuild_layout(*own)), transaction
+            )
+            if apart.models:
+                reached = transaction.positions()
+                target = max(reached[layout.tracking[model]] for model in chosen)
+                for group in (own, apart.models):
+                    until = {layout.tracking[model]: target for model in group}
+                    counted = _drain(
+                        ProjectionRunner(log, database, layout=rebuild_layout(*group)),
+                        transaction,
+                        until=until,
+                    )
+                    events += counted if group is own else 0
             positions = transaction.positions()
             transaction.flush()
             for model in chosen:
@@ -148,12 +173,49 @@ def rebuild_together(
         for model in chosen:
             database.drop_rebuild_tables(model)
         raise
-    runner.signal.committed()
     seconds = time.perf_counter() - started
     return [
-        RebuildReport(model.value, positions[layout.tracking[model]], events, seconds)
+        RebuildReport(
+            model.value,
+            positions[layout.tracking[model]],
+            events,
+            seconds,
+            apart=built_apart and model in apart.models,
+        )
         for model in chosen
     ]
+
+
+def _drain(
+    runner: ProjectionRunner,
+    transaction: ReadModelTransaction,
+    *,
+    until: dict[str, int] | None = None,
+) -> int:
+    """Apply batches inside ``transaction`` until nothing is left (or ``until``); the count."""
+    events = 0
+    while True:
+        result = runner.apply_next(transaction, until=until)
+        if result.blocked:
+            time.sleep(BLOCKED_RETRY_SECONDS)
+            continue
+        if result.applied == 0:
+            return events
+        events += result.applied
+
+
+def _fill(
+    log: EventLog,
+    database: ViewDatabase,
+    models: tuple[ReadModelName, ...],
+    batch_size: int,
+    progress: Progress | None,
+) -> int:
+    """Catch the fresh tables of ``models`` up with the log (no swap); the events applied."""
+    runner = ProjectionRunner(
+        log, database, layout=rebuild_layout(*models), batch_size=batch_size, pause_collector=True
+    )
+    return runner.catch_up(progress=progress)
 
 
 SCRATCH_CACHE_MIB = 16

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.catchup import load_history, synthetic_history
+from bench.rebuilds import WAYS, measure_rebuilds
 from bench.store_floor import RecordedWrites, recorded_writes, replay_writes
 from bench.stores import fresh_store
 from creditledger.application.projections.source import EventLog
@@ -52,3 +53,9 @@ def test_the_recorded_writes_rebuild_the_projectors_read_models(sql_backend: str
             assert database.snapshot() == built
             assert built.purchases
             assert built.entries
+
+
+def test_the_rebuild_benchmark_times_each_way_on_every_sql_store(sql_backend: str) -> None:
+    rates = measure_rebuilds(sql_backend, 300, 1)  # type: ignore[arg-type]
+    assert list(rates) == list(WAYS)
+    assert all(len(runs) == 1 and runs[0] > 0 for runs in rates.values())

@@ -10,7 +10,8 @@ import pytest
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.domain.ledger import Account
-from creditledger.infrastructure.bootstrap import open_read_models
+from creditledger.infrastructure.bootstrap import open_read_models, settings_of
+from creditledger.infrastructure.projections import rebuild_apart
 from creditledger.infrastructure.projections.operations import rebuild, rebuild_together, verify
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.clock import FixedClock
@@ -169,3 +170,77 @@ def test_an_interrupted_rebuild_in_one_pass_leaves_the_live_views_and_nothing_el
     # The next rebuild starts clean.
     rebuild_together(views.log, views.database, list(ReadModelName))
     assert views.database.snapshot() == before
+
+
+@pytest.fixture
+def postgres_only(backend: str) -> None:
+    if backend != "postgres":
+        pytest.skip("the ledger model is built in a second process on PostgreSQL only")
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_on_postgresql_a_second_process_builds_the_ledger_model_meanwhile(
+    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
+) -> None:
+    fill(ledger, clock)
+    views.runner.catch_up()
+    before = views.database.snapshot()
+
+    reports = rebuild_together(views.log, views.database, list(ReadModelName), apart_from=0)
+
+    assert {report.model: report.apart for report in reports} == {
+        "purchases": False,
+        "ledger": True,
+        "receivables": False,
+        "settled_revenue": False,
+    }
+    head = views.log.head()
+    assert {(report.position, report.events) for report in reports} == {(head, head)}
+    assert views.database.snapshot() == before
+    assert set(views.database.positions()) == {model.value for model in ReadModelName}
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_when_the_second_process_fails_this_one_builds_its_part(
+    ledger: CreditLedger,
+    views: ReadModelService,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fill(ledger, clock)
+    views.runner.catch_up()
+    before = views.database.snapshot()
+    settings = settings_of(ledger)
+    assert settings is not None
+    # A child that cannot reach the store: it fails at once.
+    unreachable = settings.model_copy(
+        update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    )
+    monkeypatch.setattr(rebuild_apart, "settings_of", lambda _: unreachable)
+
+    reports = rebuild_together(views.log, views.database, list(ReadModelName), apart_from=0)
+
+    assert not any(report.apart for report in reports)
+    assert views.database.snapshot() == before
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_rebuild_with_a_second_process_during_commands_and_a_projector_ends_equal_to_the_log(
+    ledger: CreditLedger, clock: FixedClock
+) -> None:
+    fill(ledger, clock, 10)
+    with open_read_models(ledger, batch_size=5) as service:
+        writer = threading.Thread(target=fill, args=(ledger, clock, 20))
+        writer.start()
+        try:
+            reports = rebuild_together(
+                service.log, service.database, list(ReadModelName), batch_size=5, apart_from=0
+            )
+        finally:
+            writer.join()
+        assert [report.model for report in reports if report.apart] == ["ledger"]
+        assert service.read_models.wait_until(timeout=30)
+        service.stop()
+        report = verify(service.log, service.database)
+        assert report.ok, report.as_dict()
+        assert report.rows["purchases"] == 30
