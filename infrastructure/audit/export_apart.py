@@ -27,9 +27,7 @@ the part of the export it holds; it is removed when the export ends.
 
 from __future__ import annotations
 
-import pickle
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +39,7 @@ from creditledger.application.audit.transcribe import Transcriber
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.audit.log import namespace_lookup, read_log
 from creditledger.infrastructure.bootstrap import open_ledger, settings_of
+from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.settings import Settings
 
 SPLIT_FROM_EVENTS = 200_000
@@ -114,25 +113,8 @@ def second_part_apart(
 
 
 def _start(job: _Job) -> subprocess.Popen[bytes] | None:
-    """The child, given its job; None if no interpreter can be started here (embedded, say)."""
-    if not sys.executable:
-        return None
-    try:
-        # Its output is of no use: if it fails, the exporter meets the same failure itself.
-        child = subprocess.Popen(  # noqa: S603  # this interpreter, this module
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        return None
-    try:
-        with child.stdin as job_input:  # type: ignore[union-attr]  # stdin=PIPE: never None
-            job_input.write(pickle.dumps(job))
-    except OSError:  # it died before reading its job: its exit status says so
-        pass
-    return child
+    """The child, given its job; None if it cannot be started here."""
+    return start_child(__name__, job)
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -155,4 +137,4 @@ def _transcribe_apart(job: _Job) -> None:
 
 if __name__ == "__main__":
     # Any failure exits non-zero, and the parent exports the part itself.
-    _transcribe_apart(pickle.load(sys.stdin.buffer))  # noqa: S301  # from the parent, trusted
+    _transcribe_apart(read_job())

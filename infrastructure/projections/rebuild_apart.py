@@ -13,16 +13,13 @@ yet in the one transaction that swaps every model in (``operations.rebuild_toget
 child fails for any reason (a store it cannot reach, an event it cannot apply, killed), this
 process builds its part itself, and meets the same error, if any, at the same position.
 
-The child is a fresh interpreter (``python -m`` this module, its job pickled on its stdin), for
-the reasons ``creditledger.infrastructure.audit.export_apart`` gives: not a fork of a process
-that holds a connection pool's threads, not ``multiprocessing``'s spawn of the caller's script.
+The child is a fresh interpreter (``python -m`` this module, its job pickled on its stdin:
+``creditledger.infrastructure.child_job`` says why).
 """
 
 from __future__ import annotations
 
-import pickle
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_ledger, open_view_database, settings_of
+from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import rebuild_layout
 from creditledger.infrastructure.projections.runner import ProjectionRunner
@@ -100,25 +98,8 @@ def building_apart(
 
 
 def _start(job: _Job) -> subprocess.Popen[bytes] | None:
-    """The child, given its job; None if no interpreter can be started here (embedded, say)."""
-    if not sys.executable:
-        return None
-    try:
-        # Its output is of no use: if it fails, this process builds its part and says why.
-        child = subprocess.Popen(  # noqa: S603  # this interpreter, this module
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        return None
-    try:
-        with child.stdin as job_input:  # type: ignore[union-attr]  # stdin=PIPE: never None
-            job_input.write(pickle.dumps(job))
-    except OSError:  # it died before reading its job: its exit status says so
-        pass
-    return child
+    """The child, given its job; None if it cannot be started here."""
+    return start_child(__name__, job)
 
 
 def _build(job: _Job) -> None:
@@ -137,4 +118,4 @@ def _build(job: _Job) -> None:
 
 if __name__ == "__main__":
     # Any failure exits non-zero, and the parent builds the part itself.
-    _build(pickle.load(sys.stdin.buffer))  # noqa: S301  # from the parent, trusted
+    _build(read_job())
