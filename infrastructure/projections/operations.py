@@ -21,13 +21,14 @@ from creditledger.application.projections.rows import TABLES, ReadModelName, Tab
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
-from creditledger.infrastructure.projections.layout import rebuild_layout
+from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
 from creditledger.infrastructure.projections.rebuild_apart import APART_FROM_EVENTS, building_apart
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
     OFFLINE_BATCH_SIZE,
     Progress,
     ProjectionRunner,
+    fill_rebuild_tables,
 )
 from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
 
@@ -142,29 +143,27 @@ def rebuild_together(
             apart_from=apart_from,
         ) as apart:
             own = tuple(model for model in chosen if model not in apart.models)
-            events = _fill(log, database, own, batch_size, progress)
+            events = fill_rebuild_tables(
+                log, database, own, batch_size=batch_size, progress=progress
+            )
             built_apart = apart.built()
             if apart.models and not built_apart:
-                _fill(log, database, apart.models, batch_size, progress)
+                fill_rebuild_tables(
+                    log, database, apart.models, batch_size=batch_size, progress=progress
+                )
         # One transaction: this process's models up to the head, the others (built apart, at
         # their own position) up to the same position, and the swap.
         names = [layout.tracking[model] for model in chosen]
         names += [database.live.tracking[model] for model in chosen]
         with database.transaction(layout, names) as transaction:
-            events += _drain(
-                ProjectionRunner(log, database, layout=rebuild_layout(*own)), transaction
-            )
+            own_runner = ProjectionRunner(log, database, layout=rebuild_layout(*own))
+            events += _drain(own_runner, transaction)
             if apart.models:
                 reached = transaction.positions()
                 target = max(reached[layout.tracking[model]] for model in chosen)
-                for group in (own, apart.models):
-                    until = {layout.tracking[model]: target for model in group}
-                    counted = _drain(
-                        ProjectionRunner(log, database, layout=rebuild_layout(*group)),
-                        transaction,
-                        until=until,
-                    )
-                    events += counted if group is own else 0
+                apart_runner = ProjectionRunner(log, database, layout=rebuild_layout(*apart.models))
+                _drain(apart_runner, transaction, until=_up_to(layout, apart.models, target))
+                events += _drain(own_runner, transaction, until=_up_to(layout, own, target))
             positions = transaction.positions()
             transaction.flush()
             for model in chosen:
@@ -204,18 +203,8 @@ def _drain(
         events += result.applied
 
 
-def _fill(
-    log: EventLog,
-    database: ViewDatabase,
-    models: tuple[ReadModelName, ...],
-    batch_size: int,
-    progress: Progress | None,
-) -> int:
-    """Catch the fresh tables of ``models`` up with the log (no swap); the events applied."""
-    runner = ProjectionRunner(
-        log, database, layout=rebuild_layout(*models), batch_size=batch_size, pause_collector=True
-    )
-    return runner.catch_up(progress=progress)
+def _up_to(layout: Layout, models: Sequence[ReadModelName], position: int) -> dict[str, int]:
+    return {layout.tracking[model]: position for model in models}
 
 
 SCRATCH_CACHE_MIB = 16

@@ -30,8 +30,7 @@ from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_ledger, open_view_database, settings_of
 from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.projections.database import ViewDatabase
-from creditledger.infrastructure.projections.layout import rebuild_layout
-from creditledger.infrastructure.projections.runner import ProjectionRunner
+from creditledger.infrastructure.projections.runner import fill_rebuild_tables
 from creditledger.infrastructure.settings import Settings
 
 APART = (ReadModelName.LEDGER,)
@@ -106,14 +105,7 @@ def _build(job: _Job) -> None:
     """In the child: a ledger and view store of its own; fill the fresh tables of its models."""
     models = tuple(ReadModelName(name) for name in job.models)
     with open_ledger(settings=job.settings) as ledger, open_view_database(ledger) as database:
-        runner = ProjectionRunner(
-            EventLog(ledger),
-            database,
-            layout=rebuild_layout(*models),
-            batch_size=job.batch_size,
-            pause_collector=True,
-        )
-        runner.catch_up()
+        fill_rebuild_tables(EventLog(ledger), database, models, batch_size=job.batch_size)
 
 
 if __name__ == "__main__":

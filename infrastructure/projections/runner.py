@@ -18,19 +18,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from creditledger.application.projections.projection import PurchaseTerms
 from creditledger.application.projections.projector import Projector, projections_for
+from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.signal import ProjectionSignal
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.infrastructure.projections.buffer import RowCache
 from creditledger.infrastructure.projections.collector import collector_paused
 from creditledger.infrastructure.projections.database import ViewDatabase
-from creditledger.infrastructure.projections.layout import Layout
+from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,22 @@ class ProjectionRunner:
         if moved:
             log.warning("skipped position %d in the read models %s", position, ", ".join(moved))
         return moved
+
+
+def fill_rebuild_tables(
+    log: EventLog,
+    database: ViewDatabase,
+    models: Sequence[ReadModelName],
+    *,
+    batch_size: int = OFFLINE_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> int:
+    """Catch the fresh (``__rebuild``) tables of ``models`` up with the log, as an operator's
+    job (the collector paused per batch), without swapping them in; the events applied."""
+    runner = ProjectionRunner(
+        log, database, layout=rebuild_layout(*models), batch_size=batch_size, pause_collector=True
+    )
+    return runner.catch_up(progress=progress)
 
 
 class ProjectorThread:

@@ -13,6 +13,7 @@ from creditledger.domain.ledger import Account
 from creditledger.infrastructure.bootstrap import open_read_models, settings_of
 from creditledger.infrastructure.projections import rebuild_apart
 from creditledger.infrastructure.projections.operations import rebuild, rebuild_together, verify
+from creditledger.infrastructure.projections.runner import Progress
 from creditledger.infrastructure.projections.service import ReadModelService
 from tests.clock import FixedClock
 from tests.readmodels_support import authorize, initiate, read_models, settle
@@ -95,23 +96,6 @@ def test_a_rebuild_while_the_projector_runs_and_commands_continue_ends_equal_to_
     _rebuilt_during_commands(ledger, clock, rebuilding)
 
 
-def test_an_interrupted_rebuild_leaves_the_live_view_and_nothing_else(
-    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
-) -> None:
-    fill(ledger, clock, 10)
-    views.runner.catch_up()
-    before = views.database.snapshot()
-
-    def interrupt(position: int, head: int) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        rebuild(views.log, views.database, ReadModelName.LEDGER, batch_size=3, progress=interrupt)
-
-    assert views.database.snapshot() == before
-    assert set(views.database.positions()) == {model.value for model in ReadModelName}
-
-
 def test_a_rebuild_clears_what_a_killed_rebuild_left_behind(
     ledger: CreditLedger, views: ReadModelService, clock: FixedClock
 ) -> None:
@@ -155,8 +139,21 @@ def test_a_rebuild_in_one_pass_while_the_projector_runs_and_commands_continue_en
     )
 
 
-def test_an_interrupted_rebuild_in_one_pass_leaves_the_live_views_and_nothing_else(
-    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
+Rebuilding = Callable[[ReadModelService, Progress], object]
+
+REBUILDS: dict[str, Rebuilding] = {
+    "one model": lambda views, progress: rebuild(
+        views.log, views.database, ReadModelName.LEDGER, batch_size=3, progress=progress
+    ),
+    "every model in one pass": lambda views, progress: rebuild_together(
+        views.log, views.database, list(ReadModelName), batch_size=3, progress=progress
+    ),
+}
+
+
+@pytest.mark.parametrize("rebuilding", REBUILDS.values(), ids=REBUILDS.keys())
+def test_an_interrupted_rebuild_leaves_the_live_views_and_nothing_else(
+    ledger: CreditLedger, views: ReadModelService, clock: FixedClock, rebuilding: Rebuilding
 ) -> None:
     fill(ledger, clock, 10)
     views.runner.catch_up()
@@ -166,9 +163,7 @@ def test_an_interrupted_rebuild_in_one_pass_leaves_the_live_views_and_nothing_el
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        rebuild_together(
-            views.log, views.database, list(ReadModelName), batch_size=3, progress=interrupt
-        )
+        rebuilding(views, interrupt)
 
     assert views.database.snapshot() == before
     assert set(views.database.positions()) == {model.value for model in ReadModelName}
