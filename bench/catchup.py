@@ -12,6 +12,9 @@
 - and the store's own share (``bench.store_floor``): the writes the projector sent, recorded,
   sent again through the same cursors into emptied read models, with nothing computed. No
   projector writing these rows can catch up faster on this store;
+- on PostgreSQL, the operator's catch-up as ``projections run`` does it
+  (``operations.catch_up``): from ``APART_FROM_EVENTS`` events behind, the ledger model caught
+  up by a second process meanwhile (the views emptied and put back at position zero first);
 - steady state: writers issue commands for a few seconds while the in-process projector
   follows; sampled every few milliseconds, how far (in events and in time) the views lag.
 
@@ -28,13 +31,14 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from bench.baselines import COMMANDS_PER_LIFECYCLE
 from bench.lifecycles import LEDGER_EVENTS_PER_LIFECYCLE
-from bench.store_floor import recorded_writes, replay_writes
+from bench.store_floor import recorded_writes, replay_writes, reset_read_models
 from bench.stores import Backend, fresh_store
 from bench.wallets import Wallets
 from creditledger.application.commands import (
@@ -51,6 +55,7 @@ from creditledger.domain.intent import normalize_intent
 from creditledger.domain.purchase import CommandContext, CreditPurchase, project_purchase
 from creditledger.domain.wallet import project_wallet
 from creditledger.infrastructure.bootstrap import open_read_models, open_view_database
+from creditledger.infrastructure.projections.operations import catch_up
 from creditledger.infrastructure.projections.runner import OFFLINE_BATCH_SIZE, ProjectionRunner
 from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
 
@@ -152,20 +157,25 @@ def measure_catchup(
     runs: int = 3,
     batch_size: int = OFFLINE_BATCH_SIZE,
     seed: int = 0,
+    apart_from: int | None = None,
 ) -> dict[str, Any]:
-    """Catch-up events/s of the projector vs replay events/s of the library, median of runs."""
+    """Catch-up events/s of the projector vs replay events/s of the library, median of runs.
+
+    ``apart_from``: the operator's catch-up's threshold for its second process (default
+    ``APART_FROM_EVENTS``)."""
     history = synthetic_history(events, seed=seed)
     # The generated history is the bench's, not the projector's: kept out of the garbage
     # collector's scans, so that neither side pays for walking 100k objects it does not own.
     gc.collect()
     gc.freeze()
     try:
-        measured = [_catchup_run(backend, history, batch_size) for _ in range(runs)]
+        measured = [_catchup_run(backend, history, batch_size, apart_from) for _ in range(runs)]
     finally:
         gc.unfreeze()
-    replay_rates = [replay for replay, _, _ in measured]
-    catchup_rates = [catchup for _, catchup, _ in measured]
-    floor_rates = [floor for _, _, floor in measured if floor is not None]
+    replay_rates = [run.replay for run in measured]
+    catchup_rates = [run.catchup for run in measured]
+    floor_rates = [run.writes_alone for run in measured if run.writes_alone is not None]
+    operator_rates = [run.operator for run in measured if run.operator is not None]
     return {
         "backend": backend,
         "events": len(history),
@@ -174,17 +184,34 @@ def measure_catchup(
         "catchup_events_per_second": _median(catchup_rates),
         "replay_events_per_second": _median(replay_rates),
         "writes_alone_events_per_second": _median(floor_rates) if floor_rates else None,
+        "operator_catchup_events_per_second": _median(operator_rates) if operator_rates else None,
+        "caught_up_apart": sorted({model for run in measured for model in run.apart}),
         "catchup_runs": catchup_rates,
         "replay_runs": replay_rates,
         "writes_alone_runs": floor_rates,
+        "operator_catchup_runs": operator_rates,
     }
 
 
+@dataclass(frozen=True)
+class _Run:
+    replay: float
+    """The library's replay, events/s."""
+    catchup: float
+    """The projector's catch-up in one process, events/s."""
+    writes_alone: float | None
+    """The same writes alone, events/s (None: the in-memory views)."""
+    operator: float | None = None
+    """PostgreSQL: the operator's catch-up (``operations.catch_up``), events/s."""
+    apart: tuple[str, ...] = ()
+    """The models it caught up in a second process."""
+
+
 def _catchup_run(
-    backend: Backend, history: Sequence[LedgerEvent], batch_size: int
-) -> tuple[float, float, float | None]:
-    """One fresh store: (library replay events/s, projector catch-up events/s, the same writes
-    alone events/s, None for the in-memory store)."""
+    backend: Backend, history: Sequence[LedgerEvent], batch_size: int, apart_from: int | None
+) -> _Run:
+    """One fresh store: the library's replay, the projector's catch-up, the same writes alone
+    and (PostgreSQL) the operator's catch-up."""
     # Every aggregate of the log, each with its own fold: purchases and wallets.
     aggregates = {
         event.originator_id: _fold_wallet if isinstance(event, WalletEventBase) else _fold
@@ -215,10 +242,22 @@ def _catchup_run(
                 if recorded is None or not isinstance(database, SqlViewDatabase)
                 else applied / replay_writes(database, recorded)
             )
-        if applied != len(history):
-            msg = f"caught up {applied} of {len(history)} events"
-            raise RuntimeError(msg)
-    return replay, catchup, writes_alone
+            if applied != len(history):
+                msg = f"caught up {applied} of {len(history)} events"
+                raise RuntimeError(msg)
+            if backend != "postgres" or not isinstance(database, SqlViewDatabase):
+                return _Run(replay, catchup, writes_alone)
+            reset_read_models(database)
+            operators = ProjectionRunner(
+                EventLog(ledger), database, batch_size=batch_size, pause_collector=True
+            )
+            started = time.perf_counter()
+            report = catch_up(operators, apart_from=apart_from)
+            operator = len(history) / (time.perf_counter() - started)
+            if report.applied != len(history):
+                msg = f"the operator's catch-up applied {report.applied} of {len(history)} events"
+                raise RuntimeError(msg)
+    return _Run(replay, catchup, writes_alone, operator, report.apart)
 
 
 def _fold(purchase: Any, events: Any) -> Any:
@@ -318,14 +357,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends: list[Backend] = args.backend or ["sqlite", "postgres"]
     print(f"catch-up over {args.events} events, median of {args.runs} runs")
     print(
-        f"{'store':<10} {'catch-up ev/s':>14} {'library replay ev/s':>20} {'writes alone ev/s':>18}"
+        f"{'store':<10} {'catch-up ev/s':>14} {'library replay ev/s':>20} "
+        f"{'writes alone ev/s':>18} {'projections run ev/s':>21}"
     )
     for backend in backends:
         result = measure_catchup(backend, args.events, runs=args.runs, batch_size=args.batch_size)
         print(
             f"{backend:<10} {result['catchup_events_per_second']:>14,.0f} "
             f"{result['replay_events_per_second']:>20,.0f} "
-            f"{result['writes_alone_events_per_second'] or 0:>18,.0f}"
+            f"{result['writes_alone_events_per_second'] or 0:>18,.0f} "
+            f"{result['operator_catchup_events_per_second'] or 0:>21,.0f}"
         )
         print(
             "  runs: catch-up "
@@ -334,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(f"{rate:,.0f}" for rate in result["replay_runs"])
             + "; writes alone "
             + ", ".join(f"{rate:,.0f}" for rate in result["writes_alone_runs"])
+            + "; projections run "
+            + ", ".join(f"{rate:,.0f}" for rate in result["operator_catchup_runs"])
+            + f" (second process: {', '.join(result['caught_up_apart']) or 'none'})"
         )
     print(f"\nsteady state: {args.writers} writer threads for {args.lag_seconds}s")
     for backend in backends:

@@ -5,7 +5,7 @@ rebuild replaces live views, as an operator's does):
 
 - ``one pass``: ``operations.rebuild_together`` of the four models in this process alone;
 - ``one pass + 2nd process``: the same with the ledger model built by a second process meanwhile
-  (``rebuild_apart``: PostgreSQL only; on SQLite this column repeats ``one pass``);
+  (``apart``: PostgreSQL only; on SQLite this column repeats ``one pass``);
 - ``four passes``: ``operations.rebuild`` of each model in turn (``rebuild all`` until session
   10).
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from creditledger.application.projections.rows import TABLES
 from creditledger.infrastructure.projections.collector import collector_paused
+from creditledger.infrastructure.projections.layout import TRACKING_TABLE
 from creditledger.infrastructure.projections.sql.store import SqlViewDatabase
 
 WRITES = ("execute", "execute_binary", "executemany", "insert_rows", "staging_table")
@@ -98,6 +99,14 @@ def empty_read_models(database: SqlViewDatabase) -> None:
     with database._write() as cursor:
         for table in TABLES:
             cursor.execute(f"{verb} {database.dialect.qualify(database.live.table(table))}")
+
+
+def reset_read_models(database: SqlViewDatabase) -> None:
+    """Every read model empty and back at position zero, as before its first catch-up."""
+    empty_read_models(database)
+    with database._write() as cursor:
+        tracking = database.dialect.qualify(TRACKING_TABLE)  # our own table's name
+        cursor.execute(f"UPDATE {tracking} SET position = 0")  # noqa: S608
 
 
 def replay_writes(database: SqlViewDatabase, recorded: RecordedWrites) -> float:

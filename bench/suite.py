@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bench import keys
 from bench.baselines import COMMANDS_PER_LIFECYCLE, EVENTS_PER_LIFECYCLE, library_appends
@@ -309,12 +310,24 @@ def catchup_row(backend: Backend, runs: int, scale: Scale) -> Row:
             "event",
             timings(result["replay_runs"]),
         ),
-        note=(
-            "the same writes alone (recorded, sent again, nothing computed): "
-            f"{result['writes_alone_events_per_second']:,.0f} events/s"
-        ),
+        note=_catchup_note(result),
         key=keys.CATCHUP,
     )
+
+
+def _catchup_note(result: dict[str, Any]) -> str:
+    note = (
+        "the same writes alone (recorded, sent again, nothing computed): "
+        f"{result['writes_alone_events_per_second']:,.0f} events/s"
+    )
+    operator = result["operator_catchup_events_per_second"]
+    if operator is not None:
+        apart = ", ".join(result["caught_up_apart"]) or "none"
+        note += (
+            f"; as `projections run --until-caught-up` does it: {operator:,.0f} events/s "
+            f"(second process: {apart})"
+        )
+    return note
 
 
 def growth_rows(

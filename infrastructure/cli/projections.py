@@ -136,20 +136,30 @@ def run(
             start = min(database.positions().get(name, 0) for name in runner.names)
             try:
                 with _progress_bar("catching up", start, log.head()) as advance:
-                    applied = runner.catch_up(progress=advance, stop=stop)
+                    caught_up = operations.catch_up(runner, progress=advance, stop=stop)
             except ProjectionStuckError as stuck:
                 _report_stuck(stuck)
                 if until_caught_up:
                     raise typer.Exit(ExitCode.FAILED) from None
-                applied = 0  # following the log retries it, with back-off, and reports it
+                # Following the log retries it, with back-off, and reports it.
+                caught_up = operations.CatchUpReport(0)
+            applied = caught_up.applied
             position = min(database.positions().get(name, 0) for name in runner.names)
-            _err.print(f"caught up: {applied} events applied; position {position}")
+            apart = ", ".join(caught_up.apart)
+            apart = f" ({apart} by a second process)" if apart else ""
+            _err.print(f"caught up: {applied} events applied{apart}; position {position}")
             if not until_caught_up and not stop.is_set():
                 runner.run_forever(stop)
                 position = min(database.positions().get(name, 0) for name in runner.names)
                 _err.print(f"stopped at position {position}")
             if as_json:
-                _print_json({"applied_while_catching_up": applied, "position": position})
+                _print_json(
+                    {
+                        "applied_while_catching_up": applied,
+                        "caught_up_apart": list(caught_up.apart),
+                        "position": position,
+                    }
+                )
         finally:
             database.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,9 +21,9 @@ from creditledger.application.projections.compare import (
 from creditledger.application.projections.rows import TABLES, ReadModelName, Tables
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
+from creditledger.infrastructure.projections.apart import APART_FROM_EVENTS, building_apart
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
-from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
-from creditledger.infrastructure.projections.rebuild_apart import APART_FROM_EVENTS, building_apart
+from creditledger.infrastructure.projections.layout import Layout, live_layout, rebuild_layout
 from creditledger.infrastructure.projections.runner import (
     BLOCKED_RETRY_SECONDS,
     OFFLINE_BATCH_SIZE,
@@ -83,7 +84,7 @@ class RebuildReport:
     """Events applied to the model (every event of the log up to ``position``)."""
     seconds: float
     apart: bool = False
-    """Built by a second process (``rebuild_apart``)."""
+    """Built by a second process (``apart``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return vars(self)
@@ -124,7 +125,7 @@ def rebuild_together(
     do that four times, one model after another. One pass applies each event to every model
     being rebuilt, as the projector's catch-up does: the log is read and decoded once. On
     PostgreSQL, from ``apart_from`` events, the ledger model is built by a second process
-    meanwhile (``rebuild_apart``).
+    meanwhile (``apart``).
     """
     chosen = tuple(dict.fromkeys(models))
     if not chosen:
@@ -139,7 +140,7 @@ def rebuild_together(
             database,
             chosen,
             batch_size=batch_size,
-            head=log.head(),
+            events=log.head(),
             apart_from=apart_from,
         ) as apart:
             own = tuple(model for model in chosen if model not in apart.models)
@@ -183,6 +184,60 @@ def rebuild_together(
         )
         for model in chosen
     ]
+
+
+@dataclass(frozen=True)
+class CatchUpReport:
+    applied: int
+    """Events this process applied to at least one model, counted once per pass: with a second
+    process, the pass over the other models and then the one bringing every model to the head
+    (which applies the ledger's whole share again if the second process failed)."""
+    apart: tuple[str, ...] = ()
+    """The models a second process caught up (``apart``)."""
+
+
+def catch_up(
+    runner: ProjectionRunner,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    apart_from: int | None = None,
+) -> CatchUpReport:
+    """``runner.catch_up()`` of an operator's job (``projections run``): on PostgreSQL, when the
+    models are ``apart_from`` (default ``APART_FROM_EVENTS``) events or more behind, a second
+    process catches the ledger model up meanwhile (``apart``), and this process the others;
+    then this runner applies whatever is left to every model (all of the ledger's share if the
+    child failed)."""
+    log, database, layout = runner.log, runner.database, runner.layout
+    positions = database.positions()
+    least_behind = log.head() - max(positions.get(layout.tracking[m], 0) for m in layout.models)
+    with building_apart(
+        log.ledger,
+        database,
+        layout.models,
+        batch_size=runner.batch_size,
+        events=least_behind,
+        apart_from=APART_FROM_EVENTS if apart_from is None else apart_from,
+        live=True,
+    ) as apart:
+        applied = 0
+        built_apart = False
+        if apart.models:
+            own = tuple(model for model in layout.models if model not in apart.models)
+            own_runner = ProjectionRunner(
+                log,
+                database,
+                layout=live_layout(own),
+                batch_size=runner.batch_size,
+                signal=runner.signal,
+                pause_collector=runner.pause_collector,
+            )
+            applied = own_runner.catch_up(progress=progress, stop=stop)
+            built_apart = apart.built(stop)
+    if stop is None or not stop.is_set():
+        applied += runner.catch_up(progress=progress, stop=stop)
+    done_apart = tuple(model.value for model in apart.models) if built_apart else ()
+    return CatchUpReport(applied, done_apart)
 
 
 def _drain(

@@ -32,3 +32,10 @@ def own_broker(tmp_path: Path) -> Iterator[NatsServerProcess]:
     nats_server_or_skip()
     with NatsServerProcess(tmp_path / "nats") as broker:
         yield broker
+
+
+@pytest.fixture
+def postgres_only(backend: str) -> None:
+    """For the tests of a second process applying the ledger model (``apart``)."""
+    if backend != "postgres":
+        pytest.skip("the ledger model is applied in a second process on PostgreSQL only")

@@ -29,6 +29,21 @@ def test_the_catch_up_measurement_projects_every_event(
         assert result["writes_alone_events_per_second"] is None
     else:
         assert result["writes_alone_events_per_second"] > 0
+    # The operator's catch-up is measured on PostgreSQL only, where it has a second process.
+    if backend == "postgres":
+        assert result["operator_catchup_events_per_second"] > 0
+    else:
+        assert result["operator_catchup_events_per_second"] is None
+    assert result["caught_up_apart"] == []  # 300 events: too few to start one
+
+
+def test_the_operators_catch_up_on_postgresql_is_measured_with_its_second_process(
+    request: pytest.FixtureRequest,
+) -> None:
+    request.getfixturevalue("postgres_session_schema")
+    result = measure_catchup("postgres", 300, runs=1, batch_size=50, apart_from=0)
+    assert result["caught_up_apart"] == ["ledger"]
+    assert result["operator_catchup_events_per_second"] > 0
 
 
 def test_the_lag_measurement_ends_caught_up() -> None:

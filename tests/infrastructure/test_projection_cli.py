@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from creditledger.application.ledger import CreditLedger
 from creditledger.infrastructure.cli.app import app
 from creditledger.infrastructure.cli.invocation import ExitCode
+from creditledger.infrastructure.projections import operations
 from tests.readmodels_support import authorize, initiate, settle
 from tests.stores import POSTGRES_URL
 
@@ -51,11 +52,36 @@ def test_the_projector_catches_up_and_status_shows_no_lag(
 
     run = cli(store_url, "run", "--until-caught-up", "--json")
     assert run.exit_code == 0, run.output
-    assert json.loads(run.stdout) == {"applied_while_catching_up": 4, "position": 4}
+    assert json.loads(run.stdout) == {
+        "applied_while_catching_up": 4,
+        "caught_up_apart": [],
+        "position": 4,
+    }
 
     after = json.loads(cli(store_url, "status", "--json").stdout)
     assert after["caught_up"] is True
     assert {(m["position"], m["lag"], m["lag_seconds"]) for m in after["models"]} == {(4, 0, None)}
+
+
+def test_run_until_caught_up_on_postgresql_catches_the_ledger_up_in_a_second_process(
+    ledger: CreditLedger, store_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for customer in ("cust-1", "cust-2", "cust-3"):
+        settle(ledger, authorize(ledger, initiate(ledger, customer=customer)))
+    # However short the log: the second process is what this test is about.
+    monkeypatch.setattr(operations, "APART_FROM_EVENTS", 0)
+
+    run = cli(store_url, "run", "--until-caught-up", "--json")
+
+    assert run.exit_code == 0, run.output
+    apart = ["ledger"] if backend == "postgres" else []
+    assert json.loads(run.stdout) == {
+        "applied_while_catching_up": 12,
+        "caught_up_apart": apart,
+        "position": 12,
+    }
+    assert ("by a second process" in run.stderr) is (backend == "postgres")
+    assert cli(store_url, "verify").exit_code == 0
 
 
 def test_verify_finds_a_tampered_view_and_a_rebuild_repairs_it(

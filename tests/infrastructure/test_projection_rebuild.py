@@ -11,7 +11,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.domain.ledger import Account
 from creditledger.infrastructure.bootstrap import open_read_models, settings_of
-from creditledger.infrastructure.projections import rebuild_apart
+from creditledger.infrastructure.projections import apart
 from creditledger.infrastructure.projections.operations import rebuild, rebuild_together, verify
 from creditledger.infrastructure.projections.runner import Progress
 from creditledger.infrastructure.projections.service import ReadModelService
@@ -172,12 +172,6 @@ def test_an_interrupted_rebuild_leaves_the_live_views_and_nothing_else(
     assert views.database.snapshot() == before
 
 
-@pytest.fixture
-def postgres_only(backend: str) -> None:
-    if backend != "postgres":
-        pytest.skip("the ledger model is built in a second process on PostgreSQL only")
-
-
 @pytest.mark.usefixtures("postgres_only")
 def test_on_postgresql_a_second_process_builds_the_ledger_model_meanwhile(
     ledger: CreditLedger, views: ReadModelService, clock: FixedClock
@@ -216,7 +210,7 @@ def test_when_the_second_process_fails_this_one_builds_its_part(
     unreachable = settings.model_copy(
         update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
     )
-    monkeypatch.setattr(rebuild_apart, "settings_of", lambda _: unreachable)
+    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
 
     reports = rebuild_together(views.log, views.database, list(ReadModelName), apart_from=0)
 

@@ -1,0 +1,153 @@
+"""The ledger read model built by a second process, on PostgreSQL: in a rebuild and in a catch-up.
+
+Applying a long stretch of the log costs the models' own work per event (applying it, making
+and writing its rows) far more than reading the log, and the ledger model (an entry per posting)
+costs about as much as the other three together. So while this process applies the log to the
+other models, a child process applies it to the ledger's, reading the log itself: a rebuild of
+all four 1.4x faster on two cores (docs/benchmarks.md, session 10). Not on SQLite: a batch holds
+the file's one write lock while it computes, so two writers only take turns (measured slower
+than one).
+
+Two jobs:
+
+- a rebuild (``operations.rebuild_together``): the child fills the ledger's fresh tables, which
+  this process created before starting it, up to the head it finds; the swap stays with this
+  process, which applies whatever either side has not applied yet in the one transaction that
+  swaps every model in;
+- an operator's catch-up (``operations.catch_up``, ``projections run``): the child catches the
+  live ledger model up, batch by batch, as this process does the others. Each model has its own
+  tracking row, locked by each batch that moves it, so the two never apply an event to the same
+  model, and each batch is applied exactly once, as with one process.
+
+If the child fails for any reason (a store it cannot reach, an event it cannot apply, killed),
+this process applies its part itself, and meets the same error, if any, at the same position.
+
+The child is a fresh interpreter (``python -m`` this module, its job pickled on its stdin:
+``creditledger.infrastructure.child_job`` says why).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.bootstrap import open_ledger, open_view_database, settings_of
+from creditledger.infrastructure.child_job import read_job, start_child
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import live_layout
+from creditledger.infrastructure.projections.runner import ProjectionRunner, fill_rebuild_tables
+from creditledger.infrastructure.settings import Settings
+
+APART = (ReadModelName.LEDGER,)
+"""The models a child builds: the ledger, about half of the work of all four."""
+APART_FROM_EVENTS = 50_000
+"""Shorter stretches of the log are applied in one process: starting the child (about half a
+second of imports) costs about what it saves there."""
+
+STOP_CHECK_SECONDS = 0.1
+"""How often waiting for the child looks whether the operator asked to stop."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    settings: Settings
+    models: tuple[str, ...]
+    batch_size: int
+    live: bool
+    """Catch the live models up (else: fill a rebuild's fresh tables)."""
+
+
+class Apart:
+    """The models a child process is building, and whether it built them."""
+
+    def __init__(self, models: tuple[ReadModelName, ...], child: subprocess.Popen[bytes] | None):
+        self.models = models if child is not None else ()
+        self._child = child
+
+    def built(self, stop: threading.Event | None = None) -> bool:
+        """Wait for the child: True if it applied the log to its models up to the head it
+        found; False at once when ``stop`` is set."""
+        child = self._child
+        if child is None:
+            return False
+        while True:
+            try:
+                return child.wait(timeout=STOP_CHECK_SECONDS) == 0
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    return False
+
+    def stop(self) -> None:
+        if self._child is not None:
+            if self._child.poll() is None:
+                self._child.terminate()
+            self._child.wait()
+
+
+@contextmanager
+def building_apart(
+    ledger: CreditLedger,
+    database: ViewDatabase,
+    models: Sequence[ReadModelName],
+    *,
+    batch_size: int,
+    events: int,
+    apart_from: int = APART_FROM_EVENTS,
+    live: bool = False,
+) -> Iterator[Apart]:
+    """Start a child applying the log to ``APART``'s share of ``models`` when it pays: a
+    PostgreSQL store, ``events`` (the stretch of the log to apply) of ``apart_from`` or more
+    (and at least one), and models left for this process. ``live``: catch the live models up;
+    else fill their fresh tables (which exist). ``models`` of the result is empty when no child
+    runs. Leaving stops it."""
+    share = tuple(model for model in models if model in APART)
+    settings = settings_of(ledger)
+    if (
+        database.kind != "postgres"
+        or settings is None
+        or not share
+        or len(share) == len(models)
+        or events < max(1, apart_from)
+    ):
+        yield Apart((), None)
+        return
+    job = _Job(settings, tuple(model.value for model in share), batch_size, live)
+    apart = Apart(share, _start(job))
+    try:
+        yield apart
+    finally:
+        apart.stop()
+
+
+def _start(job: _Job) -> subprocess.Popen[bytes] | None:
+    """The child, given its job; None if it cannot be started here."""
+    return start_child(__name__, job)
+
+
+def _build(job: _Job) -> None:
+    """In the child: a ledger and view store of its own; catch its models up, or fill their
+    fresh tables."""
+    models = tuple(ReadModelName(name) for name in job.models)
+    with open_ledger(settings=job.settings) as ledger, open_view_database(ledger) as database:
+        log = EventLog(ledger)
+        if job.live:
+            ProjectionRunner(
+                log,
+                database,
+                layout=live_layout(models),
+                batch_size=job.batch_size,
+                pause_collector=True,
+            ).catch_up()
+        else:
+            fill_rebuild_tables(log, database, models, batch_size=job.batch_size)
+
+
+if __name__ == "__main__":
+    # Any failure exits non-zero, and the parent builds the part itself.
+    _build(read_job())

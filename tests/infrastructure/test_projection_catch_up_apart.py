@@ -1,0 +1,156 @@
+"""An operator's catch-up with the ledger model caught up by a second process (PostgreSQL).
+
+``operations.catch_up`` is what ``projections run`` calls: on every store it ends with the views
+equal to the log; on PostgreSQL, far enough behind, a child process catches the live ledger model
+up while this one does the other models, and this one does it all if the child fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.rows import ReadModelName
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.bootstrap import open_view_database, settings_of
+from creditledger.infrastructure.projections import apart
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import live_layout
+from creditledger.infrastructure.projections.operations import CatchUpReport, catch_up, verify
+from creditledger.infrastructure.projections.runner import ProjectionRunner
+from tests.clock import FixedClock
+from tests.infrastructure.test_projection_rebuild import fill
+
+MODELS = {model.value for model in ReadModelName}
+
+
+@pytest.fixture
+def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
+    views = open_view_database(ledger)
+    try:
+        yield views
+    finally:
+        views.close()
+
+
+def runner_of(
+    ledger: CreditLedger, database: ViewDatabase, batch_size: int = 7
+) -> ProjectionRunner:
+    return ProjectionRunner(EventLog(ledger), database, batch_size=batch_size, pause_collector=True)
+
+
+def assert_equal_to_the_log(ledger: CreditLedger, database: ViewDatabase) -> None:
+    head = EventLog(ledger).head()
+    assert database.positions() == dict.fromkeys(MODELS, head)
+    report = verify(EventLog(ledger), database)
+    assert report.ok, report.as_dict()
+    assert report.rows["purchases"] == 30
+
+
+def test_a_catch_up_too_short_for_a_second_process_is_the_runners_own(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    fill(ledger, clock)
+
+    report = catch_up(runner_of(ledger, database))
+
+    assert report.apart == ()
+    assert report.applied == EventLog(ledger).head()
+    assert_equal_to_the_log(ledger, database)
+
+
+def test_only_postgresql_catches_up_apart(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock, backend: str
+) -> None:
+    fill(ledger, clock)
+
+    report = catch_up(runner_of(ledger, database), apart_from=0)
+
+    assert report.apart == (("ledger",) if backend == "postgres" else ())
+    assert_equal_to_the_log(ledger, database)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_the_second_process_catches_the_live_ledger_model_up(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    fill(ledger, clock)
+    head = EventLog(ledger).head()
+
+    report = catch_up(runner_of(ledger, database), apart_from=0)
+
+    assert report.apart == ("ledger",)
+    # This process applied every event to the three other models, and none was left after.
+    assert report.applied == head
+    assert_equal_to_the_log(ledger, database)
+    # Caught up, nothing is started again.
+    assert catch_up(runner_of(ledger, database), apart_from=0) == CatchUpReport(0)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_model_already_caught_up_is_left_to_this_process(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    fill(ledger, clock, 10)
+    ProjectionRunner(
+        EventLog(ledger), database, layout=live_layout((ReadModelName.LEDGER,))
+    ).catch_up()
+    fill(ledger, clock, 20)
+    # The ledger model is ahead: the stretch every model must apply is what decides.
+    least_behind = EventLog(ledger).head() - database.positions()["ledger"]
+
+    report = catch_up(runner_of(ledger, database), apart_from=least_behind + 1)
+
+    assert report.apart == ()
+    assert_equal_to_the_log(ledger, database)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_when_the_second_process_fails_this_one_catches_the_ledger_up(
+    ledger: CreditLedger,
+    database: ViewDatabase,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fill(ledger, clock)
+    settings = settings_of(ledger)
+    assert settings is not None
+    # A child that cannot reach the store: it fails at once.
+    unreachable = settings.model_copy(
+        update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    )
+    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
+
+    report = catch_up(runner_of(ledger, database), apart_from=0)
+
+    assert report.apart == ()
+    assert_equal_to_the_log(ledger, database)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_catch_up_apart_during_commands_and_another_projector_ends_equal_to_the_log(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    fill(ledger, clock, 10)
+    other = open_view_database(ledger)
+    stop = threading.Event()
+    # Another projector on the same views (the service's), one event at a time.
+    following = runner_of(ledger, other, batch_size=1)
+    follower = threading.Thread(target=following.run_forever, args=(stop,))
+    writer = threading.Thread(target=fill, args=(ledger, clock, 20))
+    follower.start()
+    writer.start()
+    try:
+        report = catch_up(runner_of(ledger, database, batch_size=3), apart_from=0)
+    finally:
+        writer.join()
+        stop.set()
+        other.wake()
+        follower.join()
+        other.close()
+    catch_up(runner_of(ledger, database))
+    assert report.apart == ("ledger",)
+    assert_equal_to_the_log(ledger, database)
