@@ -8,6 +8,7 @@ up while this one does the other models, and this one does it all if the child f
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -151,4 +152,29 @@ def test_a_catch_up_apart_during_commands_and_another_projector_ends_equal_to_th
         other.close()
     catch_up(runner_of(ledger, database))
     assert report.apart == ("ledger",)
+    assert_equal_to_the_log(ledger, database)
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_stopping_the_catch_up_stops_the_second_process(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    fill(ledger, clock)
+    stop = threading.Event()
+
+    # Asked to stop once its first batch is in (as Ctrl-C or SIGTERM ask `projections run`).
+    report = catch_up(
+        runner_of(ledger, database, batch_size=1),
+        progress=lambda position, head: stop.set(),
+        stop=stop,
+        apart_from=0,
+    )
+
+    assert report == CatchUpReport(1)
+    # The second process is gone: the ledger model no longer moves.
+    stopped_at = database.positions()["ledger"]
+    time.sleep(1.0)
+    assert database.positions()["ledger"] == stopped_at < EventLog(ledger).head()
+    # What it had applied is committed once: the next catch-up ends equal to the log.
+    catch_up(runner_of(ledger, database))
     assert_equal_to_the_log(ledger, database)
