@@ -69,6 +69,7 @@ def test_a_projector_killed_mid_batch_resumes_with_no_duplicate_and_no_missing_r
         # Every event after the committed position, once: the killed batch was not half-kept.
         assert json.loads(rerun.stdout) == {
             "applied_while_catching_up": head - killed_at,
+            "caught_up_apart": [],
             "position": head,
         }
         report = verify(views.log, views.database)
