@@ -39,7 +39,14 @@ from creditledger.application.projections.rows import (
     evolve,
 )
 from creditledger.application.projections.store import ReadModelTransaction, TableStore
-from creditledger.domain.events import Initiated, PurchaseEvent, WalletEvent
+from creditledger.domain.events import (
+    GrantAdded,
+    GrantRevoked,
+    GrantVoided,
+    Initiated,
+    PurchaseEvent,
+    WalletEvent,
+)
 from creditledger.domain.ledger import entries_for, wallet_entries
 
 ZERO = Decimal(0)
@@ -97,6 +104,8 @@ def wallet_bookings(event: WalletEvent, terms: PurchaseTerms) -> list[Booking]:
 
 class LedgerProjection(Projection):
     name = ReadModelName.LEDGER
+    # The purchase's own events book these: ``wallet_entries`` has no entry for them.
+    ignores = frozenset({GrantAdded, GrantVoided, GrantRevoked})
 
     def __init__(self) -> None:
         self._bookings: dict[int, list[Booking]] = {}

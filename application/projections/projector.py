@@ -57,6 +57,15 @@ class Projector:
     def names(self) -> list[str]:
         return [self.tracking_names[projection.name] for projection in self.projections]
 
+    @property
+    def ignored_topics(self) -> frozenset[str]:
+        """The stored topics of the events every one of these models ignores: the runner need
+        not read them back, only move past them."""
+        if not self.projections:
+            return frozenset()
+        ignored = frozenset.intersection(*(p.ignores for p in self.projections))
+        return frozenset(cls.TOPIC for cls in ignored)
+
     def apply(
         self,
         batch: Sequence[LogEntry],
@@ -64,15 +73,19 @@ class Projector:
         positions: Mapping[str, int],
         *,
         until: Mapping[str, int] | None = None,
+        last: int | None = None,
     ) -> dict[str, int]:
         """Apply the batch (in log order); return each model's new position.
 
         ``until`` stops a model at a position (``verify`` rebuilds exactly up to where the live
-        views stand); a model already past an event is not given it again.
+        views stand); a model already past an event is not given it again. ``last``: the
+        position the batch was read up to (default: its last event's), beyond events every
+        model ignores that were left out of it.
         """
-        if not batch:
-            return dict(positions)
-        last = batch[-1].position
+        if last is None:
+            if not batch:
+                return dict(positions)
+            last = batch[-1].position
         for recorded in batch:
             if isinstance(recorded, Recorded) and isinstance(recorded.event, Initiated):
                 self.terms.remember(recorded.event)
@@ -93,6 +106,7 @@ class Projector:
                     [r for r in wanted if isinstance(r, WalletRecorded)], self.terms, store
                 )
                 active.append((projection, name))
+        # (An empty batch has no active model, so batch[0] is never asked for.)
         if all(positions[name] < batch[0].position and limits[name] >= last for _, name in active):
             # The usual batch: every model is behind all of it, so each event goes to each model
             # (no per-event position checks).

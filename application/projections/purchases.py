@@ -52,6 +52,8 @@ from creditledger.domain.status import PaymentStatus, SettlementType
 
 class PurchasesProjection(Projection):
     name = ReadModelName.PURCHASES
+    # The purchase's own events carry these (see ``apply_wallet``).
+    ignores = frozenset({GrantAdded, GrantVoided, GrantRevoked})
 
     def prefetch(
         self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction

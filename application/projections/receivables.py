@@ -25,6 +25,7 @@ from creditledger.application.projections.rows import (
 )
 from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.domain.events import (
+    WALLET_EVENT_CLASSES,
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
@@ -43,6 +44,8 @@ from creditledger.domain.money import payment_amount
 
 class ReceivablesProjection(Projection):
     name = ReadModelName.RECEIVABLES
+    # What is owed follows the payment, not what the credit was spent on.
+    ignores = frozenset(WALLET_EVENT_CLASSES)
 
     def prefetch(
         self, batch: Sequence[Recorded], terms: PurchaseTerms, store: ReadModelTransaction

@@ -16,6 +16,7 @@ from creditledger.application.projections.projection import (
 from creditledger.application.projections.rows import ReadModelName, RevenueRow, Tables
 from creditledger.application.projections.store import TableStore
 from creditledger.domain.events import (
+    WALLET_EVENT_CLASSES,
     CreditsConsumed,
     GrantAdded,
     GrantExpired,
@@ -44,6 +45,8 @@ class SettledRevenueProjection(Projection):
     # It needs only the revenue rows of a store: the stream's report consumer applies it to
     # its own database (infrastructure/relay/revenue_report.py).
     name = ReadModelName.SETTLED_REVENUE
+    # Settled revenue is what was paid; spending credit does not change it.
+    ignores = frozenset(WALLET_EVENT_CLASSES)
 
     def prefetch(self, batch: Sequence[Recorded], terms: PurchaseTerms, store: TableStore) -> None:
         keys = set()

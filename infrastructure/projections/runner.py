@@ -76,7 +76,7 @@ class ProjectionStuckError(Exception):
 @dataclass(frozen=True)
 class BatchResult:
     applied: int
-    """Events applied to at least one model."""
+    """Events applied to at least one model, or moved past by all (ignored by each)."""
     position: int
     """The lowest position of the runner's models after the batch."""
     blocked: bool = False
@@ -115,6 +115,7 @@ class ProjectionRunner:
             tracking_names=self.layout.tracking,
         )
         self.guard = database.guard()
+        self._ignored_topics = self.projector.ignored_topics
         self.pause_collector = pause_collector
         self.cache = RowCache()
         """Rows of this runner's earlier batches (emptied when another writer commits)."""
@@ -171,10 +172,14 @@ class ProjectionRunner:
         if not usable:
             return BatchResult(0, start, blocked=bool(notifications))
         self._attempted = (usable[0].id, usable[-1].id)
-        batch = [self.log.decode(notification) for notification in usable]
-        reached = self.projector.apply(batch, transaction, positions, until=until)
+        # Events none of these models uses are moved past without being read back.
+        ignored = self._ignored_topics
+        batch = [self.log.decode(n) for n in usable if n.topic not in ignored]
+        reached = self.projector.apply(
+            batch, transaction, positions, until=until, last=usable[-1].id
+        )
         transaction.set_positions(reached)
-        return BatchResult(len(batch), min(reached.values()))
+        return BatchResult(len(usable), min(reached.values()))
 
     def catch_up(
         self,
