@@ -96,6 +96,13 @@ class PostgresDialect(Dialect):
             return self._id_text
         return Jsonb if kind is Kind.JSON else None
 
+    def row_encoder(self, kind: Kind) -> Convert | None:
+        # Rows travel by binary COPY (``PgCursor.insert_rows``), which writes an id's 16 bytes:
+        # no text to make (the parameters' memo of id texts is for statements).
+        if kind is Kind.UUID:
+            return None
+        return self.encoder(kind)
+
     def decoder(self, kind: Kind) -> Convert | None:
         if kind is Kind.TIMESTAMP:
             return _utc
@@ -133,7 +140,7 @@ class PostgresDialect(Dialect):
             raise TypeError(msg)
         stage = cursor.staging_table(f"stage_{spec.table.name}", table)
         names = ", ".join(spec.names)
-        cursor.insert_rows(stage, spec.names, rows)
+        cursor.insert_rows(stage, spec.names, self.column_types(spec), rows)
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
             f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates_of(spec)}"
@@ -206,8 +213,15 @@ class PgCursor:
             named.execute(self._sql(sql), list(params))
             yield from named
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
-        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    def insert_rows(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Params]
+    ) -> None:
+        # Binary: the server reads numbers, ids and times as they are stored instead of parsing
+        # their text (a fourth less of its CPU for a ledger entry's row; issue 14, session 12).
+        # A binary COPY applies no cast, so each value is dumped as its column's type.
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with self._cursor.copy(statement) as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
 

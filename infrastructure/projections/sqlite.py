@@ -147,7 +147,10 @@ class SqliteCursor:
         while rows := self._cursor.fetchmany(STREAM_CHUNK):
             yield from rows
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
+    def insert_rows(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Params]
+    ) -> None:
+        del types  # SQLite binds each value by its Python type
         self.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             rows,

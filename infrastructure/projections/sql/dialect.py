@@ -36,8 +36,11 @@ class Cursor(Protocol):
 
     def fetchone(self) -> tuple[Any, ...] | None: ...
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
-        """Insert many new rows (PostgreSQL: ``COPY``)."""
+    def insert_rows(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Params]
+    ) -> None:
+        """Insert many new rows, of ``row_params``, into ``columns`` of the dialect's
+        ``column_type``s ``types`` (PostgreSQL: a binary ``COPY``, which needs them)."""
         ...
 
     def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
@@ -94,6 +97,15 @@ class Dialect(ABC):
     @abstractmethod
     def encoder(self, kind: Kind) -> Convert | None:
         """How a value of this kind is written (None: as it is)."""
+
+    def row_encoder(self, kind: Kind) -> Convert | None:
+        """How a value of this kind is written in a row of ``row_params`` (default: as
+        ``encoder`` writes a parameter)."""
+        return self.encoder(kind)
+
+    def column_types(self, spec: TableSpec[Any]) -> list[str]:
+        """The table's column types, in column order (``Cursor.insert_rows``'s ``types``)."""
+        return [self.column_type(column.kind) for column in spec.columns]
 
     @abstractmethod
     def decoder(self, kind: Kind) -> Convert | None:
@@ -155,7 +167,7 @@ class Dialect(ABC):
         if params is None:
             conversions: list[Convert | None] = []
             for column in spec.columns:
-                convert = self.encoder(column.kind)
+                convert = self.row_encoder(column.kind)
                 if (
                     column.shape is not None
                     and isinstance(column.shape, type)

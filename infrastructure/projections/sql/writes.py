@@ -98,7 +98,10 @@ class SqlAccess:
     def insert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
         spec = spec_of(table)
         self.cursor.insert_rows(
-            self._t(table), spec.names, [self.dialect.row_params(spec, row) for row in rows]
+            self._t(table),
+            spec.names,
+            self.dialect.column_types(spec),
+            [self.dialect.row_params(spec, row) for row in rows],
         )
 
     def upsert(self, table: ViewTable[RowT, Any], rows: Sequence[RowT]) -> None:
