@@ -345,6 +345,12 @@ def measure_lag(
     }
 
 
+def _rate_or_dash(rate: float | None) -> str:
+    """A rate for the table; "-" where it is not measured (the operator's catch-up on SQLite
+    is the one-process catch-up: no second process there)."""
+    return "-" if rate is None else f"{rate:,.0f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
@@ -365,8 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{backend:<10} {result['catchup_events_per_second']:>14,.0f} "
             f"{result['replay_events_per_second']:>20,.0f} "
-            f"{result['writes_alone_events_per_second'] or 0:>18,.0f} "
-            f"{result['operator_catchup_events_per_second'] or 0:>21,.0f}"
+            f"{_rate_or_dash(result['writes_alone_events_per_second']):>18} "
+            f"{_rate_or_dash(result['operator_catchup_events_per_second']):>21}"
         )
         print(
             "  runs: catch-up "
