@@ -418,7 +418,9 @@ def projection_rows(runs: int, projection_events: int, store: Path | None = None
     replay = rate("library replay: repository.get per purchase, one process", "library_replay")
 
     def rss(name: str) -> str:
-        return f"{name.replace('_', ' ')} peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+        own = f"{name.replace('_', ' ')} peak RSS {figures[f'{name}_peak_rss_mib']:,.0f} MiB"
+        second = figures[f"{name}_second_process_peak_rss_mib"]
+        return f"{own} + {second:,.0f} MiB (second process)" if second else own
 
     return [
         Row(
@@ -426,7 +428,11 @@ def projection_rows(runs: int, projection_events: int, store: Path | None = None
             "projections verify vs library replay",
             "sqlite",
             f"{events:,} events",
-            rate("projections verify (rebuild to a scratch file, merge), one process", "verify"),
+            rate(
+                "projections verify (rebuild to scratch files, the ledger model's by a second "
+                "process, merge)",
+                "verify",
+            ),
             replay,
             note=f"{rss('verify')}; {rss('library_replay')}",
             key=keys.PROJECTIONS_VERIFY,

@@ -285,7 +285,9 @@ def verify(
         _print_json(report.as_dict())
     elif report.ok:
         counts = ", ".join(f"{table} {count}" for table, count in report.rows.items())
-        _err.print(f"views match a rebuild from the log ({counts})")
+        apart = ", ".join(report.apart)
+        apart = f"; {apart} rebuilt by a second process" if apart else ""
+        _err.print(f"views match a rebuild from the log ({counts}{apart})")
     else:
         _err.print(f"{report.count} differences between the views and the log:")
         for difference in report.differences[:20]:

@@ -8,7 +8,7 @@ all four 1.4x faster on two cores (docs/benchmarks.md, session 10). Not on SQLit
 the file's one write lock while it computes, so two writers only take turns (measured slower
 than one).
 
-Two jobs:
+Three jobs:
 
 - a rebuild (``operations.rebuild_together``): the child fills the ledger's fresh tables, which
   this process created before starting it, up to the head it finds; the swap stays with this
@@ -17,7 +17,11 @@ Two jobs:
 - an operator's catch-up (``operations.catch_up``, ``projections run``): the child catches the
   live ledger model up, batch by batch, as this process does the others. Each model has its own
   tracking row, locked by each batch that moves it, so the two never apply an event to the same
-  model, and each batch is applied exactly once, as with one process.
+  model, and each batch is applied exactly once, as with one process;
+- the rebuild of ``projections verify`` (``operations.verify``): the child builds the ledger model
+  into a scratch SQLite file of its own up to the live views' positions, as this process builds
+  the others into its scratch file; this process then compares each model's rows with the file
+  that holds them. Two scratch files share no write lock, so this pays on SQLite too.
 
 If the child fails for any reason (a store it cannot reach, an event it cannot apply, killed),
 this process applies its part itself, and meets the same error, if any, at the same position.
@@ -42,6 +46,7 @@ from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import live_layout
 from creditledger.infrastructure.projections.runner import ProjectionRunner, fill_rebuild_tables
+from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
 from creditledger.infrastructure.settings import Settings
 
 APART = (ReadModelName.LEDGER,)
@@ -52,6 +57,9 @@ second of imports) costs about what it saves there."""
 
 STOP_CHECK_SECONDS = 0.1
 """How often waiting for the child looks whether the operator asked to stop."""
+SCRATCH_CACHE_MIB = 16
+"""SQLite's page cache for a scratch file of verify's rebuild (a constant of its memory, issue
+14)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,9 @@ class _Job:
     batch_size: int
     live: bool
     """Catch the live models up (else: fill a rebuild's fresh tables)."""
+    scratch: str | None = None
+    """Build the models into this SQLite file instead, up to ``until`` (verify's rebuild)."""
+    until: dict[str, int] | None = None
 
 
 class Apart:
@@ -125,6 +136,49 @@ def building_apart(
         apart.stop()
 
 
+@contextmanager
+def verifying_apart(
+    ledger: CreditLedger,
+    models: Sequence[ReadModelName],
+    *,
+    scratch: str,
+    until: dict[str, int],
+    batch_size: int,
+    apart_from: int = APART_FROM_EVENTS,
+) -> Iterator[Apart]:
+    """Start a child building ``APART``'s share of ``models`` into the SQLite file ``scratch``
+    (made by the child), from position zero up to ``until`` (the live views' positions), when it
+    pays: a ledger opened from settings on a store another process can read (PostgreSQL or a
+    SQLite file: not memory, whose events only this process holds), a stretch of ``apart_from``
+    events or more, and models left for this process. ``models`` of the result is empty when no
+    child runs. Leaving stops it."""
+    share = tuple(model for model in models if model in APART)
+    settings = settings_of(ledger)
+    events = max((until.get(model.value, 0) for model in share), default=0)
+    if (
+        settings is None
+        or settings.store.kind == "memory"
+        or not share
+        or len(share) == len(models)
+        or events < max(1, apart_from)
+    ):
+        yield Apart((), None)
+        return
+    job = _Job(
+        settings,
+        tuple(model.value for model in share),
+        batch_size,
+        live=False,
+        scratch=scratch,
+        until=dict(until),
+    )
+    apart = Apart(share, _start(job))
+    try:
+        yield apart
+    finally:
+        apart.stop()
+
+
 def _start(job: _Job) -> subprocess.Popen[bytes] | None:
     """The child, given its job; None if it cannot be started here."""
     return start_child(__name__, job)
@@ -134,6 +188,19 @@ def _build(job: _Job) -> None:
     """In the child: a ledger and view store of its own; catch its models up, or fill their
     fresh tables."""
     models = tuple(ReadModelName(name) for name in job.models)
+    if job.scratch is not None:
+        with (
+            open_ledger(settings=job.settings) as ledger,
+            SqliteViewDatabase(job.scratch, cache_mib=SCRATCH_CACHE_MIB) as scratch,
+        ):
+            ProjectionRunner(
+                EventLog(ledger),
+                scratch,
+                layout=live_layout(models),
+                batch_size=job.batch_size,
+                pause_collector=True,
+            ).catch_up(until=job.until)
+        return
     with open_ledger(settings=job.settings) as ledger, open_view_database(ledger) as database:
         log = EventLog(ledger)
         if job.live:

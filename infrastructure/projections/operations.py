@@ -7,8 +7,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,10 +18,16 @@ from creditledger.application.projections.compare import (
     compare_positions,
     compare_table,
 )
-from creditledger.application.projections.rows import TABLES, ReadModelName, Tables
+from creditledger.application.projections.rows import TABLES, ReadModelName, Tables, ViewTable
 from creditledger.application.projections.source import EventLog
 from creditledger.application.projections.store import ReadModelTransaction
-from creditledger.infrastructure.projections.apart import APART_FROM_EVENTS, building_apart
+from creditledger.infrastructure.projections.apart import (
+    APART_FROM_EVENTS,
+    SCRATCH_CACHE_MIB,
+    Apart,
+    building_apart,
+    verifying_apart,
+)
 from creditledger.infrastructure.projections.database import ViewDatabase, ViewSnapshot
 from creditledger.infrastructure.projections.layout import Layout, live_layout, rebuild_layout
 from creditledger.infrastructure.projections.runner import (
@@ -262,8 +268,6 @@ def _up_to(layout: Layout, models: Sequence[ReadModelName], position: int) -> di
     return {layout.tracking[model]: position for model in models}
 
 
-SCRATCH_CACHE_MIB = 16
-"""SQLite's page cache for verify's rebuild (a constant of its memory, issue 14)."""
 KEPT_DIFFERENCES = 1_000
 """Differences a verify report keeps (in table and key order); the rest are only counted."""
 
@@ -276,6 +280,8 @@ class VerifyReport:
     """The first ``KEPT_DIFFERENCES`` differences."""
     difference_count: int | None = None
     """Every difference found (default: as many as are listed)."""
+    apart: tuple[str, ...] = ()
+    """The models a second process rebuilt (``verifying_apart``)."""
 
     @property
     def count(self) -> int:
@@ -292,6 +298,7 @@ class VerifyReport:
             "rows": self.rows,
             "differences": self.count,
             "first_differences": [d.describe() for d in self.differences[:limit]],
+            "rebuilt_apart": list(self.apart),
         }
 
 
@@ -302,6 +309,7 @@ def verify(
     batch_size: int = OFFLINE_BATCH_SIZE,
     progress: Progress | None = None,
     scratch: ViewDatabase | None = None,
+    apart_from: int = APART_FROM_EVENTS,
 ) -> VerifyReport:
     """Rebuild every model from the log up to where the live views stand; compare row by row.
 
@@ -309,26 +317,114 @@ def verify(
     and both sides are then read in key order, a table at a time, and merged: memory does not
     grow with the views (see docs/read-models.md, "Verify"). Also checks that every transaction
     group of the live ledger sums to zero.
+
+    With the default scratch file, from ``apart_from`` events, a second process builds the
+    ledger model into a scratch file of its own meanwhile (``verifying_apart``); if it fails,
+    this process builds it. Each model is compared with the file that holds it.
     """
-    with _scratch(scratch) as rebuilt_database:
-        runner = ProjectionRunner(
-            log, rebuilt_database, batch_size=batch_size, pause_collector=True
-        )
-        # Most of the rebuild runs outside the live snapshot (a long read transaction would
-        # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
-        runner.catch_up(until=_live(database.positions()), progress=progress)
-        with database.reading() as live:
-            positions = live.positions()
-            went_back = any(
-                reached > positions.get(name, 0)
-                for name, reached in _live(rebuilt_database.positions()).items()
+    with _scratch(scratch) as (rebuilt_database, directory):
+        until = _live(database.positions())
+        apart_file = None if directory is None else os.path.join(directory, "rebuilt-apart.sqlite")
+        building: AbstractContextManager[Apart] = (
+            nullcontext(Apart((), None))
+            if apart_file is None
+            else verifying_apart(
+                log.ledger,
+                tuple(ReadModelName),
+                scratch=apart_file,
+                until=until,
+                batch_size=batch_size,
+                apart_from=apart_from,
             )
-            if not went_back:
-                runner.catch_up(until=positions, progress=progress)
-                with rebuilt_database.reading() as rebuilt:
-                    return _compare(positions, live, rebuilt)
+        )
+        with building as apart:
+            own = tuple(model for model in ReadModelName if model not in apart.models)
+            # Most of the rebuild runs outside the live snapshot (a long read transaction would
+            # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
+            _rebuild(log, rebuilt_database, own, until, batch_size, progress)
+            built_apart = apart.built()
+        with _apart_database(apart_file if built_apart else None) as apart_database:
+            holders: dict[ReadModelName, ViewDatabase] = dict.fromkeys(
+                ReadModelName, rebuilt_database
+            )
+            if apart.models:
+                if apart_database is None:  # the second process failed: build its part here
+                    _rebuild(log, rebuilt_database, apart.models, until, batch_size, progress)
+                else:
+                    holders.update(dict.fromkeys(apart.models, apart_database))
+            report = _verify_in_snapshot(log, database, holders, batch_size, progress)
+            if report is not None:
+                built = tuple(model.value for model in apart.models) if built_apart else ()
+                return replace(report, apart=built)
     # A live model went back (recreated from zero) after the rebuild passed it: start again.
-    return verify(log, database, batch_size=batch_size, progress=progress)
+    return verify(log, database, batch_size=batch_size, progress=progress, apart_from=apart_from)
+
+
+def _rebuild(  # noqa: PLR0917  # one step of verify, its state passed in
+    log: EventLog,
+    rebuilt: ViewDatabase,
+    models: Sequence[ReadModelName],
+    until: dict[str, int],
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    """Build ``models`` into ``rebuilt`` up to ``until``, as an operator's job."""
+    if models:
+        runner = ProjectionRunner(
+            log,
+            rebuilt,
+            layout=live_layout(tuple(models)),
+            batch_size=batch_size,
+            pause_collector=True,
+        )
+        runner.catch_up(until=until, progress=progress)
+
+
+def _verify_in_snapshot(
+    log: EventLog,
+    database: ViewDatabase,
+    holders: dict[ReadModelName, ViewDatabase],
+    batch_size: int,
+    progress: Progress | None,
+) -> VerifyReport | None:
+    """In one snapshot of the live views: each rebuilt model (in the database holding it) up to
+    the live position, then the comparison; None if a live model went back meanwhile."""
+    groups: dict[int, tuple[ViewDatabase, list[ReadModelName]]] = {}
+    for model, holder in holders.items():
+        groups.setdefault(id(holder), (holder, []))[1].append(model)
+    with database.reading() as live:
+        positions = live.positions()
+        for holder, models in groups.values():
+            reached = holder.positions()
+            if any(reached.get(model.value, 0) > positions.get(model.value, 0) for model in models):
+                return None
+        for holder, models in groups.values():
+            _rebuild(log, holder, models, positions, batch_size, progress)
+        with ExitStack() as stack:
+            snapshots = {
+                id(holder): stack.enter_context(holder.reading()) for holder, _ in groups.values()
+            }
+            rebuilt = _Joined({model: snapshots[id(holder)] for model, holder in holders.items()})
+            return _compare(positions, live, rebuilt)
+
+
+class _Joined:
+    """One rebuilt snapshot made of several, each read for the models it holds."""
+
+    def __init__(self, snapshots: dict[ReadModelName, ViewSnapshot]) -> None:
+        self._snapshots = snapshots
+
+    def positions(self) -> dict[str, int]:
+        return {
+            model.value: snapshot.positions().get(model.value, 0)
+            for model, snapshot in self._snapshots.items()
+        }
+
+    def rows(self, table: ViewTable[RowT, Any]) -> Iterator[RowT]:
+        return self._snapshots[table.model].rows(table)
+
+    def rows_above(self, table: ViewTable[RowT, Any], first: Any) -> Iterator[RowT]:
+        return self._snapshots[table.model].rows_above(table, first)
 
 
 def _live(positions: dict[str, int]) -> dict[str, int]:
@@ -336,18 +432,32 @@ def _live(positions: dict[str, int]) -> dict[str, int]:
 
 
 @contextmanager
-def _scratch(scratch: ViewDatabase | None) -> Iterator[ViewDatabase]:
+def _scratch(scratch: ViewDatabase | None) -> Iterator[tuple[ViewDatabase, str | None]]:
+    """The rebuild's database, and the temporary directory it lives in (None: the caller's)."""
     if scratch is not None:
-        yield scratch
+        yield scratch, None
         return
     with tempfile.TemporaryDirectory(prefix="creditledger-verify-") as directory:
         database = SqliteViewDatabase(
             os.path.join(directory, "rebuilt.sqlite"), cache_mib=SCRATCH_CACHE_MIB
         )
         try:
-            yield database
+            yield database, directory
         finally:
             database.close()
+
+
+@contextmanager
+def _apart_database(path: str | None) -> Iterator[ViewDatabase | None]:
+    """The scratch file a second process built, opened (None: no such file)."""
+    if path is None:
+        yield None
+        return
+    database = SqliteViewDatabase(path, cache_mib=SCRATCH_CACHE_MIB)
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 def _compare(positions: dict[str, int], live: ViewSnapshot, rebuilt: ViewSnapshot) -> VerifyReport:

@@ -1,0 +1,131 @@
+"""``projections verify`` with the ledger model rebuilt by a second process.
+
+``operations.verify`` rebuilds every model into a scratch SQLite file and compares it with the
+live views. From ``apart_from`` events, on a store another process can read (PostgreSQL or a
+SQLite file), a child rebuilds the ledger model into a scratch file of its own meanwhile, and
+each model is compared with the file that holds it: the report is the one a single process
+gives, differences included. If the child fails, this process rebuilds the ledger itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from creditledger.application.ledger import CreditLedger
+from creditledger.application.projections.source import EventLog
+from creditledger.infrastructure.bootstrap import open_view_database, settings_of
+from creditledger.infrastructure.projections import apart
+from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.operations import VerifyReport, verify
+from creditledger.infrastructure.projections.runner import ProjectionRunner
+from tests.clock import FixedClock
+from tests.infrastructure.test_projection_cli import tamper
+from tests.infrastructure.test_projection_rebuild import PURCHASES, fill
+
+ONE_PROCESS = 10**12
+"""An ``apart_from`` no log reaches: verify in one process."""
+
+
+@pytest.fixture
+def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
+    views = open_view_database(ledger)
+    try:
+        yield views
+    finally:
+        views.close()
+
+
+def caught_up(ledger: CreditLedger, database: ViewDatabase, clock: FixedClock) -> EventLog:
+    fill(ledger, clock)
+    log = EventLog(ledger)
+    ProjectionRunner(log, database, batch_size=7).catch_up()
+    return log
+
+
+def without_apart(report: VerifyReport) -> dict[str, object]:
+    found = report.as_dict(limit=1_000)
+    del found["rebuilt_apart"]
+    return found
+
+
+def test_a_store_other_processes_can_read_is_verified_with_a_second_process(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock, backend: str
+) -> None:
+    log = caught_up(ledger, database, clock)
+
+    report = verify(log, database, apart_from=0)
+
+    # The in-memory store's events are this process's alone.
+    assert report.apart == (() if backend == "memory" else ("ledger",))
+    assert report.ok, report.as_dict()
+    assert report.rows["purchases"] == PURCHASES
+    assert without_apart(report) == without_apart(verify(log, database, apart_from=ONE_PROCESS))
+
+
+def test_a_short_log_is_verified_in_one_process(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
+) -> None:
+    log = caught_up(ledger, database, clock)
+
+    report = verify(log, database, apart_from=log.head() + 1)
+
+    assert report.apart == ()
+    assert report.ok, report.as_dict()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # The ledger model's tables: compared with the second process's file.
+        "UPDATE readmodel_ledger_entries SET amount = amount + 1 WHERE line = 0 AND version = 1",
+        "DELETE FROM readmodel_ledger_accounts WHERE account = 'customer_fbo'",
+        # Another model's: compared with this process's file.
+        "DELETE FROM readmodel_purchases WHERE customer_id = 'cust-0'",
+    ],
+    ids=["entry-changed", "accounts-deleted", "purchases-deleted"],
+)
+def test_a_tampered_view_shows_the_same_differences_as_with_one_process(
+    ledger: CreditLedger,
+    database: ViewDatabase,
+    clock: FixedClock,
+    backend: str,
+    statement: str,
+) -> None:
+    if backend == "memory":
+        pytest.skip("the in-memory views are not reached by SQL, and verified in one process")
+    log = caught_up(ledger, database, clock)
+    tamper(ledger, statement)
+
+    report = verify(log, database, apart_from=0)
+
+    assert report.apart == ("ledger",)
+    assert not report.ok
+    assert without_apart(report) == without_apart(verify(log, database, apart_from=ONE_PROCESS))
+
+
+def test_when_the_second_process_fails_this_one_rebuilds_the_ledger(
+    ledger: CreditLedger,
+    database: ViewDatabase,
+    clock: FixedClock,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if backend == "memory":
+        pytest.skip("the in-memory store is verified in one process")
+    log = caught_up(ledger, database, clock)
+    settings = settings_of(ledger)
+    assert settings is not None
+    # A child that cannot open the store (a file where none can be made): it fails at once.
+    unreachable = settings.model_copy(
+        update={"database_url": "sqlite:////proc/no-such-directory/ledger.sqlite"}
+    )
+    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
+    tamper(ledger, "DELETE FROM readmodel_ledger_accounts WHERE account = 'customer_fbo'")
+
+    report = verify(log, database, apart_from=0)
+
+    assert report.apart == ()
+    assert without_apart(report) == without_apart(verify(log, database, apart_from=ONE_PROCESS))
+    assert {difference.table for difference in report.differences} == {"accounts"}
