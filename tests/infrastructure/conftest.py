@@ -1,4 +1,6 @@
-"""The relay tests' broker: a private nats-server per test session (never the shared one)."""
+"""Shared fixtures: the relay tests' broker (a private nats-server per test session, never the
+shared one), the ledger's read-model store, and the PostgreSQL-only mark of the second-process
+tests."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.bootstrap import open_view_database
+from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.relay.broker import NatsServerProcess, find_nats_server
 from tests.stores import postgres_required
 
@@ -39,3 +44,13 @@ def postgres_only(backend: str) -> None:
     """For the tests of a second process applying the ledger model (``apart``)."""
     if backend != "postgres":
         pytest.skip("the ledger model is applied in a second process on PostgreSQL only")
+
+
+@pytest.fixture
+def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
+    """The read models' store next to the ledger's events (closed after the test)."""
+    views = open_view_database(ledger)
+    try:
+        yield views
+    finally:
+        views.close()

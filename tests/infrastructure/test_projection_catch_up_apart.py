@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -26,15 +25,6 @@ from tests.clock import FixedClock
 from tests.infrastructure.test_projection_rebuild import assert_views_equal_the_log, fill
 
 MODELS = {model.value for model in ReadModelName}
-
-
-@pytest.fixture
-def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
-    views = open_view_database(ledger)
-    try:
-        yield views
-    finally:
-        views.close()
 
 
 def runner_of(

@@ -9,13 +9,11 @@ gives, differences included. If the child fails, this process rebuilds the ledge
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.bootstrap import open_view_database, settings_of
+from creditledger.infrastructure.bootstrap import settings_of
 from creditledger.infrastructure.projections import apart
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.operations import VerifyReport, verify
@@ -26,15 +24,6 @@ from tests.infrastructure.test_projection_rebuild import PURCHASES, fill
 
 ONE_PROCESS = 10**12
 """An ``apart_from`` no log reaches: verify in one process."""
-
-
-@pytest.fixture
-def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
-    views = open_view_database(ledger)
-    try:
-        yield views
-    finally:
-        views.close()
 
 
 def caught_up(ledger: CreditLedger, database: ViewDatabase, clock: FixedClock) -> EventLog:
