@@ -186,10 +186,11 @@ class Dialect(ABC):
             conversions: list[Convert | None] = []
             for column in spec.columns:
                 convert = self.decoder(column.kind)
-                if convert is not None and column.shape is not None:
-                    convert = _then(convert, column.shape)
-                elif column.shape is not None:
-                    convert = column.shape
+                shape = None if column.shape is None else _shaping(column.shape)
+                if convert is not None and shape is not None:
+                    convert = _then(convert, shape)
+                elif shape is not None:
+                    convert = shape
                 conversions.append(convert)
             read = self._readers[spec.table] = _compiled(
                 "row_of", "row", list(range(len(spec.columns))), conversions, spec.row_type
@@ -236,6 +237,22 @@ def updates_of(spec: TableSpec[Any]) -> str:
 def _enum_value(value: Enum) -> Any:
     # Every enum stored is a StrEnum: str() of it is its value, without the descriptor lookup.
     return str(value)
+
+
+def _shaping(shape: Convert) -> Convert:
+    """``shape`` as a row's reader applies it: an enum's member looked up by its value in a
+    dictionary (calling the class costs a microsecond, ``verify`` reads several per row)."""
+    if not (isinstance(shape, type) and issubclass(shape, Enum)):
+        return shape
+    members: dict[Any, Enum] = {member.value: member for member in shape}
+
+    def member(value: Any) -> Any:
+        # Calling the class looks the value up the same way; anything else (an unknown value,
+        # which raises) goes to the class.
+        found = members.get(value)
+        return shape(value) if found is None else found
+
+    return member
 
 
 def _then(first: Convert, second: Convert) -> Convert:
