@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from creditledger.application.ledger import CreditLedger
-from creditledger.infrastructure.bootstrap import open_view_database
+from creditledger.infrastructure.bootstrap import open_view_database, settings_of
+from creditledger.infrastructure.projections import apart
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.relay.broker import NatsServerProcess, find_nats_server
 from tests.stores import postgres_required
@@ -54,3 +55,15 @@ def database(ledger: CreditLedger) -> Iterator[ViewDatabase]:
         yield views
     finally:
         views.close()
+
+
+@pytest.fixture
+def second_process_fails(ledger: CreditLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second process (``apart``) is told to open a store it cannot: a SQLite file where
+    none can be made. It fails at once, and its parent does its share."""
+    settings = settings_of(ledger)
+    assert settings is not None
+    unopenable = settings.model_copy(
+        update={"database_url": "sqlite:////proc/no-such-directory/ledger.sqlite"}
+    )
+    monkeypatch.setattr(apart, "settings_of", lambda _: unopenable)

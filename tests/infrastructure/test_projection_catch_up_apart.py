@@ -15,8 +15,7 @@ import pytest
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.bootstrap import open_view_database, settings_of
-from creditledger.infrastructure.projections import apart
+from creditledger.infrastructure.bootstrap import open_view_database
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.layout import live_layout
 from creditledger.infrastructure.projections.operations import CatchUpReport, catch_up
@@ -97,21 +96,11 @@ def test_a_model_already_caught_up_is_left_to_this_process(
     assert_equal_to_the_log(ledger, database)
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("postgres_only", "second_process_fails")
 def test_when_the_second_process_fails_this_one_catches_the_ledger_up(
-    ledger: CreditLedger,
-    database: ViewDatabase,
-    clock: FixedClock,
-    monkeypatch: pytest.MonkeyPatch,
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock
 ) -> None:
     fill(ledger, clock)
-    settings = settings_of(ledger)
-    assert settings is not None
-    # A child that cannot reach the store: it fails at once.
-    unreachable = settings.model_copy(
-        update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
-    )
-    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
 
     report = catch_up(runner_of(ledger, database), apart_from=0)
 

@@ -11,8 +11,7 @@ from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.rows import ReadModelName
 from creditledger.application.projections.source import EventLog
 from creditledger.domain.ledger import Account
-from creditledger.infrastructure.bootstrap import open_read_models, settings_of
-from creditledger.infrastructure.projections import apart
+from creditledger.infrastructure.bootstrap import open_read_models
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.operations import rebuild, rebuild_together, verify
 from creditledger.infrastructure.projections.runner import Progress
@@ -201,23 +200,13 @@ def test_on_postgresql_a_second_process_builds_the_ledger_model_meanwhile(
     assert set(views.database.positions()) == {model.value for model in ReadModelName}
 
 
-@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.usefixtures("postgres_only", "second_process_fails")
 def test_when_the_second_process_fails_this_one_builds_its_part(
-    ledger: CreditLedger,
-    views: ReadModelService,
-    clock: FixedClock,
-    monkeypatch: pytest.MonkeyPatch,
+    ledger: CreditLedger, views: ReadModelService, clock: FixedClock
 ) -> None:
     fill(ledger, clock)
     views.runner.catch_up()
     before = views.database.snapshot()
-    settings = settings_of(ledger)
-    assert settings is not None
-    # A child that cannot reach the store: it fails at once.
-    unreachable = settings.model_copy(
-        update={"database_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
-    )
-    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
 
     reports = rebuild_together(views.log, views.database, list(ReadModelName), apart_from=0)
 

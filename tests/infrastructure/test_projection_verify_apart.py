@@ -13,8 +13,6 @@ import pytest
 
 from creditledger.application.ledger import CreditLedger
 from creditledger.application.projections.source import EventLog
-from creditledger.infrastructure.bootstrap import settings_of
-from creditledger.infrastructure.projections import apart
 from creditledger.infrastructure.projections.database import ViewDatabase
 from creditledger.infrastructure.projections.operations import VerifyReport, verify
 from creditledger.infrastructure.projections.runner import ProjectionRunner
@@ -94,23 +92,16 @@ def test_a_tampered_view_shows_the_same_differences_as_with_one_process(
     assert without_apart(report) == without_apart(verify(log, database, apart_from=ONE_PROCESS))
 
 
+@pytest.mark.usefixtures("second_process_fails")
 def test_when_the_second_process_fails_this_one_rebuilds_the_ledger(
     ledger: CreditLedger,
     database: ViewDatabase,
     clock: FixedClock,
     backend: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if backend == "memory":
         pytest.skip("the in-memory store is verified in one process")
     log = caught_up(ledger, database, clock)
-    settings = settings_of(ledger)
-    assert settings is not None
-    # A child that cannot open the store (a file where none can be made): it fails at once.
-    unreachable = settings.model_copy(
-        update={"database_url": "sqlite:////proc/no-such-directory/ledger.sqlite"}
-    )
-    monkeypatch.setattr(apart, "settings_of", lambda _: unreachable)
     tamper(ledger, "DELETE FROM readmodel_ledger_accounts WHERE account = 'customer_fbo'")
 
     report = verify(log, database, apart_from=0)
