@@ -31,6 +31,17 @@ def caught_up(ledger: CreditLedger, database: ViewDatabase, clock: FixedClock) -
     return log
 
 
+def tampered(
+    ledger: CreditLedger, database: ViewDatabase, clock: FixedClock, backend: str, statement: str
+) -> EventLog:
+    """The live views caught up, then changed by ``statement`` behind the projector's back."""
+    if backend == "memory":
+        pytest.skip("the in-memory views are not reached by SQL (and verified in one process)")
+    log = caught_up(ledger, database, clock)
+    tamper(ledger, statement)
+    return log
+
+
 def without_apart(report: VerifyReport) -> dict[str, object]:
     found = report.as_dict(limit=1_000)
     del found["rebuilt_apart"]
@@ -80,10 +91,7 @@ def test_a_tampered_view_shows_the_same_differences_as_with_one_process(
     backend: str,
     statement: str,
 ) -> None:
-    if backend == "memory":
-        pytest.skip("the in-memory views are not reached by SQL, and verified in one process")
-    log = caught_up(ledger, database, clock)
-    tamper(ledger, statement)
+    log = tampered(ledger, database, clock, backend, statement)
 
     report = verify(log, database, apart_from=0)
 
@@ -99,10 +107,8 @@ def test_when_the_second_process_fails_this_one_rebuilds_the_ledger(
     clock: FixedClock,
     backend: str,
 ) -> None:
-    if backend == "memory":
-        pytest.skip("the in-memory store is verified in one process")
-    log = caught_up(ledger, database, clock)
-    tamper(ledger, "DELETE FROM readmodel_ledger_accounts WHERE account = 'customer_fbo'")
+    statement = "DELETE FROM readmodel_ledger_accounts WHERE account = 'customer_fbo'"
+    log = tampered(ledger, database, clock, backend, statement)
 
     report = verify(log, database, apart_from=0)
 
