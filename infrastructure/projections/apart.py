@@ -45,8 +45,7 @@ from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_ledger, open_view_database, settings_of
 from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.projections.database import ViewDatabase
-from creditledger.infrastructure.projections.layout import live_layout
-from creditledger.infrastructure.projections.runner import ProjectionRunner, fill_rebuild_tables
+from creditledger.infrastructure.projections.runner import catch_up_models, fill_rebuild_tables
 from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
 from creditledger.infrastructure.settings import Settings
 
@@ -133,14 +132,11 @@ def building_apart(
         or len(share) == len(models)
         or events < max(1, apart_from)
     ):
-        yield Apart((), None)
-        return
-    job = _Job(settings, tuple(model.value for model in share), batch_size, live)
-    apart = Apart(share, _start(job))
-    try:
+        job = None
+    else:
+        job = _Job(settings, tuple(model.value for model in share), batch_size, live)
+    with _child(share, job) as apart:
         yield apart
-    finally:
-        apart.stop()
 
 
 @contextmanager
@@ -169,16 +165,26 @@ def verifying_apart(
         or len(share) == len(models)
         or events < max(1, apart_from)
     ):
+        job = None
+    else:
+        job = _Job(
+            settings,
+            tuple(model.value for model in share),
+            batch_size,
+            live=False,
+            scratch=scratch,
+            until=dict(until),
+        )
+    with _child(share, job) as apart:
+        yield apart
+
+
+@contextmanager
+def _child(share: tuple[ReadModelName, ...], job: _Job | None) -> Iterator[Apart]:
+    """A child doing ``job`` for ``share`` (no child when ``job`` is None); leaving stops it."""
+    if job is None:
         yield Apart((), None)
         return
-    job = _Job(
-        settings,
-        tuple(model.value for model in share),
-        batch_size,
-        live=False,
-        scratch=scratch,
-        until=dict(until),
-    )
     apart = Apart(share, _start(job))
     try:
         yield apart
@@ -201,25 +207,19 @@ def _build(job: _Job) -> None:
             SqliteViewDatabase(job.scratch, cache_mib=SCRATCH_CACHE_MIB) as scratch,
         ):
             log = EventLog(ledger)
-            ProjectionRunner(
+            catch_up_models(
                 log,
                 scratch,
-                layout=live_layout(models),
+                models,
                 batch_size=job.batch_size,
-                pause_collector=True,
+                until=job.until,
                 terms=PurchaseTerms(log.initiated, capacity=VERIFY_CHILD_TERMS_CACHED),
-            ).catch_up(until=job.until)
+            )
         return
     with open_ledger(settings=job.settings) as ledger, open_view_database(ledger) as database:
         log = EventLog(ledger)
         if job.live:
-            ProjectionRunner(
-                log,
-                database,
-                layout=live_layout(models),
-                batch_size=job.batch_size,
-                pause_collector=True,
-            ).catch_up()
+            catch_up_models(log, database, models, batch_size=job.batch_size)
         else:
             fill_rebuild_tables(log, database, models, batch_size=job.batch_size)
 

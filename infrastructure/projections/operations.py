@@ -35,6 +35,7 @@ from creditledger.infrastructure.projections.runner import (
     OFFLINE_BATCH_SIZE,
     Progress,
     ProjectionRunner,
+    catch_up_models,
     fill_rebuild_tables,
 )
 from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
@@ -341,7 +342,9 @@ def verify(
             own = tuple(model for model in ReadModelName if model not in apart.models)
             # Most of the rebuild runs outside the live snapshot (a long read transaction would
             # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
-            _rebuild(log, rebuilt_database, own, until, batch_size, progress)
+            catch_up_models(
+                log, rebuilt_database, own, batch_size=batch_size, until=until, progress=progress
+            )
             built_apart = apart.built()
         with _apart_database(apart_file if built_apart else None) as apart_database:
             holders: dict[ReadModelName, ViewDatabase] = dict.fromkeys(
@@ -349,7 +352,14 @@ def verify(
             )
             if apart.models:
                 if apart_database is None:  # the second process failed: build its part here
-                    _rebuild(log, rebuilt_database, apart.models, until, batch_size, progress)
+                    catch_up_models(
+                        log,
+                        rebuilt_database,
+                        apart.models,
+                        batch_size=batch_size,
+                        until=until,
+                        progress=progress,
+                    )
                 else:
                     holders.update(dict.fromkeys(apart.models, apart_database))
             report = _verify_in_snapshot(log, database, holders, batch_size, progress)
@@ -358,26 +368,6 @@ def verify(
                 return replace(report, apart=built)
     # A live model went back (recreated from zero) after the rebuild passed it: start again.
     return verify(log, database, batch_size=batch_size, progress=progress, apart_from=apart_from)
-
-
-def _rebuild(  # noqa: PLR0917  # one step of verify, its state passed in
-    log: EventLog,
-    rebuilt: ViewDatabase,
-    models: Sequence[ReadModelName],
-    until: dict[str, int],
-    batch_size: int,
-    progress: Progress | None,
-) -> None:
-    """Build ``models`` into ``rebuilt`` up to ``until``, as an operator's job."""
-    if models:
-        runner = ProjectionRunner(
-            log,
-            rebuilt,
-            layout=live_layout(tuple(models)),
-            batch_size=batch_size,
-            pause_collector=True,
-        )
-        runner.catch_up(until=until, progress=progress)
 
 
 def _verify_in_snapshot(
@@ -399,7 +389,9 @@ def _verify_in_snapshot(
             if any(reached.get(model.value, 0) > positions.get(model.value, 0) for model in models):
                 return None
         for holder, models in groups.values():
-            _rebuild(log, holder, models, positions, batch_size, progress)
+            catch_up_models(
+                log, holder, models, batch_size=batch_size, until=positions, progress=progress
+            )
         with ExitStack() as stack:
             snapshots = {
                 id(holder): stack.enter_context(holder.reading()) for holder, _ in groups.values()

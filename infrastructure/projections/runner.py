@@ -31,7 +31,7 @@ from creditledger.application.projections.store import ReadModelTransaction
 from creditledger.infrastructure.projections.buffer import RowCache
 from creditledger.infrastructure.projections.collector import collector_paused
 from creditledger.infrastructure.projections.database import ViewDatabase
-from creditledger.infrastructure.projections.layout import Layout, rebuild_layout
+from creditledger.infrastructure.projections.layout import Layout, live_layout, rebuild_layout
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,31 @@ class ProjectionRunner:
         if moved:
             log.warning("skipped position %d in the read models %s", position, ", ".join(moved))
         return moved
+
+
+def catch_up_models(  # the runner's settings, passed through
+    log: EventLog,
+    database: ViewDatabase,
+    models: Sequence[ReadModelName],
+    *,
+    batch_size: int = OFFLINE_BATCH_SIZE,
+    until: Mapping[str, int] | None = None,
+    progress: Progress | None = None,
+    terms: PurchaseTerms | None = None,
+) -> int:
+    """Catch ``models`` of ``database`` (their live tables) up with the log, or to ``until``, as
+    an operator's job (the collector paused per batch); the events applied (none for no models)."""
+    if not models:
+        return 0
+    runner = ProjectionRunner(
+        log,
+        database,
+        layout=live_layout(tuple(models)),
+        batch_size=batch_size,
+        terms=terms,
+        pause_collector=True,
+    )
+    return runner.catch_up(until=until, progress=progress)
 
 
 def fill_rebuild_tables(
