@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from eventsourcing.persistence import Notification
 
+from creditledger.application.projections.compare import StoredRows
 from creditledger.application.projections.rows import ReadModelName, ViewTable
 from creditledger.application.readmodels import ReadModelQueries
 from creditledger.infrastructure.projections.buffer import BufferedTransaction, RowCache
@@ -38,6 +39,11 @@ class ViewSnapshot(Protocol):
     def rows_above(self, table: ViewTable[RowT, Any], first: Any) -> Iterator[RowT]:
         """``rows``, only those whose first key column is greater than ``first`` (a range of
         the key: the ledger entries recorded after a position, without reading the others)."""
+        ...
+
+    def stored(self, table: ViewTable[RowT, Any]) -> StoredRows[RowT] | None:
+        """``rows`` as the store holds them, read back only where needed (None: a store that
+        offers none; see ``StoredRows``)."""
         ...
 
 

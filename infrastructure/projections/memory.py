@@ -238,6 +238,9 @@ class _MemorySnapshot:
         column = table.key[0]
         return (row for row in self.rows(table) if getattr(row, column) > first)
 
+    def stored(self, table: ViewTable[RowT, Any]) -> None:
+        del table  # the rows are held as rows: nothing to spare
+
 
 class MemoryViewDatabase(ViewDatabase):
     kind = "memory"

@@ -106,6 +106,8 @@ _DECODERS: dict[Kind, Convert] = {
 
 
 class SqliteDialect(Dialect):
+    stored_form = "sqlite"
+
     def qualify(self, table: str) -> str:
         return f'"{table}"'
 

@@ -82,6 +82,10 @@ class Dialect(ABC):
 
     lock_suffix = ""
     """Appended to the tracking read: PostgreSQL locks the rows, SQLite's BEGIN IMMEDIATE has."""
+    stored_form: str | None = None
+    """Set where the driver gives stored values that are equal only if identical, of the same
+    type (text, integers, blobs): two stores of this form hold equal rows as equal values, so
+    ``verify`` compares what they hold (``compare_stored_table``). None: rows are compared."""
 
     def __init__(self) -> None:
         self._plans: dict[ViewTable[Any, Any], Callable[[Any], Any]] = {}
@@ -183,19 +187,44 @@ class Dialect(ABC):
     def row_of(self, spec: TableSpec[RowT], stored: Sequence[Any]) -> RowT:
         read = self._readers.get(spec.table)
         if read is None:
-            conversions: list[Convert | None] = []
-            for column in spec.columns:
-                convert = self.decoder(column.kind)
-                shape = None if column.shape is None else _shaping(column.shape)
-                if convert is not None and shape is not None:
-                    convert = _then(convert, shape)
-                elif shape is not None:
-                    convert = shape
-                conversions.append(convert)
             read = self._readers[spec.table] = _compiled(
-                "row_of", "row", list(range(len(spec.columns))), conversions, spec.row_type
+                "row_of",
+                "row",
+                list(range(len(spec.columns))),
+                self._read_conversions(spec),
+                spec.row_type,
             )
         return read(stored)  # type: ignore[no-any-return]
+
+    def key_reader(self, spec: TableSpec[Any]) -> Callable[[Sequence[Any]], Any]:
+        """A stored row's key, as ``table.key_of`` of its ``row_of``: its key columns read back
+        alone (the value itself for a one-column key, as ``key_of`` gives it)."""
+        names = spec.names
+        indexes = [names.index(column) for column in spec.key]
+        conversions = [self._read_conversions(spec)[index] for index in indexes]
+        read = _compiled("key_of", "row", indexes, conversions)
+        if len(indexes) > 1:
+            return read
+        return lambda stored: read(stored)[0]
+
+    def column_reader(self, spec: TableSpec[Any], name: str) -> Convert:
+        """How ``row_of`` reads one column's stored value back (None stays None)."""
+        convert = self._read_conversions(spec)[spec.names.index(name)]
+        if convert is None:
+            return lambda value: value
+        return lambda value: None if value is None else convert(value)
+
+    def _read_conversions(self, spec: TableSpec[Any]) -> list[Convert | None]:
+        conversions: list[Convert | None] = []
+        for column in spec.columns:
+            convert = self.decoder(column.kind)
+            shape = None if column.shape is None else _shaping(column.shape)
+            if convert is not None and shape is not None:
+                convert = _then(convert, shape)
+            elif shape is not None:
+                convert = shape
+            conversions.append(convert)
+        return conversions
 
 
 def _compiled(

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
+from creditledger.application.projections.compare import StoredRows
 from creditledger.application.projections.rows import (
     TABLES,
     PurchaseRow,
@@ -225,11 +227,30 @@ class SqlSnapshot:
             table, f"WHERE {column} > ?", (self._reads.dialect.encode(spec.kind(column), first),)
         )
 
+    def stored(self, table: ViewTable[RowT, Any]) -> StoredRows[RowT] | None:
+        dialect, spec = self._reads.dialect, spec_of(table)
+        if dialect.stored_form is None:
+            return None
+        return StoredRows(
+            form=dialect.stored_form,
+            values=self._stream(table, "", ()),
+            names=tuple(spec.names),
+            row=partial(dialect.row_of, spec),
+            key=dialect.key_reader(spec),
+            column=partial(dialect.column_reader, spec),
+        )
+
     def _streamed(self, table: ViewTable[RowT, Any], where: str, params: Params) -> Iterator[RowT]:
         dialect, spec = self._reads.dialect, spec_of(table)
+        for values in self._stream(table, where, params):
+            yield dialect.row_of(spec, values)
+
+    def _stream(
+        self, table: ViewTable[Any, Any], where: str, params: Params
+    ) -> Iterator[tuple[Any, ...]]:
+        dialect, spec = self._reads.dialect, spec_of(table)
         order = ", ".join(dialect.sort_column(name, spec.kind(name)) for name in table.key)
-        for values in self._cursor.stream(
+        return self._cursor.stream(
             f"SELECT {', '.join(spec.names)} FROM {self._reads._t(table)} {where} ORDER BY {order}",
             params,
-        ):
-            yield dialect.row_of(spec, values)
+        )
