@@ -424,7 +424,16 @@ class ExportVerifier:
                 position,
             )
         given = item.pop("hash")
-        chain_hash = self._chain_hash(line, item, given)
+        try:
+            chain_hash = self._chain_hash(line, item, given)
+        except UnicodeEncodeError:
+            # JSON can escape a lone surrogate; UTF-8 cannot encode one, so the line has no
+            # canonical bytes and no exporter hashed it.
+            raise fail(
+                "malformed_line",
+                "a string of the line holds a lone surrogate, which has no UTF-8 bytes to hash",
+                position,
+            ) from None
         if chain_hash != given:
             after = self._last_position
             where = f"after position {after}" if after is not None else "at the first event"

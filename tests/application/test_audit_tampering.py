@@ -67,6 +67,16 @@ class TestEditingTheFile:
         lines[index] = lines[index].replace('"credit_amount":"30.00"', '"credit_amount":"80.00"')
         assert _failure(lines) == ("hash_mismatch", 9)
 
+    def test_a_lone_surrogate_in_a_string_is_a_malformed_line(self, lines: list[str]) -> None:
+        # JSON escapes one, the standard parser reads it; it has no UTF-8 bytes to hash (this
+        # raised UnicodeEncodeError out of verification, found by test_audit_trusted_payments).
+        index = event_index(lines, 10)
+        lines[index] = lines[index].replace(
+            '"external_reference":null', '"external_reference":"\\ud800"'
+        )
+        assert '"\\ud800"' in lines[index]
+        assert _failure(lines) == ("malformed_line", 10)
+
     def test_changing_an_events_type_fails_at_that_event(self, lines: list[str]) -> None:
         index = event_index(lines, 10)
         lines[index] = lines[index].replace('"type":"PaymentAuthorized"', '"type":"PaymentSettled"')
