@@ -32,10 +32,11 @@ The child is a fresh interpreter (``python -m`` this module, its job pickled on 
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 from creditledger.application.ledger import CreditLedger
@@ -45,6 +46,7 @@ from creditledger.application.projections.source import EventLog
 from creditledger.infrastructure.bootstrap import open_ledger, open_view_database, settings_of
 from creditledger.infrastructure.child_job import read_job, start_child
 from creditledger.infrastructure.projections.database import ViewDatabase
+from creditledger.infrastructure.projections.layout import TRACKING_TABLE
 from creditledger.infrastructure.projections.runner import catch_up_models, fill_rebuild_tables
 from creditledger.infrastructure.projections.sqlite import SqliteViewDatabase
 from creditledger.infrastructure.settings import Settings
@@ -83,13 +85,23 @@ class _Job:
 class Apart:
     """The models a child process is building, and whether it built them."""
 
-    def __init__(self, models: tuple[ReadModelName, ...], child: subprocess.Popen[bytes] | None):
+    def __init__(
+        self,
+        models: tuple[ReadModelName, ...],
+        child: subprocess.Popen[bytes] | None,
+        scratch: str | None = None,
+    ):
         self.models = models if child is not None else ()
         self._child = child
+        self._scratch = scratch
+        self._reached = 0
 
-    def built(self, stop: threading.Event | None = None) -> bool:
+    def built(
+        self, stop: threading.Event | None = None, waiting: Callable[[], None] | None = None
+    ) -> bool:
         """Wait for the child: True if it applied the log to its models up to the head it
-        found; False at once when ``stop`` is set."""
+        found; False at once when ``stop`` is set. ``waiting`` is called every
+        ``STOP_CHECK_SECONDS`` meanwhile (a progress bar that follows ``reached``)."""
         child = self._child
         if child is None:
             return False
@@ -99,6 +111,28 @@ class Apart:
             except subprocess.TimeoutExpired:
                 if stop is not None and stop.is_set():
                     return False
+                if waiting is not None:
+                    waiting()
+
+    def reached(self) -> int:
+        """Where the child's models stand in its scratch file (verify's rebuild: the lowest of
+        their positions; 0 before it wrote any, or for a job without a scratch file). Read from
+        the file itself, so it never goes back: a read that fails (the file not made yet, busy)
+        keeps the last answer."""
+        if self._scratch is None or not self.models:
+            return self._reached
+        try:
+            with closing(
+                sqlite3.connect(f"file:{self._scratch}?mode=ro", uri=True, timeout=0)
+            ) as scratch:
+                # Our own table's name; no value is spliced in.
+                query = f"SELECT name, position FROM {TRACKING_TABLE}"  # noqa: S608
+                positions = dict(scratch.execute(query).fetchall())
+        except sqlite3.Error:
+            return self._reached
+        found = min(int(positions.get(model.value, 0)) for model in self.models)
+        self._reached = max(self._reached, found)
+        return self._reached
 
     def stop(self) -> None:
         if self._child is not None:
@@ -185,7 +219,7 @@ def _child(share: tuple[ReadModelName, ...], job: _Job | None) -> Iterator[Apart
     if job is None:
         yield Apart((), None)
         return
-    apart = Apart(share, _start(job))
+    apart = Apart(share, _start(job), job.scratch)
     try:
         yield apart
     finally:

@@ -348,12 +348,18 @@ def verify(
         )
         with building as apart:
             own = tuple(model for model in ReadModelName if model not in apart.models)
+            shown = _Slower(progress, apart) if progress is not None and apart.models else None
             # Most of the rebuild runs outside the live snapshot (a long read transaction would
             # hold back PostgreSQL's vacuum and SQLite's checkpoints); the rest runs inside it.
             catch_up_models(
-                log, rebuilt_database, own, batch_size=batch_size, until=until, progress=progress
+                log,
+                rebuilt_database,
+                own,
+                batch_size=batch_size,
+                until=until,
+                progress=shown or progress,
             )
-            built_apart = apart.built()
+            built_apart = apart.built(waiting=None if shown is None else shown.waiting)
         with _apart_database(apart_file if built_apart else None) as apart_database:
             holders: dict[ReadModelName, ViewDatabase] = dict.fromkeys(
                 ReadModelName, rebuilt_database
@@ -406,6 +412,25 @@ def _verify_in_snapshot(
             }
             rebuilt = _Joined({model: snapshots[id(holder)] for model, holder in holders.items()})
             return _compare(positions, live, rebuilt)
+
+
+class _Slower:
+    """Verify's progress while two processes rebuild: the slower of this one and the second
+    (``Apart.reached``), so the bar neither runs ahead of the second process nor stops while
+    this one waits for it."""
+
+    def __init__(self, progress: Progress, apart: Apart) -> None:
+        self._progress = progress
+        self._apart = apart
+        self._own = 0
+        self._head = 0
+
+    def __call__(self, position: int, head: int) -> None:
+        self._own, self._head = position, head
+        self.waiting()
+
+    def waiting(self) -> None:
+        self._progress(min(self._own, self._apart.reached()), self._head)
 
 
 class _Joined:

@@ -9,6 +9,11 @@ gives, differences included. If the child fails, this process rebuilds the ledge
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 
 from creditledger.application.ledger import CreditLedger
@@ -115,3 +120,50 @@ def test_when_the_second_process_fails_this_one_rebuilds_the_ledger(
     assert report.apart == ()
     assert without_apart(report) == without_apart(verify(log, database, apart_from=ONE_PROCESS))
     assert {difference.table for difference in report.differences} == {"accounts"}
+
+
+def _ledger_built(directory: Path) -> int:
+    """How far the second process's scratch file holds the ledger model (0: not made yet)."""
+    for scratch in directory.glob("creditledger-verify-*/rebuilt-apart.sqlite"):
+        try:
+            with closing(sqlite3.connect(f"file:{scratch}?mode=ro", uri=True, timeout=5)) as db:
+                found = db.execute(
+                    "SELECT position FROM readmodel_tracking WHERE name = 'ledger'"
+                ).fetchone()
+        except sqlite3.OperationalError:  # its tables not made yet
+            return 0
+        return int(found[0]) if found else 0
+    return 0
+
+
+@pytest.fixture
+def scratch_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where verify makes its scratch files for the test (the default temporary directory)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_progress_shows_the_slower_process_and_ends_at_the_head(
+    ledger: CreditLedger,
+    database: ViewDatabase,
+    clock: FixedClock,
+    backend: str,
+    scratch_directory: Path,
+) -> None:
+    # The second process builds the ledger model: the bar must not show more than it built
+    # (it used to show this process's own rebuild, then stand at its end while the child ran).
+    if backend == "memory":
+        pytest.skip("the in-memory store is verified in one process")
+    log = caught_up(ledger, database, clock)
+    shown: list[tuple[int, int, int]] = []
+
+    def progress(done: int, head: int) -> None:
+        shown.append((done, head, _ledger_built(scratch_directory)))
+
+    report = verify(log, database, apart_from=0, progress=progress)
+
+    assert report.apart == ("ledger",)
+    assert report.ok, report.as_dict()
+    assert all(done <= built for done, _, built in shown), shown
+    assert [done for done, _, _ in shown] == sorted(done for done, _, _ in shown)
+    assert shown[-1][0] == shown[-1][1] == log.head()
