@@ -106,8 +106,8 @@ class StoredRows(Generic[Row]):
 
     ``row`` of each stored tuple is the row ``ViewSnapshot.rows`` gives in its place. ``form``
     names the store's encoding, and a store offers stored rows only where equal stored values of
-    the same type read back as equal values (SQLite's text, integers, blobs: a row is read by
-    pure functions of them), so two stores of one form hold equal rows as equal tuples.
+    the same type read back as equal values (SQLite's text, integers, floats, blobs: a row is
+    read by pure functions of them), so two stores of one form hold equal rows as equal tuples.
     """
 
     form: str
