@@ -201,8 +201,8 @@ class Dialect(ABC):
         alone (the value itself for a one-column key, as ``key_of`` gives it)."""
         names = spec.names
         indexes = [names.index(column) for column in spec.key]
-        conversions = [self._read_conversions(spec)[index] for index in indexes]
-        read = _compiled("key_of", "row", indexes, conversions)
+        every = self._read_conversions(spec)
+        read = _compiled("key_of", "row", indexes, [every[index] for index in indexes])
         if len(indexes) > 1:
             return read
         return lambda stored: read(stored)[0]
