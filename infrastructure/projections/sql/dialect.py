@@ -83,9 +83,10 @@ class Dialect(ABC):
     lock_suffix = ""
     """Appended to the tracking read: PostgreSQL locks the rows, SQLite's BEGIN IMMEDIATE has."""
     stored_form: str | None = None
-    """Set where the driver gives stored values that are equal only if identical, of the same
-    type (text, integers, blobs): two stores of this form hold equal rows as equal values, so
-    ``verify`` compares what they hold (``compare_stored_table``). None: rows are compared."""
+    """Set where the driver gives stored values (text, integers, floats, blobs, NULL) that every
+    column reads back by a pure function of the value: two stores of this form hold equal rows
+    as equal values of equal types, so ``verify`` compares what they hold
+    (``compare_stored_table``). None: rows are compared."""
 
     def __init__(self) -> None:
         self._plans: dict[ViewTable[Any, Any], Callable[[Any], Any]] = {}
