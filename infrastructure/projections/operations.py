@@ -360,6 +360,9 @@ def verify(
                 progress=shown or progress,
             )
             built_apart = apart.built(waiting=None if shown is None else shown.waiting)
+            if shown is not None:
+                shown.waiting()  # where the child ended, however soon
+        after_child = progress if shown is None else shown.alone
         with _apart_database(apart_file if built_apart else None) as apart_database:
             holders: dict[ReadModelName, ViewDatabase] = dict.fromkeys(
                 ReadModelName, rebuilt_database
@@ -372,11 +375,11 @@ def verify(
                         apart.models,
                         batch_size=batch_size,
                         until=until,
-                        progress=progress,
+                        progress=after_child,
                     )
                 else:
                     holders.update(dict.fromkeys(apart.models, apart_database))
-            report = _verify_in_snapshot(log, database, holders, batch_size, progress)
+            report = _verify_in_snapshot(log, database, holders, batch_size, after_child)
             if report is not None:
                 built = tuple(model.value for model in apart.models) if built_apart else ()
                 return replace(report, apart=built)
@@ -417,20 +420,29 @@ def _verify_in_snapshot(
 class _Slower:
     """Verify's progress while two processes rebuild: the slower of this one and the second
     (``Apart.reached``), so the bar neither runs ahead of the second process nor stops while
-    this one waits for it."""
+    this one waits for it; and never back (``alone``: this process's catch-ups after the child
+    ended, which restart from zero where the child failed)."""
 
     def __init__(self, progress: Progress, apart: Apart) -> None:
         self._progress = progress
         self._apart = apart
         self._own = 0
         self._head = 0
+        self._shown = 0
 
     def __call__(self, position: int, head: int) -> None:
         self._own, self._head = position, head
         self.waiting()
 
     def waiting(self) -> None:
-        self._progress(min(self._own, self._apart.reached()), self._head)
+        self._show(min(self._own, self._apart.reached()), self._head)
+
+    def alone(self, position: int, head: int) -> None:
+        self._show(position, head)
+
+    def _show(self, position: int, head: int) -> None:
+        self._shown = max(self._shown, position)
+        self._progress(self._shown, head)
 
 
 class _Joined:
