@@ -549,13 +549,15 @@ def _stored_entry_feed(
     amount_at = entries.names.index("amount")
     read_group = entries.column("transaction_group_id")
     read_amount = entries.column("amount")
-    last: list[Any] = [object(), None]
+    stored: Any = object()  # the run's group as stored, and as read back
+    group: Any = None
 
     def feed(values: tuple[Any, ...]) -> None:
-        stored_group = values[group_at]
-        if stored_group != last[0] or type(stored_group) is not type(last[0]):
-            last[0], last[1] = stored_group, read_group(stored_group)
-        balances.add_amount(last[1], read_amount(values[amount_at]))
+        nonlocal stored, group
+        if values[group_at] != stored or type(values[group_at]) is not type(stored):
+            stored = values[group_at]
+            group = read_group(stored)
+        balances.add_amount(group, read_amount(values[amount_at]))
 
     return feed
 

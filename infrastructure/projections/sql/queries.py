@@ -29,7 +29,7 @@ from creditledger.domain.status import PurchaseStatus
 from creditledger.infrastructure.projections.database import ViewSnapshot
 from creditledger.infrastructure.projections.layout import TRACKING_TABLE, Layout
 from creditledger.infrastructure.projections.sql.dialect import Cursor, Dialect, Params
-from creditledger.infrastructure.projections.tables import Kind, spec_of
+from creditledger.infrastructure.projections.tables import Kind, TableSpec, spec_of
 
 RowT = TypeVar("RowT")
 
@@ -233,7 +233,7 @@ class SqlSnapshot:
             return None
         return StoredRows(
             form=dialect.stored_form,
-            values=self._stream(table, "", ()),
+            values=self._stream(spec, "", ()),
             names=tuple(spec.names),
             row=partial(dialect.row_of, spec),
             key=dialect.key_reader(spec),
@@ -242,13 +242,14 @@ class SqlSnapshot:
 
     def _streamed(self, table: ViewTable[RowT, Any], where: str, params: Params) -> Iterator[RowT]:
         dialect, spec = self._reads.dialect, spec_of(table)
-        for values in self._stream(table, where, params):
+        for values in self._stream(spec, where, params):
             yield dialect.row_of(spec, values)
 
     def _stream(
-        self, table: ViewTable[Any, Any], where: str, params: Params
+        self, spec: TableSpec[Any], where: str, params: Params
     ) -> Iterator[tuple[Any, ...]]:
-        dialect, spec = self._reads.dialect, spec_of(table)
+        """The table's stored rows in key order, as the driver returns them."""
+        dialect, table = self._reads.dialect, spec.table
         order = ", ".join(dialect.sort_column(name, spec.kind(name)) for name in table.key)
         return self._cursor.stream(
             f"SELECT {', '.join(spec.names)} FROM {self._reads._t(table)} {where} ORDER BY {order}",
