@@ -209,23 +209,7 @@ class CreditWallet(Aggregate[WalletEvent]):
         ):
             raise EventSequenceError(f"consumption is not for wallet {self._id}")
         at = self._now(context)
-        spendable = self.spendable(at, request.feature_key)
-        available = sum((grant.remaining for grant in spendable), ZERO)
-        if available < request.amount:
-            feature = f" for feature {request.feature_key!r}" if request.feature_key else ""
-            available = round_money(available, self.currency)
-            raise InsufficientCreditError(
-                f"{request.amount} {self.currency} requested, {available} available{feature}",
-                available=str(available),
-            )
-        allocations: list[Allocation] = []
-        left = request.amount
-        for grant in spendable:
-            take = min(left, grant.remaining)
-            allocations.append(Allocation(purchase_id=grant.purchase_id, amount=take))
-            left -= take
-            if left == 0:
-                break
+        allocations = self.allocate(request.amount, at, request.feature_key)
         self.expire_due(at)
         event = CreditsConsumed(
             **self._common(context, with_key=True),
@@ -233,12 +217,40 @@ class CreditWallet(Aggregate[WalletEvent]):
             amount=request.amount,
             feature_key=request.feature_key,
             usage_reference=request.usage_reference,
-            allocations=tuple(allocations),
+            allocations=allocations,
             balance_after=self.balance(at) - request.amount,
             consumed_at=at,
         )
         self._record(event)
         return event
+
+    def allocate(
+        self, amount: Decimal, at: datetime, feature_key: str | None
+    ) -> tuple[Allocation, ...]:
+        """How a consumption of ``amount`` at ``at`` draws on the grants: the spendable ones in
+        burn-down order, each up to what remains, until ``amount`` is met. The one rule both
+        ``consume`` (deciding) and an auditor (checking a recorded consumption) apply.
+
+        Refused with ``insufficient_credit`` when the spendable total is short.
+        """
+        spendable = self.spendable(at, feature_key)
+        available = sum((grant.remaining for grant in spendable), ZERO)
+        if available < amount:
+            feature = f" for feature {feature_key!r}" if feature_key else ""
+            available = round_money(available, self.currency)
+            raise InsufficientCreditError(
+                f"{amount} {self.currency} requested, {available} available{feature}",
+                available=str(available),
+            )
+        allocations: list[Allocation] = []
+        left = amount
+        for grant in spendable:
+            take = min(left, grant.remaining)
+            allocations.append(Allocation(purchase_id=grant.purchase_id, amount=take))
+            left -= take
+            if left == 0:
+                break
+        return tuple(allocations)
 
     def expire_due(self, at: datetime) -> list[GrantExpired]:
         """Record the expiry of every grant due at ``at`` that still holds credit."""

@@ -5,7 +5,9 @@ more than a grant holds, or from a grant expired, voided or used up; an expiry o
 or at the wrong time; a void of the wrong amount; a version gap. The fold adds what the aggregate
 takes on trust from its own decisions: each event names its wallet's namespace, customer and
 currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
-consumption happens at its recording time and states the balance left after it. Ledger entries
+consumption happens at its recording time, draws exactly what the burn-down order gives
+(``CreditWallet.allocate``, the rule ``consume`` decides with) and states the balance left after
+it. Ledger entries
 come from ``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing;
 a grant's terms route a posting by cost basis, which balances do not need).
 
@@ -114,6 +116,9 @@ class WalletFold:
                 f"({wallet.updated_at.isoformat()})",
                 position,
             )
+        # The burn-down decision is the wallet's as it stood before the consumption: taken now,
+        # compared once the aggregate's own checks (what each grant holds) have passed.
+        decided = _decided(wallet, event) if isinstance(event, CreditsConsumed) else None
         try:
             wallet.apply(event)
             entries = [entry for _, _, entry in wallet_entries(event)]
@@ -135,6 +140,7 @@ class WalletFold:
             ) from None
         if isinstance(event, CreditsConsumed):
             self._check_consumption(position, wallet_id, folded, event)
+            _check_allocations(position, wallet_id, event, decided)
         self._forget_closed(folded, event)
         return entries
 
@@ -232,3 +238,46 @@ class WalletFold:
     @property
     def open_grant_count(self) -> int:
         return sum(len(folded.wallet.grants) for folded in self._wallets.values())
+
+
+def _decided(wallet: CreditWallet, event: CreditsConsumed) -> list[tuple[UUID, Decimal]] | str:
+    """What the wallet's burn-down rule draws for this consumption (``CreditWallet.allocate``,
+    the live path's own decision), or why it draws nothing."""
+    try:
+        allocations = wallet.allocate(event.amount, event.consumed_at, event.feature_key)
+    except LedgerError as error:
+        return error.detail
+    return [(allocation.purchase_id, allocation.amount) for allocation in allocations]
+
+
+def _check_allocations(
+    position: int,
+    wallet_id: str,
+    event: CreditsConsumed,
+    decided: list[tuple[UUID, Decimal]] | str | None,
+) -> None:
+    """A consumption draws what the burn-down order gives: the spendable grants (open, not due,
+    matching its feature) by priority, expiry, grant time and id, each up to what it holds. Each
+    grant holding what the event drew is not enough: drawing from the wrong grant moves credit
+    between purchases (and their breakage, refunds and failures) while every balance adds up."""
+    drawn = [(allocation.purchase_id, allocation.amount) for allocation in event.allocations]
+    if drawn == decided:
+        return
+    if isinstance(decided, str):
+        rule = f"the burn-down order draws nothing: {decided}"
+    else:
+        rule = f"the burn-down order draws {_listed(decided or [])}"
+    raise fail(
+        "allocation_mismatch",
+        f"consumption {event.consumption_id} of wallet {wallet_id} drew {_listed(drawn)}; "
+        f"over the wallet's spendable grants{_for_feature(event.feature_key)} {rule}",
+        position,
+    )
+
+
+def _listed(allocations: list[tuple[UUID, Decimal]]) -> str:
+    return "[" + ", ".join(f"{amount} from {purchase}" for purchase, amount in allocations) + "]"
+
+
+def _for_feature(feature_key: str | None) -> str:
+    return f" for feature {feature_key!r}" if feature_key is not None else ""

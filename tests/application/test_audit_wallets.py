@@ -168,6 +168,53 @@ class TestAForgedWalletHistory:
         forged = edit_event(lines, 8, data={"balance_after": "21.00"})
         assert _failure(rehash(forged)) == ("balance_after_mismatch", 8)
 
+    def test_a_consumption_drawing_from_a_later_grant_first(
+        self, lines: list[str], wallet: WalletPurchases
+    ) -> None:
+        # The 30 at 5 came from P (expiring, so first in burn-down order); the forger takes 20 of
+        # it from Q (no expiry). Every grant holds what is drawn, every balance adds up.
+        p, q = str(wallet.p.id), str(wallet.q.id)
+        forged = edit_event(
+            lines,
+            5,
+            data={
+                "allocations": [
+                    {"purchase_id": q, "amount": "20.00"},
+                    {"purchase_id": p, "amount": "10.00"},
+                ]
+            },
+        )
+        report = verify_lines(rehash(forged))
+        assert report.failure is not None
+        assert (report.failure.code, report.failure.position) == ("allocation_mismatch", 5)
+        assert f"burn-down order draws [30.00 from {p}]" in report.failure.message
+
+    def test_a_consumption_drawing_its_grant_in_two_parts(
+        self, lines: list[str], wallet: WalletPurchases
+    ) -> None:
+        p = str(wallet.p.id)
+        halves = [{"purchase_id": p, "amount": "15.00"}, {"purchase_id": p, "amount": "15.00"}]
+        forged = edit_event(lines, 5, data={"allocations": halves})
+        assert _failure(rehash(forged)) == ("allocation_mismatch", 5)
+
+    def test_a_consumption_drawing_from_a_grant_its_feature_excludes(
+        self, lines: list[str]
+    ) -> None:
+        # P's purchase and grant both say "reports" only: the 30 at 5 (no feature) could only
+        # come from Q, which holds less, so no draw was possible.
+        only_reports = {"feature_filters": ["reports"]}
+        forged = edit_event(edit_event(lines, 1, data=only_reports), 2, data=only_reports)
+        report = verify_lines(rehash(forged))
+        assert report.failure is not None
+        assert (report.failure.code, report.failure.position) == ("allocation_mismatch", 5)
+        assert "the burn-down order draws nothing" in report.failure.message
+
+    def test_the_same_draw_stated_with_other_digits_is_no_forgery(self, lines: list[str]) -> None:
+        # An amount is a number: 30 and 30.00 are the same draw.
+        allocation = _data(lines, 5)["allocations"][0]
+        forged = edit_event(lines, 5, data={"allocations": [{**allocation, "amount": "30"}]})
+        assert verify_lines(rehash(forged)).ok
+
     def test_a_wallet_event_of_another_customer(self, lines: list[str]) -> None:
         forged = edit_event(lines, 5, data={"customer_id": "someone-else"})
         assert _failure(rehash(forged)) == ("wallet_mismatch", 5)
