@@ -13,11 +13,12 @@ Queries as of any time apply expiries that are due but not yet recorded (``grant
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import assert_never
+from typing import TypeVar, assert_never
 from uuid import UUID
 
 from creditledger.domain.aggregate import Aggregate
@@ -44,6 +45,10 @@ from creditledger.domain.money import round_money
 from creditledger.domain.status import RevocationCause
 
 ZERO = Decimal(0)
+
+BurnDownKey = tuple[int, bool, datetime, datetime, UUID]
+"""Where a grant stands in the burn-down order (``Grant.burn_down_key``): unique, since it ends
+with the grant's purchase id."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ class Grant:
         """An empty filter list matches every consumption; otherwise only its features."""
         return not self.feature_filters or feature_key in self.feature_filters
 
-    def burn_down_key(self) -> tuple[int, bool, datetime, datetime, UUID]:
+    def burn_down_key(self) -> BurnDownKey:
         """Priority ascending, then ``expires_at`` ascending (no expiry last), then grant time,
         then purchase id: the order consumptions draw in."""
         expires = self.expires_at or self.granted_at
@@ -120,24 +125,36 @@ class CreditWallet(Aggregate[WalletEvent]):
         self.currency = currency
         self.grants: dict[UUID, Grant] = {}
         # The grants something can still be drawn from or forfeited; exhausted and closed grants
-        # leave it, so a decision costs the open grants, not the wallet's whole history.
+        # leave it, so a decision costs the open grants, not the wallet's whole history. They are
+        # also kept in burn-down order, those that expire by expiry, and what they hold as a
+        # total, all updated as a grant changes: a consumption then costs the grants it walks
+        # past, a balance the grants due, the expiries the ones due, never every open grant.
         self._open: set[UUID] = set()
+        self._burn_down: list[BurnDownKey] = []
+        self._expiring: list[tuple[datetime, UUID]] = []
+        self._open_total = ZERO
+        """What the open grants hold (those holding something)."""
         self.updated_at: datetime | None = None
         self.consumptions: dict[str, ConsumptionRecord] = {}
 
     # -- queries --------------------------------------------------------------------------------
 
     def open_grants(self) -> Iterator[Grant]:
-        return (self.grants[purchase_id] for purchase_id in self._open)
+        """The open grants, in burn-down order."""
+        grants = self.grants
+        return (grants[key[-1]] for key in self._burn_down)
 
     def spendable(self, at: datetime, feature_key: str | None = None) -> list[Grant]:
         """The grants a consumption at ``at`` may draw from, in burn-down order."""
-        usable = [
-            grant
-            for grant in self.open_grants()
-            if grant.remaining > 0 and not grant.due(at) and grant.matches(feature_key)
-        ]
-        return sorted(usable, key=Grant.burn_down_key)
+        return list(self._spendable(at, feature_key))
+
+    def _spendable(self, at: datetime, feature_key: str | None) -> Iterator[Grant]:
+        """The one walk over the spendable grants, in burn-down order, that the credit queries
+        and a consumption's draw (``allocate``) both take; lazy, so a draw stops where it is
+        met."""
+        for grant in self.open_grants():
+            if grant.remaining > 0 and not grant.due(at) and grant.matches(feature_key):
+                yield grant
 
     def available(self, at: datetime, feature_key: str | None = None) -> Decimal:
         """What a consumption at ``at`` with this feature key could spend at most."""
@@ -145,9 +162,23 @@ class CreditWallet(Aggregate[WalletEvent]):
 
     def balance(self, at: datetime) -> Decimal:
         """Every grant's remaining credit at ``at``, whatever its features."""
-        return sum(
-            (g.remaining for g in self.open_grants() if g.remaining > 0 and not g.due(at)), ZERO
-        )
+        due = ZERO
+        for grant in self._due(at):
+            due += grant.remaining
+        left = self._open_total - due
+        # The sum of nothing is written 0 (not 0.00), as a sum over the grants would write it.
+        return left if left else ZERO
+
+    def _due(self, at: datetime) -> Iterator[Grant]:
+        """The open grants holding something whose expiry has taken effect at ``at``, by
+        expiry then purchase id."""
+        grants = self.grants
+        for expires_at, purchase_id in self._expiring:
+            if expires_at > at:
+                return
+            grant = grants[purchase_id]
+            if grant.remaining > 0:
+                yield grant
 
     def grant_as_of(self, purchase_id: UUID, at: datetime) -> Grant | None:
         """One grant as it stood at ``at`` (see ``grants_as_of``), without copying the others."""
@@ -233,32 +264,28 @@ class CreditWallet(Aggregate[WalletEvent]):
 
         Refused with ``insufficient_credit`` when the spendable total is short.
         """
-        spendable = self.spendable(at, feature_key)
-        available = sum((grant.remaining for grant in spendable), ZERO)
-        if available < amount:
-            feature = f" for feature {feature_key!r}" if feature_key else ""
-            available = round_money(available, self.currency)
-            raise InsufficientCreditError(
-                f"{amount} {self.currency} requested, {available} available{feature}",
-                available=str(available),
-            )
         allocations: list[Allocation] = []
         left = amount
-        for grant in spendable:
+        available = ZERO
+        # Walks the grants in order only as far as the draw needs: short, it has walked them all.
+        for grant in self._spendable(at, feature_key):
+            available += grant.remaining
             take = min(left, grant.remaining)
             allocations.append(Allocation(purchase_id=grant.purchase_id, amount=take))
             left -= take
             if left == 0:
-                break
-        return tuple(allocations)
+                return tuple(allocations)
+        feature = f" for feature {feature_key!r}" if feature_key else ""
+        available = round_money(available, self.currency)
+        raise InsufficientCreditError(
+            f"{amount} {self.currency} requested, {available} available{feature}",
+            available=str(available),
+        )
 
     def expire_due(self, at: datetime) -> list[GrantExpired]:
         """Record the expiry of every grant due at ``at`` that still holds credit."""
         at = max(at, self.updated_at) if self.updated_at else at
-        due = sorted(
-            (g for g in self.open_grants() if g.due(at) and g.remaining > 0),
-            key=lambda g: (g.expires_at, g.purchase_id),
-        )
+        due = list(self._due(at))  # recording each expiry changes what ``_due`` walks
         recorded = []
         for grant in due:
             if grant.expires_at is None:  # pragma: no cover - due() implies an expiry
@@ -376,7 +403,7 @@ class CreditWallet(Aggregate[WalletEvent]):
     def _apply_grant(self, event: GrantAdded) -> None:
         if event.purchase_id in self.grants:
             raise EventSequenceError(f"purchase {event.purchase_id} is already in the wallet")
-        self.grants[event.purchase_id] = Grant(
+        grant = self.grants[event.purchase_id] = Grant(
             purchase_id=event.purchase_id,
             amount=event.amount,
             cost_basis=event.cost_basis,
@@ -385,7 +412,11 @@ class CreditWallet(Aggregate[WalletEvent]):
             feature_filters=event.feature_filters,
             granted_at=event.granted_at,
         )
-        self._open.add(event.purchase_id)
+        self._open.add(grant.purchase_id)
+        insort(self._burn_down, grant.burn_down_key())
+        if grant.expires_at is not None:
+            insort(self._expiring, (grant.expires_at, grant.purchase_id))
+        self._open_total += _held(grant)
 
     def _apply_consumption(self, event: CreditsConsumed) -> None:
         if sum((a.amount for a in event.allocations), ZERO) != event.amount or event.amount <= 0:
@@ -461,9 +492,32 @@ class CreditWallet(Aggregate[WalletEvent]):
         return grant
 
     def _put(self, grant: Grant) -> None:
+        """A changed open grant (``_open_grant``'s, changed by one event)."""
+        before = self.grants[grant.purchase_id]
         self.grants[grant.purchase_id] = grant
         if grant.closed or grant.remaining <= 0:
             self._open.discard(grant.purchase_id)
+            _remove(self._burn_down, grant.burn_down_key())
+            if grant.expires_at is not None:
+                _remove(self._expiring, (grant.expires_at, grant.purchase_id))
+            self._open_total -= _held(before)
+        else:
+            self._open_total += _held(grant) - _held(before)
+
+
+def _held(grant: Grant) -> Decimal:
+    """What a grant adds to the balance (never less than nothing)."""
+    remaining = grant.remaining
+    return remaining if remaining > 0 else ZERO
+
+
+_Ordered = TypeVar("_Ordered", BurnDownKey, tuple[datetime, UUID])
+
+
+def _remove(ordered: list[_Ordered], item: _Ordered) -> None:
+    index = bisect_left(ordered, item)
+    if index < len(ordered) and ordered[index] == item:
+        del ordered[index]
 
 
 def project_wallet(

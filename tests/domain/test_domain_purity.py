@@ -17,6 +17,7 @@ DOMAIN = Path(__file__).resolve().parents[2] / "domain"
 # iso4217 reads its own packaged XML table once at import; that is data, not I/O of ours.
 ALLOWED_ROOTS = {
     "__future__",
+    "bisect",
     "collections",
     "dataclasses",
     "datetime",

@@ -3,7 +3,8 @@ the machine to fail on it.
 
 The bugs live in a ``CreditWallet`` subclass that the planted ledger hands out wherever it loads
 or creates a wallet (commands and queries alike), so the ledger is otherwise the real one, on the
-in-memory store. Each run is derandomized and stops at the first failure without shrinking: the
+in-memory store. They change ``_spendable``, the walk over the spendable grants in burn-down
+order that both the credit queries and a consumption's draw (``allocate``) take. Each run is derandomized and stops at the first failure without shrinking: the
 point is that it fails, not how small the example gets.
 
 Derandomized is not the same histories in every pytest process: Hypothesis also draws constants
@@ -17,7 +18,7 @@ machine works.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from uuid import UUID
 
@@ -45,22 +46,22 @@ HUNT = settings(
 class NeverExpiringFirst(CreditWallet):
     """Burn-down order with grants that never expire drawn before dated ones (the reverse)."""
 
-    def spendable(self, at: datetime, feature_key: str | None = None) -> list[Grant]:
-        grants = super().spendable(at, feature_key)
-        return sorted(grants, key=lambda g: (g.priority, g.expires_at is not None))
+    def _spendable(self, at: datetime, feature_key: str | None) -> Iterator[Grant]:
+        grants = super()._spendable(at, feature_key)
+        yield from sorted(grants, key=lambda g: (g.priority, g.expires_at is not None))
 
 
 class LowestPriorityLast(CreditWallet):
     """Burn-down order by priority descending."""
 
-    def spendable(self, at: datetime, feature_key: str | None = None) -> list[Grant]:
-        return sorted(super().spendable(at, feature_key), key=lambda g: -g.priority)
+    def _spendable(self, at: datetime, feature_key: str | None) -> Iterator[Grant]:
+        yield from sorted(super()._spendable(at, feature_key), key=lambda g: -g.priority)
 
 
 class OneTickLateExpiry(CreditWallet):
     """Expiry off by one: a grant still spends at exactly its ``expires_at``."""
 
-    def spendable(self, at: datetime, feature_key: str | None = None) -> list[Grant]:
+    def _spendable(self, at: datetime, feature_key: str | None) -> Iterator[Grant]:
         usable = [
             g
             for g in self.open_grants()
@@ -68,7 +69,7 @@ class OneTickLateExpiry(CreditWallet):
             and not (g.expires_at is not None and g.expires_at < at)
             and g.matches(feature_key)
         ]
-        return sorted(usable, key=Grant.burn_down_key)
+        yield from sorted(usable, key=Grant.burn_down_key)
 
 
 def planted_ledger(
