@@ -150,9 +150,11 @@ class CreditWallet(Aggregate[WalletEvent]):
 
     def _spendable(self, at: datetime, feature_key: str | None) -> Iterator[Grant]:
         """The one walk over the spendable grants, in burn-down order, that the credit queries
-        and a consumption's draw (``allocate``) both take; lazy, so a draw stops where it is
+        and a consumption's draw (``draw``) both take; lazy, so a draw stops where it is
         met."""
-        for grant in self.open_grants():
+        grants = self.grants
+        for key in self._burn_down:
+            grant = grants[key[-1]]
             if grant.remaining > 0 and not grant.due(at) and grant.matches(feature_key):
                 yield grant
 
@@ -240,7 +242,10 @@ class CreditWallet(Aggregate[WalletEvent]):
         ):
             raise EventSequenceError(f"consumption is not for wallet {self._id}")
         at = self._now(context)
-        allocations = self.allocate(request.amount, at, request.feature_key)
+        allocations = tuple(
+            Allocation(purchase_id=purchase_id, amount=amount)
+            for purchase_id, amount in self.draw(request.amount, at, request.feature_key)
+        )
         self.expire_due(at)
         event = CreditsConsumed(
             **self._common(context, with_key=True),
@@ -255,26 +260,28 @@ class CreditWallet(Aggregate[WalletEvent]):
         self._record(event)
         return event
 
-    def allocate(
+    def draw(
         self, amount: Decimal, at: datetime, feature_key: str | None
-    ) -> tuple[Allocation, ...]:
-        """How a consumption of ``amount`` at ``at`` draws on the grants: the spendable ones in
-        burn-down order, each up to what remains, until ``amount`` is met. The one rule both
+    ) -> list[tuple[UUID, Decimal]]:
+        """How a consumption of ``amount`` at ``at`` draws on the grants, as (purchase id, amount)
+        pairs: the spendable ones in burn-down order, each up to what remains, until ``amount``
+        is met. The one rule both
         ``consume`` (deciding) and an auditor (checking a recorded consumption) apply.
 
         Refused with ``insufficient_credit`` when the spendable total is short.
         """
-        allocations: list[Allocation] = []
+        drawn: list[tuple[UUID, Decimal]] = []
         left = amount
         available = ZERO
         # Walks the grants in order only as far as the draw needs: short, it has walked them all.
         for grant in self._spendable(at, feature_key):
-            available += grant.remaining
-            take = min(left, grant.remaining)
-            allocations.append(Allocation(purchase_id=grant.purchase_id, amount=take))
+            remaining = grant.remaining
+            available += remaining
+            take = min(left, remaining)
+            drawn.append((grant.purchase_id, take))
             left -= take
             if left == 0:
-                return tuple(allocations)
+                return drawn
         feature = f" for feature {feature_key!r}" if feature_key else ""
         available = round_money(available, self.currency)
         raise InsufficientCreditError(
@@ -495,14 +502,15 @@ class CreditWallet(Aggregate[WalletEvent]):
         """A changed open grant (``_open_grant``'s, changed by one event)."""
         before = self.grants[grant.purchase_id]
         self.grants[grant.purchase_id] = grant
-        if grant.closed or grant.remaining <= 0:
+        remaining = grant.remaining
+        if grant.closed or remaining <= 0:
             self._open.discard(grant.purchase_id)
             _remove(self._burn_down, grant.burn_down_key())
             if grant.expires_at is not None:
                 _remove(self._expiring, (grant.expires_at, grant.purchase_id))
             self._open_total -= _held(before)
         else:
-            self._open_total += _held(grant) - _held(before)
+            self._open_total += remaining - _held(before)
 
 
 def _held(grant: Grant) -> Decimal:

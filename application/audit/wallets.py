@@ -6,7 +6,7 @@ or at the wrong time; a void of the wrong amount; a version gap. The fold adds w
 takes on trust from its own decisions: each event names its wallet's namespace, customer and
 currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
 consumption happens at its recording time, draws exactly what the burn-down order gives
-(``CreditWallet.allocate``, the rule ``consume`` decides with) and states the balance left after
+(``CreditWallet.draw``, the rule ``consume`` decides with) and states the balance left after
 it. Ledger entries
 come from ``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing;
 a grant's terms route a posting by cost basis, which balances do not need).
@@ -241,13 +241,12 @@ class WalletFold:
 
 
 def _decided(wallet: CreditWallet, event: CreditsConsumed) -> list[tuple[UUID, Decimal]] | str:
-    """What the wallet's burn-down rule draws for this consumption (``CreditWallet.allocate``,
+    """What the wallet's burn-down rule draws for this consumption (``CreditWallet.draw``,
     the live path's own decision), or why it draws nothing."""
     try:
-        allocations = wallet.allocate(event.amount, event.consumed_at, event.feature_key)
+        return wallet.draw(event.amount, event.consumed_at, event.feature_key)
     except LedgerError as error:
         return error.detail
-    return [(allocation.purchase_id, allocation.amount) for allocation in allocations]
 
 
 def _check_allocations(

@@ -4,7 +4,7 @@ the machine to fail on it.
 The bugs live in a ``CreditWallet`` subclass that the planted ledger hands out wherever it loads
 or creates a wallet (commands and queries alike), so the ledger is otherwise the real one, on the
 in-memory store. They change ``_spendable``, the walk over the spendable grants in burn-down
-order that both the credit queries and a consumption's draw (``allocate``) take.
+order that both the credit queries and a consumption's draw (``draw``) take.
 
 Each run is derandomized and stops at the first failure without shrinking: the point is that
 it fails, not how small the example gets.
