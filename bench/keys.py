@@ -18,6 +18,7 @@ AUDIT_EXPORT = "audit-export"
 PROJECTIONS_VERIFY = "projections-verify"
 PROJECTIONS_REBUILD = "projections-rebuild"
 QUERY_PURCHASE_NOW = "query-purchase-now-hot-customer"
+CONSUME_OPEN_GRANTS = "consume-many-open-grants"
 
 
 def appends(per_save: int, threads: int) -> str:

@@ -14,6 +14,9 @@ and the expiry index both have work), then:
 The baseline is the same run's smallest count of open grants (1 by default): the ratio says how
 much a consumption's cost grows with what the customer has open. No timing is asserted anywhere.
 
+The suite's section 11b (``open_grants_row``) is the consumption's p50 at ``ROW_OPEN_GRANTS``
+open grants against the same at one open grant.
+
 Run: ``.venv/bin/python -m bench.open_grants [--backends sqlite,postgres] [--sizes 1,100,1000,4000]
 [--consumptions N]``.
 """
@@ -30,9 +33,12 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from bench import keys
 from bench.lifecycles import parse_backends
 from bench.machine import load_average, machine_facts
+from bench.report import Row
 from bench.stores import Backend, fresh_store, postgres_problem
+from bench.timing import Rate, Timing
 from creditledger.application.audit.verify import ExportVerifier
 from creditledger.application.commands import ConsumeCredits, InitiatePurchase, SettlementInput
 from creditledger.application.ledger import CreditLedger
@@ -45,6 +51,10 @@ GRANTED = Decimal(10)
 SPENT = Decimal("0.01")
 DEFAULT_SIZES = (1, 100, 1000, 4000)
 DEFAULT_CONSUMPTIONS = 101
+BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+ROW_OPEN_GRANTS = 4000
+"""The suite's row (section 11b): one customer's open grants."""
+ROW_CONSUMPTIONS = 51
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,34 @@ def measure(backend: Backend, open_grants: int, consumptions: int) -> Figures:
         open_grants,
         statistics.median(taken) * 1e3,
         verify_per_consumption(lines) * 1e6,
+    )
+
+
+def open_grants_row(backend: Backend, runs: int, scale: float) -> Row:
+    """Section 11b of the suite: a consumption's p50 for a customer holding ``ROW_OPEN_GRANTS``
+    (times ``scale``) open grants, against the same for a customer holding one. One store per
+    side, loaded once; each run a fresh ledger on it."""
+    many = max(2, round(ROW_OPEN_GRANTS * scale))
+    sides: dict[int, list[Timing]] = {many: [], 1: []}
+    for open_grants, side in sides.items():
+        with fresh_store(backend) as store:
+            with store.open_ledger() as writer:
+                grant(writer, open_grants)
+            for _ in range(runs):
+                with store.open_ledger() as ledger:
+                    taken = consume(ledger, ROW_CONSUMPTIONS)
+                side.append(Timing(len(taken), len(taken), sum(taken), tuple(taken)))
+    return Row(
+        "11b",
+        f"a consumption, its customer holding {many:,} open grants",
+        backend,
+        f"{ROW_CONSUMPTIONS} consumptions",
+        Rate(f"creditledger consume, {many:,} open grants", "consumption", tuple(sides[many])),
+        Rate("creditledger consume, 1 open grant", "consumption", tuple(sides[1])),
+        key=keys.CONSUME_OPEN_GRANTS,
+        compare="p50 latency",
+        note="one customer, grants never spent whole, loaded once per side; each run a fresh "
+        "ledger; the baseline is the same command for a customer holding one grant",
     )
 
 

@@ -76,9 +76,8 @@ PAGE = 100
 def load(ledger: CreditLedger, purchases: int) -> Any:
     """``purchases`` purchases of one customer, each spent whole by a consumption; the oldest.
 
-    Spent whole: a consumption's decision costs the wallet's open grants (burn-down order), so
-    leaving every grant open would make the load quadratic; the queries measured here read a
-    history, whatever is open."""
+    Spent whole, so the wallet holds one open grant at a time: the queries measured here read a
+    history, whatever is open (``bench.open_grants`` measures a customer holding many)."""
     oldest = None
     for _ in range(purchases):
         purchase = ledger.initiate(

@@ -31,11 +31,14 @@ Rows, by section:
 11. queries (``bench.queries``, SQLite and PostgreSQL): a purchase's view now, for one customer
    of 4,000 purchases and consumptions, p50 latency against the library's ``repository.get`` of
    the customer's wallet (the fold every such query did before session 9).
+11b. a consumption (``bench.open_grants``, SQLite and PostgreSQL) for a customer holding 4,000
+   open grants, p50 latency against the same command for a customer holding one: what a
+   consumption's decision costs as grants stay open.
 
 After the table, issue 7's targets, issue 12's consumption targets and issue 14's audit ratio
 and catch-up targets (``bench.targets``), judged on this run's rows.
 
-Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9,10,11]
+Run: ``.venv/bin/python -m bench [--backends ...] [--runs R] [--sections 1,3,3b,4,5,6,7,8,9,10,11,11b]
 [--scale F] [--growth-events N] [--audit-events N] [--projection-events N] [--json PATH]``;
 JSON goes to ``bench/results/latest.json``.
 """
@@ -67,6 +70,8 @@ from bench.lifecycles import (
     skipped_row,
 )
 from bench.machine import load_average, machine_facts
+from bench.open_grants import BACKENDS as OPEN_GRANTS_BACKENDS
+from bench.open_grants import open_grants_row
 from bench.projections import measure_projection_jobs
 from bench.queries import BACKENDS as QUERY_BACKENDS
 from bench.queries import query_row
@@ -82,7 +87,7 @@ from bench.verify import measure_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 DEFAULT_RUNS = 3
-SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9", "10", "11")
+SECTIONS = ("1", "3", "3b", "4", "5", "6", "7", "8", "9", "10", "11", "11b")
 CONCURRENT_CALLERS = (8, 32)
 GROWTH_SIZES = (1_000, 1_000_000)
 AUDIT_EVENTS = 1_000_000
@@ -551,6 +556,10 @@ def _query_rows(backend: Backend, runs: int, factor: float) -> list[Row]:
     return [query_row(backend, runs, factor)]
 
 
+def _open_grants_rows(backend: Backend, runs: int, factor: float) -> list[Row]:
+    return [open_grants_row(backend, runs, factor)]
+
+
 def _section_order(section: str) -> tuple[int, str]:
     """Sections by number ("3b" after "3", "10" after "9"); "*" (every row skipped) first."""
     digits = section.rstrip("abcdefghijklmnopqrstuvwxyz")
@@ -568,13 +577,19 @@ def _rows_over_every_backend(
     stopwatch: Stopwatch,
     projection_events: int = PROJECTION_EVENTS,
 ) -> list[Row]:
-    """Sections 7 to 11: each runs once, over the reachable backends it needs."""
+    """Sections 7 to 11b: each runs once, over the reachable backends it needs."""
     rows: list[Row] = []
     if "11" in sections:
         for backend in (backend for backend in reachable if backend in QUERY_BACKENDS):
             rows += stopwatch.run(
                 f"{backend}: queries (section 11)",
                 partial(_query_rows, backend, runs, scale.factor),
+            )
+    if "11b" in sections:
+        for backend in (backend for backend in reachable if backend in OPEN_GRANTS_BACKENDS):
+            rows += stopwatch.run(
+                f"{backend}: a consumption against many open grants (section 11b)",
+                partial(_open_grants_rows, backend, runs, scale.factor),
             )
     if "7" in sections:
         rows += stopwatch.run(

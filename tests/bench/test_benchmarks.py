@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
-from bench import keys, queries
+from bench import keys, open_grants, queries
 from bench.append_paths import BATCH_SIZES, measure
 from bench.baselines import open_bare_ledger
 from bench.consumptions import consumption_rows
@@ -255,11 +255,15 @@ def test_the_suite_writes_every_section_and_the_targets_as_json(
         assert len(audit_rows) == (4 if bench_backend == "sqlite" else 0)
         assert all(row["measured"] is not None for row in audit_rows)
         audit = {"9", "10"} if audit_rows else set()
-        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit, "11"}
+        assert sections == {"1 vs 2", "3", "3b", "4", "5", "6", "7", "8", *audit, "11", "11b"}
         (query,) = [row for row in document["rows"] if row["key"] == keys.QUERY_PURCHASE_NOW]
         assert query["compare"] == "p50 latency"
         assert query["measured"]["runs"][0]["p50_ms"] is not None
         assert query["baseline"]["runs"][0]["p50_ms"] is not None
+        (consume,) = [row for row in document["rows"] if row["key"] == keys.CONSUME_OPEN_GRANTS]
+        assert consume["compare"] == "p50 latency"
+        assert consume["measured"]["runs"][0]["p50_ms"] is not None
+        assert consume["baseline"]["runs"][0]["p50_ms"] is not None
         projection_notes = [row["note"] for row in audit_rows if row["section"] == "10"]
         assert all("peak RSS" in note for note in projection_notes)
     if bench_backend != "memory":
@@ -333,6 +337,21 @@ def test_query_latencies_are_measured_for_a_customer_with_history(
     printed = capsys.readouterr().out
     assert f"{bench_backend:<9}{2:>10}" in printed
     assert "as-of / now" in printed
+
+
+def test_consumptions_against_open_grants_are_measured_and_their_export_verifies(
+    bench_backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if bench_backend == "memory":
+        pytest.skip("open grants are measured on SQLite and PostgreSQL, as the server stores them")
+    figures = open_grants.measure(bench_backend, 4, 3)
+    assert figures.open_grants == 4
+    assert figures.consume_ms > 0
+    assert figures.verify_us > 0
+    open_grants.main(["--backends", bench_backend, "--sizes", "1,3", "--consumptions", "2"])
+    printed = capsys.readouterr().out
+    assert f"{bench_backend:<9}{1:>12,}" in printed
+    assert f"{bench_backend:<9}{3:>12,}" in printed
 
 
 def test_the_hot_consumption_target_is_a_floor_and_the_spread_one_counts_lifecycle_commands() -> (
