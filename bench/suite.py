@@ -39,7 +39,8 @@ After the table, issue 7's targets, issue 12's consumption targets and issue 14'
 and catch-up targets (``bench.targets``), judged on this run's rows.
 
 Run: ``.venv/bin/python -m bench [--backends ...] [--runs R]
-[--sections 1,3,3b,4,5,6,7,8,9,10,11,11b] [--scale F] [--growth-events N] [--audit-events N] [--projection-events N] [--json PATH]``;
+[--sections 1,3,3b,4,5,6,7,8,9,10,11,11b] [--scale F] [--growth-events N] [--audit-events N]
+[--projection-events N] [--json PATH]``;
 JSON goes to ``bench/results/latest.json``.
 """
 
