@@ -6,10 +6,10 @@ or at the wrong time; a void of the wrong amount; a version gap. The fold adds w
 takes on trust from its own decisions: each event names its wallet's namespace, customer and
 currency (and the wallet's id is derived from them), time never runs backwards within a wallet, a
 consumption happens at its recording time, draws exactly what the burn-down order gives
-(``CreditWallet.draw``, the rule ``consume`` decides with) and states the balance left after
-it. Ledger entries
-come from ``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing;
-a grant's terms route a posting by cost basis, which balances do not need).
+(``CreditWallet.draw``, the rule ``consume`` decides with; unchanged since wallets exist, so
+older exports are held to it too) and states the balance left after it. Ledger entries come from
+``creditledger.domain.ledger.wallet_entries`` (``wallet_postings`` without the routing; a grant's
+terms route a posting by cost basis, which balances do not need).
 
 Memory: one ``CreditWallet`` per (namespace, customer, currency) met, holding only its *open*
 grants (something can still be drawn from or forfeited). A grant used
