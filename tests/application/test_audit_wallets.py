@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from creditledger.application.ledger import CreditLedger
+from creditledger.infrastructure.audit.jobs import verify_file
 from tests.application.audit_support import (
     EVENT_COUNT,
     WalletPurchases,
@@ -188,6 +189,21 @@ class TestAForgedWalletHistory:
         assert report.failure is not None
         assert (report.failure.code, report.failure.position) == ("allocation_mismatch", 5)
         assert f"burn-down order draws [30.00 from {p}]" in report.failure.message
+
+    def test_a_draw_out_of_order_is_refused_alike_in_two_processes(
+        self, lines: list[str], wallet: WalletPurchases, tmp_path: Path
+    ) -> None:
+        # verify_file's halves replay the wallet in a child process: the child refuses, and the
+        # verification in order that follows names the same line and code.
+        p, q = str(wallet.p.id), str(wallet.q.id)
+        draw = [{"purchase_id": q, "amount": "20.00"}, {"purchase_id": p, "amount": "10.00"}]
+        forged = rehash(edit_event(lines, 5, data={"allocations": draw}))
+        path = tmp_path / "forged.jsonl"
+        path.write_text("\n".join(forged) + "\n", encoding="utf-8")
+        report = verify_file(str(path), split=True)
+        assert report.failure is not None
+        assert (report.failure.code, report.failure.position) == ("allocation_mismatch", 5)
+        assert report.failure == verify_lines(forged).failure
 
     def test_a_consumption_drawing_its_grant_in_two_parts(
         self, lines: list[str], wallet: WalletPurchases
