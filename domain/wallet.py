@@ -263,10 +263,10 @@ class CreditWallet(Aggregate[WalletEvent]):
     def draw(
         self, amount: Decimal, at: datetime, feature_key: str | None
     ) -> list[tuple[UUID, Decimal]]:
-        """How a consumption of ``amount`` at ``at`` draws on the grants, as (purchase id, amount)
-        pairs: the spendable ones in burn-down order, each up to what remains, until ``amount``
-        is met. The one rule both
-        ``consume`` (deciding) and an auditor (checking a recorded consumption) apply.
+        """How a consumption of ``amount`` (positive) at ``at`` draws on the grants, as (purchase
+        id, amount) pairs: the spendable ones in burn-down order, each up to what remains, until
+        ``amount`` is met. The one rule both ``consume`` (deciding) and an auditor (checking a
+        recorded consumption) apply.
 
         Refused with ``insufficient_credit`` when the spendable total is short.
         """
